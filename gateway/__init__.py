@@ -1,0 +1,1 @@
+"""The only public entry: routing, authentication, rate limits, merged OpenAPI."""

@@ -1,0 +1,5 @@
+"""ASGI entry point: `uvicorn gateway.main:app`."""
+
+from gateway.app import create_app
+
+app = create_app()

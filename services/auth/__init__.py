@@ -1,0 +1,1 @@
+"""Auth and tenants service: Users, tenants, roles, tokens, API keys and secrets."""

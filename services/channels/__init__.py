@@ -1,0 +1,1 @@
+"""Channels service: WhatsApp (Twilio) and Telegram webhooks and outbound sending."""

@@ -1,0 +1,7 @@
+"""Declarative base of the `channels` schema, with its outbox and processed-event tables."""
+
+from shared.db import make_base
+from shared.events.models import add_event_tables
+
+Base = make_base("channels")
+Outbox, ProcessedEvent = add_event_tables(Base)

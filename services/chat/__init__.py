@@ -1,0 +1,1 @@
+"""Chat service: Assistants, threads, messages, AI answers, review, buffers."""

@@ -1,0 +1,1 @@
+"""Search service: Semantic, keyword and hybrid search; knowledge documents."""

@@ -1,0 +1,1 @@
+"""Transcription service: Audio transcription jobs with progress and exports."""

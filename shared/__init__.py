@@ -1,0 +1,1 @@
+"""Infrastructure every service uses: settings, db, errors, events, auth, logging."""

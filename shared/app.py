@@ -1,0 +1,192 @@
+"""create_service_app(): the same lifespan, middleware, errors and operational routes for every service."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from sqlalchemy import text
+
+from shared.config import ServiceSettings
+from shared.db import create_engine, create_sessionmaker
+from shared.errors import install_error_handlers, problem
+from shared.http import REQUEST_ID_HEADER, create_http_client
+from shared.logging import configure_logging, ops_forwarder
+
+log = structlog.get_logger("app")
+_RID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
+
+
+class RequestContextMiddleware:
+    """Pure ASGI: request id in/out, structlog context, Prometheus metrics, one access-log line."""
+
+    def __init__(self, app, *, service: str, registry: CollectorRegistry, access_log: bool = True) -> None:
+        self.app = app
+        self.service = service
+        self.access_log = access_log
+        self.requests = Counter(
+            "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                rid = candidate if _RID_OK.match(candidate) else None
+                break
+        rid = rid or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=rid, service=self.service)
+        status = 500
+        response_started = False
+        started = time.perf_counter()
+        rid_header = (b"x-request-id", rid.encode())
+
+        async def send_wrapper(message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", []), rid_header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Answer here (not in Starlette's outer error middleware) so the 500 carries the request id.
+            log.error("unhandled_error", error_type=type(exc).__name__, path=scope.get("path"), exc_info=exc)
+            if response_started:
+                raise
+            await problem(500, "An internal error occurred; it has been logged.")(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.requests.labels(method, template, str(status)).inc()
+            self.latency.labels(method, template).observe(elapsed)
+            if self.access_log and template not in ("/health", "/metrics"):
+                log.info("request", method=method, route=template, status=status, latency_ms=round(elapsed * 1000, 2))
+
+
+async def check_ready(app: FastAPI, timeout: float = 2.0) -> tuple[bool, dict[str, Any]]:
+    """Ask Postgres and Redis for a trivial answer; report each."""
+    checks: dict[str, Any] = {}
+
+    async def pg() -> None:
+        async with app.state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def rd() -> None:
+        await app.state.redis.ping()
+
+    for name, fn in (("postgres", pg), ("redis", rd)):
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(fn(), timeout)
+            checks[name] = {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            checks[name] = {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return all(c["status"] == "ok" for c in checks.values()), checks
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    routers: Sequence[APIRouter] = (),
+    lifespan_hooks: Sequence[LifespanHook] = (),
+    description: str = "",
+    version: str = "0.1.0",
+    access_log: bool = True,
+) -> FastAPI:
+    """A FastAPI app with engine, Redis and httpx on app.state, problem+json errors and /health /ready /metrics."""
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = create_engine(settings.database_url, settings.db_pool_size)
+        app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        app.state.redis = aioredis.from_url(
+            settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        )
+        app.state.http = create_http_client()
+        stop = asyncio.Event()
+        forwarder = asyncio.create_task(ops_forwarder.run(app.state.redis, stop))
+        try:
+            async with AsyncExitStack() as stack:
+                for hook in lifespan_hooks:
+                    await stack.enter_async_context(hook(app))
+                log.info("started", service=settings.service_name)
+                yield
+        finally:
+            stop.set()
+            await asyncio.wait([forwarder], timeout=2)
+            await app.state.http.aclose()
+            await app.state.redis.aclose()
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+    )
+    registry = CollectorRegistry()
+    app.state.metrics_registry = registry
+    app.add_middleware(
+        RequestContextMiddleware, service=settings.service_name, registry=registry, access_log=access_log
+    )
+    install_error_handlers(app)
+
+    ops = APIRouter(tags=["operations"])
+
+    @ops.get("/health", summary="Process is alive")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": settings.service_name}
+
+    @ops.get("/ready", summary="Postgres and Redis answer", responses={503: {"description": "a dependency is down"}})
+    async def ready(request: Request):
+        ok, checks = await check_ready(request.app)
+        if not ok:
+            down = ", ".join(k for k, v in checks.items() if v["status"] != "ok")
+            return problem(503, f"dependency down: {down}", code="not_ready", checks=checks)
+        return {"status": "ready", "service": settings.service_name, "checks": checks}
+
+    @ops.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(ops)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def request_id(request: Request) -> str:
+    return request.scope.get("state", {}).get("request_id", "") or request.headers.get(REQUEST_ID_HEADER, "")

@@ -1,0 +1,78 @@
+"""Settings base: one pydantic-settings object per service, read from env and `.env`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/atende"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service shares; a subclass adds its own fields under its own env prefix.
+
+    `DATABASE_URL`, `REDIS_URL`, `LOG_LEVEL` and the JWT settings have no prefix: one value
+    serves every process.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", validate_default=True)
+
+    service_name: str = "service"
+    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=AliasChoices("DATABASE_URL"))
+    redis_url: str = Field(DEFAULT_REDIS_URL, validation_alias=AliasChoices("REDIS_URL"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias=AliasChoices("LOG_LEVEL"))
+    log_json: bool = Field(True, validation_alias=AliasChoices("LOG_JSON"))
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    db_pool_size: int = Field(10, ge=1, le=200)
+    # Identity: where the JWKS lives, what every token must carry.
+    auth_url: str = Field("http://127.0.0.1:8001", validation_alias=AliasChoices("AUTH_URL"))
+    jwks_url: str = Field("", validation_alias=AliasChoices("JWKS_URL"))
+    jwks_json: str = Field("", validation_alias=AliasChoices("JWKS_JSON"))
+    jwt_audience: str = Field("atende", validation_alias=AliasChoices("JWT_AUDIENCE"))
+    jwt_issuer: str = Field("atende-auth", validation_alias=AliasChoices("JWT_ISSUER"))
+    # Shared secret a service presents to auth to obtain its service token.
+    service_secret: str = Field("dev-service-secret-change-me", validation_alias=AliasChoices("SERVICE_SECRET"))
+    secrets_key: str = Field("", validation_alias=AliasChoices("SECRETS_KEY"))
+    ops_log_maxlen: int = Field(10_000, ge=100, validation_alias=AliasChoices("OPS_LOG_MAXLEN"))
+
+    @property
+    def resolved_jwks_url(self) -> str:
+        return self.jwks_url or f"{self.auth_url.rstrip('/')}/.well-known/jwks.json"
+
+
+class SettingsError(RuntimeError):
+    """Raised at start-up with a message naming every bad setting."""
+
+
+def load_settings(cls: type[ServiceSettings], **overrides) -> ServiceSettings:
+    """Build settings or fail with one readable line per bad setting (no traceback soup)."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        prefix = cls.model_config.get("env_prefix", "")
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "?"
+            env = name.upper() if name.upper() in _UNPREFIXED else f"{prefix}{name}".upper()
+            lines.append(f"  {env}: {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("invalid settings:\n" + "\n".join(lines)) from None
+
+
+_UNPREFIXED = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "LOG_LEVEL",
+    "LOG_JSON",
+    "AUTH_URL",
+    "JWKS_URL",
+    "JWKS_JSON",
+    "JWT_AUDIENCE",
+    "JWT_ISSUER",
+    "SERVICE_SECRET",
+    "SECRETS_KEY",
+    "OPS_LOG_MAXLEN",
+}

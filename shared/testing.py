@@ -1,0 +1,185 @@
+"""pytest plugin: real Postgres+pgvector and Redis started once per test session, a migrated database,
+a rolled-back transaction per test, clean Redis keys, in-process app clients and test tokens.
+
+Set TEST_DATABASE_URL / TEST_REDIS_URL to use servers of your own instead of the embedded ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
+
+from shared.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
+from shared.migrations import SERVICES, upgrade_all
+from shared.testing_keys import TestKeys
+
+
+@dataclass
+class TestStack:
+    database_url: str
+    redis_url: str
+    pg: EmbeddedPostgres | None
+    redis: EmbeddedRedis | None
+    keys: TestKeys
+
+    def settings(self, cls, **overrides: Any):
+        """Settings of any service pointed at the test servers and trusting the test signing key."""
+        base = {
+            "database_url": self.database_url,
+            "redis_url": self.redis_url,
+            "jwks_json": self.keys.jwks_json,
+            "log_json": True,
+            "secrets_key": "test-secrets-key",
+        }
+        return cls(**(base | overrides))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> TestStack:
+    """The real servers for the whole session, stopped at the end whatever happened."""
+    pg = rd = None
+    db_url = os.environ.get("TEST_DATABASE_URL")
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    base = Path(os.environ.get("TEST_STACK_DIR") or tmp_path_factory.mktemp("stack"))
+    os.environ.setdefault("PG_FAST", "1")
+    try:
+        if not db_url:
+            pg = EmbeddedPostgres(base / "postgres", port=free_port()).start()
+            db_url = pg.url
+        if not redis_url:
+            rd = EmbeddedRedis(base / "redis", port=free_port()).start()
+            redis_url = rd.url
+        name = f"test_{uuid.uuid4().hex[:10]}"
+        db_url = _create_database(db_url, name)
+        upgrade_all(db_url)
+        yield TestStack(db_url, redis_url, pg, rd, TestKeys.generate())
+    finally:
+        if rd is not None:
+            rd.stop()
+        if pg is not None:
+            pg.stop()
+
+
+def _create_database(url: str, name: str) -> str:
+    """A fresh database per test session on whatever server `url` names."""
+    head, _, _ = url.rpartition("/")
+
+    async def create() -> None:
+        engine = create_async_engine(f"{head}/postgres", isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await engine.dispose()
+
+    asyncio.run(create())
+    return f"{head}/{name}"
+
+
+@pytest.fixture
+async def redis(stack: TestStack) -> AsyncIterator[aioredis.Redis]:
+    """A client on a Redis emptied before the test."""
+    client = aioredis.from_url(stack.redis_url)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def db_conn(stack: TestStack) -> AsyncIterator[AsyncConnection]:
+    """One connection inside a transaction that is rolled back after the test."""
+    engine = create_async_engine(stack.database_url, pool_size=1, max_overflow=0)
+    async with engine.connect() as conn:
+        trans = await conn.begin()
+        try:
+            yield conn
+        finally:
+            if trans.is_active:
+                await trans.rollback()
+    await engine.dispose()
+
+
+@pytest.fixture
+async def session(db_conn: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    """A session whose commits become savepoints of the test's transaction."""
+    async with AsyncSession(bind=db_conn, expire_on_commit=False, join_transaction_mode="create_savepoint") as s:
+        yield s
+
+
+@pytest.fixture
+async def committed_db(stack: TestStack) -> AsyncIterator[str]:
+    """For tests that span processes or connections: data really commits; every table is emptied after."""
+    yield stack.database_url
+    await truncate_all(stack.database_url)
+
+
+async def truncate_all(database_url: str) -> None:
+    engine = create_async_engine(database_url)
+    async with engine.begin() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY(:s) "
+                "AND tablename <> 'alembic_version'"
+            ),
+            {"s": list(SERVICES)},
+        )
+        tables = [f'"{s}"."{t}"' for s, t in rows]
+        if tables:
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+    await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def app_client(
+    app, *, db_conn: AsyncConnection | None = None, base_url: str = "http://testserver", **client_kw: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and talk to it in-process; with `db_conn`, every request joins the
+    test's transaction (rolled back after the test)."""
+    from asgi_lifespan import LifespanManager
+
+    from shared.db import create_sessionmaker
+
+    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
+        if db_conn is not None:
+            app.state.sessionmaker = create_sessionmaker(db_conn)
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url, **client_kw) as client:
+            yield client
+
+
+@pytest.fixture
+def keys(stack: TestStack) -> TestKeys:
+    return stack.keys
+
+
+@pytest.fixture
+def make_token(stack: TestStack) -> Callable[..., str]:
+    """mint a JWT the services accept: make_token(tenant_id=..., role="admin", scopes=[...])."""
+    return stack.keys.mint
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll an (async or sync) predicate until it is truthy; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
