@@ -183,3 +183,28 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app, *, port: int | None = None, lifespan: str = "on") -> AsyncIterator[str]:
+    """Serve an ASGI app over real HTTP on 127.0.0.1 inside the test's event loop; yields its base URL.
+
+    For stand-in providers (OpenAI, Twilio, Telegram, ...) and upstreams that must be reached by a real client.
+    """
+    import uvicorn
+
+    port = port or free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan,
+                            loop="asyncio", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    try:
+        await wait_for(lambda: server.started or task.done(), timeout=20)
+        if task.done():
+            task.result()
+            raise RuntimeError(f"server on port {port} stopped while starting")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait([task], timeout=10)
