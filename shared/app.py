@@ -58,7 +58,8 @@ class RequestContextMiddleware:
                 rid = candidate if _RID_OK.match(candidate) else None
                 break
         rid = rid or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
+        # A copy: some servers hand every request the same lifespan-state dict.
+        scope["state"] = {**scope.get("state", {}), "request_id": rid}
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=rid, service=self.service)
         status = 500

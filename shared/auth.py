@@ -213,10 +213,7 @@ async def ensure_active(redis, principal: Principal) -> None:
 
 
 async def get_principal(request: Request) -> Principal:
-    """The verified caller of this request (401 otherwise)."""
-    cached = getattr(request.state, "principal", None)
-    if cached is not None:
-        return cached
+    """The verified caller of this request (401 otherwise); FastAPI caches it per request."""
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("missing bearer token")
@@ -226,7 +223,6 @@ async def get_principal(request: Request) -> Principal:
         verifier = state.verifier = build_verifier(state.settings, state.http)
     principal = await verifier.verify(token)
     await ensure_active(getattr(state, "redis", None), principal)
-    request.state.principal = principal
     structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id) if principal.tenant_id else None)
     return principal
 
