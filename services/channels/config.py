@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings, load_settings
@@ -12,6 +13,18 @@ class ChannelsSettings(ServiceSettings):
 
     service_name: str = "channels"
     port: int = 8003
+    # What webhook URLs and Twilio signatures are built on (the public URL of the gateway). Empty: rebuilt per
+    # request from X-Forwarded-Proto / X-Forwarded-Host set by the gateway or a TLS terminator.
+    public_base_url: str = ""
+    # Empty means the providers' public endpoints; tests and proxies point these elsewhere.
+    telegram_api_url: str = ""
+    twilio_api_url: str = ""
+    webhook_max_body_bytes: int = Field(256 * 1024, ge=1024)
+    media_max_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    media_dir: str = ".data/media"
+    send_max_attempts: int = Field(5, ge=1, le=20)
+    send_timeout_seconds: float = Field(15.0, gt=0)
+    split_max_chars: int = Field(1000, ge=100, le=4096)
 
 
 @lru_cache

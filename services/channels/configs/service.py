@@ -1,0 +1,161 @@
+"""Channel configuration: create, read, change, delete, and registering the Telegram webhook."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime
+
+import orjson
+import structlog
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.channels.configs.errors import ChannelNotFound, InvalidCredentials, ProviderUnavailable
+from services.channels.configs.models import Channel
+from services.channels.configs.repository import ChannelRepository
+from services.channels.configs.schemas import (
+    ChannelCreate,
+    ChannelRead,
+    ChannelUpdate,
+    CredentialState,
+    SetWebhookResult,
+    validate_credentials,
+)
+from services.channels.providers import telegram
+from shared.crypto import SecretBox
+from shared.db import utcnow
+from shared.errors import BadRequest
+from shared.pagination import Page, PageParams, encode_cursor
+
+log = structlog.get_logger("channels")
+WEBHOOK_PATHS = {"telegram": "telegram", "whatsapp_twilio": "twilio"}
+# Telegram allows 1-256 characters A-Z, a-z, 0-9, _ and - in secret_token.
+_SECRET_BYTES = 32
+
+
+def webhook_url(base_url: str, channel: Channel) -> str:
+    return f"{base_url.rstrip('/')}/webhooks/{WEBHOOK_PATHS[channel.type]}/{channel.id}"
+
+
+def _last4(value: str) -> str:
+    return value[-4:] if len(value) >= 8 else ""
+
+
+class ChannelService:
+    def __init__(self, session: AsyncSession, box: SecretBox) -> None:
+        self.repo = ChannelRepository(session)
+        self.box = box
+
+    def credentials(self, channel: Channel) -> dict[str, str]:
+        return orjson.loads(self.box.decrypt(channel.credentials_encrypted))
+
+    def _store_credentials(self, channel: Channel, creds: dict[str, str]) -> None:
+        channel.credentials_encrypted = self.box.encrypt(orjson.dumps(creds).decode())
+        channel.credentials_last4 = {k: _last4(v) for k, v in creds.items() if k != "webhook_secret"}
+
+    def read(self, channel: Channel, base_url: str) -> ChannelRead:
+        fields = {"telegram": ("bot_token",), "whatsapp_twilio": ("account_sid", "auth_token", "from_number")}
+        last4 = channel.credentials_last4 or {}
+        return ChannelRead(
+            id=channel.id,
+            type=channel.type,
+            name=channel.name,
+            assistant_id=channel.assistant_id,
+            credentials={
+                k: CredentialState(is_set=k in last4, last4=last4.get(k) or None) for k in fields[channel.type]
+            },
+            settings=channel.settings or {},
+            webhook_url=webhook_url(base_url, channel),
+            webhook_registered_at=channel.webhook_registered_at,
+            created_at=channel.created_at,
+            updated_at=channel.updated_at,
+        )
+
+    async def create(self, tenant_id: uuid.UUID, data: ChannelCreate) -> Channel:
+        channel = Channel(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            type=data.type,
+            name=data.name,
+            assistant_id=data.assistant_id,
+            settings=data.settings.model_dump(exclude_none=True),
+        )
+        creds = dict(data.credentials)
+        if data.type == "telegram":
+            creds["webhook_secret"] = secrets.token_urlsafe(_SECRET_BYTES)
+        self._store_credentials(channel, creds)
+        await self.repo.add(channel)
+        log.info("channel_created", channel_id=str(channel.id), type=channel.type)
+        return channel
+
+    async def get(self, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> Channel:
+        channel = await self.repo.get(tenant_id, channel_id)
+        if channel is None:
+            raise ChannelNotFound(f"channel {channel_id} not found")
+        return channel
+
+    async def list(self, tenant_id: uuid.UUID, page: PageParams, base_url: str) -> Page[ChannelRead]:
+        cursor = page.decode()
+        after = None
+        if cursor:
+            try:
+                after = (datetime.fromisoformat(cursor["t"]), uuid.UUID(cursor["id"]))
+            except (KeyError, ValueError, TypeError):
+                raise BadRequest("cursor is not valid; use next_cursor from a previous page") from None
+        rows = await self.repo.list(tenant_id, page.limit + 1, after)
+        more = len(rows) > page.limit
+        rows = rows[: page.limit]
+        nxt = encode_cursor({"t": rows[-1].created_at.isoformat(), "id": str(rows[-1].id)}) if more else None
+        return Page(items=[self.read(c, base_url) for c in rows], next_cursor=nxt)
+
+    async def update(self, tenant_id: uuid.UUID, channel_id: uuid.UUID, data: ChannelUpdate) -> Channel:
+        channel = await self.get(tenant_id, channel_id)
+        changes = data.model_dump(exclude_unset=True)
+        if "name" in changes and data.name is not None:
+            channel.name = data.name
+        if "assistant_id" in changes:
+            channel.assistant_id = data.assistant_id
+        if data.settings is not None:
+            channel.settings = (channel.settings or {}) | data.settings.model_dump(exclude_unset=True)
+        if data.credentials:
+            try:
+                validate_credentials(channel.type, data.credentials, partial=True)
+            except ValueError as exc:
+                raise InvalidCredentials(str(exc)) from None
+            self._store_credentials(channel, self.credentials(channel) | data.credentials)
+        channel.updated_at = utcnow()
+        return channel
+
+    async def delete(self, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> None:
+        channel = await self.get(tenant_id, channel_id)
+        channel.deleted_at = utcnow()
+
+    async def set_telegram_webhook(
+        self, tenant_id: uuid.UUID, channel_id: uuid.UUID, base_url: str, api_url: str
+    ) -> SetWebhookResult:
+        channel = await self.get(tenant_id, channel_id)
+        if channel.type != "telegram":
+            raise BadRequest("set-webhook is for telegram channels")
+        creds = self.credentials(channel)
+        url = webhook_url(base_url, channel)
+        if not url.startswith("https://") and not api_url:
+            raise BadRequest("Telegram only calls https webhooks: set CHANNELS_PUBLIC_BASE_URL to your https URL")
+        bot = telegram.make_bot(creds["bot_token"], api_url)
+        try:
+            await bot.set_webhook(
+                url,
+                secret_token=creds["webhook_secret"],
+                allowed_updates=telegram.ALLOWED_UPDATES,
+                drop_pending_updates=False,
+            )
+        except TelegramNetworkError as exc:
+            raise ProviderUnavailable(f"Telegram did not answer: {type(exc).__name__}") from None
+        except TelegramAPIError as exc:
+            raise InvalidCredentials(f"Telegram refused setWebhook: {exc.message}") from None
+        finally:
+            await bot.session.close()
+        channel.webhook_registered_at = utcnow()
+        return SetWebhookResult(
+            webhook_url=url, registered_at=channel.webhook_registered_at, allowed_updates=telegram.ALLOWED_UPDATES
+        )

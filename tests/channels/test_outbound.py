@@ -1,0 +1,183 @@
+"""Outbound replies: sent through the real provider libraries to stand-ins, at most once, retried, split."""
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.channels.config import ChannelsSettings
+from services.channels.configs.schemas import ChannelCreate
+from services.channels.configs.service import ChannelService
+from services.channels.outbound.models import Delivery
+from services.channels.outbound.senders import build_senders
+from services.channels.outbound.service import OutboundSender, PermanentSendFailure
+from services.channels.outbound.split import split_reply
+from shared.crypto import SecretBox
+from shared.db import create_sessionmaker
+from shared.events import Envelope
+from shared.testing import serve_app
+from tests.channels.conftest import BOT_TOKEN, TWILIO_SID, TWILIO_TOKEN
+from tests.support.providers import TelegramStandIn, TwilioStandIn
+
+BOX = SecretBox("test-secrets-key")
+
+
+@pytest.fixture
+async def world(stack, committed_db):
+    tg, tw = TelegramStandIn(), TwilioStandIn(TWILIO_SID, TWILIO_TOKEN)
+    engine = create_async_engine(committed_db)
+    maker = create_sessionmaker(engine)
+    async with serve_app(tg.app) as tg_url, serve_app(tw.app) as tw_url:
+        settings = stack.settings(ChannelsSettings, telegram_api_url=tg_url, twilio_api_url=tw_url)
+        sender = OutboundSender(maker, BOX, build_senders(settings), split_max_chars=60, base_backoff=0.01)
+        tenant = uuid.uuid4()
+        async with maker() as s, s.begin():
+            svc = ChannelService(s, BOX)
+            telegram = await svc.create(
+                tenant, ChannelCreate(type="telegram", name="tg", credentials={"bot_token": BOT_TOKEN})
+            )
+            whatsapp = await svc.create(
+                tenant,
+                ChannelCreate(
+                    type="whatsapp_twilio",
+                    name="wa",
+                    credentials={"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from_number": "+14155238886"},
+                ),
+            )
+        yield {
+            "tg": tg,
+            "tw": tw,
+            "sender": sender,
+            "maker": maker,
+            "tenant": tenant,
+            "telegram": telegram.id,
+            "whatsapp": whatsapp.id,
+        }
+    await engine.dispose()
+
+
+def _event(w, channel_key, text="Sua pizza chega às 20h.", key=None, **extra):
+    return Envelope(
+        type="chat.outbound.v1",
+        tenant_id=w["tenant"],
+        idempotency_key=key or f"reply:{uuid.uuid4()}",
+        payload={
+            "channel_id": str(w[channel_key]),
+            "recipient": "4242" if channel_key == "telegram" else "whatsapp:+5511999990000",
+            "text": text,
+            "message_id": str(uuid.uuid4()),
+        }
+        | extra,
+    )
+
+
+async def _handle(w, event, *, commit=True):
+    async with w["maker"]() as s:
+        await w["sender"].handle(event, s)
+        if commit:
+            await s.commit()
+        else:
+            await s.rollback()
+
+
+async def _delivery(w, key):
+    async with w["maker"]() as s:
+        return (await s.execute(select(Delivery).where(Delivery.idempotency_key == key))).scalar_one()
+
+
+async def test_telegram_send_once_even_when_redelivered(world):
+    event = _event(world, "telegram")
+    for _ in range(3):
+        await _handle(world, event)
+    [call] = world["tg"].named("sendMessage")
+    assert call["token"] == BOT_TOKEN and call["params"]["chat_id"] == "4242"
+    assert call["params"]["text"] == "Sua pizza chega às 20h."
+    d = await _delivery(world, event.idempotency_key)
+    assert d.status == "sent" and d.provider_message_ids
+
+
+async def test_crash_after_send_never_sends_twice(world):
+    """The consumer's transaction is lost after the provider accepted: the redelivery must not re-send."""
+    event = _event(world, "telegram")
+    await _handle(world, event, commit=False)  # sent, then the process "died" before commit/ack
+    await _handle(world, event)  # redelivered
+    assert len(world["tg"].named("sendMessage")) == 1
+    d = await _delivery(world, event.idempotency_key)
+    assert d.status == "unknown" and "not re-sent" in d.error
+
+
+async def test_retry_after_then_success(world):
+    world["tg"].fail(429, times=1, retry_after=1)
+    world["tg"].fail(500, times=1)
+    event = _event(world, "telegram")
+    await _handle(world, event)
+    calls = world["tg"].named("sendMessage")
+    assert len(calls) == 3
+    assert calls[1]["at"] - calls[0]["at"] >= 0.9  # Retry-After honoured
+    d = await _delivery(world, event.idempotency_key)
+    assert d.status == "sent" and d.attempts == 3
+
+
+async def test_permanent_failure_recorded_and_raised(world):
+    world["tg"].fail(400, times=1)
+    event = _event(world, "telegram")
+    with pytest.raises(PermanentSendFailure):
+        await _handle(world, event)
+    d = await _delivery(world, event.idempotency_key)
+    assert d.status == "failed" and "refused" in d.error
+    await _handle(world, event)  # a redelivery does not try again
+    assert len(world["tg"].named("sendMessage")) == 1
+
+
+async def test_server_errors_exhaust_retries(world):
+    world["tw"].fail(500, times=10)
+    event = _event(world, "whatsapp")
+    with pytest.raises(PermanentSendFailure):
+        await _handle(world, event)
+    assert len(world["tw"].named("messages.create")) == world["sender"].max_attempts
+    assert (await _delivery(world, event.idempotency_key)).status == "failed"
+
+
+async def test_twilio_split_reply_with_basic_auth(world):
+    text = (
+        "Olá Ana! Recebemos seu pedido. A pizza grande de calabresa sai do forno em 20 minutos. "
+        "O entregador leva mais 15. Obrigado por pedir conosco!"
+    )
+    event = _event(world, "whatsapp", text=text, split_replies=True)
+    await _handle(world, event)
+    calls = world["tw"].named("messages.create")
+    assert all(c["auth_ok"] for c in calls)
+    assert [c["params"]["To"] for c in calls] == ["whatsapp:+5511999990000"] * len(calls)
+    assert calls[0]["params"]["From"] == "whatsapp:+14155238886"
+    bodies = [c["params"]["Body"] for c in calls]
+    assert len(bodies) > 1 and all(len(b) <= 60 for b in bodies)
+    assert " ".join(bodies) == text
+    d = await _delivery(world, event.idempotency_key)
+    assert d.parts == len(bodies) and d.provider_message_ids.count("SM") == len(bodies)
+
+
+async def test_other_tenants_channel_is_refused(world):
+    event = _event(world, "telegram")
+    event.tenant_id = uuid.uuid4()
+    with pytest.raises(PermanentSendFailure):
+        await _handle(world, event)
+    assert world["tg"].named("sendMessage") == []
+
+
+async def test_typing_indicator(world):
+    event = _event(world, "telegram", text="")
+    event.type = "chat.typing.v1"
+    await _handle(world, event)
+    [call] = world["tg"].named("sendChatAction")
+    assert call["params"]["action"] == "typing"
+
+
+def test_split_reply_keeps_sentences_and_limits():
+    text = "Primeira frase. Segunda frase bem maior que a primeira! Terceira? " + "palavra " * 30
+    parts = split_reply(text, 40)
+    assert all(len(p) <= 40 for p in parts)
+    assert parts[0] == "Primeira frase."
+    assert " ".join(parts).split() == text.split()
+    assert split_reply("x" * 95, 40) == ["x" * 40, "x" * 40, "x" * 15]
+    assert split_reply("curta", 40) == ["curta"]
