@@ -44,20 +44,49 @@ class ServiceSettings(BaseSettings):
         return self.jwks_url or f"{self.auth_url.rstrip('/')}/.well-known/jwks.json"
 
 
-class SettingsError(RuntimeError):
-    """Raised at start-up with a message naming every bad setting."""
+class SettingsError(RuntimeError, SystemExit):
+    """Raised at start-up with a message naming every bad setting.
+
+    Also a SystemExit: when nothing catches it (e.g. `uvicorn services.x.main:app` importing the app),
+    Python prints just the message and exits with status 1 instead of a traceback.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = message
 
 
-def load_settings(cls: type[ServiceSettings], **overrides) -> ServiceSettings:
+def env_names(cls: type[BaseSettings]) -> dict[str, list[str]]:
+    """Field name -> the environment variable names that set it; the first one is the documented name."""
+    prefix = str(cls.model_config.get("env_prefix", "") or "")
+    names: dict[str, list[str]] = {}
+    for field_name, info in cls.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            choices = [c for c in alias.choices if isinstance(c, str)]
+        elif isinstance(alias, str):
+            choices = [alias]
+        else:
+            choices = []
+        names[field_name] = [c.upper() for c in choices] or [f"{prefix}{field_name}".upper()]
+    return names
+
+
+def load_settings(cls: type[BaseSettings], **overrides) -> BaseSettings:
     """Build settings or fail with one readable line per bad setting (no traceback soup)."""
     try:
         return cls(**overrides)
     except ValidationError as exc:
-        prefix = cls.model_config.get("env_prefix", "")
+        prefix = str(cls.model_config.get("env_prefix", "") or "")
+        by_key = {}
+        for field_name, envs in env_names(cls).items():
+            for key in (field_name, *envs):
+                by_key.setdefault(key.lower(), envs[0])
         lines = []
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"]) or "?"
-            env = name.upper() if name.upper() in _UNPREFIXED else f"{prefix}{name}".upper()
+            head = str(err["loc"][0]).lower() if err["loc"] else ""
+            env = by_key.get(head) or (name.upper() if name.upper() in _UNPREFIXED else f"{prefix}{name}".upper())
             lines.append(f"  {env}: {err['msg']} (got {err.get('input')!r})")
         raise SettingsError("invalid settings:\n" + "\n".join(lines)) from None
 
