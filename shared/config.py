@@ -38,6 +38,14 @@ class ServiceSettings(BaseSettings):
     service_secret: str = Field("dev-service-secret-change-me", validation_alias=AliasChoices("SERVICE_SECRET"))
     secrets_key: str = Field("", validation_alias=AliasChoices("SECRETS_KEY"))
     ops_log_maxlen: int = Field(10_000, ge=100, validation_alias=AliasChoices("OPS_LOG_MAXLEN"))
+    # Event bus (shared/events): stream bounds, relay pace, retries before the dead-letter stream.
+    events_stream_maxlen: int = Field(100_000, ge=100, validation_alias=AliasChoices("EVENTS_STREAM_MAXLEN"))
+    events_dlq_maxlen: int = Field(10_000, ge=100, validation_alias=AliasChoices("EVENTS_DLQ_MAXLEN"))
+    events_relay_interval_ms: int = Field(
+        200, ge=10, le=60_000, validation_alias=AliasChoices("EVENTS_RELAY_INTERVAL_MS")
+    )
+    events_max_deliveries: int = Field(5, ge=1, le=100, validation_alias=AliasChoices("EVENTS_MAX_DELIVERIES"))
+    events_claim_idle_ms: int = Field(30_000, ge=100, validation_alias=AliasChoices("EVENTS_CLAIM_IDLE_MS"))
 
     @property
     def resolved_jwks_url(self) -> str:
@@ -104,4 +112,9 @@ _UNPREFIXED = {
     "SERVICE_SECRET",
     "SECRETS_KEY",
     "OPS_LOG_MAXLEN",
+    "EVENTS_STREAM_MAXLEN",
+    "EVENTS_DLQ_MAXLEN",
+    "EVENTS_RELAY_INTERVAL_MS",
+    "EVENTS_MAX_DELIVERIES",
+    "EVENTS_CLAIM_IDLE_MS",
 }
