@@ -6,7 +6,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -94,8 +94,11 @@ class RequestContextMiddleware:
                 log.info("request", method=method, route=template, status=status, latency_ms=round(elapsed * 1000, 2))
 
 
+ReadinessCheck = Callable[[FastAPI], Awaitable[tuple[bool, dict[str, Any]]]]
+
+
 async def check_ready(app: FastAPI, timeout: float = 2.0) -> tuple[bool, dict[str, Any]]:
-    """Ask Postgres and Redis for a trivial answer; report each."""
+    """Ask Postgres (when the app has one) and Redis for a trivial answer; report each."""
     checks: dict[str, Any] = {}
 
     async def pg() -> None:
@@ -105,7 +108,8 @@ async def check_ready(app: FastAPI, timeout: float = 2.0) -> tuple[bool, dict[st
     async def rd() -> None:
         await app.state.redis.ping()
 
-    for name, fn in (("postgres", pg), ("redis", rd)):
+    probes = (("postgres", pg), ("redis", rd)) if getattr(app.state, "engine", None) is not None else (("redis", rd),)
+    for name, fn in probes:
         started = time.perf_counter()
         try:
             await asyncio.wait_for(fn(), timeout)
@@ -124,15 +128,20 @@ def create_service_app(
     description: str = "",
     version: str = "0.1.0",
     access_log: bool = True,
+    use_database: bool = True,
+    readiness: ReadinessCheck | None = None,
 ) -> FastAPI:
-    """A FastAPI app with engine, Redis and httpx on app.state, problem+json errors and /health /ready /metrics."""
+    """A FastAPI app with engine, Redis and httpx on app.state, problem+json errors and /health /ready /metrics.
+
+    `use_database=False` (the gateway) builds no engine; `readiness` replaces the Postgres/Redis check of /ready.
+    """
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.engine = create_engine(settings.database_url, settings.db_pool_size)
-        app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        app.state.engine = create_engine(settings.database_url, settings.db_pool_size) if use_database else None
+        app.state.sessionmaker = create_sessionmaker(app.state.engine) if use_database else None
         app.state.redis = aioredis.from_url(
             settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
@@ -150,7 +159,8 @@ def create_service_app(
             await asyncio.wait([forwarder], timeout=2)
             await app.state.http.aclose()
             await app.state.redis.aclose()
-            await app.state.engine.dispose()
+            if app.state.engine is not None:
+                await app.state.engine.dispose()
 
     app = FastAPI(
         title=title,
@@ -171,11 +181,11 @@ def create_service_app(
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": settings.service_name}
 
-    @ops.get("/ready", summary="Postgres and Redis answer", responses={503: {"description": "a dependency is down"}})
+    @ops.get("/ready", summary="Dependencies answer", responses={503: {"description": "a dependency is down"}})
     async def ready(request: Request):
-        ok, checks = await check_ready(request.app)
+        ok, checks = await (readiness or check_ready)(request.app)
         if not ok:
-            down = ", ".join(k for k, v in checks.items() if v["status"] != "ok")
+            down = ", ".join(k for k, v in checks.items() if v.get("status") != "ok")
             return problem(503, f"dependency down: {down}", code="not_ready", checks=checks)
         return {"status": "ready", "service": settings.service_name, "checks": checks}
 
