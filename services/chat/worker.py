@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
+from services.chat.base import Outbox, ProcessedEvent
 from services.chat.config import get_settings
-from shared.logging import configure_logging, get_logger
+from shared.events.worker import ConsumerSpec, run_worker
 
-log = get_logger("worker")
-
-
-async def run() -> None:
-    settings = get_settings()
-    configure_logging(f"{settings.service_name}-worker", settings.log_level, settings.log_json)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("worker_started")
-    await stop.wait()
-    log.info("worker_stopped")
+# The streams this service consumes: ConsumerSpec(stream=..., handler=...) (see docs/events.md).
+CONSUMERS: list[ConsumerSpec] = []
 
 
 def main() -> None:
-    asyncio.run(run())
+    asyncio.run(run_worker(get_settings(), Outbox, ProcessedEvent, CONSUMERS))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 """Transcription settings: env prefix TRANSCRIPTION_."""
 
 from functools import lru_cache
+from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings, load_settings
+
+EngineName = Literal["local", "openai", "assemblyai"]
 
 
 class TranscriptionSettings(ServiceSettings):
@@ -12,6 +16,52 @@ class TranscriptionSettings(ServiceSettings):
 
     service_name: str = "transcription"
     port: int = 8004
+
+    # File store and limits.
+    storage_dir: str = ".data/transcription"
+    max_upload_bytes: int = Field(200 * 1024 * 1024, ge=1024)
+    max_duration_seconds: float = Field(4 * 3600, gt=0)
+    max_inline_audio_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+
+    # Engine choice: request > tenant setting `transcription_engine` > this default.
+    default_engine: EngineName = "local"
+
+    # Local faster-whisper engine.
+    model_cache_dir: str = ".data/models"
+    compute_type: str = "int8"
+    cpu_threads: int = Field(0, ge=0, le=64)  # 0: ctranslate2 picks
+    beam_size: int = Field(1, ge=1, le=10)
+    vad_filter: bool = True
+    word_timestamps: bool = True
+    batched: bool = False
+    batch_size: int = Field(8, ge=1, le=64)
+
+    # Worker: bounded concurrency, lease on a running job, sweep of jobs whose worker died.
+    max_concurrent_jobs: int = Field(1, ge=1, le=32)
+    lease_seconds: float = Field(60.0, ge=2)
+    sweep_interval_seconds: float = Field(15.0, ge=0.2)
+    max_attempts: int = Field(3, ge=1, le=20)
+    queued_grace_seconds: float = Field(30.0, ge=0)
+    progress_interval_seconds: float = Field(0.5, ge=0.05)
+
+    # Cloud engines (empty base URL = the provider's public endpoint).
+    openai_base_url: str = ""
+    openai_api_key: str = ""
+    openai_model: str = "whisper-1"
+    openai_diarize_model: str = "gpt-4o-transcribe-diarize"
+    assemblyai_url: str = "https://api.assemblyai.com"
+    assemblyai_api_key: str = ""
+    assemblyai_poll_seconds: float = Field(3.0, ge=0.01)
+    assemblyai_timeout_seconds: float = Field(3600.0, ge=1)
+
+    # Webhooks (HMAC-SHA256 signed) and audio_url downloads: private/loopback targets refused unless allowed.
+    webhook_secret: str = "dev-webhook-secret-change-me"
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhook_max_attempts: int = Field(5, ge=1, le=50)
+    allow_private_urls: bool = False
+
+    # Tenant settings (locale, engine, keys) come from auth's internal API; cached briefly.
+    tenant_cache_seconds: float = Field(60.0, ge=0)
 
 
 @lru_cache

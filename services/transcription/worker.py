@@ -1,26 +1,69 @@
-"""Stream consumers and the outbox relay of the transcription service: `python -m services.transcription.worker`."""
+"""Transcription worker: outbox relay, consumer of transcription.requested.v1, and the job sweep.
+
+`python -m services.transcription.worker`
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 
-from services.transcription.config import get_settings
-from shared.logging import configure_logging, get_logger
+from services.transcription.base import Outbox, ProcessedEvent
+from services.transcription.config import TranscriptionSettings, get_settings
+from services.transcription.engines import build_engines
+from services.transcription.jobs.runner import JobRunner
+from services.transcription.jobs.storage import FileStore
+from services.transcription.tenants import TenantDirectory
+from shared.db import create_engine, create_sessionmaker
+from shared.events.transcription import REQUESTED_STREAM
+from shared.events.worker import ConsumerSpec, run_worker
+from shared.http import create_http_client
+from shared.logging import get_logger
 
 log = get_logger("worker")
 
 
-async def run() -> None:
-    settings = get_settings()
-    configure_logging(f"{settings.service_name}-worker", settings.log_level, settings.log_json)
-    stop = asyncio.Event()
+def build_runner(settings: TranscriptionSettings, sessionmaker, http) -> JobRunner:
+    return JobRunner(
+        settings,
+        sessionmaker,
+        FileStore(settings.storage_dir),
+        build_engines(settings),
+        TenantDirectory(settings, http),
+        http,
+    )
+
+
+async def run(settings: TranscriptionSettings | None = None, stop: asyncio.Event | None = None) -> None:
+    settings = settings or get_settings()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("worker_started")
-    await stop.wait()
-    log.info("worker_stopped")
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    engine = create_engine(settings.database_url, max(4, settings.max_concurrent_jobs * 2 + 2))
+    http = create_http_client(timeout=30)
+    runner = build_runner(settings, create_sessionmaker(engine), http)
+    if runner.settings.default_engine == "local":
+        # Load the model before taking work, so the first job does not pay for it and a broken install shows now.
+        try:
+            await asyncio.to_thread(runner.engines["local"].model)
+        except Exception as exc:  # noqa: BLE001 - jobs will fail with the same readable reason
+            log.error("local_model_unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
+    sweeper = asyncio.create_task(runner.run_sweeper(stop), name="job-sweep")
+    spec = ConsumerSpec(
+        stream=REQUESTED_STREAM, handler=runner.handle_requested, concurrency=settings.max_concurrent_jobs
+    )
+    try:
+        await run_worker(settings, Outbox, ProcessedEvent, [spec], stop=stop)
+    finally:
+        stop.set()
+        await asyncio.gather(sweeper, return_exceptions=True)
+        await runner.drain()
+        await http.aclose()
+        await engine.dispose()
 
 
 def main() -> None:

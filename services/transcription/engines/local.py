@@ -1,0 +1,126 @@
+"""Local engine: faster-whisper (CTranslate2, int8 on CPU) on the packaged Whisper base model; no diarization."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from services.transcription.engines.base import (
+    Cancelled,
+    EngineError,
+    EngineRequest,
+    EngineUnavailable,
+    Progress,
+    Segment,
+    Transcript,
+    Word,
+    register,
+)
+from services.transcription.engines.model_files import ModelFilesError, ensure_whisper_base
+
+NO_DIARIZATION_NOTE = "the local engine does not identify speakers; use engine 'assemblyai' or 'openai' for speakers"
+_models: dict[tuple, Any] = {}
+_models_lock = threading.Lock()
+
+
+def load_model(cache_dir: str, compute_type: str = "int8", cpu_threads: int = 0, num_workers: int = 1):
+    """One WhisperModel per process and configuration (loading takes seconds and ~150 MB)."""
+    key = (cache_dir, compute_type, cpu_threads, num_workers)
+    with _models_lock:
+        model = _models.get(key)
+        if model is None:
+            try:
+                from faster_whisper import WhisperModel
+            except ImportError as exc:
+                raise EngineUnavailable("faster-whisper is not installed (the 'transcription' extra)") from exc
+            try:
+                path = ensure_whisper_base(cache_dir)
+            except ModelFilesError as exc:
+                raise EngineUnavailable(str(exc)) from exc
+            model = WhisperModel(
+                str(path), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, num_workers=num_workers
+            )
+            _models[key] = model
+        return model
+
+
+def whisper_language(value: str | None) -> str | None:
+    """'pt-BR' / 'pt_BR' / 'PT' -> 'pt'; None or unknown codes -> None (detect)."""
+    if not value:
+        return None
+    code = value.replace("_", "-").split("-")[0].strip().lower()
+    try:
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+    except ImportError:
+        return code or None
+    return code if code in _LANGUAGE_CODES else None
+
+
+@register("local")
+class LocalWhisperEngine:
+    name = "local"
+    diarizes = False
+
+    def __init__(self, settings, **_: Any) -> None:
+        self.settings = settings
+        self._executor = ThreadPoolExecutor(max_workers=settings.max_concurrent_jobs, thread_name_prefix="whisper")
+
+    def model(self):
+        s = self.settings
+        return load_model(s.model_cache_dir, s.compute_type, s.cpu_threads, s.max_concurrent_jobs)
+
+    async def transcribe(self, request: EngineRequest, progress: Progress) -> Transcript:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.transcribe_sync, request, progress)
+
+    def transcribe_sync(self, request: EngineRequest, progress: Progress) -> Transcript:
+        s = self.settings
+        model = self.model()
+        options: dict[str, Any] = {
+            "language": whisper_language(request.language),
+            "beam_size": s.beam_size,
+            "vad_filter": s.vad_filter,
+            "word_timestamps": s.word_timestamps,
+        }
+        try:
+            from faster_whisper.audio import decode_audio
+
+            audio = decode_audio(str(request.audio_path), sampling_rate=16000)
+        except Exception as exc:  # noqa: BLE001 - av raises many kinds; all mean "cannot decode"
+            raise EngineError(f"could not decode the audio: {type(exc).__name__}: {exc}"[:500]) from exc
+        if len(audio) == 0:
+            raise EngineError("the audio holds no samples")
+        try:
+            if s.batched:
+                from faster_whisper import BatchedInferencePipeline
+
+                pipeline = BatchedInferencePipeline(model=model)
+                segments_iter, info = pipeline.transcribe(audio, batch_size=s.batch_size, **options)
+            else:
+                segments_iter, info = model.transcribe(audio, **options)
+            duration = float(info.duration or 0.0)
+            segments: list[Segment] = []
+            for seg in segments_iter:
+                words = [
+                    Word(start=float(w.start), end=float(w.end), word=w.word, probability=float(w.probability))
+                    for w in (seg.words or [])
+                ]
+                segments.append(Segment(start=float(seg.start), end=float(seg.end), text=seg.text.strip(), words=words))
+                if duration > 0:
+                    progress.set(min(99.0, seg.end / duration * 100))
+        except Cancelled:
+            raise
+        except Exception as exc:  # noqa: BLE001 - surface a readable error, never crash the worker
+            raise EngineError(f"transcription failed: {type(exc).__name__}: {exc}"[:500]) from exc
+        progress.set(100)
+        return Transcript(
+            text=" ".join(seg.text for seg in segments if seg.text).strip(),
+            language=info.language,
+            duration_seconds=round(duration, 3),
+            segments=segments,
+            diarized=False,
+            notes=[NO_DIARIZATION_NOTE] if request.diarize else [],
+            raw={"language_probability": info.language_probability},
+        )

@@ -1,0 +1,27 @@
+"""Domain errors of transcription jobs (mapped to problem+json by shared/errors.py)."""
+
+from shared.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+
+
+class JobNotFound(NotFound):
+    code = "transcription_not_found"
+
+
+class NotAudio(UnsupportedMediaType):
+    code = "unsupported_audio"
+
+
+class AudioTooLarge(PayloadTooLarge):
+    code = "audio_too_large"
+
+
+class AudioTooLong(PayloadTooLarge):
+    code = "audio_too_long"
+
+
+class BadUpload(BadRequest):
+    code = "bad_upload"
+
+
+class JobNotReady(BadRequest):
+    status, code, title = 409, "transcription_not_ready", "Conflict"

@@ -1,0 +1,404 @@
+"""The worker side of jobs: claim with a lease, run the engine with bounded concurrency, store the result once.
+
+The job row is the source of truth. A claim is an atomic UPDATE (queued, or processing with an expired lease);
+the runner renews the lease with each progress write; the result, the segments and `transcription.completed.v1`
+commit in one transaction guarded by the lease owner. So a crashed worker's job is taken over after its lease
+runs out (by the redelivered event or by the sweep) and completes exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import os
+import socket
+import uuid
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.transcription.base import Outbox
+from services.transcription.config import TranscriptionSettings
+from services.transcription.engines.base import (
+    Cancelled,
+    Engine,
+    EngineError,
+    EngineRequest,
+    Progress,
+    Transcript,
+)
+from services.transcription.jobs.audio import ACCEPTED, CorruptAudio, check_integrity, probe_duration, sniff
+from services.transcription.jobs.models import Job
+from services.transcription.jobs.repository import JobRepository
+from services.transcription.jobs.storage import FileStore
+from services.transcription.jobs.webhooks import UnsafeURL, check_public_url, deliver
+from services.transcription.tenants import TenantConfig, TenantDirectory
+from shared.events.envelope import Envelope
+from shared.events.outbox import emit
+from shared.events.transcription import COMPLETED_STREAM, TranscriptionCompleted, TranscriptionRequested
+from shared.logging import get_logger
+
+log = get_logger("jobs")
+
+
+class JobFailed(Exception):
+    """A reason to fail the job with a message the user can read."""
+
+
+class JobRunner:
+    def __init__(
+        self,
+        settings: TranscriptionSettings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        store: FileStore,
+        engines: dict[str, Engine],
+        tenants: TenantDirectory,
+        http,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.store = store
+        self.engines = engines
+        self.tenants = tenants
+        self.http = http
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.slots = asyncio.Semaphore(settings.max_concurrent_jobs)
+        self._running: set[uuid.UUID] = set()
+        self._tasks: set[asyncio.Task] = set()
+
+    # --- event entry point ---------------------------------------------------------------------------
+
+    async def handle_requested(self, envelope: Envelope, session: AsyncSession) -> None:
+        """Consumer of transcription.requested.v1 (signature of shared/events/consumer.py handlers)."""
+        if envelope.tenant_id is None:
+            log.warning("transcription_request_without_tenant", event_id=str(envelope.id))
+            return
+        request = TranscriptionRequested.model_validate(envelope.payload)
+        job_id = request.job_id or await self._job_from_event(envelope, request)
+        if job_id is not None:
+            await self.run_job(envelope.tenant_id, job_id)
+
+    async def _job_from_event(self, envelope: Envelope, request: TranscriptionRequested) -> uuid.UUID | None:
+        """A job for audio sent by another service (voice notes): created once per event idempotency key."""
+        tenant_id = envelope.tenant_id
+        assert tenant_id is not None
+        key = envelope.idempotency_key
+        async with self.sessionmaker() as session:
+            existing = await JobRepository(session).get_by_request_key(tenant_id, key)
+            if existing is not None:
+                return existing.id
+        job_id = uuid.uuid4()
+        temp = self.store.temp_path()
+        error = None
+        size = 0
+        audio_type = None
+        try:
+            size = await self._fetch_audio(request, temp)
+            head = await asyncio.to_thread(_read_head, temp)
+            audio_type = sniff(head)
+            if audio_type is None:
+                error = f"the audio is not a type we accept ({ACCEPTED})"
+        except JobFailed as exc:
+            error = str(exc)
+        storage_key = None
+        if error is None and audio_type is not None:
+            storage_key = self.store.key_for(tenant_id, job_id, audio_type.extension)
+            await asyncio.to_thread(self.store.put, temp, storage_key)
+        else:
+            temp.unlink(missing_ok=True)
+        job = Job(
+            id=job_id,
+            tenant_id=tenant_id,
+            created_by=f"event:{envelope.type}",
+            source="event",
+            request_key=key,
+            correlation=request.correlation,
+            status="queued",
+            progress=0,
+            engine=request.engine,
+            requested_language=request.language,
+            speakers_expected=request.speakers_expected,
+            filename=request.filename,
+            audio_format=audio_type.format if audio_type else "unknown",
+            content_type=audio_type.content_type if audio_type else "application/octet-stream",
+            size_bytes=size,
+            storage_key=storage_key,
+            speakers_available=False,
+            notes=[],
+            attempts=0,
+            webhook_attempts=0,
+        )
+        try:
+            async with self.sessionmaker() as session:
+                repo = JobRepository(session)
+                await repo.add(job)
+                if error is not None:
+                    finished = await repo.finish(job_id, None, status="failed", error=error)
+                    await self._emit_completed(session, finished)
+                await session.commit()
+        except IntegrityError:  # another worker created it first
+            await asyncio.to_thread(self.store.delete, storage_key)
+            async with self.sessionmaker() as session:
+                existing = await JobRepository(session).get_by_request_key(tenant_id, key)
+                return existing.id if existing else None
+        return job_id if error is None else None
+
+    async def _fetch_audio(self, request: TranscriptionRequested, temp) -> int:
+        limit = self.settings.max_upload_bytes
+        if request.audio_b64:
+            if len(request.audio_b64) > self.settings.max_inline_audio_bytes * 4 // 3 + 8:
+                raise JobFailed("inline audio is larger than the inline limit; send audio_url instead")
+            try:
+                data = base64.b64decode(request.audio_b64, validate=True)
+            except (binascii.Error, ValueError):
+                raise JobFailed("audio_b64 is not valid base64") from None
+            await asyncio.to_thread(temp.write_bytes, data)
+            return len(data)
+        if request.audio_url:
+            try:
+                await check_public_url(request.audio_url, self.settings.allow_private_urls)
+            except UnsafeURL as exc:
+                raise JobFailed(f"audio_url refused: {exc}") from None
+            size = 0
+            try:
+                async with self.http.stream("GET", request.audio_url, timeout=60, follow_redirects=False) as r:
+                    if r.status_code != 200:
+                        raise JobFailed(f"audio_url answered {r.status_code}")
+                    with temp.open("wb") as fh:  # noqa: ASYNC230 - chunked writes, one at a time
+                        async for chunk in r.aiter_bytes(1 << 16):
+                            size += len(chunk)
+                            if size > limit:
+                                raise JobFailed(f"the audio is larger than the limit of {limit} bytes")
+                            await asyncio.to_thread(fh.write, chunk)
+            except JobFailed:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise JobFailed(f"could not download audio_url: {type(exc).__name__}") from None
+            return size
+        raise JobFailed("the request carries no audio (audio_b64 or audio_url)")
+
+    # --- running a job -------------------------------------------------------------------------------
+
+    def spawn(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
+        task = asyncio.create_task(self.run_job(tenant_id, job_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run_job(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
+        if job_id in self._running:
+            return
+        self._running.add(job_id)
+        try:
+            async with self.slots:
+                await self._run(tenant_id, job_id)
+        finally:
+            self._running.discard(job_id)
+
+    async def _run(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
+        s = self.settings
+        async with self.sessionmaker() as session:
+            job = await JobRepository(session).claim(tenant_id, job_id, self.owner, s.lease_seconds)
+            await session.commit()
+        if job is None:
+            return  # finished, cancelled, or held by a live worker (the sweep takes it over if that one dies)
+        log.info("job_started", job_id=str(job_id), tenant_id=str(tenant_id), attempt=job.attempts)
+        try:
+            if job.attempts > s.max_attempts:
+                raise JobFailed(f"gave up after {s.max_attempts} attempts (the worker stopped while transcribing)")
+            transcript = await self._transcribe(job)
+        except JobFailed as exc:
+            await self._finish_failed(job, str(exc))
+            return
+        except (EngineError, CorruptAudio) as exc:
+            await self._finish_failed(job, str(exc))
+            return
+        except Cancelled:
+            log.info("job_cancelled", job_id=str(job_id))
+            return
+        except Exception as exc:  # noqa: BLE001 - retried by the sweep, then failed with the reason
+            log.error("job_error", job_id=str(job_id), error=f"{type(exc).__name__}: {exc}"[:300], exc_info=exc)
+            if job.attempts >= s.max_attempts:
+                await self._finish_failed(job, f"transcription failed: {type(exc).__name__}")
+            else:
+                await self._release(job)
+            return
+        await self._finish_completed(job, transcript)
+
+    async def _transcribe(self, job: Job) -> Transcript:
+        s = self.settings
+        if not job.storage_key:
+            raise JobFailed("the audio file is gone")
+        path = self.store.path(job.storage_key)
+        if not path.exists():
+            raise JobFailed("the audio file is gone")
+        await asyncio.to_thread(check_integrity, path, job.audio_format)
+        duration = await asyncio.to_thread(probe_duration, path)
+        if duration is None:
+            raise JobFailed("the audio could not be read: the file is damaged or not a supported format")
+        if duration > s.max_duration_seconds:
+            raise JobFailed(f"the audio lasts {duration:.0f} s; the limit is {s.max_duration_seconds:.0f} s")
+        tenant = await self.tenants.get(job.tenant_id)
+        engine_name = job.engine or tenant.engine or s.default_engine
+        engine = self.engines.get(engine_name)
+        if engine is None:
+            raise JobFailed(f"unknown engine {engine_name!r}")
+        job.engine = engine_name
+        request = EngineRequest(
+            audio_path=path,
+            filename=job.filename or path.name,
+            content_type=job.content_type.split(";")[0],
+            language=job.requested_language or tenant.locale,
+            speakers_expected=job.speakers_expected,
+            diarize=job.speakers_expected is not None,
+            api_key=_api_key(engine_name, tenant),
+        )
+        progress = Progress()
+        task = asyncio.create_task(engine.transcribe(request, progress))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=s.progress_interval_seconds)
+                if done:
+                    return task.result()
+                async with self.sessionmaker() as session:
+                    held = await JobRepository(session).heartbeat(job.id, self.owner, progress.value, s.lease_seconds)
+                    await session.commit()
+                if held is None:  # cancelled via DELETE, or another worker took it over
+                    progress.cancelled.set()
+                    task.cancel()
+                    raise Cancelled()
+        finally:
+            if not task.done():
+                progress.cancelled.set()
+                task.cancel()
+
+    async def _finish_completed(self, job: Job, t: Transcript) -> None:
+        rows: list[dict[str, Any]] = [
+            {
+                "idx": i,
+                "start": round(seg.start, 3),
+                "end": round(seg.end, 3),
+                "text": seg.text,
+                "speaker": seg.speaker,
+                "words": [asdict(w) for w in seg.words] or None,
+            }
+            for i, seg in enumerate(t.segments)
+        ]
+        async with self.sessionmaker() as session:
+            repo = JobRepository(session)
+            done = await repo.finish(
+                job.id,
+                self.owner,
+                status="completed",
+                progress=100,
+                engine=job.engine,
+                text=t.text,
+                language=t.language,
+                duration_seconds=t.duration_seconds if t.duration_seconds is not None else job.duration_seconds,
+                speakers_available=t.diarized,
+                notes=t.notes,
+                error=None,
+            )
+            if done is None:
+                await session.rollback()
+                log.info("job_result_dropped", job_id=str(job.id), reason="cancelled or taken over")
+                return
+            await repo.replace_segments(done, rows)
+            await self._emit_completed(session, done)
+            await session.commit()
+        log.info("job_completed", job_id=str(job.id), engine=job.engine, duration=t.duration_seconds)
+        await self._webhook(done)
+
+    async def _finish_failed(self, job: Job, error: str) -> None:
+        async with self.sessionmaker() as session:
+            done = await JobRepository(session).finish(job.id, self.owner, status="failed", error=error[:2000])
+            if done is None:
+                await session.rollback()
+                return
+            await self._emit_completed(session, done)
+            await session.commit()
+        log.warning("job_failed", job_id=str(job.id), error=error[:300])
+        await self._webhook(done)
+
+    async def _release(self, job: Job) -> None:
+        """Give the lease back at once so the sweep retries the job."""
+        async with self.sessionmaker() as session:
+            await JobRepository(session).heartbeat(job.id, self.owner, 0, -1)
+            await session.commit()
+
+    async def _emit_completed(self, session: AsyncSession, job: Job) -> None:
+        payload = TranscriptionCompleted(
+            job_id=job.id,
+            status=job.status,  # type: ignore[arg-type]
+            text=job.text,
+            language=job.language,
+            duration_seconds=job.duration_seconds,
+            engine=job.engine,
+            error=job.error,
+            source=job.source,
+            correlation=job.correlation or {},
+        )
+        await emit(
+            session,
+            Outbox,
+            stream=COMPLETED_STREAM,
+            type=COMPLETED_STREAM,
+            idempotency_key=f"transcription.completed:{job.id}",
+            payload=payload.model_dump(mode="json"),
+            tenant_id=job.tenant_id,
+        )
+
+    async def _webhook(self, job: Job) -> None:
+        if not job.webhook_url:
+            return
+        s = self.settings
+        error = await deliver(self.http, job, s.webhook_secret, s.webhook_timeout_seconds, s.allow_private_urls)
+        async with self.sessionmaker() as session:
+            await JobRepository(session).mark_webhook(job.id, delivered=error is None, error=error)
+            await session.commit()
+        if error:
+            log.warning("webhook_failed", job_id=str(job.id), error=error)
+
+    # --- the sweep: jobs whose worker died, webhooks not yet delivered ---------------------------------
+
+    async def sweep_once(self) -> int:
+        async with self.sessionmaker() as session:
+            repo = JobRepository(session)
+            stale = await repo.stale(self.settings.queued_grace_seconds)
+            webhooks = await repo.webhooks_due(self.settings.webhook_max_attempts)
+        for tenant_id, job_id in stale:
+            if job_id not in self._running:
+                log.info("job_reclaimed", job_id=str(job_id))
+                self.spawn(tenant_id, job_id)
+        retry_after = timedelta(seconds=self.settings.sweep_interval_seconds)
+        for job in webhooks:
+            if job.finished_at and datetime.now(UTC) - job.finished_at >= retry_after * job.webhook_attempts:
+                await self._webhook(job)
+        return len(stale)
+
+    async def run_sweeper(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.sweep_once()
+            except Exception as exc:  # noqa: BLE001 - the sweep must outlive a database hiccup
+                log.error("sweep_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.sweep_interval_seconds)
+            except TimeoutError:
+                pass
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=30)
+
+
+def _read_head(path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(64)
+
+
+def _api_key(engine: str, tenant: TenantConfig) -> str | None:
+    return tenant.secrets.get(f"{engine}_api_key") if engine != "local" else None

@@ -1,0 +1,285 @@
+"""Stream consumer: a consumer group per service, ack only after the handler's transaction committed,
+reclaim of entries a dead consumer left pending (XAUTOCLAIM), dead-letter stream `<stream>.dlq`.
+
+For each entry: parse the envelope, then in ONE transaction record (group, idempotency key) in
+`processed_event` and run the handler; commit; then XACK. A duplicate (same key already recorded)
+skips the handler. A handler that raises leaves the entry pending; it is retried after a backoff
+(by this consumer, XCLAIM) or after `claim_idle_ms` by any consumer (XAUTOCLAIM). After
+`max_deliveries` failed deliveries the entry goes to `<stream>.dlq` with its error and is acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from redis.exceptions import ResponseError
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.events.envelope import Envelope
+from shared.logging import get_logger
+
+log = get_logger("events.consumer")
+
+Handler = Callable[[Envelope, AsyncSession], Awaitable[None]]
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class StreamConsumer:
+    """Consumes one stream as one member of a consumer group.
+
+    `concurrency` > 1 runs up to that many handlers at once: entries of a batch are then handled in
+    no particular order. Retries and reclaims also break stream order. A handler that needs
+    per-conversation ordering must enforce it itself (e.g. a row lock or a version check).
+    """
+
+    def __init__(
+        self,
+        redis,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        processed_model: type,
+        *,
+        stream: str,
+        group: str,
+        consumer_name: str,
+        handler: Handler,
+        max_deliveries: int = 5,
+        claim_idle_ms: int = 30_000,
+        retry_backoff_ms: int = 500,
+        batch: int = 10,
+        block_ms: int = 1_000,
+        concurrency: int = 1,
+        dlq_maxlen: int = 10_000,
+        idle_consumer_ms: int = 24 * 3600 * 1000,
+    ) -> None:
+        if max_deliveries < 1 or concurrency < 1 or batch < 1:
+            raise ValueError("max_deliveries, concurrency and batch must be >= 1")
+        self.redis = redis
+        self.sessionmaker = sessionmaker
+        self.processed = processed_model
+        self.stream = stream
+        self.group = group
+        self.name = consumer_name
+        self.handler = handler
+        self.max_deliveries = max_deliveries
+        self.claim_idle_ms = claim_idle_ms
+        self.retry_backoff_ms = retry_backoff_ms
+        self.batch = batch
+        self.block_ms = block_ms
+        self.dlq = f"{stream}.dlq"
+        self.dlq_maxlen = dlq_maxlen
+        self.idle_consumer_ms = idle_consumer_ms
+        self._sem = asyncio.Semaphore(concurrency)
+        self._stop = asyncio.Event()
+        self._retry_at: dict[str, float] = {}  # entry id -> monotonic time of this consumer's next retry
+        self._in_flight: set[str] = set()
+        self._claim_cursor = "0-0"
+        self._next_claim = 0.0
+
+    def stop(self) -> None:
+        """Stop reading; `run` returns once the in-flight entries are finished."""
+        self._stop.set()
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Consume until `stop()` (or the given event) is set; Redis/DB outages are logged and retried."""
+        watcher = asyncio.create_task(self._watch(stop)) if stop is not None else None
+        backoff = 0.1
+        try:
+            while not self._stop.is_set():
+                try:
+                    await self.ensure_group()
+                    while not self._stop.is_set():
+                        await self.poll_once()
+                    backoff = 0.1
+                except Exception as exc:  # noqa: BLE001 - a consumer outlives outages
+                    log.warning("consumer_error", stream=self.stream, error=f"{type(exc).__name__}: {exc}"[:300])
+                    try:
+                        await asyncio.wait_for(self._stop.wait(), backoff)
+                    except TimeoutError:
+                        pass
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._stop.set()
+
+    async def poll_once(self) -> int:
+        """One round: own retries that are due, reclaim of idle entries, then new entries. Returns entries handled."""
+        handled = 0
+        due = [eid for eid, at in self._retry_at.items() if at <= time.monotonic()]
+        if due:
+            for eid in due:
+                self._retry_at.pop(eid, None)
+            idle = min(self.retry_backoff_ms, self.claim_idle_ms)
+            claimed = await self.redis.xclaim(self.stream, self.group, self.name, min_idle_time=idle, message_ids=due)
+            handled += await self._handle_claimed(claimed)
+        if time.monotonic() >= self._next_claim:
+            self._next_claim = time.monotonic() + max(self.claim_idle_ms / 2000, 0.05)
+            handled += await self.reclaim()
+        if self._stop.is_set():
+            return handled
+        block = self.block_ms
+        if self._retry_at:
+            block = max(1, min(block, int((min(self._retry_at.values()) - time.monotonic()) * 1000)))
+        reply = await self.redis.xreadgroup(self.group, self.name, {self.stream: ">"}, count=self.batch, block=block)
+        for _stream, entries in reply or []:
+            handled += await self._handle_many([(eid, fields, 1) for eid, fields in entries])
+        return handled
+
+    async def reclaim(self) -> int:
+        """XAUTOCLAIM entries idle longer than claim_idle_ms (a dead consumer's, or our own failed ones)."""
+        reply = await self.redis.xautoclaim(
+            self.stream,
+            self.group,
+            self.name,
+            min_idle_time=self.claim_idle_ms,
+            start_id=self._claim_cursor,
+            count=self.batch,
+        )
+        self._claim_cursor = _s(reply[0])
+        handled = await self._handle_claimed(reply[1])
+        if self._claim_cursor == "0-0":
+            await self._forget_idle_consumers()
+        return handled
+
+    async def _handle_claimed(self, entries: list) -> int:
+        """Entries obtained by XCLAIM/XAUTOCLAIM: look their delivery counts up, then handle them."""
+        entries = [(_s(eid), fields) for eid, fields in entries if eid is not None]
+        if not entries:
+            return 0
+        dropped = [eid for eid, fields in entries if fields is None]  # trimmed from the stream while pending
+        if dropped:
+            log.warning("consumer_entry_trimmed", stream=self.stream, ids=dropped[:20])
+            await self.redis.xack(self.stream, self.group, *dropped)
+        entries = [(eid, fields) for eid, fields in entries if fields is not None]
+        if not entries:
+            return 0
+        ids = [eid for eid, _ in entries]
+        pending = await self.redis.xpending_range(
+            self.stream,
+            self.group,
+            min=min(ids, key=_id_key),
+            max=max(ids, key=_id_key),
+            count=len(ids) + 50,
+            consumername=self.name,
+        )
+        counts = {_s(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        for eid in ids:
+            if eid not in counts:  # more of our entries in that range than asked for: ask for this one
+                one = await self.redis.xpending_range(self.stream, self.group, min=eid, max=eid, count=1)
+                counts[eid] = int(one[0]["times_delivered"]) if one else 1
+        return await self._handle_many([(eid, fields, counts.get(eid, 1)) for eid, fields in entries])
+
+    async def _handle_many(self, entries: list[tuple[Any, dict, int]]) -> int:
+        async def one(eid: str, fields: dict, deliveries: int) -> None:
+            async with self._sem:
+                await self._handle(eid, fields, deliveries)
+
+        todo = [(_s(eid), f, d) for eid, f, d in entries if _s(eid) not in self._in_flight]
+        # Shielded: a shutdown never interrupts a handler half-way.
+        await asyncio.shield(asyncio.gather(*(one(*e) for e in todo)))
+        return len(todo)
+
+    async def _handle(self, eid: str, fields: dict, deliveries: int) -> None:
+        self._in_flight.add(eid)
+        try:
+            try:
+                envelope = Envelope.from_fields(fields)
+            except Exception as exc:  # noqa: BLE001 - an unparsable entry can never succeed
+                await self._dead_letter(eid, fields, f"unparsable envelope: {type(exc).__name__}: {exc}", deliveries)
+                return
+            if deliveries > self.max_deliveries:
+                # Delivered that often without an ack: its consumers died (e.g. the handler kills the process).
+                error = f"gave up after {deliveries - 1} deliveries without an ack (consumer died?)"
+                await self._dead_letter(eid, fields, error, deliveries)
+                return
+            try:
+                duplicate = await self._process(envelope)
+            except Exception as exc:  # noqa: BLE001 - recorded, retried, dead-lettered at the end
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "handler_failed",
+                    stream=self.stream,
+                    group=self.group,
+                    entry_id=eid,
+                    event_type=envelope.type,
+                    deliveries=deliveries,
+                    error=error[:300],
+                    tenant_id=str(envelope.tenant_id or ""),
+                )
+                if deliveries >= self.max_deliveries:
+                    await self._dead_letter(eid, fields, error, deliveries)
+                else:
+                    delay = min(self.retry_backoff_ms * 2 ** (deliveries - 1), self.claim_idle_ms) / 1000
+                    self._retry_at[eid] = time.monotonic() + delay
+                return
+            # Only now, with the effects committed, is the entry acknowledged.
+            await self.redis.xack(self.stream, self.group, eid)
+            if duplicate:
+                log.info("event_duplicate_skipped", stream=self.stream, group=self.group, key=envelope.idempotency_key)
+        finally:
+            self._in_flight.discard(eid)
+
+    async def _process(self, envelope: Envelope) -> bool:
+        """Record the key and run the handler in one transaction; True if the key was already processed."""
+        model = self.processed
+        async with self.sessionmaker() as session, session.begin():
+            inserted = await session.execute(
+                insert(model)
+                .values(consumer=self.group, idempotency_key=envelope.idempotency_key, event_id=envelope.id)
+                .on_conflict_do_nothing()
+                .returning(model.idempotency_key)
+            )
+            if inserted.first() is None:
+                return True
+            await self.handler(envelope, session)
+        return False
+
+    async def _dead_letter(self, eid: str, fields: dict, error: str, deliveries: int) -> None:
+        raw = fields.get(b"envelope", fields.get("envelope"))
+        if raw is None:
+            raw = orjson.dumps({_s(k): _s(v) for k, v in fields.items()})
+        entry = {
+            "envelope": _s(raw),
+            "error": error[:4000],
+            "stream": self.stream,
+            "group": self.group,
+            "consumer": self.name,
+            "entry_id": eid,
+            "attempts": str(deliveries),
+            "failed_at": datetime.now(UTC).isoformat(),
+        }
+        await self.redis.xadd(self.dlq, entry, maxlen=self.dlq_maxlen, approximate=True)
+        await self.redis.xack(self.stream, self.group, eid)
+        self._retry_at.pop(eid, None)
+        log.error("event_dead_lettered", stream=self.stream, group=self.group, entry_id=eid, error=error[:300])
+
+    async def _forget_idle_consumers(self) -> None:
+        """Remove group members with nothing pending that were idle for long (old worker processes)."""
+        for c in await self.redis.xinfo_consumers(self.stream, self.group):
+            name = _s(c["name"])
+            if name != self.name and int(c["pending"]) == 0 and int(c["idle"]) > self.idle_consumer_ms:
+                await self.redis.xgroup_delconsumer(self.stream, self.group, name)
+
+
+def _id_key(eid: str) -> tuple[int, int]:
+    ms, _, seq = eid.partition("-")
+    return int(ms), int(seq or 0)

@@ -1,0 +1,137 @@
+"""Outbox relay: publishes committed outbox rows to their Redis streams, then marks them published.
+
+At-least-once: a crash between XADD and the mark publishes the row again on the next pass, so
+consumers dedupe by idempotency key (shared/events/consumer.py does it for them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db import utcnow
+from shared.events.envelope import Envelope
+from shared.logging import get_logger
+
+log = get_logger("events.relay")
+
+
+def envelope_of(row: Any) -> Envelope:
+    """The envelope an outbox row stands for (same id, so a republished row is recognisably the same event)."""
+    return Envelope(
+        id=row.id,
+        type=row.type,
+        tenant_id=row.tenant_id,
+        occurred_at=row.occurred_at,
+        idempotency_key=row.idempotency_key,
+        payload=row.payload,
+    )
+
+
+class OutboxRelay:
+    """Moves outbox rows to streams; several relays may run at once (rows are claimed FOR UPDATE SKIP LOCKED)."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        redis,
+        outbox_model: type,
+        *,
+        batch: int = 100,
+        interval: float = 0.2,
+        stream_maxlen: int = 100_000,
+        retention: timedelta | None = timedelta(days=7),
+        prune_every: float = 600.0,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.redis = redis
+        self.outbox = outbox_model
+        self.batch = batch
+        self.interval = interval
+        self.stream_maxlen = stream_maxlen
+        self.retention = retention
+        self.prune_every = prune_every
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Ask for a pass now instead of at the next interval (e.g. right after a commit in the same process)."""
+        self._wake.set()
+
+    async def publish_once(self) -> int:
+        """One pass: claim up to `batch` unpublished rows, XADD them, mark them; returns how many were published."""
+        model = self.outbox
+        async with self.sessionmaker() as session, session.begin():
+            rows = (
+                (
+                    await session.execute(
+                        select(model)
+                        .where(model.published_at.is_(None))
+                        .order_by(model.created_at)
+                        .limit(self.batch)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if not rows:
+                return 0
+            results = await self._publish(rows)
+            return await self._mark(session, rows, results)
+
+    async def _publish(self, rows: Sequence[Any]) -> list[Any]:
+        """XADD every row in one round trip; an error for one row does not stop the others."""
+        pipe = self.redis.pipeline(transaction=False)
+        for row in rows:
+            pipe.xadd(row.stream, envelope_of(row).to_fields(), maxlen=self.stream_maxlen, approximate=True)
+        return await pipe.execute(raise_on_error=False)
+
+    async def _mark(self, session: AsyncSession, rows: Sequence[Any], results: list[Any]) -> int:
+        model = self.outbox
+        published = [row.id for row, res in zip(rows, results, strict=True) if not isinstance(res, Exception)]
+        if published:
+            await session.execute(update(model).where(model.id.in_(published)).values(published_at=utcnow()))
+        for row, res in zip(rows, results, strict=True):
+            if isinstance(res, Exception):
+                log.warning("outbox_publish_failed", outbox_id=str(row.id), stream=row.stream, error=str(res)[:300])
+                row.attempts = (row.attempts or 0) + 1
+                row.last_error = f"{type(res).__name__}: {res}"[:2000]
+        return len(published)
+
+    async def prune(self) -> int:
+        """Delete rows published longer ago than the retention (the streams hold them now)."""
+        if self.retention is None:
+            return 0
+        model = self.outbox
+        async with self.sessionmaker() as session, session.begin():
+            result = await session.execute(delete(model).where(model.published_at < utcnow() - self.retention))
+            return result.rowcount or 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set; errors (database or Redis down) are logged and retried with backoff."""
+        backoff = self.interval
+        next_prune = time.monotonic() + self.prune_every
+        while not stop.is_set():
+            try:
+                count = await self.publish_once()
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + self.prune_every
+                    await self.prune()
+                backoff = self.interval
+            except Exception as exc:  # noqa: BLE001 - the relay outlives outages
+                log.warning("outbox_relay_error", error=f"{type(exc).__name__}: {exc}"[:300])
+                count = 0
+                backoff = min(max(backoff * 2, 0.1), 5.0)
+            if count >= self.batch:
+                continue  # more are waiting: no sleep
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            await asyncio.wait(waiters, timeout=backoff, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()

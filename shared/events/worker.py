@@ -1,0 +1,115 @@
+"""A service's worker process: its outbox relay plus its stream consumers, until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from shared.config import ServiceSettings
+from shared.db import create_engine, create_sessionmaker
+from shared.events.consumer import Handler, StreamConsumer
+from shared.events.relay import OutboxRelay
+from shared.logging import configure_logging, get_logger
+
+log = get_logger("worker")
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """One stream this service consumes; unset knobs come from the settings (EVENTS_*)."""
+
+    stream: str
+    handler: Handler
+    group: str | None = None  # default: the service name (one consumer group per service)
+    max_deliveries: int | None = None
+    claim_idle_ms: int | None = None
+    retry_backoff_ms: int = 500
+    batch: int = 10
+    block_ms: int = 1_000
+    concurrency: int = 1
+
+
+def consumer_name() -> str:
+    """Unique per process, so a restarted worker never inherits a dead one's pending entries by name."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def build_consumers(
+    settings: ServiceSettings, redis, sessionmaker, processed_model: type, specs: list[ConsumerSpec]
+) -> list[StreamConsumer]:
+    name = consumer_name()
+    return [
+        StreamConsumer(
+            redis,
+            sessionmaker,
+            processed_model,
+            stream=spec.stream,
+            group=spec.group or settings.service_name,
+            consumer_name=name,
+            handler=spec.handler,
+            max_deliveries=spec.max_deliveries or settings.events_max_deliveries,
+            claim_idle_ms=spec.claim_idle_ms or settings.events_claim_idle_ms,
+            retry_backoff_ms=spec.retry_backoff_ms,
+            batch=spec.batch,
+            block_ms=spec.block_ms,
+            concurrency=spec.concurrency,
+            dlq_maxlen=settings.events_dlq_maxlen,
+        )
+        for spec in specs
+    ]
+
+
+async def run_worker(
+    settings: ServiceSettings,
+    outbox_model: type,
+    processed_model: type,
+    consumers: list[ConsumerSpec],
+    *,
+    stop: asyncio.Event | None = None,
+    shutdown_timeout: float = 30.0,
+) -> None:
+    """Run the relay and the consumers until a signal (or `stop`); in-flight handlers finish before exit."""
+    configure_logging(f"{settings.service_name}-worker", settings.log_level, settings.log_json)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread: the caller's `stop` is the only way out
+    block_s = max((c.block_ms for c in consumers), default=1_000) / 1000
+    engine = create_engine(settings.database_url, max(2, min(settings.db_pool_size, 2 + len(consumers) * 2)))
+    sessionmaker = create_sessionmaker(engine)
+    redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=block_s + 10)
+    relay = OutboxRelay(
+        sessionmaker,
+        redis,
+        outbox_model,
+        interval=settings.events_relay_interval_ms / 1000,
+        stream_maxlen=settings.events_stream_maxlen,
+    )
+    runners = build_consumers(settings, redis, sessionmaker, processed_model, consumers)
+    tasks = [asyncio.create_task(relay.run(stop), name="outbox-relay")]
+    tasks += [asyncio.create_task(c.run(stop), name=f"consumer:{c.stream}") for c in runners]
+    log.info("worker_started", streams=[c.stream for c in runners], consumer=consumer_name())
+    try:
+        await stop.wait()
+        log.info("worker_stopping")
+        done, pending = await asyncio.wait(tasks, timeout=shutdown_timeout)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("worker_task_failed", task=task.get_name(), error=str(task.exception())[:300])
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await redis.aclose()
+        await engine.dispose()
+        log.info("worker_stopped")

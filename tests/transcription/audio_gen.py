@@ -1,0 +1,51 @@
+"""Real speech made at test time: espeak-ng voices converted with ffmpeg (ogg/opus like a WhatsApp voice note)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+EN_SENTENCE = "Hello, I would like to order a large pizza with mushrooms for delivery tonight."
+PT_SENTENCE = "Bom dia, eu gostaria de pedir uma pizza grande para entrega hoje à noite."
+
+
+def require_tools() -> None:
+    missing = [t for t in ("espeak-ng", "ffmpeg") if shutil.which(t) is None]
+    if missing:
+        raise RuntimeError(f"missing {missing}: run `bash scripts/ensure-system-packages.sh` (make test does)")
+
+
+def speak(text: str, voice: str, wav: Path, speed: int = 150) -> Path:
+    require_tools()
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), text], check=True, timeout=60)
+    return wav
+
+
+def convert(src: Path, dst: Path, *args: str) -> Path:
+    """ffmpeg conversion; the codec follows from `args` (default: ogg/opus mono 48 kHz, WhatsApp's voice note)."""
+    codec = list(args) or ["-ac", "1", "-ar", "48000", "-c:a", "libopus", "-b:a", "24k"]
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(src), *codec, str(dst)], check=True, timeout=120)
+    return dst
+
+
+def voice_note(text: str, voice: str, dst: Path) -> Path:
+    wav = speak(text, voice, dst.with_suffix(".src.wav"))
+    return convert(wav, dst)
+
+
+def concat(parts: list[Path], dst: Path, gap_seconds: float = 0.4) -> Path:
+    """Join wavs with short silences (longer clips for the benchmark and the crash test)."""
+    inputs: list[str] = []
+    filters = []
+    for i, part in enumerate(parts):
+        inputs += ["-i", str(part)]
+        filters.append(f"[{i}:a]aresample=22050,apad=pad_dur={gap_seconds}[a{i}]")
+    chain = ";".join(filters) + ";" + "".join(f"[a{i}]" for i in range(len(parts)))
+    chain += f"concat=n={len(parts)}:v=0:a=1[out]"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", *inputs, "-filter_complex", chain, "-map", "[out]", str(dst)],
+        check=True,
+        timeout=300,
+    )
+    return dst

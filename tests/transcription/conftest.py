@@ -1,0 +1,131 @@
+"""Fixtures of the transcription tests: generated speech, settings on the test servers, app and runner."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.transcription.app import create_app
+from services.transcription.config import TranscriptionSettings
+from services.transcription.engines import build_engines
+from services.transcription.jobs.runner import JobRunner
+from services.transcription.jobs.storage import FileStore
+from services.transcription.tenants import TenantDirectory
+from shared.db import create_sessionmaker
+from shared.http import create_http_client
+from shared.testing import app_client
+from tests.transcription.audio_gen import EN_SENTENCE, PT_SENTENCE, convert, speak, voice_note
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_CACHE = ROOT / ".data" / "models"
+
+
+@pytest.fixture(scope="session")
+def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("audio")
+
+
+@pytest.fixture(scope="session")
+def en_note(audio_dir: Path) -> Path:
+    return voice_note(EN_SENTENCE, "en-us", audio_dir / "en.ogg")
+
+
+@pytest.fixture(scope="session")
+def pt_note(audio_dir: Path) -> Path:
+    return voice_note(PT_SENTENCE, "pt-br", audio_dir / "pt.ogg")
+
+
+@pytest.fixture(scope="session")
+def en_wav(audio_dir: Path) -> Path:
+    return speak(EN_SENTENCE, "en-us", audio_dir / "en.wav")
+
+
+@pytest.fixture(scope="session")
+def formats(audio_dir: Path, en_wav: Path) -> dict[str, Path]:
+    """The same speech in every accepted container."""
+    return {
+        "wav": en_wav,
+        "opus": convert(en_wav, audio_dir / "f.ogg", "-ac", "1", "-c:a", "libopus", "-b:a", "24k"),
+        "mp3": convert(en_wav, audio_dir / "f.mp3", "-c:a", "libmp3lame", "-b:a", "48k"),
+        "flac": convert(en_wav, audio_dir / "f.flac", "-c:a", "flac"),
+        "m4a": convert(en_wav, audio_dir / "f.m4a", "-c:a", "aac", "-b:a", "48k"),
+        "aac": convert(en_wav, audio_dir / "f.aac", "-c:a", "aac", "-b:a", "48k", "-f", "adts"),
+        "webm": convert(en_wav, audio_dir / "f.webm", "-c:a", "libopus", "-b:a", "24k"),
+    }
+
+
+@pytest.fixture
+def make_settings(stack, tmp_path: Path):
+    def build(**overrides) -> TranscriptionSettings:
+        base = {
+            "storage_dir": str(tmp_path / "store"),
+            "model_cache_dir": str(MODEL_CACHE),
+            "allow_private_urls": True,
+            "auth_url": "http://127.0.0.1:9",  # no auth here: tenant settings fall back to platform defaults
+            "lease_seconds": 5,
+            "progress_interval_seconds": 0.05,
+            "assemblyai_poll_seconds": 0.02,
+            "queued_grace_seconds": 0,
+        }
+        return stack.settings(TranscriptionSettings, **(base | overrides))
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings) -> TranscriptionSettings:
+    return make_settings()
+
+
+@pytest.fixture
+def tenant() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+@pytest.fixture
+def auth(make_token, tenant):
+    def headers(tenant_id: uuid.UUID | None = None, scopes: list[str] | None = None) -> dict[str, str]:
+        token = make_token(tenant_id=tenant_id or tenant, role="admin", scopes=scopes or ["read", "write"])
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
+
+
+@pytest.fixture
+async def client(settings, committed_db) -> AsyncIterator:
+    async with app_client(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture
+async def make_runner(committed_db) -> AsyncIterator:
+    """JobRunner on its own engine (as in the worker process); engines built from the given settings."""
+    made: list = []
+
+    async def build(settings: TranscriptionSettings) -> JobRunner:
+        engine = create_async_engine(settings.database_url, pool_size=5)
+        http = create_http_client()
+        runner = JobRunner(
+            settings,
+            create_sessionmaker(engine),
+            FileStore(settings.storage_dir),
+            build_engines(settings),
+            TenantDirectory(settings, http),
+            http,
+        )
+        made.append((engine, http))
+        return runner
+
+    yield build
+    for engine, http in made:
+        await http.aclose()
+        await engine.dispose()
+
+
+@pytest.fixture
+async def runner(make_runner, settings) -> JobRunner:
+    return await make_runner(settings)
