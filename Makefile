@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint fmt clean
+.PHONY: run test install lint fmt clean system-packages bench-transcription
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m shared.cli dev
 
-test: install
+test: install system-packages
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -29,3 +29,11 @@ fmt: install
 
 clean:
 	rm -rf .data $(VENV)
+
+# Debian packages the tests need (espeak-ng, ffmpeg, sox); installs only what is missing.
+system-packages:
+	@bash scripts/ensure-system-packages.sh
+
+# Real-time factor and word error rate of the local transcription engine (numbers in docs/transcription.md).
+bench-transcription: install system-packages
+	$(BIN)/python bench/transcription.py
