@@ -1,7 +1,8 @@
-"""Auth and tenants settings: env prefix AUTH_."""
+"""Auth and tenants settings: env prefix AUTH_ (the demo seed reads unprefixed DEMO_*)."""
 
 from functools import lru_cache
 
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings, load_settings
@@ -12,6 +13,40 @@ class AuthSettings(ServiceSettings):
 
     service_name: str = "auth"
     port: int = 8001
+    access_token_ttl_seconds: int = Field(900, ge=60, le=86_400)
+    exchange_token_ttl_seconds: int = Field(300, ge=30, le=3600)
+    service_token_ttl_seconds: int = Field(900, ge=60, le=86_400)
+    refresh_token_ttl_days: int = Field(30, ge=1, le=365)
+    # Sign-up: anyone may register (the first user of an empty install always may); tenant_name creates a tenant.
+    signup_enabled: bool = True
+    signup_tenant_enabled: bool = True
+    argon2_memory_kib: int = Field(19_456, ge=1024, le=1_048_576)
+    argon2_time_cost: int = Field(2, ge=1, le=20)
+    argon2_parallelism: int = Field(1, ge=1, le=16)
+    password_min_length: int = Field(10, ge=8, le=128)
+    # Optional fixed signing key (PEM, EC P-256 or RSA); empty = generated on first start and kept in the DB.
+    signing_key_pem: str = ""
+    signing_alg: str = Field("ES256", pattern="^(ES256|RS256)$")
+    # HMAC key for API key hashes; empty = derived from SECRETS_KEY.
+    api_key_pepper: str = ""
+    # Brute force: failed logins per account and per client IP (limits' moving window).
+    login_limit_account: str = "5/5minute"
+    login_limit_ip: str = "30/5minute"
+    # Proxies whose X-Forwarded-For is believed (the gateway).
+    trusted_proxies: list[str] = ["127.0.0.1", "::1"]
+    demo_tenant_name: str = Field("Demo", validation_alias=AliasChoices("DEMO_TENANT_NAME", "AUTH_DEMO_TENANT_NAME"))
+    demo_admin_email: str = Field(
+        "admin@demo.local", validation_alias=AliasChoices("DEMO_ADMIN_EMAIL", "AUTH_DEMO_ADMIN_EMAIL")
+    )
+    demo_admin_password: str = Field(
+        "atende-demo-admin", validation_alias=AliasChoices("DEMO_ADMIN_PASSWORD", "AUTH_DEMO_ADMIN_PASSWORD")
+    )
+    demo_agent_email: str = Field(
+        "agent@demo.local", validation_alias=AliasChoices("DEMO_AGENT_EMAIL", "AUTH_DEMO_AGENT_EMAIL")
+    )
+    demo_agent_password: str = Field(
+        "atende-demo-agent", validation_alias=AliasChoices("DEMO_AGENT_PASSWORD", "AUTH_DEMO_AGENT_PASSWORD")
+    )
 
 
 @lru_cache

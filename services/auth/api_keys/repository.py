@@ -1,0 +1,35 @@
+"""API-key queries; every read by id takes the tenant."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.auth.api_keys.models import ApiKey
+from services.auth.keyset import keyset_page
+from shared.pagination import PageParams
+
+
+class ApiKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, tenant_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey | None:
+        return await self.session.scalar(select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id))
+
+    async def get_by_prefix(self, prefix: str) -> ApiKey | None:
+        """For the token exchange only: the prefix is all the caller has before the key is checked."""
+        return await self.session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+
+    async def add(self, key: ApiKey) -> ApiKey:
+        self.session.add(key)
+        await self.session.flush()
+        return key
+
+    async def page(self, tenant_id: uuid.UUID, page: PageParams, *, include_revoked: bool = False):
+        stmt = select(ApiKey).where(ApiKey.tenant_id == tenant_id)
+        if not include_revoked:
+            stmt = stmt.where(ApiKey.revoked_at.is_(None))
+        return await keyset_page(self.session, stmt, ApiKey, page)

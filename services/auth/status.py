@@ -1,0 +1,40 @@
+"""Redis flags that stop a deactivated user's or an inactive tenant's tokens at once (read by shared/auth.py)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.auth.tenants.models import Tenant
+from services.auth.users.models import User
+from shared.auth import DISABLED_TENANT_KEY, DISABLED_USER_KEY
+
+
+async def set_user_disabled(redis, user_id: uuid.UUID, disabled: bool) -> None:
+    key = DISABLED_USER_KEY.format(user_id)
+    await (redis.set(key, "1") if disabled else redis.delete(key))
+
+
+async def set_tenant_disabled(redis, tenant_id: uuid.UUID, disabled: bool) -> None:
+    key = DISABLED_TENANT_KEY.format(tenant_id)
+    await (redis.set(key, "1") if disabled else redis.delete(key))
+
+
+async def sync_disabled_flags(sessionmaker: async_sessionmaker[AsyncSession], redis) -> int:
+    """At start-up: re-set the flags from the DB, so a flushed Redis never revives a disabled account."""
+    async with sessionmaker() as session:
+        users = (await session.scalars(select(User.id).where(User.is_active.is_(False)))).all()
+        tenants = (
+            await session.scalars(
+                select(Tenant.id).where((Tenant.status == "inactive") | Tenant.deleted_at.is_not(None))
+            )
+        ).all()
+    async with redis.pipeline(transaction=False) as pipe:
+        for uid in users:
+            pipe.set(DISABLED_USER_KEY.format(uid), "1")
+        for tid in tenants:
+            pipe.set(DISABLED_TENANT_KEY.format(tid), "1")
+        await pipe.execute()
+    return len(users) + len(tenants)

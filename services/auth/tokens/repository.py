@@ -1,0 +1,40 @@
+"""Refresh-token rows: looked up by hash, revoked by family."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.auth.tokens.models import RefreshToken
+from shared.db import utcnow
+
+
+class RefreshTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_by_hash(self, token_hash: str, *, for_update: bool = False) -> RefreshToken | None:
+        stmt = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return await self.session.scalar(stmt)
+
+    async def add(self, token: RefreshToken) -> RefreshToken:
+        self.session.add(token)
+        await self.session.flush()
+        return token
+
+    async def revoke_family(self, family_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+
+    async def revoke_user(self, user_id: uuid.UUID, *, keep_family: uuid.UUID | None = None) -> None:
+        stmt = update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        if keep_family is not None:
+            stmt = stmt.where(RefreshToken.family_id != keep_family)
+        await self.session.execute(stmt.values(revoked_at=utcnow()))

@@ -1,0 +1,145 @@
+"""Sign-up, profile, password change, and superuser administration of users."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.auth.config import AuthSettings
+from services.auth.members.repository import MembershipRepository
+from services.auth.status import set_user_disabled
+from services.auth.tenants.service import TenantService
+from services.auth.tokens.bruteforce import LoginLimiter
+from services.auth.tokens.repository import RefreshTokenRepository
+from services.auth.users.errors import (
+    EmailTaken,
+    SelfChangeRefused,
+    SignupDisabled,
+    UserNotFound,
+    UsersOnly,
+    WeakPassword,
+    WrongPassword,
+)
+from services.auth.users.models import User
+from services.auth.users.passwords import check_policy, hash_password, verify_password
+from services.auth.users.repository import UserRepository
+from services.auth.users.schemas import MembershipBrief, MeRead, UserCreate, UserRead, UserUpdate
+from shared.auth import Principal
+from shared.db import utcnow
+from shared.logging import get_logger
+from shared.pagination import Page, PageParams
+
+log = get_logger("users")
+
+
+class UserService:
+    def __init__(self, session: AsyncSession, settings: AuthSettings, redis, limiter: LoginLimiter | None = None):
+        self.session = session
+        self.settings = settings
+        self.redis = redis
+        self.limiter = limiter
+        self.users = UserRepository(session)
+        self.members = MembershipRepository(session)
+        self.refresh_tokens = RefreshTokenRepository(session)
+
+    def check_password(self, password: str, email: str, field: str = "password") -> None:
+        reason = check_policy(password, email, self.settings.password_min_length)
+        if reason:
+            raise WeakPassword(reason, errors=[{"loc": ["body", field], "msg": reason}])
+
+    async def create_user(
+        self, email: str, password: str | None, full_name: str = "", *, is_superuser: bool = False
+    ) -> User:
+        """A new account; the email must be free. Without a password the user cannot log in yet."""
+        if await self.users.get_by_email(email) is not None:
+            raise EmailTaken("an account with this email already exists")
+        if password is not None:
+            self.check_password(password, email)
+        hashed = await hash_password(password) if password is not None else None
+        user = await self.users.add(
+            User(email=email.lower(), password_hash=hashed, full_name=full_name, is_superuser=is_superuser)
+        )
+        log.info("user_created", user_id=str(user.id), superuser=is_superuser)
+        return user
+
+    async def register(self, data: UserCreate) -> User:
+        """The first user of an empty install becomes superuser (and may always sign up)."""
+        first = await self.users.count() == 0
+        if not first and not self.settings.signup_enabled:
+            raise SignupDisabled("sign-up is disabled on this installation")
+        if data.tenant_name and not first and not self.settings.signup_tenant_enabled:
+            raise SignupDisabled("creating a tenant at sign-up is disabled on this installation")
+        user = await self.create_user(data.email, data.password, data.full_name, is_superuser=first)
+        if data.tenant_name:
+            await TenantService(self.session, self.redis).create_for_owner(user, data.tenant_name)
+        return user
+
+    async def current(self, principal: Principal) -> User:
+        if principal.kind != "user" or principal.user_id is None:
+            raise UsersOnly("this endpoint is for signed-in users, not API keys or services")
+        user = await self.users.get(principal.user_id)
+        if user is None or not user.is_active:
+            raise UserNotFound("your account no longer exists")
+        return user
+
+    async def me(self, principal: Principal) -> MeRead:
+        user = await self.current(principal)
+        memberships = [
+            MembershipBrief(tenant_id=t.id, tenant_name=t.name, tenant_slug=t.slug, role=m.role)
+            for m, t in await self.members.of_user(user.id)
+        ]
+        return MeRead(
+            **UserRead.model_validate(user).model_dump(),
+            memberships=memberships,
+            tenant_id=principal.tenant_id,
+            role=principal.role,
+        )
+
+    async def change_password(self, principal: Principal, current: str, new: str, ip: str) -> None:
+        """Other sessions end: every refresh family but this token's own is revoked."""
+        user = await self.current(principal)
+        if self.limiter is not None:
+            await self.limiter.check(user.email, ip)
+        if not await verify_password(current, user.password_hash):
+            if self.limiter is not None:
+                await self.limiter.failed(user.email, ip)
+            raise WrongPassword("current password is incorrect")
+        self.check_password(new, user.email, "new_password")
+        if current == new:
+            raise WeakPassword(
+                "new password must differ from the current one",
+                errors=[{"loc": ["body", "new_password"], "msg": "same as current"}],
+            )
+        user.password_hash = await hash_password(new)
+        user.password_changed_at = utcnow()
+        sid = principal.claims.get("sid")
+        keep = None
+        if sid:
+            try:
+                keep = uuid.UUID(str(sid))
+            except ValueError:
+                keep = None
+        await self.refresh_tokens.revoke_user(user.id, keep_family=keep)
+        log.info("password_changed", user_id=str(user.id))
+
+    async def list(self, page: PageParams, *, is_active: bool | None, q: str | None) -> Page[UserRead]:
+        rows, cursor = await self.users.page(page, is_active=is_active, q=q)
+        return Page(items=[UserRead.model_validate(u) for u in rows], next_cursor=cursor)
+
+    async def update(self, principal: Principal, user_id: uuid.UUID, data: UserUpdate) -> User:
+        user = await self.users.get(user_id)
+        if user is None:
+            raise UserNotFound()
+        changes = data.model_dump(exclude_unset=True, exclude_none=True)
+        if user.id == principal.user_id and (changes.get("is_active") is False or changes.get("is_superuser") is False):
+            raise SelfChangeRefused("you cannot deactivate yourself or drop your own superuser status")
+        for key, value in changes.items():
+            setattr(user, key, value)
+        await self.session.flush()
+        if "is_active" in changes:
+            await set_user_disabled(self.redis, user.id, not user.is_active)
+            if not user.is_active:
+                await self.refresh_tokens.revoke_user(user.id)
+            log.info("user_status_changed", user_id=str(user.id), is_active=user.is_active)
+        return user
