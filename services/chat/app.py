@@ -2,7 +2,14 @@
 
 from fastapi import FastAPI
 
+from services.chat.assistants.router import router as assistants_router
 from services.chat.config import ChatSettings, get_settings
+from services.chat.contacts.router import router as contacts_router
+from services.chat.export.router import router as export_router
+from services.chat.metrics.router import router as metrics_router
+from services.chat.openai_compat.router import router as openai_router
+from services.chat.runtime import chat_runtime
+from services.chat.threads.router import router as threads_router
 from shared.app import create_service_app
 
 
@@ -11,6 +18,8 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="Chat",
-        description="Assistants, threads, messages, AI answers, review, buffers.",
-        routers=[],
+        description="Assistants, threads, messages, AI answers (sync + SSE), review, export, metrics, "
+        "OpenAI-compatible API.",
+        routers=[assistants_router, contacts_router, export_router, threads_router, metrics_router, openai_router],
+        lifespan_hooks=[chat_runtime],
     )

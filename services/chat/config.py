@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings, load_settings
@@ -12,6 +13,30 @@ class ChatSettings(ServiceSettings):
 
     service_name: str = "chat"
     port: int = 8002
+    # Platform default LLM (any OpenAI-compatible endpoint); a tenant's own key/model/base URL win.
+    # Base URL and key both empty (and none set by the tenant): knowledge-only mode.
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(60.0, gt=0)
+    llm_max_retries: int = Field(2, ge=0, le=10)
+    llm_max_tokens: int = Field(1024, ge=1, le=32_000)
+    # Context: the last N messages within a token budget (counted with tiktoken), never cut in half.
+    context_max_messages: int = Field(10, ge=1, le=200)
+    context_token_budget: int = Field(3000, ge=100, le=200_000)
+    message_max_chars: int = Field(4000, ge=1, le=100_000)
+    # Knowledge: the search service's internal endpoint; empty means none (knowledge-only mode hands over).
+    search_url: str = ""
+    search_timeout_seconds: float = Field(5.0, gt=0)
+    knowledge_limit: int = Field(3, ge=1, le=20)
+    knowledge_threshold: float = Field(0.75, ge=0, le=1)
+    handover_message: str = "Thanks for your message! A member of our team will get back to you shortly."
+    # Tenant settings come from auth's internal endpoint (empty: AUTH_URL), cached and dropped on tenants.changed.v1.
+    tenant_settings_url: str = ""
+    tenant_cache_seconds: float = Field(300.0, ge=0)
+    tenant_fallback_cache_seconds: float = Field(10.0, ge=0)
+    export_max_messages: int = Field(5000, ge=1, le=100_000)
+    sse_ping_seconds: int = Field(15, ge=1)
 
 
 @lru_cache

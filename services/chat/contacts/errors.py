@@ -1,0 +1,11 @@
+"""Contact errors."""
+
+from shared.errors import NotFound, Unprocessable
+
+
+class ContactNotFound(NotFound):
+    code = "contact_not_found"
+
+
+class InvalidContact(Unprocessable):
+    code = "invalid_contact"

@@ -1,0 +1,53 @@
+"""Contact rows; every method takes the tenant."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.chat.contacts.models import Contact
+
+
+class ContactRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, contact: Contact) -> Contact:
+        self.session.add(contact)
+        await self.session.flush()
+        return contact
+
+    async def get(self, tenant_id: uuid.UUID, contact_id: uuid.UUID) -> Contact | None:
+        stmt = select(Contact).where(Contact.id == contact_id, Contact.tenant_id == tenant_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def find_on_channel(self, tenant_id: uuid.UUID, channel_id: uuid.UUID, external_id: str) -> Contact | None:
+        stmt = select(Contact).where(
+            Contact.tenant_id == tenant_id, Contact.channel_id == channel_id, Contact.external_id == external_id
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def list(
+        self, tenant_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None, q: str | None = None
+    ) -> list[Contact]:
+        stmt = select(Contact).where(Contact.tenant_id == tenant_id)
+        if q:
+            like = f"%{_escape(q)}%"
+            stmt = stmt.where(
+                or_(
+                    Contact.name.ilike(like, escape="\\"),
+                    Contact.phone.ilike(like, escape="\\"),
+                    Contact.email.ilike(like, escape="\\"),
+                )
+            )
+        if after is not None:
+            stmt = stmt.where(tuple_(Contact.created_at, Contact.id) > after)
+        stmt = stmt.order_by(Contact.created_at, Contact.id).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+
+def _escape(q: str) -> str:
+    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,36 @@
+"""Contact schemas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ContactChannel = Literal["api", "web", "telegram", "whatsapp_twilio"]
+
+
+class ContactCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=200)
+    channel: ContactChannel = "api"
+    channel_id: uuid.UUID | None = None
+    external_id: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=50)
+    email: str | None = Field(default=None, max_length=320)
+    attributes: dict[str, Any] = Field(default_factory=dict, max_length=50)
+
+
+class ContactRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    name: str | None
+    channel: str
+    channel_id: uuid.UUID | None
+    external_id: str | None
+    phone: str | None
+    email: str | None
+    attributes: dict[str, Any]
+    last_seen_at: datetime | None
+    created_at: datetime

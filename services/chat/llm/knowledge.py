@@ -1,0 +1,78 @@
+"""Knowledge from the search service (internal endpoint, service token) and the knowledge-only answer.
+
+Contract (search implements it): POST {CHAT_SEARCH_URL}/internal/v1/search with
+`{tenant_id, query, sources: ["documents"], mode: "hybrid", limit, similarity_threshold}` ->
+`{results: [{source, id, score, text, document_id?}], took_ms}`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import httpx
+import structlog
+
+log = structlog.get_logger("knowledge")
+
+
+@dataclass(frozen=True)
+class KnowledgeHit:
+    text: str
+    score: float
+    source: str = "documents"
+    id: str | None = None
+
+
+class SearchUnavailable(Exception):
+    """No search configured, or it did not answer."""
+
+
+class SearchClient:
+    def __init__(self, http: httpx.AsyncClient, base_url: str, token_provider, timeout: float) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self.tokens = token_provider
+        self.timeout = timeout
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url)
+
+    async def search(self, tenant_id: uuid.UUID, query: str, *, limit: int, threshold: float) -> list[KnowledgeHit]:
+        if not self.base_url:
+            raise SearchUnavailable("no search service configured")
+        try:
+            token = await self.tokens.token()
+            resp = await self.http.post(
+                f"{self.base_url}/internal/v1/search",
+                json={
+                    "tenant_id": str(tenant_id),
+                    "query": query[:2000],
+                    "sources": ["documents"],
+                    "mode": "hybrid",
+                    "limit": limit,
+                    "similarity_threshold": threshold,
+                },
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=self.timeout,
+            )
+            resp.raise_for_status()
+            results = resp.json().get("results") or []
+        except Exception as exc:  # noqa: BLE001 - knowledge is optional; the caller decides what to do
+            log.warning("search_unavailable", error=type(exc).__name__)
+            raise SearchUnavailable(str(type(exc).__name__)) from None
+        hits = []
+        for r in results[:limit]:
+            try:
+                hits.append(
+                    KnowledgeHit(
+                        text=str(r["text"]),
+                        score=float(r["score"]),
+                        source=str(r.get("source", "")),
+                        id=str(r.get("id")) if r.get("id") else None,
+                    )
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+        return sorted(hits, key=lambda h: h.score, reverse=True)

@@ -1,0 +1,74 @@
+"""What the chat request handlers share, built once in the lifespan: tenant settings, LLM, search, tokens."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.chat.assistants.models import Assistant
+from services.chat.config import ChatSettings
+from services.chat.context.builder import TokenCounter
+from services.chat.llm.knowledge import SearchClient
+from services.chat.llm.openai_provider import OpenAIProvider
+from services.chat.llm.provider import LLMConfig
+from services.chat.tenants.client import TenantSettings, TenantSettingsClient
+from shared.service_auth import ServiceTokenProvider
+
+
+@dataclass
+class ChatRuntime:
+    settings: ChatSettings
+    state: Any  # app.state: the sessionmaker is read per use so tests can swap it
+    tenants: TenantSettingsClient
+    llm: OpenAIProvider
+    search: SearchClient
+    counter: TokenCounter
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self.state.sessionmaker
+
+    def llm_config(self, tenant: TenantSettings, assistant: Assistant | None) -> LLMConfig:
+        """The tenant's key, model and base URL win over the platform's (CHAT_LLM_*)."""
+        base_url = tenant.llm_base_url or self.settings.llm_base_url
+        api_key = tenant.llm_api_key or self.settings.llm_api_key
+        model = (assistant.model if assistant else None) or tenant.default_model or self.settings.llm_model
+        return LLMConfig(base_url=base_url, api_key=api_key, model=model)
+
+
+@asynccontextmanager
+async def chat_runtime(app: FastAPI):
+    settings: ChatSettings = app.state.settings
+    tokens = ServiceTokenProvider(app.state.http, settings.auth_url, "chat", settings.service_secret)
+    llm = OpenAIProvider(
+        timeout=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries, max_tokens=settings.llm_max_tokens
+    )
+    app.state.chat = ChatRuntime(
+        settings=settings,
+        state=app.state,
+        tenants=TenantSettingsClient(
+            app.state.http,
+            settings.tenant_settings_url or settings.auth_url,
+            tokens,
+            ttl=settings.tenant_cache_seconds,
+            fallback_ttl=settings.tenant_fallback_cache_seconds,
+        ),
+        llm=llm,
+        search=SearchClient(app.state.http, settings.search_url, tokens, settings.search_timeout_seconds),
+        counter=TokenCounter(),
+    )
+    try:
+        yield
+    finally:
+        await llm.aclose()
+
+
+def get_runtime(request: Request) -> ChatRuntime:
+    return request.app.state.chat
+
+
+RuntimeDep = Annotated[ChatRuntime, Depends(get_runtime)]

@@ -1,0 +1,19 @@
+"""Thread and message errors."""
+
+from shared.errors import Conflict, NotFound, Unprocessable
+
+
+class ThreadNotFound(NotFound):
+    code = "thread_not_found"
+
+
+class MessageNotFound(NotFound):
+    code = "message_not_found"
+
+
+class MessageTooLong(Unprocessable):
+    code = "message_too_long"
+
+
+class NotReviewable(Conflict):
+    code = "message_not_reviewable"

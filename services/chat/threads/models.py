@@ -1,0 +1,68 @@
+"""Threads (conversations) and their messages, with AI metadata and human reviews."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Identity, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.chat.base import Base
+from shared.db import Timestamps, UUIDPk, utcnow
+
+THREAD_STATUSES = ("open", "pending", "closed")
+ROLES = ("user", "assistant", "agent", "system")
+VALIDATED_BY = ("pending", "ai", "human")
+
+
+class Thread(UUIDPk, Timestamps, Base):
+    __tablename__ = "thread"
+    __table_args__ = (
+        Index("ix_thread_tenant_activity", "tenant_id", "last_message_at", "id"),
+        Index("ix_thread_tenant_contact", "tenant_id", "contact_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID]
+    assistant_id: Mapped[uuid.UUID | None]
+    contact_id: Mapped[uuid.UUID | None]
+    channel: Mapped[str] = mapped_column(String(32), default="api")
+    channel_id: Mapped[uuid.UUID | None]
+    title: Mapped[str | None] = mapped_column(String(300))
+    sector: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    ai_enabled: Mapped[bool] = mapped_column(default=True)
+    # Set when the AI handed over (knowledge-only without an answer); cleared by a human reply.
+    needs_human: Mapped[bool] = mapped_column(default=False)
+    last_message_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
+    deleted_at: Mapped[datetime | None]
+
+
+class Message(UUIDPk, Base):
+    __tablename__ = "message"
+    __table_args__ = (
+        Index("ix_message_thread_seq", "thread_id", "seq"),
+        Index("ix_message_tenant_created", "tenant_id", "created_at"),
+        Index("ix_message_tenant_contact", "tenant_id", "contact_id", "seq"),
+    )
+
+    # Total order of messages (created_at can tie inside one transaction); keyset pages use it.
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=False), unique=True)
+    tenant_id: Mapped[uuid.UUID]
+    thread_id: Mapped[uuid.UUID]
+    contact_id: Mapped[uuid.UUID | None]
+    role: Mapped[str] = mapped_column(String(20))
+    content: Mapped[str] = mapped_column(Text)
+    sector: Mapped[str | None] = mapped_column(String(100))
+    validated_by: Mapped[str | None] = mapped_column(String(20))
+    review: Mapped[str | None] = mapped_column(String(20))
+    corrected_content: Mapped[str | None] = mapped_column(Text)
+    operator_name: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[datetime | None]
+    model: Mapped[str | None] = mapped_column(String(200))
+    tokens_in: Mapped[int | None]
+    tokens_out: Mapped[int | None]
+    latency_ms: Mapped[int | None]
+    # True when the answer stopped early (the client went away mid-stream, or the provider broke off).
+    incomplete: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))

@@ -1,0 +1,123 @@
+"""Thread and message rows; every method takes the tenant."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import exists, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.chat.threads.models import Message, Thread
+
+
+@dataclass(frozen=True)
+class ThreadFilters:
+    status: str | None = None
+    sector: str | None = None
+    channel: str | None = None
+    contact_id: uuid.UUID | None = None
+    q: str | None = None
+    include_deleted: bool = False
+
+
+def _escape(q: str) -> str:
+    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class ThreadRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, obj):
+        self.session.add(obj)
+        await self.session.flush()
+        return obj
+
+    async def get(
+        self, tenant_id: uuid.UUID, thread_id: uuid.UUID, *, include_deleted: bool = False, lock: bool = False
+    ) -> Thread | None:
+        stmt = select(Thread).where(Thread.id == thread_id, Thread.tenant_id == tenant_id)
+        if not include_deleted:
+            stmt = stmt.where(Thread.deleted_at.is_(None))
+        if lock:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def list(
+        self, tenant_id: uuid.UUID, filters: ThreadFilters, limit: int, before: tuple[datetime, uuid.UUID] | None
+    ) -> list[Thread]:
+        """Most recently active first."""
+        stmt = select(Thread).where(Thread.tenant_id == tenant_id)
+        if not filters.include_deleted:
+            stmt = stmt.where(Thread.deleted_at.is_(None))
+        for column, value in (
+            (Thread.status, filters.status),
+            (Thread.sector, filters.sector),
+            (Thread.channel, filters.channel),
+            (Thread.contact_id, filters.contact_id),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if filters.q:
+            like = f"%{_escape(filters.q)}%"
+            in_messages = exists().where(
+                Message.thread_id == Thread.id,
+                Message.tenant_id == tenant_id,
+                Message.content.ilike(like, escape="\\"),
+            )
+            stmt = stmt.where(or_(Thread.title.ilike(like, escape="\\"), in_messages))
+        if before is not None:
+            stmt = stmt.where(tuple_(Thread.last_message_at, Thread.id) < before)
+        stmt = stmt.order_by(Thread.last_message_at.desc(), Thread.id.desc()).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def get_message(self, tenant_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
+        """A message of a live thread of this tenant."""
+        stmt = (
+            select(Message)
+            .join(Thread, Thread.id == Message.thread_id)
+            .where(
+                Message.id == message_id,
+                Message.tenant_id == tenant_id,
+                Thread.tenant_id == tenant_id,
+                Thread.deleted_at.is_(None),
+            )
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def messages(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, limit: int, after_seq: int | None):
+        """Oldest first, keyset on seq."""
+        stmt = select(Message).where(Message.tenant_id == tenant_id, Message.thread_id == thread_id)
+        if after_seq is not None:
+            stmt = stmt.where(Message.seq > after_seq)
+        stmt = stmt.order_by(Message.seq).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def recent_messages(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, limit: int) -> list[Message]:
+        """Newest first: the candidates for the context window."""
+        stmt = (
+            select(Message)
+            .where(Message.tenant_id == tenant_id, Message.thread_id == thread_id)
+            .order_by(Message.seq.desc())
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def contact_messages(self, tenant_id: uuid.UUID, contact_id: uuid.UUID, limit: int, after_seq: int | None):
+        """A customer's whole history across live threads, oldest first."""
+        stmt = (
+            select(Message)
+            .join(Thread, Thread.id == Message.thread_id)
+            .where(
+                Message.tenant_id == tenant_id,
+                Thread.tenant_id == tenant_id,
+                Thread.contact_id == contact_id,
+                Thread.deleted_at.is_(None),
+            )
+        )
+        if after_seq is not None:
+            stmt = stmt.where(Message.seq > after_seq)
+        stmt = stmt.order_by(Message.seq).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())

@@ -1,0 +1,169 @@
+"""/api/v1/threads, /api/v1/messages/{id} and /api/v1/chat."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from sse_starlette import EventSourceResponse
+
+from services.chat.runtime import RuntimeDep
+from services.chat.threads.answers import AnswerService
+from services.chat.threads.repository import ThreadFilters
+from services.chat.threads.schemas import (
+    ChatReply,
+    ChatRequest,
+    Exchange,
+    MessageCreate,
+    MessageRead,
+    MessageReview,
+    ThreadCreate,
+    ThreadCreated,
+    ThreadRead,
+    ThreadStatus,
+    ThreadUpdate,
+)
+from services.chat.threads.service import ThreadService
+from shared.auth import CurrentPrincipal, Principal, ReadScope, TenantIdDep, WriteScope
+from shared.db import SessionDep
+from shared.pagination import Page, PageDep
+
+router = APIRouter(prefix="/api/v1", tags=["threads"])
+SSE = "text/event-stream"
+
+
+def _operator(principal: Principal) -> str | None:
+    return principal.claims.get("name") or principal.claims.get("email") or principal.sub
+
+
+def wants_stream(request: Request) -> bool:
+    return SSE in request.headers.get("accept", "")
+
+
+@router.post("/threads", status_code=201, response_model=ThreadCreated, dependencies=[WriteScope])
+async def create_thread(
+    data: ThreadCreate, tenant_id: TenantIdDep, runtime: RuntimeDep, principal: CurrentPrincipal
+) -> ThreadCreated:
+    answers = AnswerService(runtime)
+    thread, turn = await answers.create_thread(tenant_id, data, _operator(principal))
+    out = ThreadCreated.model_validate(thread)
+    if turn is not None:
+        out.user_message = MessageRead.model_validate(turn.user_message)
+        reply = await answers.answer(turn)
+        out.assistant_message = MessageRead.model_validate(reply) if reply else None
+        out.last_message_at = (reply or turn.user_message).created_at
+    return out
+
+
+@router.get("/threads", response_model=Page[ThreadRead], dependencies=[ReadScope])
+async def list_threads(
+    session: SessionDep,
+    tenant_id: TenantIdDep,
+    page: PageDep,
+    status: ThreadStatus | None = None,
+    sector: Annotated[str | None, Query(max_length=100)] = None,
+    channel: Annotated[str | None, Query(max_length=32)] = None,
+    contact_id: uuid.UUID | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    include_deleted: bool = False,
+) -> Page[ThreadRead]:
+    filters = ThreadFilters(status, sector, channel, contact_id, q or None, include_deleted)
+    return await ThreadService(session).list(tenant_id, filters, page)
+
+
+@router.get("/threads/{thread_id}", response_model=ThreadRead, dependencies=[ReadScope])
+async def get_thread(thread_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep) -> ThreadRead:
+    return ThreadRead.model_validate(await ThreadService(session).get(tenant_id, thread_id))
+
+
+@router.patch("/threads/{thread_id}", response_model=ThreadRead, dependencies=[WriteScope])
+async def update_thread(
+    thread_id: uuid.UUID, data: ThreadUpdate, session: SessionDep, tenant_id: TenantIdDep
+) -> ThreadRead:
+    return ThreadRead.model_validate(await ThreadService(session).update(tenant_id, thread_id, data))
+
+
+@router.delete("/threads/{thread_id}", status_code=204, dependencies=[WriteScope])
+async def delete_thread(thread_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep) -> Response:
+    await ThreadService(session).delete(tenant_id, thread_id)
+    return Response(status_code=204)
+
+
+@router.post("/threads/{thread_id}/restore", response_model=ThreadRead, dependencies=[WriteScope])
+async def restore_thread(thread_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep) -> ThreadRead:
+    return ThreadRead.model_validate(await ThreadService(session).restore(tenant_id, thread_id))
+
+
+@router.get("/threads/{thread_id}/messages", response_model=Page[MessageRead], dependencies=[ReadScope])
+async def list_messages(
+    thread_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep, page: PageDep
+) -> Page[MessageRead]:
+    return await ThreadService(session).messages(tenant_id, thread_id, page)
+
+
+@router.post(
+    "/threads/{thread_id}/messages",
+    status_code=201,
+    response_model=Exchange,
+    dependencies=[WriteScope],
+    responses={200: {"content": {SSE: {}}, "description": "with Accept: text/event-stream"}},
+)
+async def post_message(
+    thread_id: uuid.UUID,
+    data: MessageCreate,
+    request: Request,
+    tenant_id: TenantIdDep,
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+):
+    answers = AnswerService(runtime)
+    turn = await answers.post(tenant_id, thread_id, data, _operator(principal))
+    if wants_stream(request):
+        stream = await answers.open_stream(turn)
+        return EventSourceResponse(
+            answers.stream_events(turn, stream), ping=runtime.settings.sse_ping_seconds, status_code=200
+        )
+    reply = await answers.answer(turn)
+    return Exchange(
+        user_message=MessageRead.model_validate(turn.user_message),
+        assistant_message=MessageRead.model_validate(reply) if reply else None,
+    )
+
+
+@router.patch("/messages/{message_id}", response_model=MessageRead, dependencies=[WriteScope])
+async def review_message(
+    message_id: uuid.UUID,
+    data: MessageReview,
+    session: SessionDep,
+    tenant_id: TenantIdDep,
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+) -> MessageRead:
+    tenant = await runtime.tenants.get(tenant_id)
+    message = await ThreadService(session).review(
+        tenant_id, message_id, data, tenant, _operator(principal), runtime.settings.message_max_chars
+    )
+    return MessageRead.model_validate(message)
+
+
+@router.post("/chat", response_model=ChatReply, dependencies=[WriteScope])
+async def chat(
+    data: ChatRequest, tenant_id: TenantIdDep, runtime: RuntimeDep, principal: CurrentPrincipal
+) -> ChatReply:
+    """One call: a message in (new thread unless thread_id), the answer out."""
+    answers = AnswerService(runtime)
+    if data.thread_id is not None:
+        turn = await answers.post(tenant_id, data.thread_id, MessageCreate(content=data.message), _operator(principal))
+    else:
+        _, turn = await answers.create_thread(
+            tenant_id, ThreadCreate(assistant_id=data.assistant_id, message=data.message), _operator(principal)
+        )
+    reply = await answers.answer(turn)
+    return ChatReply(
+        thread_id=turn.thread.id,
+        user_message_id=turn.user_message.id,
+        message_id=reply.id if reply else None,
+        reply=reply.content if reply else None,
+        model=reply.model if reply else None,
+    )

@@ -1,0 +1,121 @@
+"""Thread and message schemas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ThreadStatus = Literal["open", "pending", "closed"]
+Sector = Field(default=None, max_length=100)
+
+
+def _strip(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+class ThreadCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    assistant_id: uuid.UUID | None = None
+    contact_id: uuid.UUID | None = None
+    title: str | None = Field(default=None, max_length=300)
+    sector: str | None = Sector
+    # The first message (answered in the same call); its length is checked against CHAT_MESSAGE_MAX_CHARS.
+    message: str | None = None
+
+
+class ThreadUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, max_length=300)
+    sector: str | None = Sector
+    status: ThreadStatus | None = None
+    ai_enabled: bool | None = None
+    assistant_id: uuid.UUID | None = None
+
+
+class MessageCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    content: str
+    role: Literal["user", "agent"] = "user"
+    operator_name: str | None = Field(default=None, max_length=200)
+
+    _strip = field_validator("content")(_strip)
+
+
+class MessageReview(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    validated_by: Literal["human"] = "human"
+    review: Literal["approved", "rejected"]
+    corrected_content: str | None = None
+    operator_name: str | None = Field(default=None, max_length=200)
+
+
+class MessageRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    thread_id: uuid.UUID
+    contact_id: uuid.UUID | None
+    role: str
+    content: str
+    sector: str | None
+    validated_by: str | None
+    review: str | None
+    corrected_content: str | None
+    operator_name: str | None
+    reviewed_at: datetime | None
+    model: str | None
+    tokens_in: int | None
+    tokens_out: int | None
+    latency_ms: int | None
+    incomplete: bool
+    created_at: datetime
+
+
+class ThreadRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    assistant_id: uuid.UUID | None
+    contact_id: uuid.UUID | None
+    channel: str
+    channel_id: uuid.UUID | None
+    title: str | None
+    sector: str | None
+    status: str
+    ai_enabled: bool
+    needs_human: bool
+    last_message_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = None
+
+
+class ThreadCreated(ThreadRead):
+    user_message: MessageRead | None = None
+    assistant_message: MessageRead | None = None
+
+
+class Exchange(BaseModel):
+    user_message: MessageRead
+    assistant_message: MessageRead | None
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str
+    assistant_id: uuid.UUID | None = None
+    thread_id: uuid.UUID | None = None
+
+    _strip = field_validator("message")(_strip)
+
+
+class ChatReply(BaseModel):
+    thread_id: uuid.UUID
+    message_id: uuid.UUID | None
+    user_message_id: uuid.UUID
+    reply: str | None
+    model: str | None = None

@@ -1,0 +1,149 @@
+"""Threads: create, list, change, soft delete/restore, history, and human reviews of AI answers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.chat.assistants.service import AssistantService
+from services.chat.contacts.service import ContactService
+from services.chat.pagination import next_cursor, seq_after
+from services.chat.tenants.client import TenantSettings
+from services.chat.threads.errors import MessageNotFound, MessageTooLong, NotReviewable, ThreadNotFound
+from services.chat.threads.events import emit_index, emit_outbound
+from services.chat.threads.models import Message, Thread
+from services.chat.threads.repository import ThreadFilters, ThreadRepository
+from services.chat.threads.schemas import MessageRead, MessageReview, ThreadCreate, ThreadRead, ThreadUpdate
+from shared.db import utcnow
+from shared.errors import BadRequest
+from shared.pagination import Page, PageParams, encode_cursor
+
+
+class ThreadService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.repo = ThreadRepository(session)
+
+    async def create(self, tenant_id: uuid.UUID, data: ThreadCreate) -> Thread:
+        assistant = await AssistantService(self.session).resolve(tenant_id, data.assistant_id)
+        thread = Thread(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            assistant_id=assistant.id if assistant else None,
+            title=data.title,
+            sector=data.sector,
+            status="open",
+            ai_enabled=True,
+            needs_human=False,
+            last_message_at=utcnow(),
+        )
+        if data.contact_id is not None:
+            contact = await ContactService(self.session).get(tenant_id, data.contact_id)
+            thread.contact_id = contact.id
+            thread.channel = contact.channel
+            thread.channel_id = contact.channel_id
+        else:
+            thread.channel = "api"
+        return await self.repo.add(thread)
+
+    async def get(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, *, include_deleted: bool = False) -> Thread:
+        thread = await self.repo.get(tenant_id, thread_id, include_deleted=include_deleted)
+        if thread is None:
+            raise ThreadNotFound(f"thread {thread_id} not found")
+        return thread
+
+    async def list(self, tenant_id: uuid.UUID, filters: ThreadFilters, page: PageParams) -> Page[ThreadRead]:
+        cursor = page.decode()
+        before = None
+        if cursor:
+            try:
+                before = (datetime.fromisoformat(cursor["t"]), uuid.UUID(cursor["id"]))
+            except (KeyError, ValueError, TypeError):
+                raise BadRequest("cursor is not valid; use next_cursor from a previous page") from None
+        rows = await self.repo.list(tenant_id, filters, page.limit + 1, before)
+        more = len(rows) > page.limit
+        rows = rows[: page.limit]
+        nxt = (
+            encode_cursor({"t": rows[-1].last_message_at.isoformat(), "id": str(rows[-1].id)})
+            if more and rows
+            else None
+        )
+        return Page(items=[ThreadRead.model_validate(t) for t in rows], next_cursor=nxt)
+
+    async def update(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, data: ThreadUpdate) -> Thread:
+        thread = await self.get(tenant_id, thread_id)
+        changes = data.model_dump(exclude_unset=True)
+        if "assistant_id" in changes and data.assistant_id is not None:
+            thread.assistant_id = (await AssistantService(self.session).get(tenant_id, data.assistant_id)).id
+        for name in ("title", "sector"):
+            if name in changes:
+                setattr(thread, name, changes[name])
+        for name in ("status", "ai_enabled"):
+            if changes.get(name) is not None:
+                setattr(thread, name, changes[name])
+        if data.ai_enabled is False:
+            thread.needs_human = False  # a human has taken over
+        thread.updated_at = utcnow()
+        return thread
+
+    async def delete(self, tenant_id: uuid.UUID, thread_id: uuid.UUID) -> None:
+        thread = await self.get(tenant_id, thread_id)
+        thread.deleted_at = utcnow()
+
+    async def restore(self, tenant_id: uuid.UUID, thread_id: uuid.UUID) -> Thread:
+        thread = await self.get(tenant_id, thread_id, include_deleted=True)
+        thread.deleted_at = None
+        thread.updated_at = utcnow()
+        return thread
+
+    async def messages(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, page: PageParams) -> Page[MessageRead]:
+        await self.get(tenant_id, thread_id)
+        rows = await self.repo.messages(tenant_id, thread_id, page.limit + 1, seq_after(page))
+        items, cursor = next_cursor(rows, page.limit, key="seq")
+        return Page(items=[MessageRead.model_validate(m) for m in items], next_cursor=cursor)
+
+    async def contact_messages(self, tenant_id: uuid.UUID, contact_id: uuid.UUID, page: PageParams):
+        await ContactService(self.session).get(tenant_id, contact_id)
+        rows = await self.repo.contact_messages(tenant_id, contact_id, page.limit + 1, seq_after(page))
+        items, cursor = next_cursor(rows, page.limit, key="seq")
+        return Page(items=[MessageRead.model_validate(m) for m in items], next_cursor=cursor)
+
+    async def review(
+        self,
+        tenant_id: uuid.UUID,
+        message_id: uuid.UUID,
+        data: MessageReview,
+        tenant: TenantSettings,
+        operator: str | None,
+        max_chars: int,
+    ) -> Message:
+        """Record a human review; an approved answer that was waiting for approval goes to the customer now."""
+        message = await self.repo.get_message(tenant_id, message_id)
+        if message is None:
+            raise MessageNotFound(f"message {message_id} not found")
+        if message.role != "assistant":
+            raise NotReviewable("only AI answers (role assistant) can be reviewed")
+        if data.corrected_content is not None:
+            corrected = data.corrected_content.strip()
+            if not corrected:
+                raise BadRequest("corrected_content must not be empty")
+            if len(corrected) > max_chars:
+                raise MessageTooLong(f"corrected_content is longer than {max_chars} characters")
+            message.corrected_content = corrected
+        was_pending = message.validated_by == "pending"
+        message.validated_by = "human"
+        message.review = data.review
+        message.operator_name = data.operator_name or operator
+        message.reviewed_at = utcnow()
+        thread = await self.get(tenant_id, message.thread_id)
+        await emit_index(self.session, thread, message)
+        if was_pending and data.review == "approved":
+            contact = (
+                await ContactService(self.session).repo.get(tenant_id, thread.contact_id) if thread.contact_id else None
+            )
+            text = message.corrected_content or message.content
+            await emit_outbound(self.session, thread, contact, message, text, tenant.split_replies)
+        await self.session.flush()
+        return message

@@ -1,0 +1,162 @@
+"""A local OpenAI-protocol server for tests and benchmarks: the real `openai` client runs against it.
+
+Answers are deterministic (derived from the request), every request is recorded, and it can be told to
+fail with a status (429/500/...) or to hang. Serve `LLMStandIn().app` with shared.testing.serve_app or uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+def answer_for(messages: list[dict[str, Any]]) -> str:
+    """The deterministic reply to a conversation: names the last user message and a digest of the whole."""
+    last_user = next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), "")
+    digest = hashlib.sha256(orjson.dumps(messages, option=orjson.OPT_SORT_KEYS)).hexdigest()[:8]
+    return f"Stand-in answer {digest} to: {last_user[:200]}"
+
+
+def split_chunks(text: str) -> list[str]:
+    """Word-sized deltas that concatenate back to `text`."""
+    words = text.split(" ")
+    return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+
+def _count(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+@dataclass
+class Fault:
+    status: int = 0  # 0: hang instead of failing
+    times: int = 1
+    seconds: float = 0.0
+
+
+@dataclass
+class LLMStandIn:
+    chunk_delay: float = 0.0
+    api_key: str | None = None  # when set, any other key gets a 401 like OpenAI's
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    finished_at: list[float] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    fixed_answer: str | None = None
+
+    def __post_init__(self) -> None:
+        self._ids = itertools.count(1)
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._completions, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
+
+    def fail(self, status: int, times: int = 1) -> None:
+        """Answer the next `times` completion calls with `status` (OpenAI error body)."""
+        self.faults.append(Fault(status=status, times=times))
+
+    def hang(self, seconds: float = 30.0, times: int = 1) -> None:
+        """Sleep `seconds` before answering the next `times` calls."""
+        self.faults.append(Fault(status=0, times=times, seconds=seconds))
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.finished_at.clear()
+        self.faults.clear()
+        self.chunk_delay = 0.0
+        self.fixed_answer = None
+
+    @property
+    def last(self) -> dict[str, Any]:
+        return self.requests[-1]["body"]
+
+    def _next_fault(self) -> Fault | None:
+        while self.faults and self.faults[0].times <= 0:
+            self.faults.pop(0)
+        if not self.faults:
+            return None
+        self.faults[0].times -= 1
+        return self.faults[0]
+
+    async def _models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": "stand-in", "object": "model", "owned_by": "test"}]})
+
+    async def _completions(self, request: Request) -> Response:
+        body = await request.json()
+        auth = request.headers.get("authorization", "")
+        self.requests.append({"body": body, "authorization": auth, "at": time.time()})
+        if self.api_key is not None and auth != f"Bearer {self.api_key}":
+            return _error(401, "invalid_api_key", "Incorrect API key provided")
+        fault = self._next_fault()
+        if fault is not None:
+            if fault.status == 0:
+                await asyncio.sleep(fault.seconds)
+            else:
+                return _error(fault.status, "stand_in_failure", f"stand-in failure {fault.status}")
+        messages = body.get("messages") or []
+        if not isinstance(messages, list) or not messages:
+            return _error(400, "invalid_request_error", "messages must be a non-empty array")
+        text = self.fixed_answer if self.fixed_answer is not None else answer_for(messages)
+        model = str(body.get("model") or "stand-in")
+        cid = f"chatcmpl-{next(self._ids)}-{uuid.uuid4().hex[:8]}"
+        created = int(time.time())
+        usage = {
+            "prompt_tokens": sum(_count(str(m.get("content") or "")) for m in messages),
+            "completion_tokens": _count(text),
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if not body.get("stream"):
+            self.finished_at.append(time.time())
+            return JSONResponse(
+                {
+                    "id": cid,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    ],
+                    "usage": usage,
+                }
+            )
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        async def events():
+            base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
+            first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+            yield _sse(base | {"choices": [first]})
+            for piece in split_chunks(text):
+                if self.chunk_delay:
+                    await asyncio.sleep(self.chunk_delay)
+                yield _sse(base | {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+            yield _sse(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            if include_usage:
+                yield _sse(base | {"choices": [], "usage": usage})
+            yield b"data: [DONE]\n\n"
+            self.finished_at.append(time.time())
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def _sse(obj: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    # retry-after-ms keeps the SDK's backoff short in tests; real OpenAI sends the same header.
+    headers = {"retry-after-ms": "20"} if status in (429, 500, 502, 503) else {}
+    return JSONResponse(
+        {"error": {"message": message, "type": code, "param": None, "code": code}}, status_code=status, headers=headers
+    )
