@@ -6,11 +6,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.auth.api_keys.router import router as api_keys_router
 from services.auth.config import AuthSettings, get_settings
 from services.auth.internal.router import router as internal_router
 from services.auth.keys.router import router as keys_router
 from services.auth.keys.service import KeyRing, KeyRingJWKS
+from services.auth.members.router import router as members_router
 from services.auth.status import sync_disabled_flags
+from services.auth.tenants.router import router as tenants_router
 from services.auth.tokens.bruteforce import LoginLimiter
 from services.auth.tokens.router import router as tokens_router
 from services.auth.users.passwords import configure_hashing
@@ -52,6 +55,15 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         settings,
         title="Auth and tenants",
         description="Users, tenants, roles, tokens, API keys and secrets.",
-        routers=[keys_router, tokens_router, users_auth_router, users_router, internal_router],
+        routers=[
+            keys_router,
+            tokens_router,
+            users_auth_router,
+            users_router,
+            tenants_router,
+            members_router,
+            api_keys_router,
+            internal_router,
+        ],
         lifespan_hooks=[identity],
     )

@@ -1,0 +1,19 @@
+"""Membership errors."""
+
+from shared.errors import Conflict, NotFound, Unprocessable
+
+
+class MemberNotFound(NotFound):
+    code = "member_not_found"
+
+
+class AlreadyMember(Conflict):
+    code = "already_member"
+
+
+class LastAdmin(Conflict):
+    code = "last_admin"
+
+
+class PasswordRequired(Unprocessable):
+    code = "password_required"

@@ -1,0 +1,93 @@
+"""Tenant admins manage their members; a tenant always keeps at least one admin."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.auth.members.errors import AlreadyMember, LastAdmin, MemberNotFound, PasswordRequired
+from services.auth.members.models import Membership
+from services.auth.members.repository import MembershipRepository
+from services.auth.members.schemas import MemberCreate, MemberRead, MemberUpdate
+from services.auth.tenants.service import TenantService
+from services.auth.users.models import User
+from services.auth.users.repository import UserRepository
+from services.auth.users.service import UserService
+from shared.auth import Principal
+from shared.logging import get_logger
+from shared.pagination import Page, PageParams
+
+log = get_logger("members")
+
+
+def _read(membership: Membership, user: User) -> MemberRead:
+    return MemberRead(
+        user_id=user.id,
+        tenant_id=membership.tenant_id,
+        email=user.email,
+        full_name=user.full_name,
+        role=membership.role,
+        is_active=user.is_active,
+        created_at=membership.created_at,
+    )
+
+
+class MemberService:
+    def __init__(self, session: AsyncSession, tenants: TenantService, users: UserService) -> None:
+        self.session = session
+        self.tenants = tenants
+        self.user_service = users
+        self.users = UserRepository(session)
+        self.members = MembershipRepository(session)
+
+    async def _member(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Membership, User]:
+        membership = await self.members.get(tenant_id, user_id)
+        user = await self.users.get(user_id) if membership else None
+        if membership is None or user is None:
+            raise MemberNotFound()
+        return membership, user
+
+    async def list(self, principal: Principal, tenant_id: uuid.UUID, page: PageParams) -> Page[MemberRead]:
+        await self.tenants.visible(principal, tenant_id)
+        rows, cursor = await self.members.page(tenant_id, page)
+        items = []
+        for membership in rows:
+            user = await self.users.get(membership.user_id)
+            if user is not None:
+                items.append(_read(membership, user))
+        return Page(items=items, next_cursor=cursor)
+
+    async def add(self, principal: Principal, tenant_id: uuid.UUID, data: MemberCreate) -> MemberRead:
+        """An existing account joins; an unknown email gets an account (a password is then required)."""
+        await self.tenants.visible(principal, tenant_id)
+        user = await self.users.get_by_email(data.email)
+        if user is None:
+            if data.password is None:
+                raise PasswordRequired(
+                    "no account with this email yet: give a password to create it",
+                    errors=[{"loc": ["body", "password"], "msg": "required for a new account"}],
+                )
+            user = await self.user_service.create_user(data.email, data.password, data.full_name or "")
+        elif await self.members.get(tenant_id, user.id) is not None:
+            raise AlreadyMember("this user is already a member of the tenant")
+        membership = await self.members.add(Membership(tenant_id=tenant_id, user_id=user.id, role=data.role))
+        log.info("member_added", tenant_id=str(tenant_id), user_id=str(user.id), role=data.role)
+        return _read(membership, user)
+
+    async def update(self, principal: Principal, tenant_id: uuid.UUID, user_id: uuid.UUID, data: MemberUpdate):
+        await self.tenants.visible(principal, tenant_id)
+        membership, user = await self._member(tenant_id, user_id)
+        if membership.role == "admin" and data.role != "admin" and await self.members.count_admins(tenant_id) <= 1:
+            raise LastAdmin("a tenant needs at least one admin")
+        membership.role = data.role
+        await self.session.flush()
+        return _read(membership, user)
+
+    async def remove(self, principal: Principal, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        await self.tenants.visible(principal, tenant_id)
+        membership, _ = await self._member(tenant_id, user_id)
+        if membership.role == "admin" and await self.members.count_admins(tenant_id) <= 1:
+            raise LastAdmin("a tenant needs at least one admin")
+        await self.members.remove(membership)
+        log.info("member_removed", tenant_id=str(tenant_id), user_id=str(user_id))
