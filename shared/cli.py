@@ -519,6 +519,8 @@ def uvicorn_argv(spec: AppSpec) -> list[str]:
         spec.settings.log_level.lower(),
         "--timeout-graceful-shutdown",
         "5",
+        # The gateway decides itself which X-Forwarded-* to believe (GATEWAY_TRUSTED_PROXIES).
+        *(["--no-proxy-headers", "--no-server-header"] if spec.name == "gateway" else []),
     ]
 
 

@@ -186,16 +186,25 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app, *, port: int | None = None, lifespan: str = "on") -> AsyncIterator[str]:
+async def serve_app(app, *, port: int | None = None, lifespan: str = "on", **config_kw: Any) -> AsyncIterator[str]:
     """Serve an ASGI app over real HTTP on 127.0.0.1 inside the test's event loop; yields its base URL.
 
     For stand-in providers (OpenAI, Twilio, Telegram, ...) and upstreams that must be reached by a real client.
+    `config_kw` goes to uvicorn.Config (e.g. proxy_headers=False).
     """
     import uvicorn
 
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan,
-                            loop="asyncio", timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan=lifespan,
+        loop="asyncio",
+        timeout_graceful_shutdown=2,
+        **config_kw,
+    )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())

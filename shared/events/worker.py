@@ -77,9 +77,11 @@ async def run_worker(
     configure_logging(f"{settings.service_name}-worker", settings.log_level, settings.log_json)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    signals = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)
+            signals.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread: the caller's `stop` is the only way out
     block_s = max((c.block_ms for c in consumers), default=1_000) / 1000
@@ -112,4 +114,6 @@ async def run_worker(
         await asyncio.gather(*tasks, return_exceptions=True)
         await redis.aclose()
         await engine.dispose()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
         log.info("worker_stopped")

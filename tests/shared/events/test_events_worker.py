@@ -1,0 +1,78 @@
+"""A service's real worker process (`python -m services.<name>.worker`) relays its outbox and stops on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+from services.search.base import Outbox, ProcessedEvent
+from shared.events.envelope import Envelope
+from shared.events.outbox import emit
+from shared.events.worker import ConsumerSpec, run_worker
+from shared.testing import wait_for
+from tests.shared.events.support import ROOT, effects
+
+
+async def test_service_worker_process_relays_and_exits_cleanly_on_sigterm(sm, redis, stack):
+    env = os.environ | {
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": stack.database_url,
+        "REDIS_URL": stack.redis_url,
+        "EVENTS_RELAY_INTERVAL_MS": "50",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.search.worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        async with sm() as s, s.begin():
+            sent = await emit(s, Outbox, stream="test.worker.v1", type="t.v1", idempotency_key="w1", payload={"a": 1})
+        await wait_for(lambda: redis.xlen("test.worker.v1"), timeout=20)
+        ((_, fields),) = await redis.xrange("test.worker.v1")
+        assert Envelope.from_fields(fields) == sent
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+        assert proc.returncode == 0, out
+        assert "worker_stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+async def test_run_worker_wires_relay_and_consumers(sm, redis, stack):
+    """In-process: an event emitted in search's outbox is relayed and consumed by a ConsumerSpec handler."""
+    from sqlalchemy import text
+
+    async def handler(envelope, session):
+        await session.execute(
+            text("INSERT INTO public.event_effect (key, worker) VALUES (:k, 'spec')"), {"k": envelope.idempotency_key}
+        )
+
+    from services.search.config import SearchSettings
+
+    settings = stack.settings(SearchSettings, events_relay_interval_ms=20)
+    stop = asyncio.Event()
+    spec = ConsumerSpec(stream="test.spec.v1", handler=handler, block_ms=100)
+    task = asyncio.create_task(run_worker(settings, Outbox, ProcessedEvent, [spec], stop=stop))
+    try:
+        async with sm() as s, s.begin():
+            await emit(s, Outbox, stream="test.spec.v1", type="t.v1", idempotency_key="spec-1", payload={})
+        await wait_for(lambda: effects(sm, "spec-1"), timeout=10)
+        await wait_for(lambda: _pending_zero(redis), timeout=5)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert await effects(sm) == [("spec-1", "spec")]
+    assert [g["name"] for g in await redis.xinfo_groups("test.spec.v1")] == [b"search"]
+
+
+async def _pending_zero(redis) -> bool:
+    return (await redis.xpending("test.spec.v1", "search"))["pending"] == 0
