@@ -75,6 +75,27 @@ def _site_packages_dir(module: str) -> Path:
     return Path(spec.origin).parent
 
 
+def _install_binaries(src: Path, root: Path) -> None:
+    """Copy pginstall (and the libs its RPATH expects at ../../../pgserver.libs) to `root`, atomically:
+    copy beside, then rename, so concurrent starters never run a half-copied tree."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = root.parent / f".{root.name}.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(src, staging / "pg" / "pginstall", symlinks=True)
+    libs = src.parent.parent / "pgserver.libs"
+    if libs.exists():
+        shutil.copytree(libs, staging / "pgserver.libs")
+    (staging / "pg" / "pginstall" / ".copied").touch()
+    for path in (staging, staging / "pg"):
+        path.chmod(0o755)  # noqa: S103 - read+execute for the unprivileged postgres user
+    if root.exists() and not (root / "pg" / "pginstall" / ".copied").exists():
+        shutil.rmtree(root, ignore_errors=True)  # an interrupted earlier copy
+    try:
+        os.rename(staging, root)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)  # another starter finished first
+
+
 @dataclass
 class EmbeddedPostgres:
     """A real PostgreSQL 16 with pgvector; data in `data_dir`, kept between runs."""
@@ -84,6 +105,8 @@ class EmbeddedPostgres:
     user: str = "postgres"
     database: str = "atende"
     proc: subprocess.Popen | None = field(default=None, repr=False)
+    # Where the copied binaries go when running as root (default: base_dir/bin). Tests share one copy.
+    bin_root: Path | None = None
     _uid: int | None = None
     _gid: int | None = None
 
@@ -97,25 +120,18 @@ class EmbeddedPostgres:
             return src / "bin"
         nobody = pwd.getpwnam("nobody")
         self._uid, self._gid = nobody.pw_uid, nobody.pw_gid
-        dest = self.base_dir / "pg" / "pginstall"
-        libs_src = src.parent.parent / "pgserver.libs"
-        libs_dest = self.base_dir / "pgserver.libs"
-        stamp = dest / ".copied"
-        if not stamp.exists():
-            shutil.rmtree(dest, ignore_errors=True)
-            shutil.copytree(src, dest, symlinks=True)
-            if libs_src.exists():
-                shutil.rmtree(libs_dest, ignore_errors=True)
-                shutil.copytree(libs_src, libs_dest)
-            stamp.touch()
-        for path in (self.base_dir, self.base_dir / "pg", dest, libs_dest):
-            if path.exists():
-                os.chown(path, self._uid, self._gid)
-        # Every ancestor must be traversable by nobody.
-        for parent in self.base_dir.resolve().parents:
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                os.chmod(parent, mode | 0o001)
+        root = self.bin_root or self.base_dir / "bin"
+        dest = root / "pg" / "pginstall"
+        if not (dest / ".copied").exists():
+            _install_binaries(src, root)
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        os.chown(self.base_dir, self._uid, self._gid)
+        # Every ancestor of the data and of the binaries must be traversable by nobody.
+        for path in (self.base_dir.resolve(), dest.resolve()):
+            for parent in path.parents:
+                mode = parent.stat().st_mode
+                if not mode & 0o001:
+                    os.chmod(parent, mode | 0o001)
         return dest / "bin"
 
     def _run(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -48,16 +50,18 @@ class TestStack:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> TestStack:
+def stack() -> TestStack:
     """The real servers for the whole session, stopped at the end whatever happened."""
     pg = rd = None
     db_url = os.environ.get("TEST_DATABASE_URL")
     redis_url = os.environ.get("TEST_REDIS_URL")
-    base = Path(os.environ.get("TEST_STACK_DIR") or tmp_path_factory.mktemp("stack"))
+    # Not pytest's tmp_path: pytest prunes old basetemps, which kills the servers of a concurrent session.
+    own_dir = not os.environ.get("TEST_STACK_DIR")
+    base = Path(os.environ.get("TEST_STACK_DIR") or tempfile.mkdtemp(prefix="atende-test-stack-"))
     os.environ.setdefault("PG_FAST", "1")
     try:
         if not db_url:
-            pg = EmbeddedPostgres(base / "postgres", port=free_port()).start()
+            pg = EmbeddedPostgres(base / "postgres", port=free_port(), bin_root=_shared_bin_root()).start()
             db_url = pg.url
         if not redis_url:
             rd = EmbeddedRedis(base / "redis", port=free_port()).start()
@@ -71,6 +75,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> TestStack:
             rd.stop()
         if pg is not None:
             pg.stop()
+        if own_dir:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _shared_bin_root() -> Path:
+    """One copy of the Postgres binaries per installed version, reused by every test session (root only)."""
+    import importlib.metadata
+
+    version = importlib.metadata.version("pgserver")
+    return Path(tempfile.gettempdir()) / f"atende-pgbin-{version}"
 
 
 def _create_database(url: str, name: str) -> str:

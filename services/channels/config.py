@@ -20,7 +20,8 @@ class ChannelsSettings(ServiceSettings):
     telegram_api_url: str = ""
     twilio_api_url: str = ""
     webhook_max_body_bytes: int = Field(256 * 1024, ge=1024)
-    media_max_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    # Voice notes travel inline to transcription: keep this at or below TRANSCRIPTION_MAX_INLINE_AUDIO_BYTES.
+    media_max_bytes: int = Field(5 * 1024 * 1024, ge=1024)
     media_dir: str = ".data/media"
     send_max_attempts: int = Field(5, ge=1, le=20)
     send_timeout_seconds: float = Field(15.0, gt=0)

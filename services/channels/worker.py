@@ -1,19 +1,51 @@
-"""Stream consumers and the outbox relay of the channels service: `python -m services.channels.worker`."""
+"""Stream consumers and the outbox relay of the channels service: `python -m services.channels.worker`.
+
+- chat.outbound.v1 -> send the reply to the customer (at most once per message);
+- channels.inbound.v1 (group channels-media) -> fetch voice notes and ask transcription for their text.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
 from services.channels.base import Outbox, ProcessedEvent
-from services.channels.config import get_settings
+from services.channels.config import ChannelsSettings, get_settings
+from services.channels.media.forwarder import MEDIA_GROUP, MediaForwarder
+from services.channels.outbound.senders import build_senders
+from services.channels.outbound.service import OUTBOUND_STREAM, OutboundSender
+from services.channels.webhooks.service import INBOUND_STREAM
+from shared.crypto import SecretBox
+from shared.db import create_engine, create_sessionmaker
 from shared.events.worker import ConsumerSpec, run_worker
+from shared.http import create_http_client
 
-# The streams this service consumes: ConsumerSpec(stream=..., handler=...) (see docs/events.md).
-CONSUMERS: list[ConsumerSpec] = []
+
+async def run(settings: ChannelsSettings, stop: asyncio.Event | None = None) -> None:
+    box = SecretBox(settings.secrets_key)
+    # The sender commits its "sending" marker outside the consumer's transaction: its own small pool.
+    engine = create_engine(settings.database_url, pool_size=2)
+    http = create_http_client(timeout=30)
+    sender = OutboundSender(
+        create_sessionmaker(engine),
+        box,
+        build_senders(settings),
+        split_max_chars=settings.split_max_chars,
+        max_attempts=settings.send_max_attempts,
+    )
+    media = MediaForwarder(box, http, settings.media_max_bytes, settings.telegram_api_url, settings.twilio_api_url)
+    consumers = [
+        ConsumerSpec(stream=OUTBOUND_STREAM, handler=sender.handle, concurrency=8),
+        ConsumerSpec(stream=INBOUND_STREAM, handler=media.handle, group=MEDIA_GROUP, concurrency=2),
+    ]
+    try:
+        await run_worker(settings, Outbox, ProcessedEvent, consumers, stop=stop)
+    finally:
+        await http.aclose()
+        await engine.dispose()
 
 
 def main() -> None:
-    asyncio.run(run_worker(get_settings(), Outbox, ProcessedEvent, CONSUMERS))
+    asyncio.run(run(get_settings()))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,90 @@
+"""Voice notes: fetch the audio from the provider and ask transcription for its text.
+
+Runs in the channels worker as its own consumer group on channels.inbound.v1 (only `audio` entries),
+because only channels holds the provider credentials. The audio travels inline in
+transcription.requested.v1; `correlation` brings the inbound message back to chat with the text.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+
+import httpx
+import orjson
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.channels.base import Outbox
+from services.channels.configs.repository import ChannelRepository
+from services.channels.media.download import MediaError, fetch_telegram_file, fetch_twilio_media
+from shared.crypto import SecretBox
+from shared.events import Envelope
+from shared.events.outbox import emit
+from shared.events.transcription import REQUESTED_STREAM, TranscriptionRequested
+
+log = structlog.get_logger("media")
+MEDIA_GROUP = "channels-media"
+
+
+@dataclass
+class MediaForwarder:
+    box: SecretBox
+    http: httpx.AsyncClient
+    max_bytes: int
+    telegram_api_url: str = ""
+    twilio_api_url: str = ""
+
+    async def handle(self, envelope: Envelope, session: AsyncSession) -> None:
+        p = envelope.payload
+        if p.get("kind") != "audio" or not p.get("media") or envelope.tenant_id is None:
+            return
+        channel = await ChannelRepository(session).get(envelope.tenant_id, uuid.UUID(p["channel_id"]))
+        if channel is None:
+            log.warning("voice_note_channel_gone", channel_id=p["channel_id"])
+            return
+        creds = orjson.loads(self.box.decrypt(channel.credentials_encrypted))
+        item = p["media"][0]
+        try:
+            if channel.type == "telegram":
+                media = await fetch_telegram_file(
+                    self.http,
+                    creds["bot_token"],
+                    item["file_id"],
+                    max_bytes=self.max_bytes,
+                    api_url=self.telegram_api_url,
+                )
+            else:
+                media = await fetch_twilio_media(
+                    self.http,
+                    item["url"],
+                    creds["account_sid"],
+                    creds["auth_token"],
+                    max_bytes=self.max_bytes,
+                    twilio_api_url=self.twilio_api_url,
+                )
+        except MediaError as exc:
+            # Chat stops waiting for this transcript after its grace period and hands the thread to a human.
+            log.warning("voice_note_unavailable", inbound_id=p["inbound_id"], error=str(exc))
+            return
+        request = TranscriptionRequested(
+            audio_b64=base64.b64encode(media.content).decode(),
+            filename=f"voice-{p['provider_message_id']}.ogg"[:300],
+            correlation={
+                "kind": "channel_inbound",
+                "inbound_id": p["inbound_id"],
+                "channel_id": p["channel_id"],
+                "provider_message_id": p["provider_message_id"],
+            },
+        )
+        await emit(
+            session,
+            Outbox,
+            stream=REQUESTED_STREAM,
+            type=REQUESTED_STREAM,
+            tenant_id=envelope.tenant_id,
+            idempotency_key=f"transcribe:{p['inbound_id']}",
+            payload=request.model_dump(mode="json"),
+        )
+        log.info("voice_note_forwarded", inbound_id=p["inbound_id"], bytes=len(media.content))
