@@ -1,0 +1,290 @@
+"""Streaming HTTP/1.1 reverse proxy over one pooled httpx client per upstream.
+
+Bodies stream both ways: an upload is read from the client chunk by chunk while it is written upstream (only
+bodies with a small Content-Length are buffered), and the answer is relayed chunk by chunk as it arrives, so SSE
+events pass one by one. Upstream failures before the answer starts become problem+json: 503 when the upstream
+cannot be reached, 504 when it does not answer in time, 502 when it answers garbage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import AsyncIterator, Iterable
+
+import httpx
+import structlog
+
+from gateway.config import GatewaySettings
+from gateway.routes import Route
+from shared.errors import PayloadTooLarge
+
+log = structlog.get_logger("gateway.proxy")
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# Never taken from the client: we set them (or they identify the client to us only).
+REQUEST_DROP = HOP_BY_HOP | {
+    b"host",
+    b"x-api-key",
+    b"x-request-id",
+    b"x-forwarded-for",
+    b"x-forwarded-proto",
+    b"x-forwarded-host",
+    b"forwarded",
+    b"x-real-ip",
+}
+# Set by the gateway's own server and middleware; an upstream copy would duplicate them.
+RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server", b"x-request-id"}
+
+
+class ClientGone(Exception):
+    """The client went away while we were reading its body."""
+
+
+class UpstreamError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class Upstreams:
+    """One keep-alive pool per upstream, built in the lifespan and closed with it."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        limits = httpx.Limits(
+            max_connections=settings.pool_connections,
+            max_keepalive_connections=settings.pool_keepalive,
+            keepalive_expiry=30,
+        )
+        self.clients = {
+            name: httpx.AsyncClient(
+                base_url=url, limits=limits, timeout=settings.read_timeout, follow_redirects=False, trust_env=False
+            )
+            for name, url in settings.upstreams().items()
+        }
+        self.timeouts: dict[float, httpx.Timeout] = {}
+        self.connect_timeout = settings.connect_timeout
+
+    def timeout(self, read: float) -> httpx.Timeout:
+        t = self.timeouts.get(read)
+        if t is None:
+            t = self.timeouts[read] = httpx.Timeout(read, connect=self.connect_timeout, pool=self.connect_timeout)
+        return t
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(c.aclose() for c in self.clients.values()), return_exceptions=True)
+
+
+class TrustedProxies:
+    """Peers whose X-Forwarded-* we extend instead of replacing; the client IP is the first untrusted hop."""
+
+    def __init__(self, cidrs: Iterable[str]) -> None:
+        self.networks = [ipaddress.ip_network(c, strict=False) for c in cidrs]
+        self._known: dict[str, bool] = {}
+
+    def trusted(self, ip: str) -> bool:
+        if not self.networks:
+            return False
+        hit = self._known.get(ip)
+        if hit is None:
+            try:
+                addr = ipaddress.ip_address(ip)
+                hit = any(addr in n for n in self.networks)
+            except ValueError:
+                hit = False
+            if len(self._known) < 10_000:
+                self._known[ip] = hit
+        return hit
+
+
+def forwarded_headers(
+    scope, headers: list[tuple[bytes, bytes]], proxies: TrustedProxies
+) -> tuple[str, list[tuple[bytes, bytes]]]:
+    """(client ip, X-Forwarded-* headers to send upstream)."""
+    peer = (scope.get("client") or ("", 0))[0] or "unknown"
+    host = proto = prior = None
+    for name, value in headers:
+        if name == b"host":
+            host = value
+        elif name == b"x-forwarded-for":
+            prior = value if prior is None else prior + b", " + value
+        elif name == b"x-forwarded-proto":
+            proto = value
+        elif name == b"x-forwarded-host":
+            host_fwd = value
+            if proxies.trusted(peer):
+                host = host_fwd
+    client_ip = peer
+    chain = peer.encode()
+    if prior is not None and proxies.trusted(peer):
+        hops = [h.strip() for h in prior.decode("latin-1").split(",") if h.strip()]
+        for hop in reversed(hops):
+            client_ip = hop
+            if not proxies.trusted(hop):
+                break
+        chain = prior + b", " + chain
+    else:
+        proto = None
+    out = [
+        (b"x-forwarded-for", chain),
+        (b"x-forwarded-proto", proto or scope.get("scheme", "http").encode()),
+    ]
+    if host:
+        out.append((b"x-forwarded-host", host))
+    return client_ip, out
+
+
+async def _read_body(receive, limit: int) -> bytes:
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _stream_body(receive, limit: int) -> AsyncIterator[bytes]:
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def forward(
+    scope,
+    receive,
+    send,
+    *,
+    route: Route,
+    upstreams: Upstreams,
+    headers: list[tuple[bytes, bytes]],
+    content_length: int | None,
+    chunked: bool,
+    buffer_below: int,
+    extra_response_headers: list[tuple[bytes, bytes]],
+) -> None:
+    """Send the request upstream and relay the answer; raises UpstreamError / PayloadTooLarge before it starts."""
+    if content_length is not None and content_length > route.max_body:
+        raise PayloadTooLarge(f"request body is larger than {route.max_body} bytes")
+    if content_length is not None and content_length <= buffer_below:
+        content = await _read_body(receive, route.max_body) if content_length else None
+    elif content_length is None and not chunked:
+        content = None
+    else:
+        content = _stream_body(receive, route.max_body)
+
+    client = upstreams.clients[route.upstream]
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string", b"")
+    target = raw_path + b"?" + query if query else raw_path
+    request = client.build_request(
+        scope["method"],
+        target.decode("latin-1"),
+        headers=headers,
+        content=content,
+        timeout=upstreams.timeout(route.read_timeout),
+    )
+    try:
+        response = await client.send(request, stream=True)
+    except PayloadTooLarge:
+        raise
+    except ClientGone:
+        raise
+    except httpx.TimeoutException as exc:
+        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+            raise UpstreamError(503, f"the {route.upstream} service is not reachable (connect timeout)") from None
+        raise UpstreamError(504, f"the {route.upstream} service did not answer in time") from None
+    except httpx.ConnectError:
+        raise UpstreamError(503, f"the {route.upstream} service is unavailable") from None
+    except httpx.HTTPError as exc:
+        raise UpstreamError(502, f"the {route.upstream} service failed: {type(exc).__name__}") from None
+
+    try:
+        out: list[tuple[bytes, bytes]] = []
+        seen: set[bytes] = set()
+        streaming = True
+        listed = response.headers.get("connection")  # headers named in Connection are hop-by-hop too
+        drop = RESPONSE_DROP | {t.strip().lower().encode() for t in listed.split(",")} if listed else RESPONSE_DROP
+        for name, value in response.headers.raw:
+            lname = name.lower()
+            if lname in drop:
+                continue
+            if lname == b"content-length":
+                streaming = False
+            seen.add(lname)
+            out.append((lname, value))
+        out.extend(h for h in extra_response_headers if h[0] not in seen)
+        await send({"type": "http.response.start", "status": response.status_code, "headers": out})
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        if streaming:
+            await _relay_until_disconnect(response, receive, send, route)
+        else:
+            await _relay(response, send, route)
+    finally:
+        await response.aclose()
+
+
+async def _relay(response: httpx.Response, send, route: Route) -> bool:
+    try:
+        async for chunk in response.aiter_raw():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except httpx.HTTPError as exc:
+        # The status line is gone already: all we can do is cut the connection so the client sees a broken body.
+        log.warning("upstream_broke_midstream", upstream=route.upstream, error=type(exc).__name__)
+        return False
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    return True
+
+
+async def _relay_until_disconnect(response: httpx.Response, receive, send, route: Route) -> None:
+    """Streams (SSE): stop reading upstream the moment the client leaves."""
+    pump = asyncio.ensure_future(_relay(response, send, route))
+    watcher = asyncio.ensure_future(_wait_disconnect(receive))
+    try:
+        done, _ = await asyncio.wait({pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pump, watcher):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(pump, watcher, return_exceptions=True)
+    if pump not in done:
+        log.info("client_left_stream", upstream=route.upstream)
+
+
+async def _wait_disconnect(receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
