@@ -11,12 +11,15 @@ port in use).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import errno
 import importlib
 import importlib.util
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -33,7 +36,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.config import ServiceSettings, SettingsError, env_names, load_settings
-from shared.devstack import EmbeddedPostgres, EmbeddedRedis, _child_setup, port_in_use
+from shared.devstack import EmbeddedPostgres, EmbeddedRedis, _child_setup
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -216,7 +219,7 @@ class Supervisor:
     """Child processes with service-tagged output, stopped together (SIGTERM, then SIGKILL)."""
 
     env: dict[str, str]
-    width: int = 20
+    width: int = 21  # the longest tag, transcription-worker, plus a space
     children: list[Child] = field(default_factory=list)
 
     def spawn(self, name: str, argv: list[str]) -> Child:
@@ -306,8 +309,20 @@ def stop_signals() -> Iterator[list[int]]:
             signal.signal(sig, old)
 
 
+def _bind_error(port: int, host: str) -> int | None:
+    """The errno binding host:port fails with now, or None if it is free."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            return exc.errno or errno.EADDRINUSE
+    return None
+
+
 def check_ports(ports: list[tuple[int, str, str, str]]) -> None:
-    """(port, host, what, setting): fail with one line per clash or port already taken."""
+    """(port, host, what, setting): fail with one line per clash, port already taken or not ours to bind."""
     seen: dict[int, str] = {}
     problems = []
     for port, host, what, setting in ports:
@@ -315,7 +330,12 @@ def check_ports(ports: list[tuple[int, str, str, str]]) -> None:
             problems.append(f"port {port} is configured twice ({seen[port]} and {what}); change {setting}")
             continue
         seen[port] = what
-        if port_in_use(port, host):
+        error = _bind_error(port, host or "127.0.0.1")
+        if error == errno.EACCES:
+            problems.append(f"port {port} needs more privileges than this user has ({what}); set {setting}")
+        elif error == errno.EADDRNOTAVAIL:
+            problems.append(f"address {host} is not on this machine ({what}); change its HOST setting")
+        elif error is not None:
             problems.append(f"port {port} is already in use ({what}); stop what uses it or set {setting}")
     if problems:
         raise ConfigError("\n".join(problems))
@@ -368,10 +388,54 @@ def server_ports(dev: DevSettings, db_url: str | None, redis_url: str | None) ->
     return ports
 
 
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a SQLAlchemy URL (redis://)
+        head, sep, tail = url.rpartition("@")
+        return f"{head.split(':')[0]}:***@{tail}" if sep and ":" in head.split("//", 1)[-1] else url
+
+
+def check_database(database_url: str, timeout: float = 10.0) -> None:
+    """Fail with one line when the database cannot be reached (before migrations, whose errors are bugs)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def ping() -> None:
+        engine = create_async_engine(database_url, connect_args={"timeout": timeout})
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(ping())
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the user must see where and why
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConnectionError(f"cannot use PostgreSQL at {safe_url(database_url)}: {detail}") from None
+
+
+def check_redis(redis_url: str, timeout: float = 5.0) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        raise ConnectionError(f"cannot use Redis at {safe_url(redis_url)}: {exc}") from None
+    finally:
+        client.close()
+
+
 def migrate_all(database_url: str) -> None:
     from shared.migrations import SERVICES as MIGRATED
     from shared.migrations import upgrade
 
+    check_database(database_url)
     for service in MIGRATED:
         started = time.monotonic()
         try:
@@ -454,6 +518,7 @@ def run_dev() -> int:
     servers = Servers("", "")
     sup: Supervisor | None = None
     stop_timeout = DevSettings.model_fields["stop_timeout"].default
+    started = False
     with stop_signals():
         try:
             try:
@@ -465,9 +530,12 @@ def run_dev() -> int:
             except ConfigError as exc:
                 say(str(exc), err=True)
                 return EXIT_CONFIG
+            started = True
             dev.data_dir.mkdir(parents=True, exist_ok=True)
             servers.database_url, servers.redis_url = db_url or "", redis_url or ""
             start_servers(dev, db_url, redis_url, servers)
+            if redis_url is not None:
+                check_redis(redis_url)
             migrate_all(servers.database_url)
             sup = Supervisor(base_child_env(dev, specs, servers))
             if seed_available():
@@ -493,15 +561,19 @@ def run_dev() -> int:
         except Shutdown as stop:
             say(f"received {signal.Signals(stop.signum).name}; stopping", err=True)
             return 0
-        except Exception as exc:  # noqa: BLE001 - one readable line, then a clean stop
-            say(f"error: {type(exc).__name__}: {exc}", err=True)
+        except (ConnectionError, RuntimeError) as exc:  # ours: already readable
+            say(f"error: {exc}", err=True)
+            return EXIT_FAILED
+        except Exception as exc:  # noqa: BLE001 - a bug: show where, then a clean stop
+            say(f"error: {type(exc).__name__}: {exc}\n{traceback.format_exc()}", err=True)
             return EXIT_FAILED
         finally:
             with contextlib.suppress(Shutdown):
                 if sup is not None:
                     sup.stop(stop_timeout)
                 servers.stop()
-                say("stopped", err=True)
+                if started:
+                    say("stopped", err=True)
 
 
 def uvicorn_argv(spec: AppSpec) -> list[str]:
@@ -577,8 +649,11 @@ def migrate() -> None:
         raise typer.Exit(EXIT_CONFIG) from None
     try:
         migrate_all(settings.database_url)
+    except ConnectionError as exc:
+        say(str(exc), err=True)
+        raise typer.Exit(EXIT_FAILED) from None
     except Exception as exc:  # noqa: BLE001
-        say(f"migration failed: {type(exc).__name__}: {exc}", err=True)
+        say(f"migration failed: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
 
 
