@@ -77,3 +77,54 @@ async def post(client, headers, thread_id, content, **extra):
     return await client.post(
         f"/api/v1/threads/{thread_id}/messages", json={"content": content, **extra}, headers=headers
     )
+
+
+class AuthHelper:
+    """The real auth service over HTTP (on the test's transaction): tenants with settings and secrets."""
+
+    def __init__(self, client, url: str) -> None:
+        self.client = client
+        self.url = url
+
+    async def tenant_admin(self, **settings) -> tuple[str, dict[str, str]]:
+        """A user who signed up with a tenant of their own; the tenant gets `settings`. -> (tenant_id, headers)"""
+        email = f"u{uuid.uuid4().hex[:8]}@example.com"
+        password = "correct-horse-battery"
+        body = {"email": email, "password": password, "full_name": "Tess Admin", "tenant_name": "Acme Pizza"}
+        r = await self.client.post("/api/v1/auth/register", json=body)
+        assert r.status_code == 201, r.text
+        r = await self.client.post("/api/v1/auth/login", json={"email": email, "password": password})
+        assert r.status_code == 200, r.text
+        token = r.json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        me = (await self.client.get("/api/v1/auth/me", headers=headers)).json()
+        tenant_id = me["memberships"][0]["tenant_id"]
+        if settings:
+            r = await self.client.patch(f"/api/v1/tenants/{tenant_id}", json=settings, headers=headers)
+            assert r.status_code == 200, r.text
+        return tenant_id, headers
+
+
+@pytest.fixture
+async def auth(stack, db_conn, redis):
+    import httpx
+
+    from services.auth.app import create_app as create_auth_app
+    from services.auth.config import AuthSettings
+    from shared.db import create_sessionmaker
+
+    settings = stack.settings(AuthSettings, argon2_memory_kib=8192, argon2_time_cost=1)
+    app = create_auth_app(settings)
+    async with serve_app(app) as url:
+        app.state.sessionmaker = create_sessionmaker(db_conn)
+        async with httpx.AsyncClient(base_url=url) as client:
+            yield AuthHelper(client, url)
+
+
+@pytest.fixture
+async def chat_auth(stack, db_conn, llm, auth):
+    """Chat reading tenant settings from the real auth service (and trusting its JWKS)."""
+    app = create_app(chat_settings(stack, llm, tenant_settings_url=auth.url, auth_url=auth.url))
+    async with app_client(app, db_conn=db_conn) as client:
+        client.app = app
+        yield client
