@@ -1,21 +1,34 @@
 # Two commands matter: `make run` and `make test`. Everything else is a helper.
-PYTHON ?= python3
+# Python 3.11 (pyproject: >=3.11,<3.12): python3.11 if there is one, else python3 (checked below).
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || echo python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint fmt clean system-packages bench-transcription
+.PHONY: run test install lint fmt clean servers migrate system-packages bench-transcription
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { \
+	  $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null \
+	    || { echo "Python 3.11 is needed: install it or run 'make PYTHON=/path/to/python3.11 ...'" >&2; exit 1; }; \
+	  $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[all,test]"
 	@touch $(STAMP)
 
 install: $(STAMP)
 
+# Everything: embedded Postgres + Redis (or DATABASE_URL/REDIS_URL), migrations, demo seed, services, workers,
+# gateway. Ctrl-C stops it all. See README.md and docs/dev-stack.md.
 run: install
 	$(BIN)/python -m shared.cli dev
+
+# Only the embedded Postgres + Redis, for running services by hand; `migrate` upgrades every schema.
+servers: install
+	$(BIN)/python -m shared.cli servers
+
+migrate: install
+	$(BIN)/python -m shared.cli migrate
 
 test: install system-packages
 	$(BIN)/ruff check .
