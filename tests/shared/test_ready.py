@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def own_servers(tmp_path, stack):
-    pg = EmbeddedPostgres(tmp_path / "pg", port=free_port())
+    # Reuses the session's copy of the Postgres binaries (root only); its own data directory and port.
+    pg = EmbeddedPostgres(tmp_path / "pg", port=free_port(), bin_root=stack.pg.bin_root if stack.pg else None)
     rd = EmbeddedRedis(tmp_path / "redis", port=free_port())
     try:
         pg.start()

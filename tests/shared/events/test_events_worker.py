@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+from services.auth.base import Outbox as AuthOutbox
 from services.search.base import Outbox, ProcessedEvent
 from shared.events.envelope import Envelope
 from shared.events.outbox import emit
@@ -24,7 +25,7 @@ async def test_service_worker_process_relays_and_exits_cleanly_on_sigterm(sm, re
         "EVENTS_RELAY_INTERVAL_MS": "50",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.search.worker"],
+        [sys.executable, "-m", "services.auth.worker"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -33,7 +34,9 @@ async def test_service_worker_process_relays_and_exits_cleanly_on_sigterm(sm, re
     )
     try:
         async with sm() as s, s.begin():
-            sent = await emit(s, Outbox, stream="test.worker.v1", type="t.v1", idempotency_key="w1", payload={"a": 1})
+            sent = await emit(
+                s, AuthOutbox, stream="test.worker.v1", type="t.v1", idempotency_key="w1", payload={"a": 1}
+            )
         await wait_for(lambda: redis.xlen("test.worker.v1"), timeout=20)
         ((_, fields),) = await redis.xrange("test.worker.v1")
         assert Envelope.from_fields(fields) == sent

@@ -1,0 +1,1 @@
+"""Helpers behind the deployment files: the settings inventory and a kustomize renderer for the tests."""
