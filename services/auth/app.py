@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.auth.admin.router import router as admin_router
 from services.auth.api_keys.router import router as api_keys_router
 from services.auth.config import AuthSettings, get_settings
 from services.auth.internal.router import router as internal_router
@@ -63,6 +64,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             tenants_router,
             members_router,
             api_keys_router,
+            admin_router,
             internal_router,
         ],
         lifespan_hooks=[identity],

@@ -35,8 +35,10 @@ class AuthApi:
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
+        self.root: Account | None = None
 
     async def register(self, email: str | None = None, password: str = PASSWORD, **extra) -> dict:
+        """Sign up; note the very first sign-up of a test becomes the superuser."""
         email = email or f"u{uuid.uuid4().hex[:8]}@example.com"
         r = await self.client.post(
             "/api/v1/auth/register", json={"email": email, "password": password, "full_name": "Test User"} | extra
@@ -55,13 +57,16 @@ class AuthApi:
         )
 
     async def superuser(self) -> Account:
-        """The first user of the (empty, rolled back) install."""
-        user = await self.register(email=f"root{uuid.uuid4().hex[:6]}@example.com")
-        assert user["is_superuser"] is True
-        return await self.login(user["email"])
+        """The first user of the (empty, rolled back) install, created once per test."""
+        if self.root is None:
+            user = await self.register(email=f"root{uuid.uuid4().hex[:6]}@example.com")
+            assert user["is_superuser"] is True
+            self.root = await self.login(user["email"])
+        return self.root
 
     async def tenant_admin(self, tenant_name: str | None = None) -> Account:
-        """A user who signed up with a tenant of their own (its admin)."""
+        """A user who signed up with a tenant of their own (its admin, not a superuser)."""
+        await self.superuser()
         user = await self.register(tenant_name=tenant_name or f"Acme {uuid.uuid4().hex[:6]}")
         return await self.login(user["email"])
 

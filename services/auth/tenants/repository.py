@@ -20,6 +20,9 @@ class TenantRepository:
     async def get(self, tenant_id: uuid.UUID) -> Tenant | None:
         return await self.session.scalar(select(Tenant).where(Tenant.id == tenant_id, Tenant.deleted_at.is_(None)))
 
+    async def get_by_slug(self, slug: str) -> Tenant | None:
+        return await self.session.scalar(select(Tenant).where(Tenant.slug == slug, Tenant.deleted_at.is_(None)))
+
     async def slug_taken(self, slug: str, *, other_than: uuid.UUID | None = None) -> bool:
         stmt = select(Tenant.id).where(Tenant.slug == slug, Tenant.deleted_at.is_(None))
         if other_than is not None:

@@ -7,7 +7,16 @@ import zoneinfo
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 Sector = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
@@ -32,11 +41,19 @@ Timezone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time
 Sectors = Annotated[list[Sector], Field(min_length=1, max_length=50), AfterValidator(_sectors)]
 
 
-def _url(value: HttpUrl | None) -> str | None:
-    return str(value).rstrip("/") if value is not None else None
+_HTTP_URL = TypeAdapter(HttpUrl)
 
 
-LlmUrl = Annotated[HttpUrl | None, AfterValidator(_url)]
+def _url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(_HTTP_URL.validate_python(value)).rstrip("/")
+    except ValidationError:
+        raise ValueError("must be an http(s) URL") from None
+
+
+LlmUrl = Annotated[str | None, StringConstraints(max_length=500), AfterValidator(_url)]
 
 
 class TenantSettings(BaseModel):
