@@ -1,0 +1,247 @@
+"""`make run` for real: `python -m shared.cli dev` with embedded Postgres + Redis, every service, worker and the
+gateway as processes; stopping it (SIGTERM, Ctrl-C, or the parent being SIGKILLed) leaves no process behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+import pytest
+
+from shared.devstack import free_port
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_EMAIL = "owner@e2e.example.com"
+ADMIN_PASSWORD = "e2e-Admin-password-7"
+APPS = ("gateway", "auth", "chat", "channels", "transcription", "search")
+WORKERS = ("auth", "chat", "channels", "transcription", "search")
+# Settings a developer's shell or another test may have set: the stack under test gets only ours.
+_FOREIGN = ("DATABASE_URL", "REDIS_URL", "AUTH_URL", "JWKS_URL", "JWKS_JSON", "SECRETS_KEY", "SERVICE_SECRET", "LOG_")
+_PREFIXES = ("DEV_", "GATEWAY_", "AUTH_", "CHAT_", "CHANNELS_", "TRANSCRIPTION_", "SEARCH_", "DEMO_", "TEST_")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN + _PREFIXES)}
+    return env | {"PYTHONUNBUFFERED": "1"} | extra
+
+
+def distinct_free_ports(n: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < n:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+@dataclass
+class DevRun:
+    proc: subprocess.Popen
+    log: Path
+    ports: dict[str, int]
+    pg_port: int
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_running(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while "Atende is running." not in self.output():
+            if self.proc.poll() is not None:
+                pytest.fail(f"dev exited with {self.proc.returncode} while starting:\n{self.output()[-6000:]}")
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                pytest.fail(f"dev not running after {timeout}s:\n{self.output()[-6000:]}")
+            time.sleep(0.2)
+
+    def tree(self) -> list[psutil.Process]:
+        return psutil.Process(self.proc.pid).children(recursive=True)
+
+
+def start_dev(workdir: Path, data_dir: Path, log_name: str) -> DevRun:
+    """`python -m shared.cli dev` in its own session (like a terminal job), on free ports, data in `data_dir`."""
+    *app_ports, pg_port, redis_port = distinct_free_ports(len(APPS) + 2)
+    ports = dict(zip(APPS, app_ports, strict=True))
+    env = clean_env(
+        DEV_DATA_DIR=str(data_dir),
+        DEV_PG_PORT=str(pg_port),
+        DEV_REDIS_PORT=str(redis_port),
+        PG_FAST="1",
+        DEMO_ADMIN_EMAIL=ADMIN_EMAIL,
+        DEMO_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
+    )
+    log = workdir / log_name
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "dev"],
+            cwd=workdir,  # no stray .env from the repository; relative data dirs land here
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return DevRun(proc, log, ports, pg_port)
+
+
+def snapshot(procs: list[psutil.Process]) -> dict[int, tuple[float, str]]:
+    """pid -> (create time, description): a pid reused later by an unrelated process does not count."""
+    snap = {}
+    for p in procs:
+        try:
+            snap[p.pid] = (p.create_time(), " ".join(p.cmdline())[:160] or p.name())
+        except psutil.NoSuchProcess:
+            pass
+    return snap
+
+
+def survivors(snap: dict[int, tuple[float, str]], timeout: float) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for pid, (created, desc) in snap.items():
+            try:
+                p = psutil.Process(pid)
+                if p.create_time() == created and p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(f"{pid} {desc}")
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
+def assert_full_tree(run: DevRun) -> dict[int, tuple[float, str]]:
+    snap = snapshot(run.tree())
+    cmds = [desc for _, desc in snap.values()]
+    assert any("/postgres -D" in c for c in cmds), cmds
+    assert sum("postgres:" in c for c in cmds) >= 3, cmds  # the postmaster's own children
+    assert any("redis-server" in c for c in cmds), cmds
+    for app in APPS:
+        module = "gateway.main:app" if app == "gateway" else f"services.{app}.main:app"
+        assert any(f"uvicorn {module}" in c for c in cmds), f"no uvicorn for {app}: {cmds}"
+    for worker in WORKERS:
+        assert any(f"-m services.{worker}.worker" in c for c in cmds), f"no {worker} worker: {cmds}"
+    return snap
+
+
+def check_every_service(run: DevRun) -> None:
+    with httpx.Client(timeout=5) as client:
+        for app, port in run.ports.items():
+            health = client.get(f"http://127.0.0.1:{port}/health")
+            assert health.status_code == 200, (app, health.text)
+            assert health.json()["service"] == app
+            ready = client.get(f"http://127.0.0.1:{port}/ready")
+            assert ready.status_code == 200, (app, ready.text)
+        gw = f"http://127.0.0.1:{run.ports['gateway']}"
+        # Through the gateway's routes: auth's public keys come from auth behind it.
+        jwks = client.get(f"{gw}/.well-known/jwks.json")
+        assert jwks.status_code == 200, jwks.text
+        assert jwks.json()["keys"], jwks.text
+        # The gateway answers for itself and its /docs page is served.
+        assert client.get(f"{gw}/health").json()["service"] == "gateway"
+        assert client.get(f"{gw}/docs").status_code == 200
+        # The demo admin (from DEMO_ADMIN_*) logs in through the gateway and reaches every service behind it.
+        login = client.post(f"{gw}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        assert login.status_code == 200, login.text
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        me = client.get(f"{gw}/api/v1/auth/me", headers=auth)
+        assert me.status_code == 200, me.text
+        assert me.json()["is_superuser"] is True
+        assert [m["role"] for m in me.json()["memberships"]] == ["admin"], me.text
+        for path in ("/api/v1/assistants", "/api/v1/channels", "/api/v1/transcriptions", "/api/v1/documents"):
+            listed = client.get(f"{gw}{path}", headers=auth)
+            assert listed.status_code == 200, (path, listed.text)
+            assert "items" in listed.json(), (path, listed.text)
+        # Its readiness asks every upstream's /health where the dev stack told it they are.
+        ready = client.get(f"{gw}/ready")
+        assert ready.status_code == 200, ready.text
+        checks = ready.json()["checks"]
+        for app, port in run.ports.items():
+            if app != "gateway":
+                assert checks[app]["status"] == "ok", checks
+                assert checks[app]["url"] == f"http://127.0.0.1:{port}", checks
+
+
+def test_dev_stack_up_then_sigterm_and_ctrl_c_leave_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+
+    # First run: initialises the data dir; SIGTERM stops it.
+    run = start_dev(tmp_path, data, "run1.log")
+    try:
+        run.wait_running()
+        check_every_service(run)
+        snap = assert_full_tree(run)
+        out = run.output()
+        # Children's output is forwarded, one tagged line per log line; the seed ran; the banner tells where.
+        for tag in ("seed", "gateway", "auth", "chat", "channels", "transcription", "search"):
+            assert f"\n{tag:<21}| " in out, tag
+        for app, port in run.ports.items():
+            assert f"http://127.0.0.1:{port}" in out, app
+        assert f"demo admin            {ADMIN_EMAIL}  (password from DEMO_ADMIN_PASSWORD" in out
+        assert ADMIN_PASSWORD not in out
+        # Data to find again in the second run.
+        marker = "CREATE TABLE public.e2e_marker (v text); INSERT INTO e2e_marker VALUES ('kept')"
+        asyncio.run(_sql(run.pg_port, marker))
+        secrets_key = (data / "secrets_key").read_text()
+        run.proc.send_signal(signal.SIGTERM)
+        assert run.proc.wait(45) == 0, run.output()[-4000:]
+        left = survivors(snap, timeout=5)
+        assert not left, f"left running after SIGTERM: {left}"
+    finally:
+        if run.proc.poll() is None:
+            os.killpg(run.proc.pid, signal.SIGKILL)
+
+    # Second run on the same data dir: data and generated secrets are kept; Ctrl-C (SIGINT to the foreground
+    # process group) stops it.
+    run = start_dev(tmp_path, data, "run2.log")
+    try:
+        run.wait_running()
+        snap = assert_full_tree(run)
+        assert asyncio.run(_sql(run.pg_port, "SELECT v FROM public.e2e_marker")) == "kept"
+        assert (data / "secrets_key").read_text() == secrets_key
+        os.killpg(run.proc.pid, signal.SIGINT)
+        assert run.proc.wait(45) == 0, run.output()[-4000:]
+        left = survivors(snap, timeout=5)
+        assert not left, f"left running after Ctrl-C: {left}"
+        assert "received SIGINT; stopping" in run.output()
+    finally:
+        if run.proc.poll() is None:
+            os.killpg(run.proc.pid, signal.SIGKILL)
+
+
+def test_sigkilled_dev_leaves_nothing(tmp_path: Path) -> None:
+    """Even a parent that cannot clean up (SIGKILL) takes its children with it (parent-death signal)."""
+    run = start_dev(tmp_path, tmp_path / "data", "run.log")
+    try:
+        run.wait_running()
+        snap = assert_full_tree(run)
+        run.proc.kill()
+        run.proc.wait(10)
+        left = survivors(snap, timeout=30)
+        assert not left, f"left running after SIGKILL of the parent: {left}"
+    finally:
+        if run.proc.poll() is None:
+            os.killpg(run.proc.pid, signal.SIGKILL)
+
+
+async def _sql(port: int, sql: str):
+    conn = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", database="atende")
+    try:
+        if sql.lstrip().upper().startswith("SELECT"):
+            return await conn.fetchval(sql)
+        await conn.execute(sql)
+    finally:
+        await conn.close()
