@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -15,7 +16,7 @@ from services.chat.context.builder import TokenCounter
 from services.chat.llm.knowledge import SearchClient
 from services.chat.llm.openai_provider import OpenAIProvider
 from services.chat.llm.provider import LLMConfig
-from services.chat.tenants.client import TenantSettings, TenantSettingsClient
+from services.chat.tenants.client import TenantSettings, TenantSettingsClient, watch_changes
 from shared.service_auth import ServiceTokenProvider
 
 
@@ -61,9 +62,14 @@ async def chat_runtime(app: FastAPI):
         search=SearchClient(app.state.http, settings.search_url, tokens, settings.search_timeout_seconds),
         counter=TokenCounter(),
     )
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_changes(app.state.redis, app.state.chat.tenants, stop))
     try:
         yield
     finally:
+        stop.set()
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
         await llm.aclose()
 
 

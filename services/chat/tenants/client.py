@@ -6,6 +6,7 @@ briefly, so a chat answer never fails because auth is slow. `tenants.changed.v1`
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -110,3 +111,33 @@ class TenantSettingsClient:
         except (ValueError, TypeError, AttributeError):
             log.warning("tenant_settings_malformed")
             return defaults, self.fallback_ttl
+
+
+TENANTS_CHANGED = "tenants.changed.v1"
+
+
+async def watch_changes(redis, client: TenantSettingsClient, stop: asyncio.Event, block_ms: int = 2000) -> None:
+    """Every API replica tails tenants.changed.v1 itself (plain XREAD, no consumer group: each replica must
+    see every event) and drops the changed tenant from its cache."""
+    from shared.events.envelope import Envelope
+
+    last_id = "$"
+    while not stop.is_set():
+        try:
+            batches = await redis.xread({TENANTS_CHANGED: last_id}, count=100, block=block_ms)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - Redis away: cached entries still expire by TTL
+            log.warning("tenant_changes_unreadable", error=type(exc).__name__)
+            client.invalidate()
+            await asyncio.sleep(1)
+            continue
+        for _, entries in batches or ():
+            for entry_id, fields in entries:
+                last_id = entry_id
+                try:
+                    envelope = Envelope.from_fields(fields)
+                    tenant = envelope.payload.get("tenant_id") or envelope.tenant_id
+                    client.invalidate(uuid.UUID(str(tenant)) if tenant else None)
+                except (ValueError, TypeError):
+                    client.invalidate()
