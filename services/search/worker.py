@@ -1,19 +1,48 @@
-"""Stream consumers and the outbox relay of the search service: `python -m services.search.worker`."""
+"""Stream consumers and the outbox relay of the search service: `python -m services.search.worker`.
+
+search.index.v1: messages from chat, document processing/embedding steps and reindex steps (from this
+service's own outbox); tenants.changed.v1: locale and secret changes.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
+from services.search.app import build_tenants
 from services.search.base import Outbox, ProcessedEvent
-from services.search.config import get_settings
+from services.search.config import SearchSettings, get_settings
+from services.search.embeddings.base import build_provider
+from services.search.indexing.handlers import make_index_handler, make_tenants_handler
+from shared.events.search import INDEX_STREAM
 from shared.events.worker import ConsumerSpec, run_worker
+from shared.http import create_http_client
 
-# The streams this service consumes: ConsumerSpec(stream=..., handler=...) (see docs/events.md).
-CONSUMERS: list[ConsumerSpec] = []
+TENANTS_STREAM = "tenants.changed.v1"
+
+
+def consumer_specs(settings: SearchSettings, provider, tenants) -> list[ConsumerSpec]:
+    return [
+        ConsumerSpec(stream=INDEX_STREAM, handler=make_index_handler(provider, tenants, settings), batch=16),
+        ConsumerSpec(stream=TENANTS_STREAM, handler=make_tenants_handler(tenants)),
+    ]
+
+
+async def run(settings: SearchSettings | None = None, stop: asyncio.Event | None = None) -> None:
+    settings = settings or get_settings()
+    http = create_http_client()
+    try:
+        tenants = build_tenants(settings, http)
+        provider = build_provider(settings, lambda tid: tenants.secret(tid, "openai_api_key"))
+        warm = getattr(provider, "warm", None)
+        if warm is not None:
+            await asyncio.to_thread(warm)  # load the model before taking work
+        await run_worker(settings, Outbox, ProcessedEvent, consumer_specs(settings, provider, tenants), stop=stop)
+    finally:
+        await http.aclose()
 
 
 def main() -> None:
-    asyncio.run(run_worker(get_settings(), Outbox, ProcessedEvent, CONSUMERS))
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Knowledge documents: upload, parse, chunk, embed in the worker, delete."""

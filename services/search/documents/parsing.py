@@ -1,0 +1,155 @@
+"""File type from the bytes, text extraction (pdf, docx, txt, md) and overlapping chunks."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+KINDS = ("pdf", "docx", "txt", "md")
+_MD_HINT = re.compile(r"^(#{1,6} |[-*] |\d+\. |> |```)", re.MULTILINE)
+
+
+class UnreadableDocument(Exception):
+    """The file cannot be turned into text; the message is shown to the user."""
+
+
+def sniff_kind(head: bytes, filename: str | None) -> str | None:
+    """The document kind from its first bytes (the name only tells txt from md); None if unsupported."""
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        return "docx"  # confirmed when parsed: a zip without word/document.xml fails readably
+    if _looks_like_text(head):
+        name = (filename or "").lower()
+        if name.endswith((".md", ".markdown")) or _MD_HINT.search(_decode(head)):
+            return "md"
+        return "txt"
+    return None
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="ignore")
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if not head or b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a cut multi-byte char at the end is fine
+            return False
+    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return controls <= len(head) // 100
+
+
+def extract_text(data: bytes, kind: str) -> str:
+    """Plain text of a document; raises UnreadableDocument with a readable reason. Blocking: run in a thread."""
+    if kind == "pdf":
+        return _pdf_text(data)
+    if kind == "docx":
+        return _docx_text(data)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UnreadableDocument("the text file is not valid UTF-8") from None
+
+
+def _pdf_text(data: bytes) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise UnreadableDocument("the PDF is encrypted (password protected); upload an unprotected copy")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except UnreadableDocument:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError, IndexError) as exc:
+        raise UnreadableDocument(f"the PDF is damaged or not a PDF ({type(exc).__name__})") from None
+    text = "\n\n".join(p.strip() for p in pages if p.strip())
+    if not text.strip():
+        raise UnreadableDocument("the PDF has no extractable text (scanned images are not supported)")
+    return text
+
+
+def _docx_text(data: bytes) -> str:
+    import docx
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            names = set(zf.namelist())
+            if "EncryptedPackage" in names:
+                raise UnreadableDocument("the Word document is encrypted; upload an unprotected copy")
+            if "word/document.xml" not in names:
+                raise UnreadableDocument("the file is a zip archive, not a Word (.docx) document")
+        document = docx.Document(io.BytesIO(data))
+    except UnreadableDocument:
+        raise
+    except Exception as exc:  # noqa: BLE001 - python-docx raises many kinds on damaged files
+        raise UnreadableDocument(f"the Word document is damaged ({type(exc).__name__})") from None
+    parts = [p.text for p in document.paragraphs if p.text.strip()]
+    for table in document.tables:
+        for row in table.rows:
+            cells = [c.text.strip() for c in row.cells if c.text.strip()]
+            if cells:
+                parts.append(" | ".join(cells))
+    text = "\n\n".join(parts)
+    if not text.strip():
+        raise UnreadableDocument("the Word document has no text")
+    return text
+
+
+_SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[\"'(\[]?[A-ZÀ-ÖØ-Þ0-9])")
+
+
+def _units(text: str, max_chars: int) -> list[str]:
+    """Paragraphs, split into sentences (then words) when longer than a chunk."""
+    out: list[str] = []
+    for para in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+        para = re.sub(r"[ \t]+", " ", para).strip()
+        if not para:
+            continue
+        if len(para) <= max_chars:
+            out.append(para)
+            continue
+        for sentence in _SENTENCE.split(para):
+            while len(sentence) > max_chars:
+                cut = sentence.rfind(" ", 0, max_chars)
+                cut = cut if cut > max_chars // 2 else max_chars
+                out.append(sentence[:cut].strip())
+                sentence = sentence[cut:].strip()
+            if sentence:
+                out.append(sentence)
+    return out
+
+
+def chunk_text(text: str, max_chars: int = 1000, overlap_chars: int = 200) -> list[str]:
+    """Chunks of at most ~max_chars on paragraph/sentence boundaries; each starts with the last
+    sentences (up to overlap_chars) of the previous one, so a passage cut in two is found whole."""
+    units = _units(text, max_chars)
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for unit in units:
+        if current and size + len(unit) + 1 > max_chars:
+            chunks.append("\n".join(current))
+            tail: list[str] = []
+            tail_size = 0
+            for prev in reversed(current):
+                if tail_size + len(prev) > overlap_chars:
+                    break
+                tail.insert(0, prev)
+                tail_size += len(prev) + 1
+            if tail_size + len(unit) + 1 > max_chars:
+                tail, tail_size = [], 0
+            current, size = tail, tail_size
+        current.append(unit)
+        size += len(unit) + 1
+    if current:
+        last = "\n".join(current)
+        if not chunks or last != chunks[-1]:
+            chunks.append(last)
+    return chunks

@@ -1,0 +1,1 @@
+"""Embedding providers behind one interface, chosen by SEARCH_EMBEDDINGS_PROVIDER."""

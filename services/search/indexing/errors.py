@@ -1,0 +1,8 @@
+"""Indexing errors."""
+
+from shared.errors import Conflict
+
+
+class ReindexRunning(Conflict):
+    code = "reindex_running"
+    title = "A reindex is running"

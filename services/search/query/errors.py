@@ -1,0 +1,7 @@
+"""Query errors."""
+
+from shared.errors import BadRequest
+
+
+class InvalidQuery(BadRequest):
+    code = "invalid_query"

@@ -1,0 +1,188 @@
+"""The SQL of search: tenant-filtered vector search (planned per query), full text, and result rows.
+
+pgvector < 0.8 has no iterative index scans: an HNSW scan returns at most `hnsw.ef_search` rows and
+the tenant filter is applied after, so a tenant that is a small slice of the table gets fewer than
+`limit` rows, or not the nearest ones. So (docs/search.md):
+- few candidate rows (counted with a capped, index-only probe on (tenant_id, source, created_at)):
+  exact scan of those rows, ordered by distance (recall 1.0, cost linear in the tenant's size);
+- many: pgvector >= 0.8 -> HNSW with `hnsw.iterative_scan = relaxed_order`; older -> HNSW with
+  `hnsw.ef_search` raised for the tenant's share of the table; if that still yields fewer than
+  `limit` rows, an exact scan.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.search.embeddings.base import vector_literal
+
+_VERSION_CACHE: dict[str, tuple[int, ...]] = {}
+
+
+@dataclass
+class Filters:
+    tenant_id: uuid.UUID
+    sources: list[str] | None = None
+    sector: str | None = None
+    contact_id: uuid.UUID | None = None
+    thread_id: uuid.UUID | None = None
+    document_id: uuid.UUID | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+
+    def sql(self, *, indexed_only: bool = False) -> tuple[str, dict[str, Any]]:
+        """WHERE clause (always tenant-scoped) and its parameters; `indexed_only`: only the columns of
+        ix_entry_tenant_source_created, for the index-only size probe."""
+        where = ["tenant_id = :tid"]
+        params: dict[str, Any] = {"tid": self.tenant_id}
+        if self.sources and len(set(self.sources)) == 1:
+            where.append("source = :source")
+            params["source"] = self.sources[0]
+        if self.date_from is not None:
+            where.append("created_at >= :date_from")
+            params["date_from"] = self.date_from
+        if self.date_to is not None:
+            where.append("created_at <= :date_to")
+            params["date_to"] = self.date_to
+        if indexed_only:
+            return " AND ".join(where), params
+        where.append("deleted_at IS NULL")
+        for name in ("sector", "contact_id", "thread_id", "document_id"):
+            value = getattr(self, name)
+            if value is not None:
+                where.append(f"{name} = :{name}")
+                params[name] = value
+        return " AND ".join(where), params
+
+
+@dataclass
+class Hit:
+    entry_id: uuid.UUID
+    score: float
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+async def pgvector_version(session: AsyncSession) -> tuple[int, ...]:
+    """The server's pgvector version (cached per database URL)."""
+    key = str(session.bind.url) if session.bind is not None else ""
+    if key not in _VERSION_CACHE:
+        raw = await session.scalar(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))
+        _VERSION_CACHE[key] = tuple(int(p) for p in str(raw or "0").split(".") if p.isdigit())
+    return _VERSION_CACHE[key]
+
+
+class SearchRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def candidate_count(self, filters: Filters, cap: int) -> int:
+        """How many rows the tenant (+ source/date) has, counted up to `cap` + 1 only."""
+        where, params = filters.sql(indexed_only=True)
+        return int(
+            await self.session.scalar(
+                text(f"SELECT count(*) FROM (SELECT 1 FROM search.entry WHERE {where} LIMIT :cap) s"),
+                params | {"cap": cap + 1},
+            )
+            or 0
+        )
+
+    async def table_rows(self) -> int:
+        """Planner's estimate of the table size (free: no scan)."""
+        est = await self.session.scalar(
+            text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'search.entry'::regclass")
+        )
+        return max(int(est or 0), 1)
+
+    async def exact(self, filters: Filters, vector: list[float], model: str, limit: int) -> list[Hit]:
+        """Every candidate's distance, sorted: `+ 0` keeps the planner off the (unfiltered) HNSW index."""
+        where, params = filters.sql()
+        rows = await self.session.execute(
+            text(
+                f"""
+                SELECT id, embedding <=> CAST(:q AS vector) AS d FROM search.entry
+                WHERE {where} AND embedding_model = :model AND embedding IS NOT NULL
+                ORDER BY (embedding <=> CAST(:q AS vector)) + 0 LIMIT :k
+                """
+            ),
+            params | {"q": vector_literal(vector), "model": model, "k": limit},
+        )
+        return [Hit(r.id, 1.0 - float(r.d)) for r in rows]
+
+    async def hnsw(
+        self, filters: Filters, vector: list[float], model: str, limit: int, *, ef_search: int, iterative: bool
+    ) -> list[Hit]:
+        """HNSW scan post-filtered by tenant; with `iterative` (pgvector >= 0.8) the scan goes on until
+        `limit` rows passed the filter."""
+        await self.session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
+        if iterative:
+            await self.session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        where, params = filters.sql()
+        rows = await self.session.execute(
+            text(
+                f"""
+                WITH c AS MATERIALIZED (
+                    SELECT id, embedding <=> CAST(:q AS vector) AS d FROM search.entry
+                    WHERE {where} AND embedding_model = :model
+                    ORDER BY embedding <=> CAST(:q AS vector) LIMIT :k
+                )
+                SELECT id, d FROM c ORDER BY d
+                """
+            ),
+            params | {"q": vector_literal(vector), "model": model, "k": limit},
+        )
+        return [Hit(r.id, 1.0 - float(r.d)) for r in rows]
+
+    async def keyword(self, filters: Filters, ts_config: str, query: str, limit: int) -> list[Hit]:
+        where, params = filters.sql()
+        rows = await self.session.execute(
+            text(
+                f"""
+                SELECT e.id, ts_rank_cd(e.tsv, q, 32) AS r
+                FROM search.entry e, websearch_to_tsquery(CAST(:cfg AS regconfig), :query) q
+                WHERE {where} AND e.tsv @@ q
+                ORDER BY r DESC, e.created_at DESC LIMIT :k
+                """
+            ),
+            params | {"cfg": ts_config, "query": query, "k": limit},
+        )
+        return [Hit(r.id, float(r.r)) for r in rows]
+
+    async def rows(
+        self, tenant_id: uuid.UUID, ids: list[uuid.UUID], *, ts_config: str | None, query: str | None
+    ) -> dict[uuid.UUID, Any]:
+        """The result rows (tenant-scoped again), with a highlighted passage when a text query is given."""
+        if not ids:
+            return {}
+        highlight = (
+            "ts_headline(CAST(:cfg AS regconfig), text, websearch_to_tsquery(CAST(:cfg AS regconfig), :query), "
+            "'MaxWords=60, MinWords=20, MaxFragments=2')"
+            if ts_config
+            else "NULL"
+        )
+        params: dict[str, Any] = {"tid": tenant_id, "ids": ids}
+        if ts_config:
+            params |= {"cfg": ts_config, "query": query}
+        result = await self.session.execute(
+            text(
+                f"""
+                SELECT id, source, ref_id, document_id, chunk_index, thread_id, contact_id, sector, role, text,
+                    created_at, {highlight} AS highlight
+                FROM search.entry WHERE tenant_id = :tid AND id = ANY(CAST(:ids AS uuid[])) AND deleted_at IS NULL
+                """
+            ),
+            params,
+        )
+        return {r.id: r for r in result}
+
+
+def ef_search_for(limit: int, tenant_share: float, floor: int) -> int:
+    """Enough HNSW candidates that ~`limit` of them belong to a tenant holding `tenant_share` of the rows."""
+    share = min(max(tenant_share, 1e-6), 1.0)
+    return int(min(1000, max(floor, math.ceil(2 * limit / share))))

@@ -1,0 +1,1 @@
+"""Tenant settings search needs (locale -> text search config, own OpenAI key), cached from auth."""
