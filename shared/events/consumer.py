@@ -17,8 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.events.envelope import Envelope
@@ -27,6 +30,27 @@ from shared.logging import get_logger
 log = get_logger("events.consumer")
 
 Handler = Callable[[Envelope, AsyncSession], Awaitable[None]]
+
+
+class TransientError(Exception):
+    """Raise from a handler when a dependency is down: retried with backoff, never counted toward the DLQ."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An outage (database, Redis, network), not a bad event: retrying later should work."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, _TRANSIENT)
+
+
+_TRANSIENT = (
+    TransientError,
+    ConnectionError,
+    OperationalError,
+    InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
 
 
 def _s(value: bytes | str) -> str:
@@ -59,6 +83,7 @@ class StreamConsumer:
         concurrency: int = 1,
         dlq_maxlen: int = 10_000,
         idle_consumer_ms: int = 24 * 3600 * 1000,
+        max_unacked_deliveries: int | None = None,
     ) -> None:
         if max_deliveries < 1 or concurrency < 1 or batch < 1:
             raise ValueError("max_deliveries, concurrency and batch must be >= 1")
@@ -70,6 +95,8 @@ class StreamConsumer:
         self.name = consumer_name
         self.handler = handler
         self.max_deliveries = max_deliveries
+        # Delivered this often with neither ack nor recorded failure: its consumers keep dying on it (poison).
+        self.max_unacked_deliveries = max_unacked_deliveries or 3 * max_deliveries
         self.claim_idle_ms = claim_idle_ms
         self.retry_backoff_ms = retry_backoff_ms
         self.batch = batch
@@ -79,7 +106,9 @@ class StreamConsumer:
         self.idle_consumer_ms = idle_consumer_ms
         self._sem = asyncio.Semaphore(concurrency)
         self._stop = asyncio.Event()
-        self._retry_at: dict[str, float] = {}  # entry id -> monotonic time of this consumer's next retry
+        # entry id -> (monotonic time of this consumer's next retry, delivery count to keep or None to count it)
+        self._retry_at: dict[str, tuple[float, int | None]] = {}
+        self._tries: dict[str, int] = {}  # entry id -> failures seen here, for the backoff
         self._in_flight: set[str] = set()
         self._claim_cursor = "0-0"
         self._next_claim = 0.0
@@ -124,12 +153,23 @@ class StreamConsumer:
     async def poll_once(self) -> int:
         """One round: own retries that are due, reclaim of idle entries, then new entries. Returns entries handled."""
         handled = 0
-        due = [eid for eid, at in self._retry_at.items() if at <= time.monotonic()]
+        now = time.monotonic()
+        due = {eid: keep for eid, (at, keep) in self._retry_at.items() if at <= now}
         if due:
             for eid in due:
                 self._retry_at.pop(eid, None)
             idle = min(self.retry_backoff_ms, self.claim_idle_ms)
-            claimed = await self.redis.xclaim(self.stream, self.group, self.name, min_idle_time=idle, message_ids=due)
+            counted = [eid for eid, keep in due.items() if keep is None]
+            claimed = []
+            if counted:
+                claimed += await self.redis.xclaim(
+                    self.stream, self.group, self.name, min_idle_time=idle, message_ids=counted
+                )
+            for eid, keep in due.items():
+                if keep is not None:  # an outage: redeliver without counting it
+                    claimed += await self.redis.xclaim(
+                        self.stream, self.group, self.name, min_idle_time=idle, message_ids=[eid], retrycount=keep
+                    )
             handled += await self._handle_claimed(claimed)
         if time.monotonic() >= self._next_claim:
             self._next_claim = time.monotonic() + max(self.claim_idle_ms / 2000, 0.05)
@@ -138,7 +178,8 @@ class StreamConsumer:
             return handled
         block = self.block_ms
         if self._retry_at:
-            block = max(1, min(block, int((min(self._retry_at.values()) - time.monotonic()) * 1000)))
+            next_retry = min(at for at, _ in self._retry_at.values())
+            block = max(1, min(block, int((next_retry - time.monotonic()) * 1000)))
         reply = await self.redis.xreadgroup(self.group, self.name, {self.stream: ">"}, count=self.batch, block=block)
         for _stream, entries in reply or []:
             handled += await self._handle_many([(eid, fields, 1) for eid, fields in entries])
@@ -155,7 +196,14 @@ class StreamConsumer:
             count=self.batch,
         )
         self._claim_cursor = _s(reply[0])
-        handled = await self._handle_claimed(reply[1])
+        entries = reply[1]
+        for eid, _ in entries:
+            keep = self._retry_at.pop(_s(eid), (0, None))[1] if eid is not None else None
+            if keep is not None:  # our own outage retry, taken early by XAUTOCLAIM: do not count it
+                await self.redis.xclaim(
+                    self.stream, self.group, self.name, min_idle_time=0, message_ids=[eid], retrycount=keep, justid=True
+                )
+        handled = await self._handle_claimed(entries)
         if self._claim_cursor == "0-0":
             await self._forget_idle_consumers()
         return handled
@@ -206,8 +254,8 @@ class StreamConsumer:
             except Exception as exc:  # noqa: BLE001 - an unparsable entry can never succeed
                 await self._dead_letter(eid, fields, f"unparsable envelope: {type(exc).__name__}: {exc}", deliveries)
                 return
-            if deliveries > self.max_deliveries:
-                # Delivered that often without an ack: its consumers died (e.g. the handler kills the process).
+            if deliveries > self.max_unacked_deliveries:
+                # Every consumer that took it died (e.g. the handler kills the process): stop the loop.
                 error = f"gave up after {deliveries - 1} deliveries without an ack (consumer died?)"
                 await self._dead_letter(eid, fields, error, deliveries)
                 return
@@ -225,14 +273,19 @@ class StreamConsumer:
                     error=error[:300],
                     tenant_id=str(envelope.tenant_id or ""),
                 )
-                if deliveries >= self.max_deliveries:
+                transient = is_transient(exc)
+                if deliveries >= self.max_deliveries and not transient:
                     await self._dead_letter(eid, fields, error, deliveries)
                 else:
-                    delay = min(self.retry_backoff_ms * 2 ** (deliveries - 1), self.claim_idle_ms) / 1000
-                    self._retry_at[eid] = time.monotonic() + delay
+                    if len(self._tries) > 10_000:
+                        self._tries.clear()  # entries other consumers took over: forget them
+                    tries = self._tries[eid] = self._tries.get(eid, 0) + 1
+                    delay = min(self.retry_backoff_ms * 2 ** min(tries - 1, 20), self.claim_idle_ms) / 1000
+                    self._retry_at[eid] = (time.monotonic() + delay, deliveries if transient else None)
                 return
             # Only now, with the effects committed, is the entry acknowledged.
             await self.redis.xack(self.stream, self.group, eid)
+            self._tries.pop(eid, None)
             if duplicate:
                 log.info("event_duplicate_skipped", stream=self.stream, group=self.group, key=envelope.idempotency_key)
         finally:
@@ -270,6 +323,7 @@ class StreamConsumer:
         await self.redis.xadd(self.dlq, entry, maxlen=self.dlq_maxlen, approximate=True)
         await self.redis.xack(self.stream, self.group, eid)
         self._retry_at.pop(eid, None)
+        self._tries.pop(eid, None)
         log.error("event_dead_lettered", stream=self.stream, group=self.group, entry_id=eid, error=error[:300])
 
     async def _forget_idle_consumers(self) -> None:

@@ -219,15 +219,16 @@ async def test_entry_delivered_too_often_without_ack_is_dead_lettered(sm, redis)
 
     await _consumer(redis, sm, handler).ensure_group()
     await _publish(redis)
-    # Two consumers took it in turn and died before acking: delivered twice.
+    # Three consumers took it in turn and died before acking: delivered three times.
     await redis.xreadgroup("g", "dead-1", {STREAM: ">"}, count=1)
-    await redis.xclaim(STREAM, "g", "dead-2", min_idle_time=0, message_ids=await _pending_ids(redis))
-    consumer = _consumer(redis, sm, handler, max_deliveries=2, claim_idle_ms=100)
+    for name in ("dead-2", "dead-3"):
+        await redis.xclaim(STREAM, "g", name, min_idle_time=0, message_ids=await _pending_ids(redis))
+    consumer = _consumer(redis, sm, handler, max_deliveries=1, claim_idle_ms=100)  # gives up after 3 x 1
     await asyncio.sleep(0.15)
     await _drain(consumer, lambda: redis.xlen(f"{STREAM}.dlq"))
     assert calls == []
     ((_, dead),) = await redis.xrange(f"{STREAM}.dlq")
-    assert dead[b"attempts"] == b"3" and b"without an ack" in dead[b"error"]
+    assert dead[b"attempts"] == b"4" and b"gave up after 3 deliveries without an ack" in dead[b"error"]
     assert await _pending(redis) == 0
 
 
@@ -279,3 +280,47 @@ async def test_concurrency_runs_handlers_side_by_side(sm, redis):
 
 async def _count_effects(sm, n: int) -> bool:
     return len(await effects(sm)) == n
+
+
+async def test_an_outage_is_retried_without_counting_toward_the_dlq(sm, redis):
+    """While the database is unreachable the entry is retried but never dead-lettered; then it is handled."""
+    from shared.db import create_engine, create_sessionmaker
+    from shared.devstack import free_port
+
+    down = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere", 1)
+    consumer = _consumer(
+        redis, create_sessionmaker(down), _write_effect, max_deliveries=2, retry_backoff_ms=10, claim_idle_ms=100
+    )
+    await consumer.ensure_group()
+    env = await _publish(redis)
+    for _ in range(30):  # many more attempts than max_deliveries
+        await consumer.poll_once()
+    assert consumer._tries  # it did fail and retry
+    assert await redis.xlen(f"{STREAM}.dlq") == 0
+    (held,) = await redis.xpending_range(STREAM, "g", min="-", max="+", count=10)
+    assert held["times_delivered"] == 1  # the outage did not use up deliveries
+    await down.dispose()
+
+    consumer.sessionmaker = sm  # the database is back
+    await _drain(consumer, lambda: _ack_done(redis))
+    assert await effects(sm) == [(env.idempotency_key, "in-test")]
+
+
+async def test_handler_transient_error_is_not_counted(sm, redis):
+    from shared.events.consumer import TransientError
+
+    calls = 0
+
+    async def upstream_down(envelope, session):
+        nonlocal calls
+        calls += 1
+        if calls <= 4:
+            raise TransientError("provider unavailable")
+        await _write_effect(envelope, session)
+
+    consumer = _consumer(redis, sm, upstream_down, max_deliveries=2, retry_backoff_ms=5)
+    await consumer.ensure_group()
+    env = await _publish(redis)
+    await _drain(consumer, lambda: _ack_done(redis))
+    assert calls == 5 and await redis.xlen(f"{STREAM}.dlq") == 0
+    assert await effects(sm) == [(env.idempotency_key, "in-test")]

@@ -131,8 +131,8 @@ async def test_concurrent_relays_publish_each_row_once(sm, redis):
 
 
 async def test_stream_length_stays_bounded(sm, redis):
-    envs = await _emit(sm, 1000)
-    relay = OutboxRelay(sm, redis, Outbox, batch=200, stream_maxlen=100)
+    envs = await _emit(sm, 500)
+    relay = OutboxRelay(sm, redis, Outbox, batch=100, stream_maxlen=100)
     while await relay.publish_once():
         pass
     length = await redis.xlen(STREAM)
