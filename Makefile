@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint fmt clean servers migrate system-packages bench-transcription
+.PHONY: run test install lint fmt clean servers migrate system-packages bench-transcription bench-chat
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { \
@@ -50,3 +50,6 @@ system-packages:
 # Real-time factor and word error rate of the local transcription engine (numbers in docs/transcription.md).
 bench-transcription: install system-packages
 	$(BIN)/python bench/transcription.py
+
+bench-chat: install
+	$(BIN)/python -m bench.chat
