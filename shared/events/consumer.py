@@ -210,14 +210,9 @@ class StreamConsumer:
 
     async def _handle_claimed(self, entries: list) -> int:
         """Entries obtained by XCLAIM/XAUTOCLAIM: look their delivery counts up, then handle them."""
-        entries = [(_s(eid), fields) for eid, fields in entries if eid is not None]
-        if not entries:
-            return 0
-        dropped = [eid for eid, fields in entries if fields is None]  # trimmed from the stream while pending
-        if dropped:
-            log.warning("consumer_entry_trimmed", stream=self.stream, ids=dropped[:20])
-            await self.redis.xack(self.stream, self.group, *dropped)
-        entries = [(eid, fields) for eid, fields in entries if fields is not None]
+        if any(eid is None or fields is None for eid, fields in entries):
+            await self._ack_trimmed()
+        entries = [(_s(eid), fields) for eid, fields in entries if eid is not None and fields is not None]
         if not entries:
             return 0
         ids = [eid for eid, _ in entries]
@@ -325,6 +320,21 @@ class StreamConsumer:
         self._retry_at.pop(eid, None)
         self._tries.pop(eid, None)
         log.error("event_dead_lettered", stream=self.stream, group=self.group, entry_id=eid, error=error[:300])
+
+    async def _ack_trimmed(self) -> None:
+        """Entries trimmed from the stream while pending come back from a claim as nil, without their id
+        (Redis 6.2): find them among ours and ack them, or they would stay pending forever."""
+        pending = await self.redis.xpending_range(
+            self.stream, self.group, min="-", max="+", count=100, consumername=self.name
+        )
+        gone = []
+        for p in pending:
+            eid = _s(p["message_id"])
+            if eid not in self._in_flight and not await self.redis.xrange(self.stream, min=eid, max=eid, count=1):
+                gone.append(eid)
+        if gone:
+            log.warning("consumer_entry_trimmed", stream=self.stream, group=self.group, ids=gone[:20])
+            await self.redis.xack(self.stream, self.group, *gone)
 
     async def _forget_idle_consumers(self) -> None:
         """Remove group members with nothing pending that were idle for long (old worker processes)."""

@@ -324,3 +324,17 @@ async def test_handler_transient_error_is_not_counted(sm, redis):
     await _drain(consumer, lambda: _ack_done(redis))
     assert calls == 5 and await redis.xlen(f"{STREAM}.dlq") == 0
     assert await effects(sm) == [(env.idempotency_key, "in-test")]
+
+
+async def test_pending_entry_trimmed_from_the_stream_is_acked_not_stuck(sm, redis):
+    consumer = _consumer(redis, sm, _write_effect, claim_idle_ms=100)
+    await consumer.ensure_group()
+    lost = await _publish(redis)
+    kept = await _publish(redis)
+    await redis.xreadgroup("g", "dead", {STREAM: ">"}, count=2)  # a consumer took both and died
+    (lost_id, _), _ = await redis.xrange(STREAM)
+    await redis.xdel(STREAM, lost_id)  # trimmed (MAXLEN) before anyone acked it
+    await asyncio.sleep(0.15)
+    await _drain(consumer, lambda: _ack_done(redis))
+    assert await effects(sm) == [(kept.idempotency_key, "in-test")]
+    assert await effects(sm, lost.idempotency_key) == []
