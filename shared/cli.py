@@ -172,12 +172,24 @@ def dev_secrets(dev: DevSettings) -> dict[str, str]:
     return env
 
 
+# Settings that are empty by default (= feature off when a service runs alone) but that the whole local
+# platform turns on: (app, field) -> the service whose URL it gets.
+LINKS = {("chat", "search_url"): "search"}
+
+
 def wiring_env(specs: list[AppSpec]) -> dict[str, str]:
-    """Point every `http://127.0.0.1:<default port of X>` URL setting (AUTH_URL, GATEWAY_*_UPSTREAM, ...) at
-    where X really listens, unless the user set that setting."""
+    """Point every `http://127.0.0.1:<default port of X>` URL setting (AUTH_URL, GATEWAY_*_UPSTREAM, ...) and
+    every LINKS setting at where X really listens, unless the user set that setting."""
     default_port = {spec.name: type(spec.settings).model_fields["port"].default for spec in specs}
     actual = {default_port[spec.name]: spec.url for spec in specs}
+    by_name = {spec.name: spec for spec in specs}
     env: dict[str, str] = {}
+    for (app, field_name), target in LINKS.items():
+        cls = type(by_name[app].settings)
+        if field_name in cls.model_fields:
+            env_name = env_names(cls)[field_name][0]
+            if not explicit(env_name):
+                env[env_name] = by_name[target].url
     for spec in specs:
         names = env_names(type(spec.settings))
         for field_name, info in type(spec.settings).model_fields.items():

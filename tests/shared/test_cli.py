@@ -212,6 +212,7 @@ def test_urls_between_services_follow_the_configured_ports(monkeypatch: pytest.M
     assert env["GATEWAY_CHAT_UPSTREAM"] == "http://127.0.0.1:9102"
     assert env["GATEWAY_CHANNELS_UPSTREAM"] == "http://127.0.0.1:8003"
     assert "GATEWAY_SEARCH_UPSTREAM" not in env, "a setting the user made is never overridden"
+    assert env["CHAT_SEARCH_URL"] == "http://127.0.0.1:8005", "chat's knowledge search is on in the full stack"
 
 
 def test_check_ports_lists_every_problem(listener: int):
