@@ -85,7 +85,9 @@ async def run_worker(
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread: the caller's `stop` is the only way out
     block_s = max((c.block_ms for c in consumers), default=1_000) / 1000
-    engine = create_engine(settings.database_url, max(2, min(settings.db_pool_size, 2 + len(consumers) * 2)))
+    # One connection per handler that can be in flight, plus the relay (the pool may overflow to twice that).
+    in_flight = 1 + sum(c.concurrency for c in consumers)
+    engine = create_engine(settings.database_url, max(2, min(settings.db_pool_size, in_flight)))
     sessionmaker = create_sessionmaker(engine)
     redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=block_s + 10)
     relay = OutboxRelay(
