@@ -501,8 +501,8 @@ def banner(specs: list[AppSpec], servers: Servers, dev: DevSettings) -> str:
     pg_note = f"embedded, data in {servers.pg.base_dir}" if servers.pg else "yours, from DATABASE_URL"
     rd_note = f"embedded, data in {servers.redis.base_dir}" if servers.redis else "yours, from REDIS_URL"
     lines += [
-        f"  PostgreSQL            {servers.database_url}  ({pg_note})",
-        f"  Redis                 {servers.redis_url}  ({rd_note})",
+        f"  PostgreSQL            {safe_url(servers.database_url)}  ({pg_note})",
+        f"  Redis                 {safe_url(servers.redis_url)}  ({rd_note})",
     ]
     auth = by_name["auth"].settings
     email = getattr(auth, "demo_admin_email", None)

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.cli import ConfigError, check_ports, load_all_settings, wiring_env
+from shared.cli import ConfigError, check_ports, load_all_settings, safe_url, wiring_env
 from shared.crypto import SecretBox
 from shared.devstack import free_port
 
@@ -232,3 +232,9 @@ def test_check_ports_lists_every_problem(listener: int):
         "address 192.0.2.1 is not on this machine (z); change its HOST setting",
     ]
     check_ports([(free_port(), "127.0.0.1", "free", "F_PORT")])  # a free port passes
+
+
+def test_urls_in_messages_never_show_a_password():
+    assert safe_url("postgresql+asyncpg://app:hunter2@db:5432/x") == "postgresql+asyncpg://app:***@db:5432/x"
+    assert safe_url("redis://:hunter2@cache:6379/0") == "redis://:***@cache:6379/0"
+    assert safe_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
