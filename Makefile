@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint fmt clean servers migrate system-packages bench-transcription bench-chat
+.PHONY: run test install lint fmt clean servers migrate system-packages bench-transcription bench-chat bench-gateway
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { \
@@ -53,3 +53,7 @@ bench-transcription: install system-packages
 
 bench-chat: install
 	$(BIN)/python -m bench.chat
+
+# Gateway vs nginx vs direct on loopback (needs the Debian packages nginx and wrk; numbers in docs/gateway.md).
+bench-gateway: install
+	$(BIN)/python -m bench.gateway
