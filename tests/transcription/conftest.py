@@ -18,7 +18,7 @@ from services.transcription.tenants import TenantDirectory
 from shared.db import create_sessionmaker
 from shared.http import create_http_client
 from shared.testing import app_client
-from tests.transcription.audio_gen import EN_SENTENCE, PT_SENTENCE, convert, speak, voice_note
+from tests.transcription.audio_gen import EN_SENTENCE, PT_SENTENCE, concat, convert, speak, voice_note
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_CACHE = ROOT / ".data" / "models"
@@ -56,6 +56,23 @@ def formats(audio_dir: Path, en_wav: Path) -> dict[str, Path]:
         "aac": convert(en_wav, audio_dir / "f.aac", "-c:a", "aac", "-b:a", "48k", "-f", "adts"),
         "webm": convert(en_wav, audio_dir / "f.webm", "-c:a", "libopus", "-b:a", "24k"),
     }
+
+
+LONG_TEXT = [
+    "Good morning, this is the customer service line of the pizza shop.",
+    "I would like to order two large pizzas with mushrooms and olives.",
+    "Please deliver them to the blue house at the end of the street.",
+    "We will also need a bottle of orange juice and some napkins.",
+    "The payment will be made with a credit card at the door.",
+    "Thank you very much, please call me when the driver arrives.",
+]
+
+
+@pytest.fixture(scope="session")
+def long_note(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("long")
+    parts = [speak(t, "en-us", d / f"p{i}.wav") for i, t in enumerate(LONG_TEXT)]
+    return convert(concat(parts, d / "long.wav"), d / "long.ogg")
 
 
 @pytest.fixture

@@ -172,3 +172,45 @@ async def test_garbage_after_an_ogg_header_fails_not_crashes(client, auth, tenan
     await runner.run_job(tenant, job_id)
     job = (await client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())).json()
     assert job["status"] == "failed" and job["error"]
+
+
+async def test_delete_while_processing_stops_the_worker_and_drops_the_result(
+    client, auth, tenant, long_note, runner, committed_db
+):
+    job_id = await upload(client, auth, long_note)
+    task = asyncio.create_task(runner.run_job(tenant, job_id))
+
+    async def progressing():
+        r = await client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())
+        return r.json()["status"] == "processing" and r.json()["progress"] > 0
+
+    from shared.testing import wait_for
+
+    await wait_for(progressing, timeout=60, interval=0.05)
+    assert (await client.delete(f"/api/v1/transcriptions/{job_id}", headers=auth())).status_code == 204
+    await asyncio.wait_for(task, timeout=60)
+    assert (await client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())).status_code == 404
+    assert await completed_events(committed_db) == []
+
+
+async def test_failed_webhook_is_retried_by_the_sweep(client, auth, tenant, en_note, runner):
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    calls: list[int] = []
+
+    async def flaky(request):
+        calls.append(1)
+        return Response(status_code=503 if len(calls) == 1 else 200)
+
+    async with serve_app(Starlette(routes=[Route("/hook", flaky, methods=["POST"])])) as url:
+        job_id = await upload(client, auth, en_note, webhook_url=f"{url}/hook")
+        await runner.run_job(tenant, job_id)
+        assert len(calls) == 1
+        runner.settings.sweep_interval_seconds = 0.2
+        await asyncio.sleep(0.3)
+        await runner.sweep_once()
+        assert len(calls) == 2
+        await runner.sweep_once()
+        assert len(calls) == 2  # delivered: not sent again

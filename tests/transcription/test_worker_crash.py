@@ -16,25 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from services.transcription.models import Job, Outbox, Segment
 from shared.events.envelope import Envelope
 from shared.testing import wait_for
-from tests.transcription.audio_gen import concat, convert, speak
 from tests.transcription.conftest import MODEL_CACHE, ROOT
 from tests.transcription.test_local_engine import upload
-
-LONG_TEXT = [
-    "Good morning, this is the customer service line of the pizza shop.",
-    "I would like to order two large pizzas with mushrooms and olives.",
-    "Please deliver them to the blue house at the end of the street.",
-    "We will also need a bottle of orange juice and some napkins.",
-    "The payment will be made with a credit card at the door.",
-    "Thank you very much, please call me when the driver arrives.",
-]
-
-
-@pytest.fixture(scope="module")
-def long_note(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("long")
-    parts = [speak(t, "en-us", d / f"p{i}.wav") for i, t in enumerate(LONG_TEXT)]
-    return convert(concat(parts, d / "long.wav"), d / "long.ogg")
 
 
 def start_worker(settings, log: Path) -> subprocess.Popen:

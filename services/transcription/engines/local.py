@@ -92,6 +92,7 @@ class LocalWhisperEngine:
             raise EngineError(f"could not decode the audio: {type(exc).__name__}: {exc}"[:500]) from exc
         if len(audio) == 0:
             raise EngineError("the audio holds no samples")
+        progress.set(5)  # decoded; the first segment only arrives after a whole 30 s window
         try:
             if s.batched:
                 from faster_whisper import BatchedInferencePipeline

@@ -60,6 +60,7 @@ class TranscriptionSummary(BaseModel):
     speakers_available: bool
     notes: list[str]
     created_at: datetime
+    started_at: datetime | None
     finished_at: datetime | None
 
 

@@ -156,5 +156,6 @@ def summary(job: Job) -> TranscriptionSummary:
         speakers_available=job.speakers_available,
         notes=list(job.notes or []),
         created_at=job.created_at,
+        started_at=job.started_at,
         finished_at=job.finished_at,
     )

@@ -1,0 +1,299 @@
+"""Benchmark of the local transcription engine: real-time factor, word error rate, and the service's overhead.
+
+    make bench-transcription            (or: .venv/bin/python bench/transcription.py [--quick])
+
+Clips of 10 s to 2 min of English speech are generated with espeak-ng (ogg/opus, like voice notes), with
+their reference text. For each decoding setting (beam size, VAD, threads, BatchedInferencePipeline) it
+reports RTF (processing time / audio duration; lower is faster) and WER against the reference; then RTF at
+concurrency 1 vs 2 (two jobs at once), and the overhead of the service (upload -> worker -> completed,
+polled over HTTP) vs calling faster-whisper directly on the same clip. Numbers go to docs/transcription.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from services.transcription.engines.model_files import ensure_whisper_base  # noqa: E402
+from tests.transcription.audio_gen import concat, convert, speak  # noqa: E402
+
+SENTENCES = [
+    "Good morning, I would like to order two large pizzas for delivery.",
+    "The first one with mushrooms and olives, the second one with cheese only.",
+    "Please send them to the blue house at the end of the main street.",
+    "My phone number is written on the door, just call me when you arrive.",
+    "I will pay with a credit card, and I would also like some orange juice.",
+    "Yesterday the delivery was late, so please tell the driver to hurry.",
+    "Can you confirm the order and tell me how long it will take?",
+    "Thank you very much for your help, have a wonderful evening.",
+    "Our meeting about the new marketing plan starts after lunch today.",
+    "The team will review the budget and choose the best suppliers.",
+    "Customers asked for faster answers and clearer prices on the website.",
+    "We should train the assistant with the questions they ask most often.",
+]
+TARGETS = [10, 30, 60, 120]
+
+
+@dataclass
+class Clip:
+    path: Path
+    seconds: float
+    reference: str
+
+
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def make_clips(workdir: Path, targets: list[int]) -> list[Clip]:
+    parts = [speak(s, "en-us", workdir / f"s{i}.wav") for i, s in enumerate(SENTENCES)]
+    lengths = [wav_seconds(p) + 0.4 for p in parts]
+    clips = []
+    for target in targets:
+        chosen, total, i = [], 0.0, 0
+        while total < target - 1.5:
+            chosen.append(i % len(parts))
+            total += lengths[i % len(parts)]
+            i += 1
+        wav = concat([parts[j] for j in chosen], workdir / f"clip{target}.wav")
+        ogg = convert(wav, workdir / f"clip{target}.ogg")
+        clips.append(Clip(ogg, wav_seconds(wav), " ".join(SENTENCES[j] for j in chosen)))
+    return clips
+
+
+def normalize(text: str) -> list[str]:
+    return re.sub(r"[^a-z' ]+", " ", text.lower().replace("-", " ")).split()
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    ref, hyp = normalize(reference), normalize(hypothesis)
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1] / max(1, len(ref))
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    beam_size: int = 1
+    vad: bool = True
+    threads: int = 2
+    batched: bool = False
+    batch_size: int = 8
+
+
+SETTINGS = [
+    Setting("beam5 vad t2 (faster-whisper defaults)", beam_size=5),
+    Setting("beam1 vad t2 (service default)"),
+    Setting("beam1 no-vad t2", vad=False),
+    Setting("beam1 vad t1", threads=1),
+    Setting("batched bs8 beam1 vad t2", batched=True),
+]
+
+_models: dict = {}
+
+
+def model_for(threads: int, workers: int = 1):
+    from faster_whisper import WhisperModel
+
+    key = (threads, workers)
+    if key not in _models:
+        path = ensure_whisper_base(ROOT / ".data" / "models")
+        _models[key] = WhisperModel(
+            str(path), device="cpu", compute_type="int8", cpu_threads=threads, num_workers=workers
+        )
+    return _models[key]
+
+
+def transcribe(model, clip: Clip, s: Setting) -> tuple[float, str]:
+    started = time.perf_counter()
+    kwargs = {"language": "en", "beam_size": s.beam_size, "vad_filter": s.vad, "word_timestamps": True}
+    if s.batched:
+        from faster_whisper import BatchedInferencePipeline
+
+        segments, _ = BatchedInferencePipeline(model=model).transcribe(
+            str(clip.path), batch_size=s.batch_size, **kwargs
+        )
+    else:
+        segments, _ = model.transcribe(str(clip.path), **kwargs)
+    text = " ".join(seg.text.strip() for seg in segments)
+    return time.perf_counter() - started, text
+
+
+def bench_settings(clips: list[Clip]) -> list[dict]:
+    rows = []
+    for s in SETTINGS:
+        model = model_for(s.threads)
+        transcribe(model, clips[0], s)  # warm-up
+        per_clip = []
+        for clip in clips:
+            took, text = transcribe(model, clip, s)
+            per_clip.append(
+                {"seconds": round(clip.seconds, 1), "rtf": took / clip.seconds, "wer": wer(clip.reference, text)}
+            )
+        audio = sum(c.seconds for c in clips)
+        took_total = sum(p["rtf"] * p["seconds"] for p in per_clip)
+        words = sum(len(normalize(c.reference)) for c in clips)
+        errors = sum(p["wer"] * len(normalize(c.reference)) for p, c in zip(per_clip, clips, strict=True))
+        rows.append({"setting": s.name, "rtf": took_total / audio, "wer": errors / words, "clips": per_clip})
+        print(f"{s.name:42s} RTF {took_total / audio:.3f}  WER {errors / words:.3f}", flush=True)
+    return rows
+
+
+def bench_concurrency(clips: list[Clip]) -> list[dict]:
+    """Two jobs at once (the worker's bounded pool) vs one after the other, on the same clips."""
+    rows = []
+    s = Setting("service default")
+    for concurrency, threads in ((1, 2), (2, 1), (2, 2)):
+        model = model_for(threads, workers=concurrency)
+        jobs = clips + clips
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(lambda c, m=model: transcribe(m, c, s), jobs))
+        wall = time.perf_counter() - started
+        audio = sum(c.seconds for c in jobs)
+        rows.append({"concurrency": concurrency, "threads_per_job": threads, "rtf": wall / audio})
+        print(f"concurrency {concurrency} x {threads} threads: aggregate RTF {wall / audio:.3f}", flush=True)
+    return rows
+
+
+async def bench_service(clip: Clip, workdir: Path) -> dict:
+    """Upload -> queued -> worker (separate process) -> completed, polled over HTTP, vs faster-whisper direct."""
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from services.transcription.app import create_app
+    from services.transcription.config import TranscriptionSettings
+    from shared.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
+    from shared.migrations import upgrade_all
+    from shared.testing_keys import TestKeys
+
+    os.environ.setdefault("PG_FAST", "1")
+    pg = EmbeddedPostgres(workdir / "pg", port=free_port()).start()
+    rd = EmbeddedRedis(workdir / "redis", port=free_port()).start()
+    worker = None
+    try:
+        await asyncio.to_thread(upgrade_all, pg.url, ("transcription",))
+        keys = TestKeys.generate()
+        env = {
+            "DATABASE_URL": pg.url,
+            "REDIS_URL": rd.url,
+            "JWKS_JSON": keys.jwks_json,
+            "AUTH_URL": "http://127.0.0.1:9",
+            "TRANSCRIPTION_STORAGE_DIR": str(workdir / "store"),
+            "TRANSCRIPTION_MODEL_CACHE_DIR": str(ROOT / ".data" / "models"),
+            "TRANSCRIPTION_CPU_THREADS": "2",
+            "EVENTS_RELAY_INTERVAL_MS": "200",
+        }
+        settings = TranscriptionSettings(
+            database_url=pg.url, redis_url=rd.url, jwks_json=keys.jwks_json, storage_dir=str(workdir / "store")
+        )
+        log = (workdir / "worker.log").open("wb")
+        worker = subprocess.Popen(  # noqa: ASYNC220 - started once, never awaited on
+            [sys.executable, "-m", "services.transcription.worker"],
+            cwd=ROOT,
+            env=os.environ | env | {"PYTHONPATH": str(ROOT)},
+            stdout=log,
+            stderr=log,
+        )
+        deadline = time.time() + 120
+        while b"worker_started" not in (workdir / "worker.log").read_bytes():
+            if time.time() > deadline or worker.poll() is not None:
+                raise RuntimeError("worker did not start: " + (workdir / "worker.log").read_text()[-2000:])
+            await asyncio.sleep(0.2)
+        token = keys.mint(tenant_id="11111111-1111-1111-1111-111111111111", scopes=["read", "write"])
+        headers = {"Authorization": f"Bearer {token}"}
+        app = create_app(settings)
+        results = []
+        async with (
+            LifespanManager(app) as m,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=m.app), base_url="http://bench") as client,
+        ):
+            for _ in range(3):
+                started = time.perf_counter()
+                r = await client.post(
+                    "/api/v1/transcriptions", headers=headers, files={"file": (clip.path.name, clip.path.read_bytes())}
+                )
+                job_id = r.json()["id"]
+                while True:
+                    job = (await client.get(f"/api/v1/transcriptions/{job_id}", headers=headers)).json()
+                    if job["status"] in ("completed", "failed"):
+                        break
+                    await asyncio.sleep(0.05)
+                took = time.perf_counter() - started
+                created, begun, finished = (
+                    datetime.fromisoformat(job[k]) for k in ("created_at", "started_at", "finished_at")
+                )
+                results.append(
+                    {
+                        "total_s": took,
+                        "queue_wait_s": (begun - created).total_seconds(),
+                        "worker_s": (finished - begun).total_seconds(),
+                    }
+                )
+                print(json.dumps(results[-1]), flush=True)
+        best = min(results, key=lambda r: r["total_s"])
+        service = best["total_s"]
+        direct = min(transcribe(model_for(2), clip, Setting("service default"))[0] for _ in range(3))
+        row = {
+            "clip_seconds": round(clip.seconds, 1),
+            "service_s": service,
+            "direct_s": direct,
+            "overhead_s": service - direct,
+        }
+        print(f"service {service:.2f}s vs direct {direct:.2f}s: overhead {service - direct:.2f}s", flush=True)
+        return row
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(30)
+        rd.stop()
+        pg.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="10 s and 30 s clips only")
+    parser.add_argument("--only", choices=["settings", "concurrency", "service"], help="run one part")
+    parser.add_argument("--out", default=str(ROOT / ".data" / "bench-transcription.json"))
+    args = parser.parse_args()
+    targets = TARGETS[:2] if args.quick else TARGETS
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        clips = make_clips(workdir, targets)
+        print("clips:", ", ".join(f"{c.seconds:.1f}s" for c in clips), f"(load average {os.getloadavg()[0]:.1f})")
+        report: dict = {"cpu_count": os.cpu_count(), "load_average_start": os.getloadavg()}
+        if args.only in (None, "settings"):
+            report["settings"] = bench_settings(clips)
+        if args.only in (None, "concurrency"):
+            report["concurrency"] = bench_concurrency(clips)
+        if args.only in (None, "service"):
+            report["service"] = asyncio.run(bench_service(clips[1], workdir))
+        report["load_average_end"] = os.getloadavg()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()
