@@ -260,6 +260,9 @@ async def bench_service(clip: Clip, workdir: Path) -> dict:
             "service_s": service,
             "direct_s": direct,
             "overhead_s": service - direct,
+            "queue_wait_s": best["queue_wait_s"],
+            "worker_s": best["worker_s"],
+            "runs": results,
         }
         print(f"service {service:.2f}s vs direct {direct:.2f}s: overhead {service - direct:.2f}s", flush=True)
         return row
