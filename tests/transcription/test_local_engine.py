@@ -174,25 +174,6 @@ async def test_garbage_after_an_ogg_header_fails_not_crashes(client, auth, tenan
     assert job["status"] == "failed" and job["error"]
 
 
-async def test_delete_while_processing_stops_the_worker_and_drops_the_result(
-    client, auth, tenant, long_note, runner, committed_db
-):
-    job_id = await upload(client, auth, long_note)
-    task = asyncio.create_task(runner.run_job(tenant, job_id))
-
-    async def progressing():
-        r = await client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())
-        return r.json()["status"] == "processing" and r.json()["progress"] > 0
-
-    from shared.testing import wait_for
-
-    await wait_for(progressing, timeout=60, interval=0.05)
-    assert (await client.delete(f"/api/v1/transcriptions/{job_id}", headers=auth())).status_code == 204
-    await asyncio.wait_for(task, timeout=60)
-    assert (await client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())).status_code == 404
-    assert await completed_events(committed_db) == []
-
-
 async def test_failed_webhook_is_retried_by_the_sweep(client, auth, tenant, en_note, runner):
     from starlette.applications import Starlette
     from starlette.responses import Response
@@ -214,3 +195,24 @@ async def test_failed_webhook_is_retried_by_the_sweep(client, auth, tenant, en_n
         assert len(calls) == 2
         await runner.sweep_once()
         assert len(calls) == 2  # delivered: not sent again
+
+
+# Last in this module: a cancelled decode keeps the shared model busy until its 30 s window ends.
+async def test_delete_while_processing_stops_the_worker_and_drops_the_result(
+    client, auth, tenant, long_note, runner, committed_db
+):
+    job_id = await upload(client, auth, long_note)
+    task = asyncio.create_task(runner.run_job(tenant, job_id))
+
+    async def progressing():
+        r = await client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())
+        return r.json()["status"] == "processing" and r.json()["progress"] > 0
+
+    from shared.testing import wait_for
+
+    await wait_for(progressing, timeout=60, interval=0.05)
+    assert (await client.delete(f"/api/v1/transcriptions/{job_id}", headers=auth())).status_code == 204
+    await asyncio.wait_for(task, timeout=60)
+    assert (await client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())).status_code == 404
+    assert await completed_events(committed_db) == []
+    await asyncio.wait_for(runner.engines["local"].wait_idle(), timeout=60)  # the decode thread stops too

@@ -71,12 +71,21 @@ class LocalWhisperEngine:
         s = self.settings
         return load_model(s.model_cache_dir, s.compute_type, s.cpu_threads, s.max_concurrent_jobs)
 
+    async def wait_idle(self) -> None:
+        """Until every decode already handed to the pool has returned (a cancelled one ends with its window)."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(self._executor, lambda: None) for _ in range(self.settings.max_concurrent_jobs))
+        )
+
     async def transcribe(self, request: EngineRequest, progress: Progress) -> Transcript:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.transcribe_sync, request, progress)
 
     def transcribe_sync(self, request: EngineRequest, progress: Progress) -> Transcript:
         s = self.settings
+        if progress.cancelled.is_set():  # cancelled while waiting for a free slot
+            raise Cancelled()
         model = self.model()
         options: dict[str, Any] = {
             "language": whisper_language(request.language),
