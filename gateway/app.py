@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from gateway.admin_static import admin_router
 from gateway.config import GatewaySettings, get_settings
 from gateway.edge_auth import EdgeAuthenticator
 from gateway.openapi import MergedOpenAPI
@@ -291,7 +292,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings,
         title="Atende API",
         description="The platform's public API: every service behind one gateway.",
-        routers=[router],
+        routers=[router, admin_router(settings.admin_dir)],
         lifespan_hooks=[edge_lifespan],
         use_database=False,
         readiness=gateway_readiness,

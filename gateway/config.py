@@ -58,6 +58,9 @@ class GatewaySettings(ServiceSettings):
     # Merged OpenAPI
     openapi_cache_seconds: float = Field(60.0, ge=0)
 
+    # The admin console's production build served at /admin (empty: admin/dist of this checkout); docs/admin.md
+    admin_dir: str = ""
+
     def upstreams(self) -> dict[str, str]:
         return {
             "auth": self.auth_upstream.rstrip("/"),

@@ -1,0 +1,152 @@
+import { useState } from "react";
+import { BrowserRouter, Navigate, NavLink, Outlet, Route, Routes, useLocation } from "react-router-dom";
+import { useSession } from "./auth/session";
+import { useI18n, type Lang } from "./i18n";
+import { LoginPage } from "./pages/Login";
+import { DashboardPage } from "./pages/Dashboard";
+import { TenantEditPage, TenantsPage } from "./pages/Tenants";
+import { MembersPage } from "./pages/Members";
+import { ApiKeysPage } from "./pages/ApiKeys";
+import { AssistantEditPage, AssistantsPage } from "./pages/Assistants";
+import { ChannelsPage } from "./pages/Channels";
+import { InboxPage } from "./pages/Inbox";
+import { BuffersPage } from "./pages/Buffers";
+import { TranscriptionDetailPage, TranscriptionsPage } from "./pages/Transcriptions";
+import { KnowledgePage } from "./pages/Knowledge";
+import { LogsPage } from "./pages/Logs";
+
+export function LangSwitch() {
+  const { lang, setLang, t } = useI18n();
+  return (
+    <select aria-label={t("Language")} value={lang} onChange={(e) => setLang(e.target.value as Lang)}>
+      <option value="en">English</option>
+      <option value="pt-BR">Português (BR)</option>
+    </select>
+  );
+}
+
+function TenantSwitcher() {
+  const { me, tenantId, switchTenant, isSuperuser } = useSession();
+  const { t } = useI18n();
+  const [error, setError] = useState<string | null>(null);
+  const memberships = me?.memberships ?? [];
+  if (!isSuperuser && memberships.length < 2) {
+    return <span className="tenant-name">{memberships[0]?.tenant_name ?? ""}</span>;
+  }
+  return (
+    <span>
+      <select
+        aria-label={t("Tenant")}
+        value={tenantId ?? ""}
+        onChange={async (e) => {
+          setError(null);
+          try {
+            await switchTenant(e.target.value);
+          } catch (err) {
+            setError(String((err as Error).message));
+          }
+        }}
+      >
+        {!tenantId && <option value="">{t("Platform (no tenant)")}</option>}
+        {memberships.map((m) => (
+          <option key={m.tenant_id} value={m.tenant_id}>
+            {m.tenant_name}
+          </option>
+        ))}
+        {tenantId && !memberships.some((m) => m.tenant_id === tenantId) && (
+          <option value={tenantId}>{tenantId.slice(0, 8)}</option>
+        )}
+      </select>
+      {error && <span className="inline-error" role="alert">{error}</span>}
+    </span>
+  );
+}
+
+function Layout() {
+  const { tokens, me, logout, isSuperuser, isAdmin } = useSession();
+  const { t } = useI18n();
+  const [open, setOpen] = useState(false);
+  const location = useLocation();
+  if (!tokens) return <Navigate to="/login" replace state={{ from: location.pathname }} />;
+  const links: [string, string, boolean][] = [
+    ["/", t("Dashboard"), true],
+    ["/inbox", t("Inbox"), true],
+    ["/buffers", t("Buffers"), true],
+    ["/assistants", t("Assistants"), true],
+    ["/channels", t("Channels"), true],
+    ["/transcriptions", t("Transcriptions"), true],
+    ["/knowledge", t("Knowledge"), true],
+    ["/members", t("Members"), true],
+    ["/api-keys", t("API keys"), isAdmin],
+    ["/tenants", t("Tenants"), isSuperuser],
+    ["/logs", t("Logs"), isAdmin],
+  ];
+  return (
+    <div className={`shell ${open ? "nav-open" : ""}`}>
+      <header className="topbar">
+        <button type="button" className="menu" aria-label={t("Menu")} onClick={() => setOpen(!open)}>
+          ☰
+        </button>
+        <span className="brand">Atende</span>
+        <TenantSwitcher />
+        <span className="spacer" />
+        <LangSwitch />
+        <span className="who">{me?.email}</span>
+        <button type="button" onClick={() => void logout()}>
+          {t("Log out")}
+        </button>
+      </header>
+      <nav className="sidenav" onClick={() => setOpen(false)}>
+        {links
+          .filter(([, , show]) => show)
+          .map(([to, label]) => (
+            <NavLink key={to} to={to} end={to === "/"}>
+              {label}
+            </NavLink>
+          ))}
+      </nav>
+      <main className="content">
+        <Outlet />
+      </main>
+    </div>
+  );
+}
+
+export function AppRoutes() {
+  return (
+    <Routes>
+      <Route path="/login" element={<LoginPage />} />
+      <Route element={<Layout />}>
+        <Route index element={<DashboardPage />} />
+        <Route path="tenants" element={<TenantsPage />} />
+        <Route path="tenants/:tenantId" element={<TenantEditPage />} />
+        <Route path="members" element={<MembersPage />} />
+        <Route path="api-keys" element={<ApiKeysPage />} />
+        <Route path="assistants" element={<AssistantsPage />} />
+        <Route path="assistants/:assistantId" element={<AssistantEditPage />} />
+        <Route path="channels" element={<ChannelsPage />} />
+        <Route path="inbox" element={<InboxPage />} />
+        <Route path="inbox/:threadId" element={<InboxPage />} />
+        <Route path="buffers" element={<BuffersPage />} />
+        <Route path="transcriptions" element={<TranscriptionsPage />} />
+        <Route path="transcriptions/:jobId" element={<TranscriptionDetailPage />} />
+        <Route path="knowledge" element={<KnowledgePage />} />
+        <Route path="logs" element={<LogsPage />} />
+        <Route path="*" element={<NotFound />} />
+      </Route>
+    </Routes>
+  );
+}
+
+function NotFound() {
+  const { t } = useI18n();
+  return <div className="state empty">{t("This page does not exist.")}</div>;
+}
+
+export function App() {
+  return (
+    <BrowserRouter basename="/admin">
+      <AppRoutes />
+    </BrowserRouter>
+  );
+}

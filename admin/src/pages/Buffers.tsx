@@ -1,0 +1,93 @@
+import { Link } from "react-router-dom";
+import { authFetch, jsonOrThrow, type paths } from "../api/client";
+import { useSession } from "../auth/session";
+import { ActionButton, Countdown, Show, useLoad } from "../components/ui";
+import { useI18n } from "../i18n";
+
+// GET /api/v1/buffers is in API.md but not yet in the services' OpenAPI. The type below is the generated one
+// as soon as `make admin-api` sees the path; until then, the contract's named fields (API.md "Chat").
+type Generated = paths extends { "/api/v1/buffers": { get: { responses: { 200: { content: { "application/json": infer R } } } } } }
+  ? R
+  : never;
+interface ContractBuffer {
+  key: string;
+  thread_id: string | null;
+  contact: { id?: string; name?: string | null; external_id?: string | null } | string | null;
+  channel: string;
+  messages: ({ text?: string; content?: string } | string)[] | number;
+  first_at: string;
+  due_at: string;
+}
+type BufferList = [Generated] extends [never] ? ContractBuffer[] | { items: ContractBuffer[] } : Generated;
+type Buffer = ContractBuffer;
+
+function items(list: BufferList): Buffer[] {
+  return (Array.isArray(list) ? list : (list as { items: Buffer[] }).items) as Buffer[];
+}
+
+function contactName(c: Buffer["contact"]): string {
+  if (!c) return "—";
+  if (typeof c === "string") return c;
+  return c.name || c.external_id || c.id || "—";
+}
+
+function messageTexts(m: Buffer["messages"]): string[] {
+  if (typeof m === "number") return [];
+  return m.map((x) => (typeof x === "string" ? x : (x.text ?? x.content ?? "")));
+}
+
+export function BuffersPage() {
+  const { t, fmtDate } = useI18n();
+  const { tenantId } = useSession();
+  const buffers = useLoad(async () => jsonOrThrow<BufferList>(await authFetch("/api/v1/buffers")), [tenantId], 1000);
+  return (
+    <section>
+      <div className="page-head">
+        <h2>{t("Live buffers")}</h2>
+        <span className="muted">{t("Quick messages wait here and are answered together.")}</span>
+      </div>
+      <Show loaded={buffers} isEmpty={(l) => items(l).length === 0} empty={t("No messages waiting.")}>
+        {(list) => (
+          <ul className="cards">
+            {items(list).map((b) => {
+              const texts = messageTexts(b.messages);
+              return (
+                <li key={b.key} className="card buffer" data-key={b.key}>
+                  <div className="row">
+                    <strong>{contactName(b.contact)}</strong>
+                    <span className="badge">{b.channel}</span>
+                    <Countdown due={b.due_at} />
+                  </div>
+                  <p className="muted">
+                    {t("{n} message(s) since {when}", { n: typeof b.messages === "number" ? b.messages : texts.length, when: fmtDate(b.first_at) })}
+                  </p>
+                  {texts.length > 0 && (
+                    <ul className="plain">
+                      {texts.map((x, i) => (
+                        <li key={i}>“{x}”</li>
+                      ))}
+                    </ul>
+                  )}
+                  <div className="row">
+                    {b.thread_id && <Link to={`/inbox/${b.thread_id}`}>{t("Open conversation")}</Link>}
+                    <span className="spacer" />
+                    <ActionButton
+                      className="primary"
+                      onClick={async () => {
+                        const resp = await authFetch(`/api/v1/buffers/${encodeURIComponent(b.key)}/flush`, { method: "POST" });
+                        if (!resp.ok) await jsonOrThrow(resp);
+                        await buffers.reload();
+                      }}
+                    >
+                      {t("Flush now")}
+                    </ActionButton>
+                  </div>
+                </li>
+              );
+            })}
+          </ul>
+        )}
+      </Show>
+    </section>
+  );
+}

@@ -1,0 +1,140 @@
+import { useState } from "react";
+import { api, unwrap } from "../api/client";
+import { useSession } from "../auth/session";
+import { ActionButton, CopyButton, ErrorBox, Field, Show, useLoad } from "../components/ui";
+import { useI18n } from "../i18n";
+
+type Kind = "telegram" | "whatsapp_twilio";
+
+export function ChannelsPage() {
+  const { t, fmtDate } = useI18n();
+  const { isAdmin, tenantId } = useSession();
+  const channels = useLoad(async () => unwrap(await api.GET("/api/v1/channels", { params: { query: { limit: 200 } } })), [tenantId]);
+  const assistants = useLoad(async () => unwrap(await api.GET("/api/v1/assistants", { params: { query: { limit: 200 } } })), [tenantId]);
+  const [kind, setKind] = useState<Kind>("telegram");
+  const [name, setName] = useState("");
+  const [assistantId, setAssistantId] = useState("");
+  const [creds, setCreds] = useState<Record<string, string>>({});
+  const [error, setError] = useState<unknown>(null);
+  const fields: [string, string][] =
+    kind === "telegram"
+      ? [["bot_token", t("Bot token")]]
+      : [
+          ["account_sid", t("Account SID")],
+          ["auth_token", t("Auth token")],
+          ["from_number", t("From number (whatsapp:+55…)")],
+        ];
+  return (
+    <section>
+      <div className="page-head">
+        <h2>{t("Channels")}</h2>
+      </div>
+      {isAdmin && (
+        <form
+          className="inline-form card"
+          onSubmit={async (e) => {
+            e.preventDefault();
+            setError(null);
+            try {
+              unwrap(
+                await api.POST("/api/v1/channels", {
+                  body: { type: kind, name, assistant_id: assistantId || null, credentials: creds },
+                }),
+              );
+              setName("");
+              setCreds({});
+              await channels.reload();
+            } catch (err) {
+              setError(err);
+            }
+          }}
+        >
+          <h3>{t("New channel")}</h3>
+          <Field label={t("Type")}>
+            <select value={kind} onChange={(e) => { setKind(e.target.value as Kind); setCreds({}); }}>
+              <option value="telegram">Telegram</option>
+              <option value="whatsapp_twilio">WhatsApp (Twilio)</option>
+            </select>
+          </Field>
+          <Field label={t("Name")}>
+            <input required value={name} onChange={(e) => setName(e.target.value)} />
+          </Field>
+          <Field label={t("Assistant")}>
+            <select value={assistantId} onChange={(e) => setAssistantId(e.target.value)}>
+              <option value="">{t("Tenant default")}</option>
+              {assistants.data?.items.map((a) => (
+                <option key={a.id} value={a.id}>{a.name}</option>
+              ))}
+            </select>
+          </Field>
+          {fields.map(([key, label]) => (
+            <Field key={key} label={label}>
+              <input
+                required
+                type={key.includes("token") ? "password" : "text"}
+                autoComplete="off"
+                value={creds[key] ?? ""}
+                onChange={(e) => setCreds({ ...creds, [key]: e.target.value })}
+              />
+            </Field>
+          ))}
+          <button type="submit" className="primary">{t("Create")}</button>
+          <ErrorBox error={error} />
+        </form>
+      )}
+      <Show loaded={channels} isEmpty={(p) => p.items.length === 0} empty={t("No channels yet.")}>
+        {(page) => (
+          <ul className="cards">
+            {page.items.map((c) => (
+              <li key={c.id} className="card" data-channel={c.id}>
+                <div className="row">
+                  <strong>{c.name}</strong>
+                  <span className="badge">{c.type === "telegram" ? "Telegram" : "WhatsApp"}</span>
+                </div>
+                <div className="secret-row">
+                  <span className="muted">{t("Webhook URL")}:</span> <code className="wrap">{c.webhook_url}</code>
+                  <CopyButton text={c.webhook_url} />
+                </div>
+                {c.type === "telegram" && (
+                  <p className="muted">
+                    {c.webhook_registered_at
+                      ? t("Webhook registered {when}", { when: fmtDate(c.webhook_registered_at) })
+                      : t("Webhook not registered with Telegram yet.")}
+                  </p>
+                )}
+                {isAdmin && (
+                  <div className="row">
+                    {c.type === "telegram" && (
+                      <ActionButton
+                        onClick={async () => {
+                          unwrap(
+                            await api.POST("/api/v1/channels/{channel_id}/telegram/set-webhook", {
+                              params: { path: { channel_id: c.id } },
+                            }),
+                          );
+                          await channels.reload();
+                        }}
+                      >
+                        {t("Set Telegram webhook")}
+                      </ActionButton>
+                    )}
+                    <ActionButton
+                      className="danger small"
+                      confirm={t("Delete this channel?")}
+                      onClick={async () => {
+                        unwrap(await api.DELETE("/api/v1/channels/{channel_id}", { params: { path: { channel_id: c.id } } }));
+                        await channels.reload();
+                      }}
+                    >
+                      {t("Delete")}
+                    </ActionButton>
+                  </div>
+                )}
+              </li>
+            ))}
+          </ul>
+        )}
+      </Show>
+    </section>
+  );
+}

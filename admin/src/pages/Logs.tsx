@@ -1,0 +1,82 @@
+import { useState } from "react";
+import { api, unwrap } from "../api/client";
+import { useSession } from "../auth/session";
+import { Show, useLoad } from "../components/ui";
+import { useI18n } from "../i18n";
+
+const SERVICES = ["", "gateway", "auth", "chat", "channels", "transcription", "search"];
+
+export function LogsPage() {
+  const { t, fmtDate } = useI18n();
+  const { tenantId } = useSession();
+  const [level, setLevel] = useState<"" | "warning" | "error">("");
+  const [service, setService] = useState("");
+  const [hours, setHours] = useState(24);
+  const logs = useLoad(
+    async () =>
+      unwrap(
+        await api.GET("/api/v1/admin/logs", {
+          params: {
+            query: {
+              level: level || undefined,
+              service: service || undefined,
+              since: new Date(Date.now() - hours * 3_600_000).toISOString(),
+              limit: 200,
+            },
+          },
+        }),
+      ),
+    [level, service, hours, tenantId],
+    10_000,
+  );
+  return (
+    <section>
+      <div className="page-head">
+        <h2>{t("Logs")}</h2>
+      </div>
+      <div className="filters">
+        <select aria-label={t("Level")} value={level} onChange={(e) => setLevel(e.target.value as typeof level)}>
+          <option value="">{t("Warnings and errors")}</option>
+          <option value="warning">{t("Warnings")}</option>
+          <option value="error">{t("Errors")}</option>
+        </select>
+        <select aria-label={t("Service")} value={service} onChange={(e) => setService(e.target.value)}>
+          {SERVICES.map((s) => (
+            <option key={s} value={s}>{s || t("All services")}</option>
+          ))}
+        </select>
+        <select aria-label={t("Since")} value={hours} onChange={(e) => setHours(Number(e.target.value))}>
+          <option value={1}>{t("Last hour")}</option>
+          <option value={24}>{t("Last 24 hours")}</option>
+          <option value={168}>{t("Last 7 days")}</option>
+        </select>
+      </div>
+      <Show loaded={logs} isEmpty={(p) => p.items.length === 0} empty={t("No warnings or errors. All quiet.")}>
+        {(page) => (
+          <table className="list logs">
+            <thead>
+              <tr>
+                <th>{t("When")}</th>
+                <th>{t("Level")}</th>
+                <th>{t("Service")}</th>
+                <th>{t("Event")}</th>
+                <th>{t("Details")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.items.map((l) => (
+                <tr key={l.id} className={l.level}>
+                  <td data-label={t("When")}>{fmtDate(l.at)}</td>
+                  <td data-label={t("Level")}><span className={`badge ${l.level}`}>{t(l.level)}</span></td>
+                  <td data-label={t("Service")}>{l.service}</td>
+                  <td data-label={t("Event")}>{l.event}</td>
+                  <td data-label={t("Details")}><code className="wrap">{JSON.stringify(l.data)}</code></td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Show>
+    </section>
+  );
+}
