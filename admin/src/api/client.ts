@@ -150,7 +150,11 @@ const auth: Middleware = {
   },
 };
 
-export const api = createClient<paths>({ baseUrl: globalThis.location?.origin ?? "" });
+// fetch looked up per call (not captured once), so tests and polyfills can stand in for the network.
+export const api = createClient<paths>({
+  baseUrl: globalThis.location?.origin ?? "",
+  fetch: (request: Request) => globalThis.fetch(request),
+});
 api.use(auth);
 
 /** The data of an openapi-fetch answer, or an ApiError carrying the problem+json detail. */

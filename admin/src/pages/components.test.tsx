@@ -1,0 +1,159 @@
+import { act, render, screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it, vi } from "vitest";
+import { Route, Routes } from "react-router-dom";
+import { setTokens } from "../api/client";
+import { AppRoutes } from "../App";
+import { Countdown, Show, type Loaded } from "../components/ui";
+import { json, stubFetch, wrap } from "../test/helpers";
+import { NewKeyPanel } from "./ApiKeys";
+import { ReviewButtons } from "./Inbox";
+import { DayChart } from "./Dashboard";
+import { clock } from "./Transcriptions";
+
+const me = {
+  id: "u1",
+  email: "admin@demo.local",
+  full_name: "Ada Admin",
+  is_superuser: false,
+  is_active: true,
+  created_at: "2026-01-01T00:00:00Z",
+  memberships: [{ tenant_id: "t1", tenant_name: "Demo", tenant_slug: "demo", role: "admin" }],
+  tenant_id: "t1",
+  role: "admin",
+};
+const tokens = { access_token: "a", refresh_token: "r", token_type: "bearer", expires_in: 900, tenant_id: "t1", role: "admin" };
+
+describe("login", () => {
+  it("shows the problem+json detail when the password is wrong, then signs in", async () => {
+    const user = userEvent.setup();
+    let attempts = 0;
+    stubFetch({
+      "POST /api/v1/auth/login": () =>
+        ++attempts === 1
+          ? json(401, { type: "about:blank", title: "Unauthorized", status: 401, detail: "wrong email or password" }, "application/problem+json")
+          : json(200, tokens),
+      "GET /api/v1/auth/me": () => json(200, me),
+      "GET /api/v1/metrics": () =>
+        json(200, {
+          unique_contacts: 3, threads: 4, ai_answers: 5, human_answers: 1, messages_by_role: {}, all_tenants: false,
+          approval: { approved: 1, rejected: 1, pending: 0, approval_rate: 0.5 }, tokens: { requests: 1, tokens_in: 10, tokens_out: 5 },
+          first_response_median_seconds: 2.5, first_response_p90_seconds: 9, per_day: [], date_from: "2026-01-01", date_to: "2026-01-30",
+        }),
+    });
+    render(wrap(<AppRoutes />, { path: "/login" }));
+    await user.type(screen.getByLabelText("Email"), "admin@demo.local");
+    await user.type(screen.getByLabelText("Password"), "nope");
+    await user.click(screen.getByRole("button", { name: "Log in" }));
+    expect(await screen.findByRole("alert")).toHaveTextContent("wrong email or password");
+    await user.click(screen.getByRole("button", { name: "Log in" }));
+    expect(await screen.findByRole("heading", { name: "Dashboard" })).toBeInTheDocument();
+    expect(await screen.findByText("50%")).toBeInTheDocument(); // approval rate
+    expect(screen.getByText("2.5 s")).toBeInTheDocument();
+    expect(screen.getByText("No activity in this period.")).toBeInTheDocument();
+  });
+
+  it("speaks Portuguese when asked", async () => {
+    render(wrap(<AppRoutes />, { path: "/login", lang: "pt-BR" }));
+    expect(screen.getByRole("button", { name: "Entrar" })).toBeInTheDocument();
+    expect(screen.getByLabelText("Senha")).toBeInTheDocument();
+  });
+
+  it("sends a signed-out visitor of a deep link to the login page", () => {
+    render(wrap(<AppRoutes />, { path: "/inbox/123" }));
+    expect(screen.getByRole("button", { name: "Log in" })).toBeInTheDocument();
+  });
+});
+
+describe("states", () => {
+  const loaded = <T,>(over: Partial<Loaded<T>>): Loaded<T> => ({ data: undefined, error: null, loading: true, reload: async () => {}, ...over });
+  it("shows loading, error with retry, empty and content", async () => {
+    const reload = vi.fn(async () => {});
+    const { rerender } = render(wrap(<Show loaded={loaded<string[]>({})}>{() => "content"}</Show>));
+    expect(screen.getByRole("status")).toHaveTextContent("Loading…");
+    rerender(wrap(<Show loaded={loaded<string[]>({ error: new Error("upstream down"), reload })}>{() => "content"}</Show>));
+    expect(screen.getByRole("alert")).toHaveTextContent("upstream down");
+    await userEvent.click(screen.getByRole("button", { name: "Try again" }));
+    expect(reload).toHaveBeenCalled();
+    rerender(wrap(<Show loaded={loaded<string[]>({ data: [] })} isEmpty={(d) => d.length === 0} empty="Nothing here">{() => "content"}</Show>));
+    expect(screen.getByText("Nothing here")).toBeInTheDocument();
+    rerender(wrap(<Show loaded={loaded<string[]>({ data: ["x"] })} isEmpty={(d) => d.length === 0} empty="Nothing here">{(d) => `got ${d[0]}`}</Show>));
+    expect(screen.getByText("got x")).toBeInTheDocument();
+  });
+});
+
+describe("API key", () => {
+  it("shows the new key once with a copy button", async () => {
+    const writeText = vi.fn(async () => {});
+    Object.defineProperty(navigator, "clipboard", { value: { writeText }, configurable: true });
+    const onClose = vi.fn();
+    const created = { id: "k", name: "CI", prefix: "atd_ab", scopes: ["read"], tenant_id: "t1", created_at: "2026-01-01T00:00:00Z", key: "atd_abcdef123456", created_by: null, expires_at: null, last_used_at: null, revoked_at: null };
+    render(wrap(<NewKeyPanel created={created} onClose={onClose} />));
+    expect(screen.getByTestId("new-key")).toHaveTextContent("atd_abcdef123456");
+    expect(screen.getByText("Copy it now. It will not be shown again.")).toBeInTheDocument();
+    await userEvent.click(screen.getByRole("button", { name: "Copy" }));
+    expect(writeText).toHaveBeenCalledWith("atd_abcdef123456");
+    expect(await screen.findByRole("button", { name: "Copied" })).toBeInTheDocument();
+    await userEvent.click(screen.getByRole("button", { name: "I saved it" }));
+    expect(onClose).toHaveBeenCalled();
+  });
+});
+
+describe("review", () => {
+  it("approves, and corrects with the corrected text and the operator's name", async () => {
+    setTokens(tokens);
+    const calls = stubFetch({
+      "GET /api/v1/auth/me": () => json(200, me),
+      "PATCH /api/v1/messages/m1": (c) => json(200, { id: "m1", ...(c.body as object) }),
+    });
+    const onDone = vi.fn();
+    const message = {
+      id: "m1", thread_id: "th", role: "assistant", content: "Abrimos às 9h", validated_by: "pending", incomplete: false, created_at: "2026-01-01T00:00:00Z",
+      contact_id: null, sector: null, review: null, corrected_content: null, operator_name: null, reviewed_at: null, model: "m", tokens_in: 1, tokens_out: 1, latency_ms: 1,
+    };
+    render(wrap(<ReviewButtons message={message} onDone={onDone} />));
+    expect(screen.getByText("awaiting approval")).toBeInTheDocument();
+    await waitFor(() => expect(calls.some((c) => c.url === "/api/v1/auth/me")).toBe(true));
+    await userEvent.click(screen.getByRole("button", { name: "Approve" }));
+    await waitFor(() => expect(onDone).toHaveBeenCalledTimes(1));
+    await userEvent.click(screen.getByRole("button", { name: "Correct" }));
+    const box = screen.getByLabelText("Corrected answer");
+    await userEvent.clear(box);
+    await userEvent.type(box, "Abrimos às 8h");
+    await userEvent.click(screen.getByRole("button", { name: "Save correction" }));
+    await waitFor(() => expect(onDone).toHaveBeenCalledTimes(2));
+    const patches = calls.filter((c) => c.method === "PATCH").map((c) => c.body);
+    expect(patches).toEqual([
+      { validated_by: "human", review: "approved", corrected_content: null, operator_name: "Ada Admin" },
+      { validated_by: "human", review: "approved", corrected_content: "Abrimos às 8h", operator_name: "Ada Admin" },
+    ]);
+  });
+});
+
+describe("countdown and formatting", () => {
+  it("counts down to the flush and then says it is flushing", () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(new Date("2026-01-01T00:00:00Z"));
+    render(wrap(<Countdown due="2026-01-01T00:00:05Z" />));
+    expect(screen.getByText("flush in 5s")).toBeInTheDocument();
+    act(() => vi.advanceTimersByTime(3000));
+    expect(screen.getByText("flush in 2s")).toBeInTheDocument();
+    act(() => vi.advanceTimersByTime(2500));
+    expect(screen.getByText("flushing…")).toBeInTheDocument();
+  });
+
+  it("formats segment times and draws one bar per day", () => {
+    expect(clock(0)).toBe("0:00.0");
+    expect(clock(65.25)).toBe("1:05.3");
+    expect(clock(3725)).toBe("1:02:05.0");
+    const days = [
+      { day: "2026-01-01", messages: 4, threads: 1, contacts: 1 },
+      { day: "2026-01-02", messages: 8, threads: 2, contacts: 2 },
+    ];
+    const { container } = render(wrap(<Routes><Route path="/" element={<DayChart days={days} label="chart" />} /></Routes>));
+    const bars = container.querySelectorAll("rect.bar-msg");
+    expect(bars).toHaveLength(2);
+    expect(Number(bars[1].getAttribute("height"))).toBeCloseTo(95);
+    expect(Number(bars[0].getAttribute("height"))).toBeCloseTo(47.5);
+  });
+});

@@ -1,0 +1,49 @@
+import type { ReactNode } from "react";
+import { MemoryRouter } from "react-router-dom";
+import { vi } from "vitest";
+import { SessionProvider } from "../auth/session";
+import { I18nProvider, type Lang } from "../i18n";
+
+export function wrap(node: ReactNode, { lang = "en", path = "/" }: { lang?: Lang; path?: string } = {}) {
+  return (
+    <I18nProvider initial={lang}>
+      <SessionProvider>
+        <MemoryRouter initialEntries={[path]}>{node}</MemoryRouter>
+      </SessionProvider>
+    </I18nProvider>
+  );
+}
+
+export function json(status: number, body: unknown, type = "application/json"): Response {
+  return new Response(status === 204 ? null : JSON.stringify(body), { status, headers: { "Content-Type": type } });
+}
+
+export interface Call {
+  method: string;
+  url: string;
+  body: unknown;
+  auth: string | null;
+}
+
+/** A stand-in for the network (the browser's fetch): answers by "METHOD /path", records every call. */
+export function stubFetch(routes: Record<string, (call: Call) => Response | Promise<Response>>) {
+  const calls: Call[] = [];
+  const fetchStub = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
+    const req = input instanceof Request ? input : new Request(new URL(String(input), "http://localhost"), init);
+    const text = req.method === "GET" || req.method === "HEAD" ? "" : await req.clone().text();
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      /* not JSON */
+    }
+    const url = new URL(req.url);
+    const call = { method: req.method, url: url.pathname + url.search, body, auth: req.headers.get("Authorization") };
+    calls.push(call);
+    const handler = routes[`${req.method} ${url.pathname}`];
+    if (!handler) return json(404, { type: "about:blank", title: "Not Found", status: 404, detail: `no stub for ${req.method} ${url.pathname}` });
+    return handler(call);
+  });
+  vi.stubGlobal("fetch", fetchStub);
+  return calls;
+}
