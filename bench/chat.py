@@ -1,11 +1,20 @@
 """Platform overhead on time-to-first-token: chat's SSE answer vs calling the local provider directly.
 
-Starts embedded Postgres + Redis, the OpenAI-protocol stand-in and the chat service (uvicorn subprocesses),
-then measures TTFT p50/p99 at 1 and 50 concurrent streams. `make bench-chat` or `python -m bench.chat`.
+Starts embedded Postgres + Redis, the OpenAI-protocol stand-in and the chat service (uvicorn subprocesses, both
+on uvloop + httptools, one worker each), then measures TTFT p50/p99 at 1 and 50 concurrent streams.
+`make bench-chat` or `python -m bench.chat [--rounds-1 N] [--rounds-50 N]`.
+
+Measured the same way, side by side: every round runs a batch of direct streams and a batch of streams through
+chat back to back (alternating which goes first), so both see the same machine load. The client is a minimal
+raw-socket HTTP/1.1 client (no httpx in the timed path: its own CPU would be counted on both sides and, at
+50 streams, queue behind itself); the clock runs from before connect to the first content token (direct: the
+first `delta.content` chunk; chat: the first `event: delta`), and every response is read to the end.
+CPU ms per stream is the chat (or stand-in) process's utime+stime over its batches, from /proc.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import statistics
@@ -17,6 +26,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -24,7 +34,11 @@ from shared.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
 from shared.migrations import upgrade_all
 from shared.testing_keys import TestKeys
 
-ROUNDS = {1: 100, 50: 6}  # concurrency -> rounds
+HOST = "127.0.0.1"
+CHUNK_DELAY = 0.005  # the stand-in's pause before each content chunk (a fast real provider)
+DIRECT_MARK = b'"delta":{"content":"'  # the first chunk is {"role":"assistant","content":""}: not a token
+CHAT_MARK = b"event: delta"
+_CLK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def pct(values: list[float], q: float) -> float:
@@ -32,53 +46,132 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-async def ttft_direct(http: httpx.AsyncClient, url: str) -> float:
-    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hello there"}]}
-    started, first = time.perf_counter(), None
-    async with http.stream("POST", f"{url}/v1/chat/completions", json=body) as r:
-        async for line in r.aiter_lines():
-            if first is None and '"content":"' in line and '"content":""' not in line:
-                first = time.perf_counter() - started  # read on to the end: a whole answer, as clients do
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc); 0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLK
+
+
+async def ttft(port: int, path: str, body: dict, headers: dict[str, str], mark: bytes) -> float:
+    """POST and read the whole (chunked, Connection: close) response; seconds until `mark` first shows."""
+    payload = orjson.dumps(body)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n{head}\r\n"
+    ).encode() + payload
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection(HOST, port)
+    first = None
+    seen = b""
+    try:
+        writer.write(request)
+        while data := await reader.read(65536):
+            if first is None:
+                seen += data
+                if mark in seen:
+                    first = time.perf_counter() - started
+    finally:
+        writer.close()
+    status = seen[9:12] if seen else b"?"
     if first is None:
-        raise RuntimeError("no token")
+        raise RuntimeError(f"no token from {path} (HTTP {status.decode(errors='replace')}): {seen[:300]!r}")
     return first
 
 
-async def ttft_chat(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> float:
-    r = await http.post(f"{url}/api/v1/threads", json={}, headers=headers)
-    thread = r.json()["id"]
-    sse = headers | {"Accept": "text/event-stream"}
-    started, first = time.perf_counter(), None
-    async with http.stream(
-        "POST", f"{url}/api/v1/threads/{thread}/messages", json={"content": "hello there"}, headers=sse
-    ) as r:
-        async for line in r.aiter_lines():
-            if first is None and line.startswith("event: delta"):
-                first = time.perf_counter() - started
-    if first is None:
-        raise RuntimeError("no token")
-    return first
-
-
-async def measure(fn, concurrency: int) -> list[float]:
-    out: list[float] = []
-    for _ in range(ROUNDS[concurrency]):
-        out += await asyncio.gather(*(fn() for _ in range(concurrency)))
-    return out
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout  # generous: a busy 2-core machine imports slowly
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with {proc.returncode}")
         try:
-            httpx.get(url, timeout=1)
+            httpx.get(url, timeout=2)
             return
         except httpx.HTTPError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not start")
 
 
-async def run(pg_url: str, redis_url: str) -> None:
+def uvicorn_cmd(target: str, port: int, *, factory: bool = False) -> list[str]:
+    cmd = [sys.executable, "-m", "uvicorn", target, "--host", HOST, "--port", str(port)]
+    cmd += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"]
+    return cmd + (["--factory"] if factory else [])
+
+
+class Bench:
+    def __init__(self, llm_port: int, chat_port: int, headers: dict[str, str], pids: dict[str, int]) -> None:
+        self.llm_port, self.chat_port, self.pids = llm_port, chat_port, pids
+        self.auth = headers
+        self.threads: list[str] = []
+
+    async def prepare_threads(self, n: int) -> None:
+        async with httpx.AsyncClient(base_url=f"http://{HOST}:{self.chat_port}", timeout=60) as http:
+            while len(self.threads) < n:
+                r = await http.post("/api/v1/threads", json={}, headers=self.auth)
+                r.raise_for_status()
+                self.threads.append(r.json()["id"])
+
+    def direct(self, i: int):
+        body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hello there"}]}
+        return ttft(self.llm_port, "/v1/chat/completions", body, {"Authorization": "Bearer sk-bench"}, DIRECT_MARK)
+
+    def via_chat(self, i: int):
+        path = f"/api/v1/threads/{self.threads[i]}/messages"
+        headers = self.auth | {"Accept": "text/event-stream"}
+        return ttft(self.chat_port, path, {"content": "hello there"}, headers, CHAT_MARK)
+
+    async def batch(self, fn, c: int, pid: int) -> tuple[list[float], float]:
+        cpu = cpu_seconds(pid)
+        out = await asyncio.gather(*(fn(i) for i in range(c)))
+        return list(out), cpu_seconds(pid) - cpu
+
+    async def level(self, c: int, rounds: int) -> dict[str, float]:
+        await self.prepare_threads(c)
+        direct: list[float] = []
+        via: list[float] = []
+        cpu_direct = cpu_chat = 0.0
+        for r in range(rounds):
+            order = ("direct", "chat") if r % 2 == 0 else ("chat", "direct")
+            for side in order:
+                if side == "direct":
+                    times, cpu = await self.batch(self.direct, c, self.pids["llm"])
+                    direct += times
+                    cpu_direct += cpu
+                else:
+                    times, cpu = await self.batch(self.via_chat, c, self.pids["chat"])
+                    via += times
+                    cpu_chat += cpu
+        n = len(via)
+        return {
+            "c": c,
+            "n": n,
+            "d50": pct(direct, 0.5) * 1000,
+            "d99": pct(direct, 0.99) * 1000,
+            "c50": pct(via, 0.5) * 1000,
+            "c99": pct(via, 0.99) * 1000,
+            "mean_added": (statistics.mean(via) - statistics.mean(direct)) * 1000,
+            "cpu_llm": cpu_direct / n * 1000,
+            "cpu_chat": cpu_chat / n * 1000,
+        }
+
+
+def report(rows: list[dict[str, float]]) -> None:
+    print(
+        f"{'streams':>7} {'direct p50':>10} {'direct p99':>10} {'chat p50':>9} {'chat p99':>9} {'added p50':>9} "
+        f"{'added p99':>9} {'ratio p50':>9} {'chat CPU/stream':>15} {'stand-in CPU/stream':>19}  (ms)"
+    )
+    for r in rows:
+        print(
+            f"{r['c']:>7} {r['d50']:>10.1f} {r['d99']:>10.1f} {r['c50']:>9.1f} {r['c99']:>9.1f} "
+            f"{r['c50'] - r['d50']:>9.1f} {r['c99'] - r['d99']:>9.1f} {r['c50'] / r['d50']:>8.2f}x "
+            f"{r['cpu_chat']:>15.2f} {r['cpu_llm']:>19.2f}   n={r['n']:.0f}, mean added {r['mean_added']:.1f}"
+        )
+
+
+async def run(pg_url: str, redis_url: str, rounds: dict[int, int], chat_target: str, factory: bool) -> None:
     keys = TestKeys.generate()
     llm_port, chat_port = free_port(), free_port()
     env = os.environ | {
@@ -86,66 +179,51 @@ async def run(pg_url: str, redis_url: str) -> None:
         "REDIS_URL": redis_url,
         "JWKS_JSON": keys.jwks_json,
         "LOG_LEVEL": "WARNING",
-        "CHAT_LLM_BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
+        "CHAT_LLM_BASE_URL": f"http://{HOST}:{llm_port}/v1",
         "CHAT_LLM_API_KEY": "sk-bench",
         "CHAT_TENANT_SETTINGS_URL": "",
         "AUTH_URL": "",
-        "CHAT_DB_POOL_SIZE": "20",
+        "BENCH_CHUNK_DELAY": str(CHUNK_DELAY),
     }
-    stand_in = subprocess.Popen(  # noqa: ASYNC220 - bench set-up, before any measurement
-        [
-            sys.executable,
-            "-c",
-            "import uvicorn; from shared.testing_llm import LLMStandIn; "
-            f"uvicorn.run(LLMStandIn(chunk_delay=0.005).app, port={llm_port}, log_level='warning')",
-        ],
-        env=env,
-    )
-    chat = subprocess.Popen(  # noqa: ASYNC220 - bench set-up
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "services.chat.main:app",
-            "--port",
-            str(chat_port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-    )
+    stand_in = subprocess.Popen(uvicorn_cmd("bench.chat:stand_in_app", llm_port, factory=True), env=env)  # noqa: ASYNC220 - set-up
+    chat = subprocess.Popen(uvicorn_cmd(chat_target, chat_port, factory=factory), env=env)  # noqa: ASYNC220 - set-up
     try:
-        wait_http(f"http://127.0.0.1:{llm_port}/v1/models")
-        wait_http(f"http://127.0.0.1:{chat_port}/health")
+        wait_http(f"http://{HOST}:{llm_port}/v1/models", stand_in)
+        wait_http(f"http://{HOST}:{chat_port}/health", chat)
         tenant = uuid.uuid4()
         headers = {"Authorization": f"Bearer {keys.mint(tenant_id=tenant, role='admin', ttl=3600)}"}
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
-        async with httpx.AsyncClient(timeout=30, limits=limits) as http:
-            llm_url, chat_url = f"http://127.0.0.1:{llm_port}", f"http://127.0.0.1:{chat_port}"
-            for _ in range(5):  # warm-up: connections, JIT-ish caches, tiktoken
-                await ttft_direct(http, llm_url)
-                await ttft_chat(http, chat_url, headers)
-            print(
-                f"{'concurrency':>11} {'direct p50':>10} {'direct p99':>10} {'chat p50':>9} {'chat p99':>9} "
-                f"{'added p50':>9} {'added p99':>9}  (ms)"
-            )
-            for c in (1, 50):
-                direct = await measure(lambda: ttft_direct(http, llm_url), c)
-                via = await measure(lambda: ttft_chat(http, chat_url, headers), c)
-                d50, d99, c50, c99 = (pct(direct, 0.5), pct(direct, 0.99), pct(via, 0.5), pct(via, 0.99))
-                print(
-                    f"{c:>11} {d50 * 1000:>10.1f} {d99 * 1000:>10.1f} {c50 * 1000:>9.1f} {c99 * 1000:>9.1f} "
-                    f"{(c50 - d50) * 1000:>9.1f} {(c99 - d99) * 1000:>9.1f}   n={len(via)}, "
-                    f"mean added {(statistics.mean(via) - statistics.mean(direct)) * 1000:.1f}"
-                )
+        bench = Bench(llm_port, chat_port, headers, {"llm": stand_in.pid, "chat": chat.pid})
+        await bench.prepare_threads(1)
+        for _ in range(10):  # warm-up: imports on first use, tiktoken, pools, the SDK client
+            await bench.direct(0)
+            await bench.via_chat(0)
+        await bench.level(50, 1)
+        load = os.getloadavg()
+        rows = [await bench.level(c, n) for c, n in sorted(rounds.items())]
+        report(rows)
+        print(
+            f"load average (1 min) on this {os.cpu_count()}-core machine: {load[0]:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after"
+        )
     finally:
         for p in (chat, stand_in):
             p.terminate()
             p.wait(10)
 
 
+def stand_in_app():
+    from shared.testing_llm import LLMStandIn
+
+    return LLMStandIn(chunk_delay=float(os.environ.get("BENCH_CHUNK_DELAY", CHUNK_DELAY))).app
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds-1", type=int, default=200, help="rounds of 1 stream (each side)")
+    parser.add_argument("--rounds-50", type=int, default=10, help="rounds of 50 concurrent streams (each side)")
+    parser.add_argument("--chat-app", default="services.chat.main:app", help="uvicorn target of the chat app")
+    parser.add_argument("--factory", action="store_true", help="--chat-app is an app factory")
+    args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="bench-chat-"))
     os.environ.setdefault("PG_FAST", "1")
     pg = EmbeddedPostgres(base / "pg", port=free_port()).start()
@@ -162,7 +240,7 @@ def main() -> None:
         asyncio.run(create())
         url = f"{head}/bench"
         upgrade_all(url, ("chat",))
-        asyncio.run(run(url, rd.url))
+        asyncio.run(run(url, rd.url, {1: args.rounds_1, 50: args.rounds_50}, args.chat_app, args.factory))
     finally:
         rd.stop()
         pg.stop()

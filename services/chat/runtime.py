@@ -73,7 +73,8 @@ async def chat_runtime(app: FastAPI):
         await llm.aclose()
 
 
-def get_runtime(request: Request) -> ChatRuntime:
+async def get_runtime(request: Request) -> ChatRuntime:
+    """async: a plain `def` dependency would cost every request a hop to the thread pool."""
     return request.app.state.chat
 
 
