@@ -47,3 +47,19 @@ def test_truncated_ogg_and_wav_are_caught(tmp_path: Path, en_note: Path, formats
     cut_wav.write_bytes(wav[: len(wav) // 3])
     with pytest.raises(CorruptAudio, match="truncated"):
         check_integrity(cut_wav, "wav")
+
+
+def test_packaged_model_is_assembled_once_and_verified(tmp_path: Path):
+    from services.transcription.engines.model_files import MODEL_SIZE, ensure_whisper_base, verify
+
+    target = ensure_whisper_base(tmp_path)
+    assert (target / "model.bin").stat().st_size == MODEL_SIZE
+    assert {p.name for p in target.iterdir()} >= {"model.bin", "config.json", "tokenizer.json", "vocabulary.json"}
+    assert verify(target)
+    stamp = (target / "model.bin").stat().st_mtime_ns
+    assert ensure_whisper_base(tmp_path) == target and (target / "model.bin").stat().st_mtime_ns == stamp
+    # A damaged copy (cut short) is rebuilt from the packages.
+    with (target / "model.bin").open("r+b") as fh:
+        fh.truncate(1000)
+    ensure_whisper_base(tmp_path)
+    assert verify(target)
