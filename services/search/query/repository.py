@@ -71,7 +71,8 @@ class Hit:
 
 async def pgvector_version(session: AsyncSession) -> tuple[int, ...]:
     """The server's pgvector version (cached per database URL)."""
-    key = str(session.bind.url) if session.bind is not None else ""
+    bind = session.bind
+    key = str(getattr(bind, "engine", bind).url) if bind is not None else ""
     if key not in _VERSION_CACHE:
         raw = await session.scalar(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))
         _VERSION_CACHE[key] = tuple(int(p) for p in str(raw or "0").split(".") if p.isdigit())
@@ -185,4 +186,4 @@ class SearchRepository:
 def ef_search_for(limit: int, tenant_share: float, floor: int) -> int:
     """Enough HNSW candidates that ~`limit` of them belong to a tenant holding `tenant_share` of the rows."""
     share = min(max(tenant_share, 1e-6), 1.0)
-    return int(min(1000, max(floor, math.ceil(2 * limit / share))))
+    return int(min(1000, max(floor, math.ceil(4 * limit / share))))
