@@ -5,7 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint fmt clean servers migrate system-packages bench-transcription bench-chat bench-gateway
+.PHONY: run test install lint fmt clean servers migrate system-packages bench-transcription bench-chat bench-gateway bench-search \
+	admin admin-api admin-test-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { \
@@ -21,6 +22,7 @@ install: $(STAMP)
 # Everything: embedded Postgres + Redis (or DATABASE_URL/REDIS_URL), migrations, demo seed, services, workers,
 # gateway. Ctrl-C stops it all. See README.md and docs/dev-stack.md.
 run: install
+	@bash scripts/admin.sh maybe-build
 	$(BIN)/python -m shared.cli dev
 
 # Only the embedded Postgres + Redis, for running services by hand; `migrate` upgrades every schema.
@@ -30,9 +32,10 @@ servers: install
 migrate: install
 	$(BIN)/python -m shared.cli migrate
 
-test: install system-packages
+test: install system-packages admin-test-deps
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	cd admin && npm run --silent typecheck && npx vitest run
+	ATENDE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check .
@@ -57,3 +60,21 @@ bench-chat: install
 # Gateway vs nginx vs direct on loopback (needs the Debian packages nginx and wrk; numbers in docs/gateway.md).
 bench-gateway: install
 	$(BIN)/python -m bench.gateway
+
+# Tenant-filtered vector / keyword / hybrid search (numbers in docs/search.md); e.g. BENCH_SEARCH_ARGS="--rows 1000000".
+bench-search: install
+	$(BIN)/python bench/search.py $(BENCH_SEARCH_ARGS)
+
+# The admin console (admin/, docs/admin.md): production build served by the gateway at /admin.
+admin:
+	@bash scripts/admin.sh build
+
+# Regenerate admin/src/api/schema.d.ts from a running gateway's merged OpenAPI (`make run` first).
+admin-api:
+	@bash scripts/admin.sh deps
+	cd admin && npx openapi-typescript $${OPENAPI_URL:-http://127.0.0.1:8000/openapi.json} -o src/api/schema.d.ts
+
+# What the admin tests need: npm packages (npm ci) and Debian's chromium for the browser tests.
+admin-test-deps:
+	@bash scripts/admin.sh deps
+	@bash scripts/admin.sh browser
