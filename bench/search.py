@@ -263,7 +263,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--tenants", type=int, default=100)
     parser.add_argument("--queries", type=int, default=30)
-    parser.add_argument("--exact-cap", type=int, default=20_000, help="SEARCH_EXACT_SEARCH_MAX_ROWS")
+    parser.add_argument("--exact-cap", type=int, default=10_000, help="SEARCH_EXACT_SEARCH_MAX_ROWS")
     parser.add_argument("--use-env-db", action="store_true", help="use DATABASE_URL instead of an embedded server")
     parser.add_argument("--workdir", default=".data/bench-search")
     asyncio.run(bench(parser.parse_args()))

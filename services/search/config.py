@@ -27,7 +27,7 @@ class SearchSettings(ServiceSettings):
     chunk_overlap_chars: int = Field(200, ge=0, le=2000)
     embed_batch_rows: int = Field(64, ge=1, le=2000)  # rows embedded per worker step (progress granularity)
     # Query planning (see docs/search.md): exact scan below this many candidate rows, HNSW above.
-    exact_search_max_rows: int = Field(20_000, ge=0)
+    exact_search_max_rows: int = Field(10_000, ge=0)
     hnsw_ef_search: int = Field(100, ge=10, le=1000)
     max_limit: int = Field(50, ge=1, le=200)
     rrf_k: int = Field(60, ge=1)
