@@ -1,5 +1,6 @@
 """`make run` for real: `python -m shared.cli dev` with embedded Postgres + Redis, every service, worker and the
-gateway as processes; stopping it (SIGTERM, Ctrl-C, or the parent being SIGKILLed) leaves no process behind."""
+gateway as processes; stopping it (SIGTERM, Ctrl-C, a child dying, or the parent being SIGKILLed) leaves no
+process behind."""
 
 from __future__ import annotations
 
@@ -222,19 +223,75 @@ def test_dev_stack_up_then_sigterm_and_ctrl_c_leave_nothing(tmp_path: Path) -> N
             os.killpg(run.proc.pid, signal.SIGKILL)
 
 
-def test_sigkilled_dev_leaves_nothing(tmp_path: Path) -> None:
-    """Even a parent that cannot clean up (SIGKILL) takes its children with it (parent-death signal)."""
+def test_a_child_that_dies_stops_everything(tmp_path: Path) -> None:
+    """A worker crashing is not hidden: dev names it, stops the rest and exits 1."""
     run = start_dev(tmp_path, tmp_path / "data", "run.log")
     try:
         run.wait_running()
         snap = assert_full_tree(run)
-        run.proc.kill()
-        run.proc.wait(10)
-        left = survivors(snap, timeout=30)
-        assert not left, f"left running after SIGKILL of the parent: {left}"
+        worker = next(p for p in run.tree() if "services.chat.worker" in " ".join(p.cmdline()))
+        worker.kill()
+        assert run.proc.wait(45) == 1, run.output()[-4000:]
+        assert "chat-worker exited unexpectedly (code -9); stopping everything" in run.output()
+        left = survivors(snap, timeout=5)
+        assert not left, f"left running after a child died: {left}"
     finally:
         if run.proc.poll() is None:
             os.killpg(run.proc.pid, signal.SIGKILL)
+
+
+SUPERVISED = """
+import sys, time
+from shared.cli import Supervisor
+sup = Supervisor(env={"PATH": "/usr/bin:/bin"})
+for name in ("one", "two"):
+    sup.spawn(name, [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(600)"])
+print("spawned", *(c.proc.pid for c in sup.children), flush=True)
+time.sleep(600)
+"""
+
+
+def test_sigkilled_supervisor_takes_its_children_along(tmp_path: Path) -> None:
+    """The parent-death signal of every service/worker child: a parent that cannot clean up still leaves nothing."""
+    proc = subprocess.Popen([sys.executable, "-c", SUPERVISED], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("spawned"), line
+        pids = [int(pid) for pid in line.split()[1:]]
+        snap = snapshot([psutil.Process(pid) for pid in pids])
+        assert len(snap) == 2
+        proc.kill()
+        proc.wait(10)
+        assert not survivors(snap, timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_sigkilled_servers_take_postgres_and_redis_along(tmp_path: Path) -> None:
+    """The same for the embedded servers (`python -m shared.cli servers`, also what `dev` starts first)."""
+    pg_port, redis_port = distinct_free_ports(2)
+    env = clean_env(DEV_DATA_DIR=str(tmp_path / "data"), DEV_PG_PORT=str(pg_port), DEV_REDIS_PORT=str(redis_port))
+    log = tmp_path / "servers.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "servers"], cwd=tmp_path, env=env, stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "export REDIS_URL=" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        assert f"export DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:{pg_port}/atende" in log.read_text()
+        snap = snapshot(psutil.Process(proc.pid).children(recursive=True))
+        cmds = [desc for _, desc in snap.values()]
+        assert any("/postgres -D" in c for c in cmds) and any("redis-server" in c for c in cmds), cmds
+        proc.kill()
+        proc.wait(10)
+        assert not survivors(snap, timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 async def _sql(port: int, sql: str):
