@@ -105,10 +105,10 @@ class Setting:
 
 SETTINGS = [
     Setting("beam5 vad t2 (faster-whisper defaults)", beam_size=5),
-    Setting("beam1 vad t2 (service default)"),
+    Setting("beam1 vad t2"),
     Setting("beam1 no-vad t2", vad=False),
     Setting("beam1 vad t1", threads=1),
-    Setting("batched bs8 beam1 vad t2", batched=True),
+    Setting("batched bs8 beam1 vad t2 (service default)", batched=True),
 ]
 
 _models: dict = {}
@@ -189,7 +189,7 @@ def bench_settings(clips: list[Clip]) -> list[dict]:
 def bench_concurrency(clips: list[Clip]) -> list[dict]:
     """Two jobs at once (the worker's bounded pool) vs one after the other, on the same clips."""
     rows = []
-    s = Setting("service default")
+    s = Setting("service default", batched=True)
     for concurrency, threads in ((1, 2), (2, 1), (2, 2)):
         model = model_for(threads, workers=concurrency)
         jobs = clips + clips
@@ -280,7 +280,7 @@ async def bench_service(clip: Clip, workdir: Path) -> dict:
                 print(json.dumps(results[-1]), flush=True)
         best = min(results, key=lambda r: r["total_s"])
         service = best["total_s"]
-        direct = min(transcribe(model_for(2), clip, Setting("service default"))[0] for _ in range(3))
+        direct = min(transcribe(model_for(2), clip, Setting("service default", batched=True))[0] for _ in range(3))
         row = {
             "clip_seconds": round(clip.seconds, 1),
             "service_s": service,

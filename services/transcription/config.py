@@ -33,7 +33,7 @@ class TranscriptionSettings(ServiceSettings):
     beam_size: int = Field(1, ge=1, le=10)
     vad_filter: bool = True
     word_timestamps: bool = True
-    batched: bool = False
+    batched: bool = True
     batch_size: int = Field(8, ge=1, le=64)
 
     # Worker: bounded concurrency, lease on a running job, sweep of jobs whose worker died.
