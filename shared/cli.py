@@ -487,6 +487,15 @@ def wait_healthy(sup: Supervisor, specs: list[AppSpec], timeout: float) -> None:
             time.sleep(0.2)
 
 
+def admin_console_line(gw: AppSpec) -> str:
+    """Where the admin console is, or how to build it (the gateway serves GATEWAY_ADMIN_DIR, default admin/dist)."""
+    configured = getattr(gw.settings, "admin_dir", "")
+    dist = Path(configured) if configured else Path(__file__).resolve().parents[1] / "admin" / "dist"
+    if (dist / "index.html").is_file():
+        return f"{gw.url}/admin/"
+    return "not built: install Node.js 20+ and run `make admin` (docs/admin.md)"
+
+
 def banner(specs: list[AppSpec], servers: Servers, dev: DevSettings) -> str:
     by_name = {spec.name: spec for spec in specs}
     gw = by_name["gateway"]
@@ -495,6 +504,7 @@ def banner(specs: list[AppSpec], servers: Servers, dev: DevSettings) -> str:
         "Atende is running.",
         f"  gateway (public API)  {gw.url}",
         f"  API docs              {gw.url}/docs",
+        f"  admin console         {admin_console_line(gw)}",
     ]
     for name in SERVICES:
         lines.append(f"  {name:<21} {by_name[name].url}  (docs: {by_name[name].url}/docs)")

@@ -1,0 +1,418 @@
+// End-to-end checks of the admin console in headless Chromium (Debian's package, driven by playwright-core)
+// against a real stack. Started by tests/e2e/test_admin_browser.py, which starts the stack and the stand-ins and
+// passes everything in the environment. Writes <ARTIFACTS_DIR>/results.json and one screenshot per screen.
+//
+// Env: ADMIN_BASE_URL (gateway), ADMIN_EMAIL, ADMIN_PASSWORD, ARTIFACTS_DIR, AUDIO_FILE, DOC_FILE, DOC_PHRASE,
+// TELEGRAM_STANDIN (its /_calls lists what it received), CHROMIUM (default /usr/bin/chromium),
+// E2E_GROUPS (comma list: core,channels; default both).
+import { chromium } from "playwright-core";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const env = (name, fallback) => {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined) throw new Error(`${name} is not set`);
+  return v;
+};
+const BASE = env("ADMIN_BASE_URL").replace(/\/$/, "");
+const ART = env("ARTIFACTS_DIR");
+const GROUPS = new Set(env("E2E_GROUPS", "core,channels").split(","));
+mkdirSync(ART, { recursive: true });
+
+const results = [];
+let page;
+let context;
+
+async function shot(name) {
+  await page.screenshot({ path: join(ART, `${name}.png`), fullPage: true });
+}
+
+async function check(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true, ms: Date.now() - started });
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+    return true;
+  } catch (err) {
+    results.push({ name, ok: false, ms: Date.now() - started, error: String(err?.stack ?? err).slice(0, 3000) });
+    console.log(`FAIL ${name}: ${String(err?.message ?? err).split("\n")[0]}`);
+    await shot(`FAILED-${name}`).catch(() => {});
+    return false;
+  }
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(`assertion failed: ${message}`);
+}
+
+async function until(fn, what, timeout = 30_000, every = 250) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+async function accessToken() {
+  return page.evaluate(() => JSON.parse(localStorage.getItem("atende.session")).access_token);
+}
+
+async function apiCall(method, path, body, headers = {}) {
+  const token = await accessToken();
+  const resp = await fetch(`${BASE}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await resp.text();
+  return { status: resp.status, body: text ? JSON.parse(text) : null };
+}
+
+async function telegramCalls() {
+  const resp = await fetch(`${env("TELEGRAM_STANDIN")}/_calls`);
+  return resp.json();
+}
+
+const nav = (label) => page.locator("nav.sidenav").getByRole("link", { name: label, exact: true });
+
+async function main() {
+  const userDataDir = mkdtempSync(join(tmpdir(), "atende-chromium-"));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: env("CHROMIUM", "/usr/bin/chromium"),
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+    viewport: { width: 1280, height: 860 },
+    locale: "en-US",
+    acceptDownloads: true,
+  });
+  context.setDefaultTimeout(20_000);
+  page = context.pages()[0] ?? (await context.newPage());
+  const consoleErrors = [];
+  page.on("pageerror", (err) => {
+    console.log(`page error: ${String(err?.stack ?? err).slice(0, 600)}`);
+    consoleErrors.push(String(err?.stack ?? err).slice(0, 1500));
+  });
+  page.on("console", (msg) => {
+    if (msg.type() === "error") console.log(`console error: ${msg.text().slice(0, 1500)}`);
+  });
+
+  try {
+    const loggedIn = await check("login", async () => {
+      await page.goto(`${BASE}/admin/`);
+      await page.waitForURL(/\/admin\/login$/);
+      await shot("login");
+      await page.getByLabel("Email").fill(env("ADMIN_EMAIL"));
+      if (process.env.E2E_SKIP_WRONG_LOGIN !== "1") {
+      await page.getByLabel("Password").fill("wrong-password");
+      await page.getByRole("button", { name: "Log in" }).click();
+      const alert = page.getByRole("alert");
+      await alert.waitFor();
+      assert(/password|credentials|invalid/i.test(await alert.innerText()), "the problem detail is shown");
+      await shot("login-error");
+      }
+      await page.getByLabel("Password").fill(env("ADMIN_PASSWORD"));
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.getByRole("heading", { name: "Dashboard" }).waitFor();
+      await page.locator(".stats .stat").first().waitFor();
+      await shot("dashboard");
+    });
+    if (!loggedIn) return;
+
+    if (GROUPS.has("core")) await core();
+    if (GROUPS.has("channels")) await channels();
+
+    await check("no uncaught page errors", async () => {
+      assert(consoleErrors.length === 0, `page errors: ${consoleErrors.join(" | ")}`);
+    });
+  } finally {
+    await context.close();
+    rmSync(userDataDir, { recursive: true, force: true });
+  }
+}
+
+async function core() {
+  await check("assistant and streamed try-it answer", async () => {
+    await nav("Assistants").click();
+    await page.getByRole("heading", { name: "Assistants" }).waitFor();
+    await page.getByLabel("Name").fill("E2E Concierge");
+    await page.getByRole("button", { name: "Create" }).click();
+    await page.getByRole("heading", { name: "E2E Concierge" }).waitFor();
+    await page.getByLabel("Instructions").fill("You are a polite concierge. Answer briefly.");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByText("Saved").waitFor();
+    // Record every text the answer bubble shows while it streams.
+    await page.evaluate(() => {
+      window.__snapshots = [];
+      const log = document.querySelector(".tryit .chat-log");
+      new MutationObserver(() => {
+        const b = document.querySelectorAll(".tryit .bubble.assistant");
+        const last = b[b.length - 1];
+        if (last) window.__snapshots.push({ text: last.textContent, streaming: last.classList.contains("streaming") });
+      }).observe(log, { subtree: true, childList: true, characterData: true, attributes: true });
+    });
+    await page.getByLabel("Message").fill("What time do you open on Saturdays?");
+    await page.getByRole("button", { name: "Send" }).click();
+    const answer = page.locator(".tryit .bubble.assistant:not(.streaming)");
+    await answer.waitFor();
+    const final = (await answer.innerText()).trim();
+    assert(final.startsWith("Stand-in answer") && final.includes("What time do you open on Saturdays?"), `final answer: ${final}`);
+    const snaps = await page.evaluate(() => window.__snapshots);
+    const partial = snaps.filter((s) => s.streaming && s.text.replace("▍", "").trim().length > 0 && s.text.replace("▍", "").trim().length < final.length);
+    assert(partial.length >= 2, `the answer grew while streaming (${snaps.length} snapshots, ${partial.length} partial)`);
+    await shot("assistant-try-it");
+  });
+
+  await check("API key shown once", async () => {
+    await nav("API keys").click();
+    await page.getByRole("heading", { name: "API keys" }).waitFor();
+    await page.getByLabel("Name").fill("E2E key");
+    await page.getByRole("checkbox", { name: "write" }).check();
+    await page.getByRole("button", { name: "Create key" }).click();
+    const keyEl = page.getByTestId("new-key");
+    await keyEl.waitFor();
+    const key = (await keyEl.innerText()).trim();
+    assert(/^atd_\S{20,}$/.test(key), `key format: ${key.slice(0, 8)}…`);
+    await page.getByRole("button", { name: "Copy" }).click();
+    await page.getByRole("button", { name: "Copied" }).waitFor();
+    await shot("api-key-created");
+    // The key works through the gateway ...
+    const resp = await fetch(`${BASE}/api/v1/assistants`, { headers: { "X-API-Key": key } });
+    assert(resp.status === 200, `the new key authenticates (HTTP ${resp.status})`);
+    // ... and is never shown again: not after closing the panel, not after a reload, not by the API.
+    await page.getByRole("button", { name: "I saved it" }).click();
+    await page.locator("table.list").getByText("E2E key").waitFor();
+    assert(!(await page.content()).includes(key), "the key is gone from the page");
+    await page.reload();
+    await page.locator("table.list").getByText("E2E key").waitFor();
+    assert(!(await page.content()).includes(key), "the key is not shown after a reload");
+    const list = await apiCall("GET", "/api/v1/api-keys");
+    assert(!JSON.stringify(list.body).includes(key), "the list API never returns the key");
+    await shot("api-keys");
+  });
+
+  await check("transcription upload, progress to 100%, SRT download", async () => {
+    await nav("Transcriptions").click();
+    await page.getByRole("heading", { name: "Transcriptions" }).waitFor();
+    await page.getByLabel("Audio or video file").setInputFiles(env("AUDIO_FILE"));
+    await page.getByRole("button", { name: "Upload" }).click();
+    // The upload bar reaches 100% (it stays briefly after the upload).
+    await page.getByRole("progressbar", { name: "Upload" }).waitFor();
+    await until(
+      async () => (await page.getByRole("progressbar", { name: "Upload" }).getAttribute("aria-valuenow")) === "100",
+      "upload progress 100%",
+      30_000,
+      50,
+    );
+    const job = page.locator(".job").first();
+    const seen = new Set();
+    await until(
+      async () => {
+        const bar = job.getByRole("progressbar", { name: "Transcription progress" });
+        if (await bar.count()) seen.add(await bar.first().getAttribute("aria-valuenow"));
+        return (await job.getAttribute("data-status")) === "completed";
+      },
+      "transcription completed",
+      180_000,
+      200,
+    );
+    const final = await job.getByRole("progressbar", { name: "Transcription progress" }).getAttribute("aria-valuenow");
+    assert(final === "100", `progress at the end: ${final}`);
+    await shot("transcriptions");
+    const [download] = await Promise.all([page.waitForEvent("download"), job.getByRole("button", { name: "SRT" }).click()]);
+    const srt = readFileSync(await download.path(), "utf8");
+    writeFileSync(join(ART, "transcription.srt"), srt);
+    assert(/^1\s*\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}/m.test(srt), `SRT shape: ${srt.slice(0, 80)}`);
+    assert(/pizza/i.test(srt), `the SRT has the spoken words: ${srt.slice(0, 200)}`);
+    // The detail screen lists segments with timestamps.
+    await job.getByRole("link").first().click();
+    await page.locator("table.segments tbody tr").first().waitFor();
+    await shot("transcription-detail");
+  });
+
+  await check("document upload, indexing, found by search with scores", async () => {
+    await nav("Knowledge").click();
+    await page.getByRole("heading", { name: "Knowledge" }).waitFor();
+    await page.getByLabel("Document (PDF, DOCX, TXT, MD)").setInputFiles(env("DOC_FILE"));
+    await page.getByRole("button", { name: "Upload" }).click();
+    await page.locator('.docs li[data-status="ready"]').first().waitFor({ timeout: 120_000 });
+    await page.getByLabel("Query").fill(env("DOC_PHRASE"));
+    for (const mode of ["hybrid", "keyword", "semantic"]) {
+      await page.getByLabel("Mode").selectOption(mode);
+      await page.getByRole("button", { name: "Search" }).click();
+      const hit = page.locator(".result").filter({ hasText: "Zorblax" }).first();
+      await hit.waitFor();
+      const score = Number((await hit.locator(".score").innerText()).replace(",", "."));
+      assert(score > 0, `${mode} score shown: ${score}`);
+      if (mode === "hybrid") await shot("knowledge-search");
+    }
+  });
+
+  await check("every screen renders (desktop and phone width, deep links)", async () => {
+    const me = await apiCall("GET", "/api/v1/auth/me");
+    const screens = [
+      ["dashboard", "/admin/", "Dashboard"],
+      ["inbox", "/admin/inbox", "Inbox"],
+      ["buffers", "/admin/buffers", "Live buffers"],
+      ["assistants", "/admin/assistants", "Assistants"],
+      ["channels", "/admin/channels", "Channels"],
+      ["transcriptions-list", "/admin/transcriptions", "Transcriptions"],
+      ["knowledge", "/admin/knowledge", "Knowledge"],
+      ["members", "/admin/members", "Members and roles"],
+      ["api-keys-list", "/admin/api-keys", "API keys"],
+      ["tenants", "/admin/tenants", "Tenants"],
+      ["tenant-settings", `/admin/tenants/${me.body.tenant_id}`, null],
+      ["logs", "/admin/logs", "Logs"],
+    ];
+    for (const [name, path, heading] of screens) {
+      await page.goto(`${BASE}${path}`); // a full load: the gateway's history fallback serves every deep link
+      if (heading) await page.getByRole("heading", { name: heading, exact: true }).waitFor();
+      else await page.locator("form.card").first().waitFor();
+      await page.locator(".state.loading").waitFor({ state: "detached" });
+      const errors = await page.locator(".state.error").count();
+      assert(errors === 0, `${name} shows an error: ${errors ? await page.locator(".state.error").first().innerText() : ""}`);
+      await shot(`screen-${name}`);
+    }
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const [name, path] of [["dashboard", "/admin/"], ["inbox", "/admin/inbox"], ["assistants", "/admin/assistants"]]) {
+      await page.goto(`${BASE}${path}`);
+      await page.locator(".content h2").first().waitFor();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert(overflow <= 1, `${name} fits a phone (overflow ${overflow}px)`);
+      await shot(`phone-${name}`);
+    }
+    await page.getByRole("button", { name: "Menu" }).click();
+    await nav("Knowledge").waitFor();
+    await shot("phone-menu");
+    await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  await check("Portuguese (pt-BR) switch", async () => {
+    await page.goto(`${BASE}/admin/`);
+    await page.getByLabel("Language").selectOption("pt-BR");
+    await page.getByRole("heading", { name: "Painel" }).waitFor();
+    await nav("Caixa de entrada").waitFor();
+    await shot("dashboard-pt-BR");
+    await page.getByLabel("Idioma").selectOption("en");
+    await page.getByRole("heading", { name: "Dashboard" }).waitFor();
+  });
+}
+
+async function telegramUpdate(channelId, secret, chatId, text, updateId) {
+  const resp = await fetch(`${BASE}/webhooks/telegram/${channelId}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret },
+    body: JSON.stringify({
+      update_id: updateId,
+      message: {
+        message_id: updateId,
+        date: Math.floor(Date.now() / 1000),
+        chat: { id: chatId, type: "private", first_name: "Maria" },
+        from: { id: chatId, is_bot: false, first_name: "Maria" },
+        text,
+      },
+    }),
+  });
+  assert(resp.ok, `webhook accepted the update (HTTP ${resp.status}: ${await resp.text()})`);
+}
+
+async function channels() {
+  let channelId;
+  let secret;
+  const ok = await check("Telegram channel with webhook URL, webhook set", async () => {
+    await page.goto(`${BASE}/admin/channels`);
+    await page.getByRole("heading", { name: "Channels" }).waitFor();
+    await page.getByLabel("Name").fill("E2E Telegram");
+    await page.getByLabel("Bot token").fill("123456:E2E-token");
+    await page.getByRole("button", { name: "Create" }).click();
+    const card = page.locator("[data-channel]").filter({ hasText: "E2E Telegram" });
+    await card.waitFor();
+    channelId = await card.getAttribute("data-channel");
+    assert((await card.locator("code").innerText()).includes(`/webhooks/telegram/${channelId}`), "webhook URL shown");
+    await card.getByRole("button", { name: "Set Telegram webhook" }).click();
+    await card.getByText(/Webhook registered/).waitFor();
+    const calls = await telegramCalls();
+    const set = calls.filter((c) => c.method === "setWebhook").pop();
+    assert(set && set.params.url.endsWith(`/webhooks/telegram/${channelId}`), "setWebhook reached the stand-in");
+    secret = set.params.secret_token;
+    await shot("channels");
+  });
+  if (!ok) return;
+
+  await check("Telegram message appears live; AI off; agent reply reaches Telegram", async () => {
+    await page.goto(`${BASE}/admin/inbox`);
+    await page.getByRole("heading", { name: "Inbox" }).waitFor();
+    const before = await page.locator(".threads li").count();
+    await telegramUpdate(channelId, secret, 555001, "Oi, vocês entregam no sábado?", 9001);
+    const item = page.locator(".threads li").filter({ hasText: "telegram" }).first();
+    await item.waitFor({ timeout: 30_000 }); // no reload: the inbox polls
+    assert((await page.locator(".threads li").count()) > before, "a new conversation is listed");
+    await item.getByRole("link").click();
+    await page.locator('.bubble[data-role="user"]').filter({ hasText: "entregam no sábado" }).waitFor();
+    await shot("inbox-thread");
+    const toggle = page.getByRole("checkbox", { name: "AI answers" });
+    if (await toggle.isChecked()) await toggle.uncheck();
+    await page.getByText("AI off (human takeover)").waitFor();
+    const reply = `Olá Maria, entregamos sim! (${Date.now()})`;
+    await page.getByLabel("Reply as agent").fill(reply);
+    await page.getByRole("button", { name: "Send reply" }).click();
+    await page.locator('.bubble[data-role="agent"]').filter({ hasText: reply }).waitFor();
+    await until(
+      async () => (await telegramCalls()).some((c) => c.method === "sendMessage" && String(c.params.chat_id) === "555001" && c.params.text === reply),
+      "the stand-in Telegram received the agent's reply",
+      30_000,
+    );
+    await shot("inbox-agent-reply");
+  });
+
+  await check("live buffer with countdown, force flush answers", async () => {
+    const me = await apiCall("GET", "/api/v1/auth/me");
+    const patch = await apiCall("PATCH", `/api/v1/tenants/${me.body.tenant_id}`, { buffer_enabled: true, buffer_seconds: 60, buffer_max_wait_seconds: 120 });
+    assert(patch.status === 200, `buffer enabled (HTTP ${patch.status})`);
+    await page.goto(`${BASE}/admin/buffers`);
+    await page.getByRole("heading", { name: "Live buffers" }).waitFor();
+    await telegramUpdate(channelId, secret, 555002, "Quero pedir uma pizza", 9002);
+    await telegramUpdate(channelId, secret, 555002, "grande, de calabresa", 9003);
+    const card = page.locator(".buffer").first();
+    await card.waitFor({ timeout: 30_000 });
+    const first = Number(await card.locator(".countdown").getAttribute("data-seconds"));
+    assert(first > 0 && first <= 60, `countdown shown: ${first}s`);
+    await until(async () => Number(await card.locator(".countdown").getAttribute("data-seconds")) < first, "the countdown ticks", 5000);
+    await shot("buffers-live");
+    await card.getByRole("button", { name: "Flush now" }).click();
+    await page.locator(".buffer").waitFor({ state: "detached", timeout: 15_000 });
+    await until(
+      async () => (await telegramCalls()).some((c) => c.method === "sendMessage" && String(c.params.chat_id) === "555002" && /Stand-in answer/.test(c.params.text)),
+      "the AI answer to the flushed buffer reached Telegram",
+      30_000,
+    );
+    await apiCall("PATCH", `/api/v1/tenants/${me.body.tenant_id}`, { buffer_enabled: false });
+    await shot("buffers-flushed");
+  });
+}
+
+try {
+  await main();
+} catch (err) {
+  results.push({ name: "harness", ok: false, error: String(err?.stack ?? err) });
+  console.error(err);
+}
+writeFileSync(join(ART, "results.json"), JSON.stringify({ results }, null, 2));
+process.exit(results.every((r) => r.ok) && results.length > 0 ? 0 : 1);

@@ -1,0 +1,245 @@
+"""The admin console in a real browser: headless Chromium (Debian's package, driven by playwright-core from
+admin/node_modules) against the whole stack of `python -m shared.cli dev` (embedded Postgres + Redis, every
+service and worker, the gateway serving a fresh production build at /admin), the stand-in OpenAI-protocol LLM
+and the stand-in Telegram Bot API. admin/e2e/run.mjs does the clicking; this test starts everything, runs it and
+asserts its results and what the stand-ins received. Screenshots: test-artifacts/admin-e2e/.
+
+`make test` installs what this needs (npm ci in admin/, Debian's chromium) and sets ATENDE_REQUIRE_BROWSER=1, so
+there a missing browser fails; a plain `pytest` without Node or Chromium skips with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from shared.devstack import free_port
+from shared.testing import serve_app
+from shared.testing_llm import LLMStandIn
+from tests.support.providers import TelegramStandIn
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN = ROOT / "admin"
+ARTIFACTS = ROOT / "test-artifacts" / "admin-e2e"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+EMAIL = "owner@admin-e2e.example.com"
+PASSWORD = "e2e-Admin-password-9"
+DOC_PHRASE = "Zorblax warranty purple teleporters"
+APPS = ("gateway", "auth", "chat", "channels", "transcription", "search")
+_FOREIGN = ("DATABASE_URL", "REDIS_URL", "AUTH_URL", "JWKS_URL", "JWKS_JSON", "SECRETS_KEY", "SERVICE_SECRET", "LOG_")
+_PREFIXES = ("DEV_", "GATEWAY_", "AUTH_", "CHAT_", "CHANNELS_", "TRANSCRIPTION_", "SEARCH_", "DEMO_", "TEST_")
+
+
+def _missing() -> list[str]:
+    missing = []
+    if shutil.which("node") is None:
+        missing.append("node (Node.js 20+)")
+    if not (ADMIN / "node_modules" / "playwright-core").is_dir():
+        missing.append("admin/node_modules (npm ci in admin/)")
+    if not Path(CHROMIUM).exists():
+        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    if shutil.which("espeak-ng") is None:
+        missing.append("espeak-ng")
+    return missing
+
+
+@pytest.fixture(scope="module")
+def prerequisites() -> None:
+    missing = _missing()
+    if missing:
+        message = f"admin browser e2e needs {', '.join(missing)}: `make admin-test-deps` installs them"
+        if os.environ.get("ATENDE_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _build(out_dir: Path) -> None:
+    """A production build of the current source, served by the gateway (GATEWAY_ADMIN_DIR)."""
+    proc = subprocess.run(
+        [
+            *("npx", "--no-install", "vite", "build", "--outDir", str(out_dir), "--emptyOutDir", "--logLevel", "warn"),
+            *os.environ.get("ADMIN_BUILD_ARGS", "").split(),  # e.g. "--minify false" to read a browser stack trace
+        ],
+        cwd=ADMIN,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (out_dir / "index.html").is_file()
+
+
+def _inputs(tmp: Path) -> tuple[Path, Path]:
+    wav = tmp / "order.wav"
+    text = "Hello, I would like to order a large pizza with mushrooms for delivery tonight."
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True, timeout=60)
+    doc = tmp / "warranty.txt"
+    doc.write_text(
+        "Zorblax warranty policy.\n\nThe Zorblax warranty covers purple teleporters for seven years, "
+        "including parts and labour. Claims are made at any Zorblax store with the original receipt.\n"
+    )
+    return wav, doc
+
+
+def _telegram_app(tg: TelegramStandIn) -> Starlette:
+    """The stand-in Bot API plus /_calls, so the browser script can read what Telegram received."""
+
+    async def calls(_: Request) -> JSONResponse:
+        return JSONResponse(tg.calls)
+
+    return Starlette(routes=[Route("/_calls", calls), Mount("/", app=tg.app)])
+
+
+def _env(tmp: Path, ports: dict[str, int], pg_port: int, redis_port: int, llm: str, telegram: str, dist: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN + _PREFIXES)}
+    gateway = f"http://127.0.0.1:{ports['gateway']}"
+    return env | {
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(ROOT),
+        "DEV_DATA_DIR": str(tmp / "data"),
+        "DEV_PG_PORT": str(pg_port),
+        "DEV_REDIS_PORT": str(redis_port),
+        "PG_FAST": "1",
+        "DEMO_ADMIN_EMAIL": EMAIL,
+        "DEMO_ADMIN_PASSWORD": PASSWORD,
+        **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        "GATEWAY_ADMIN_DIR": str(dist),
+        # A browser session makes many calls per second (live polling): the per-IP/user defaults are for the API.
+        "GATEWAY_RATE_LIMITS_ENABLED": "false",
+        "CHAT_LLM_BASE_URL": f"{llm}/v1",
+        "CHAT_LLM_API_KEY": "sk-stand-in",
+        "CHAT_LLM_MODEL": "stand-in",
+        "CHANNELS_TELEGRAM_API_URL": telegram,
+        "CHANNELS_PUBLIC_BASE_URL": gateway,
+        "CHANNELS_MEDIA_DIR": str(tmp / "media"),
+        "TRANSCRIPTION_MODEL_CACHE_DIR": str(ROOT / ".data" / "models"),
+    }
+
+
+async def _wait_running(proc: asyncio.subprocess.Process, log: Path, timeout: float = 150.0) -> None:
+    deadline = time.monotonic() + timeout
+    while "Atende is running." not in log.read_text(errors="replace"):
+        if proc.returncode is not None:
+            pytest.fail(f"dev exited with {proc.returncode}:\n{log.read_text(errors='replace')[-5000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"dev not running after {timeout}s:\n{log.read_text(errors='replace')[-5000:]}")
+        await asyncio.sleep(0.3)
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+
+
+# Known bug, not yet fixed: after logging in as the superuser admin, the first client-side navigation (dashboard ->
+# Assistants) crashes React with "destroy_ is not a function" (an effect cleanup that is not a function) and the
+# page goes blank; it does not happen for the agent user nor in a hand-driven Chromium session. strict: once the
+# bug is fixed this test passes and the marker must go (docs/admin.md "Status").
+@pytest.mark.xfail(strict=True, reason="admin SPA: blank page after the first client-side navigation (destroy_)")
+async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    dist = tmp_path / "dist"
+    await asyncio.to_thread(_build, dist)
+    wav, doc = await asyncio.to_thread(_inputs, tmp_path)
+
+    llm = LLMStandIn(chunk_delay=0.08)
+    tg = TelegramStandIn()
+    ports_list: list[int] = []
+    while len(ports_list) < len(APPS) + 2:
+        if (p := free_port()) not in ports_list:
+            ports_list.append(p)
+    *app_ports, pg_port, redis_port = ports_list
+    ports = dict(zip(APPS, app_ports, strict=True))
+    gateway = f"http://127.0.0.1:{ports['gateway']}"
+
+    async with serve_app(llm.app) as llm_url, serve_app(_telegram_app(tg)) as tg_url:
+        log = tmp_path / "dev.log"
+        with open(log, "wb") as out:
+            dev = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "shared.cli",
+                "dev",
+                cwd=tmp_path,
+                env=_env(tmp_path, ports, pg_port, redis_port, llm_url, tg_url, dist),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            await _wait_running(dev, log)
+            async with httpx.AsyncClient(timeout=10) as client:
+                page = await client.get(f"{gateway}/admin/inbox/deep/link")
+                assert page.status_code == 200 and '<div id="root">' in page.text
+
+            groups = os.environ.get("ADMIN_E2E_GROUPS", "core,channels")
+            script = await asyncio.create_subprocess_exec(
+                "node",
+                "e2e/run.mjs",
+                cwd=ADMIN,
+                env=os.environ
+                | {
+                    "ADMIN_BASE_URL": gateway,
+                    "ADMIN_EMAIL": EMAIL,
+                    "ADMIN_PASSWORD": PASSWORD,
+                    "ARTIFACTS_DIR": str(ARTIFACTS),
+                    "AUDIO_FILE": str(wav),
+                    "DOC_FILE": str(doc),
+                    "DOC_PHRASE": DOC_PHRASE,
+                    "TELEGRAM_STANDIN": tg_url,
+                    "CHROMIUM": CHROMIUM,
+                    "E2E_GROUPS": groups,
+                },
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                output, _ = await asyncio.wait_for(script.communicate(), 420)
+            except TimeoutError:
+                script.kill()
+                await script.wait()
+                pytest.fail("the browser script did not finish in 420 s")
+        finally:
+            await _stop(dev)
+            shutil.copy(log, ARTIFACTS / "dev.log")
+
+    text = output.decode(errors="replace")
+    (ARTIFACTS / "run.log").write_text(text)
+    results = json.loads((ARTIFACTS / "results.json").read_text())["results"]
+    failed = [r for r in results if not r["ok"]]
+    assert not failed, "browser checks failed:\n" + "\n\n".join(f"{r['name']}: {r.get('error')}" for r in failed)
+    names = {r["name"] for r in results}
+    assert {"login", "assistant and streamed try-it answer", "API key shown once"} <= names, names
+
+    # What the stand-ins saw agrees with what the browser showed.
+    streamed = [r for r in llm.requests if r.get("stream")]
+    assert any("What time do you open on Saturdays?" in json.dumps(r["messages"]) for r in streamed)
+    assert any("polite concierge" in json.dumps(r["messages"]) for r in streamed), "saved instructions reach the LLM"
+    for shot in ("login", "dashboard", "assistant-try-it", "api-key-created", "transcriptions", "knowledge-search"):
+        assert (ARTIFACTS / f"{shot}.png").stat().st_size > 5000, shot
+    if "channels" in groups:
+        sent = tg.named("sendMessage")
+        assert any(str(c["params"]["chat_id"]) == "555001" and "entregamos sim" in c["params"]["text"] for c in sent)
