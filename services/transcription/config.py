@@ -29,7 +29,7 @@ class TranscriptionSettings(ServiceSettings):
     # Local faster-whisper engine.
     model_cache_dir: str = ".data/models"
     compute_type: str = "int8"
-    cpu_threads: int = Field(0, ge=0, le=64)  # 0: ctranslate2 picks
+    cpu_threads: int = Field(0, ge=0, le=64)  # 0: the machine's cores shared by the concurrent jobs
     beam_size: int = Field(1, ge=1, le=10)
     vad_filter: bool = True
     word_timestamps: bool = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -69,7 +70,8 @@ class LocalWhisperEngine:
 
     def model(self):
         s = self.settings
-        return load_model(s.model_cache_dir, s.compute_type, s.cpu_threads, s.max_concurrent_jobs)
+        threads = s.cpu_threads or max(1, (os.cpu_count() or 2) // s.max_concurrent_jobs)
+        return load_model(s.model_cache_dir, s.compute_type, threads, s.max_concurrent_jobs)
 
     async def wait_idle(self) -> None:
         """Until every decode already handed to the pool has returned (a cancelled one ends with its window)."""
