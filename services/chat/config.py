@@ -37,6 +37,10 @@ class ChatSettings(ServiceSettings):
     tenant_fallback_cache_seconds: float = Field(10.0, ge=0)
     export_max_messages: int = Field(5000, ge=1, le=100_000)
     sse_ping_seconds: int = Field(15, ge=1)
+    # Channel conversations: how long a flusher holds a burst before another may take it, and how many
+    # bursts one worker answers at once.
+    buffer_lease_seconds: float = Field(120.0, ge=1)
+    flusher_concurrency: int = Field(8, ge=1, le=256)
 
 
 @lru_cache

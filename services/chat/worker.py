@@ -1,19 +1,69 @@
-"""Stream consumers and the outbox relay of the chat service: `python -m services.chat.worker`."""
+"""Stream consumers, the outbox relay and the buffer flusher of the chat service: `python -m services.chat.worker`.
+
+- channels.inbound.v1 -> store the customer's message, put it in its conversation's buffer;
+- transcription.completed.v1 -> a voice note gets its text;
+- the flusher answers due bursts (several workers share the work through atomic claims).
+"""
 
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
+
+import redis.asyncio as aioredis
 
 from services.chat.base import Outbox, ProcessedEvent
-from services.chat.config import get_settings
+from services.chat.buffers.store import BufferStore
+from services.chat.config import ChatSettings, get_settings
+from services.chat.pipeline.flusher import Flusher
+from services.chat.pipeline.inbound import InboundHandler, TranscriptHandler
+from services.chat.runtime import chat_runtime
+from shared.db import create_engine, create_sessionmaker
+from shared.events.transcription import COMPLETED_STREAM
 from shared.events.worker import ConsumerSpec, run_worker
+from shared.http import create_http_client
 
-# The streams this service consumes: ConsumerSpec(stream=..., handler=...) (see docs/events.md).
-CONSUMERS: list[ConsumerSpec] = []
+INBOUND_STREAM = "channels.inbound.v1"
+
+
+async def run(settings: ChatSettings, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    engine = create_engine(settings.database_url, settings.db_pool_size)
+    redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=15)
+    http = create_http_client()
+    app = SimpleNamespace(
+        state=SimpleNamespace(settings=settings, http=http, redis=redis, sessionmaker=create_sessionmaker(engine))
+    )
+    try:
+        async with chat_runtime(app):
+            store = BufferStore(redis, lease_seconds=settings.buffer_lease_seconds)
+            flusher = Flusher(app.state.chat, store, concurrency=settings.flusher_concurrency)
+            inbound = InboundHandler(app.state.chat, store, wake=flusher.wake)
+            consumers = [
+                # One at a time per worker: a customer's messages are stored in the order they arrive.
+                ConsumerSpec(stream=INBOUND_STREAM, handler=inbound.handle),
+                ConsumerSpec(stream=COMPLETED_STREAM, handler=TranscriptHandler(wake=flusher.wake).handle),
+            ]
+            await asyncio.gather(
+                _stopping(stop, run_worker(settings, Outbox, ProcessedEvent, consumers, stop=stop)),
+                _stopping(stop, flusher.run(stop)),
+            )
+    finally:
+        await http.aclose()
+        await redis.aclose()
+        await engine.dispose()
+
+
+async def _stopping(stop: asyncio.Event, coro) -> None:
+    """If either half ends (or fails), the other stops too."""
+    try:
+        await coro
+    finally:
+        stop.set()
 
 
 def main() -> None:
-    asyncio.run(run_worker(get_settings(), Outbox, ProcessedEvent, CONSUMERS))
+    asyncio.run(run(get_settings()))
 
 
 if __name__ == "__main__":

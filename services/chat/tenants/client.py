@@ -32,6 +32,9 @@ class TenantSettings:
     llm_base_url: str | None = None
     require_approval: bool = False
     split_replies: bool = False
+    buffer_enabled: bool = True
+    buffer_seconds: float = 10.0
+    buffer_max_wait_seconds: float = 60.0
     locale: str = "pt-BR"
     timezone: str = "UTC"
     sectors: tuple[str, ...] = ()
@@ -54,6 +57,9 @@ class TenantSettings:
             llm_base_url=data.get("llm_base_url") or None,
             require_approval=bool(data.get("require_approval")),
             split_replies=bool(data.get("split_replies")),
+            buffer_enabled=bool(data.get("buffer_enabled", True)),
+            buffer_seconds=float(data.get("buffer_seconds") if data.get("buffer_seconds") is not None else 10),
+            buffer_max_wait_seconds=float(data.get("buffer_max_wait_seconds") or 60),
             locale=str(data.get("locale") or "pt-BR"),
             timezone=str(data.get("timezone") or "UTC"),
             sectors=tuple(str(s) for s in (data.get("sectors") or ())),

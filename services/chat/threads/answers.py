@@ -61,6 +61,7 @@ class Turn:
     config: LLMConfig | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     knowledge: list[KnowledgeHit] = field(default_factory=list)
+    batch_key: str | None = None  # the channel burst this answers (services/chat/pipeline): one answer per burst
 
     @property
     def mode(self) -> str:
@@ -319,6 +320,7 @@ class AnswerService:
                 tokens_out=answer.tokens_out,
                 latency_ms=answer.latency_ms,
                 incomplete=answer.incomplete,
+                batch_key=turn.batch_key,
                 created_at=utcnow(),
             )
             session.add(message)

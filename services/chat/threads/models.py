@@ -44,6 +44,10 @@ class Message(UUIDPk, Base):
         Index("ix_message_thread_seq", "thread_id", "seq"),
         Index("ix_message_tenant_created", "tenant_id", "created_at"),
         Index("ix_message_tenant_contact", "tenant_id", "contact_id", "seq"),
+        Index("uq_message_tenant_external", "tenant_id", "external_id", unique=True,
+              postgresql_where=text("external_id IS NOT NULL")),
+        Index("uq_message_tenant_batch", "tenant_id", "batch_key", unique=True,
+              postgresql_where=text("batch_key IS NOT NULL")),
     )
 
     # Total order of messages (created_at can tie inside one transaction); keyset pages use it.
@@ -65,4 +69,9 @@ class Message(UUIDPk, Base):
     latency_ms: Mapped[int | None]
     # True when the answer stopped early (the client went away mid-stream, or the provider broke off).
     incomplete: Mapped[bool] = mapped_column(default=False)
+    # Channel pipeline: the inbound message this row stores (idempotency), a voice note's transcript state
+    # (pending | done | failed), and for an answer the burst it answers (one answer per burst).
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    transcript_status: Mapped[str | None] = mapped_column(String(20))
+    batch_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))

@@ -1,0 +1,197 @@
+"""The flusher: answers each due burst once, then acks it in the buffer.
+
+Runs in every chat worker. Claims are atomic leases (services/chat/buffers/store.py), so replicas
+share the work without answering a burst twice; the answer row carries the burst's `batch_key`
+(unique per tenant), so even a flusher that dies after answering and before acking cannot cause a
+second answer: the next one finds the answer and only acks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from services.chat.assistants.repository import AssistantRepository
+from services.chat.buffers.store import BufferStore, Claim
+from services.chat.contacts.repository import ContactRepository
+from services.chat.runtime import ChatRuntime
+from services.chat.threads.answers import AnswerService, Turn, history_of
+from services.chat.threads.events import OUTBOUND_STREAM, is_channel_thread
+from services.chat.threads.models import Message, Thread
+from services.chat.threads.repository import ThreadRepository
+from shared.errors import AppError
+from shared.events import Envelope
+
+log = structlog.get_logger("flusher")
+
+
+def batch_key(message_ids: list[str]) -> str:
+    return hashlib.sha256(",".join(message_ids).encode()).hexdigest()[:64]
+
+
+@dataclass
+class Flusher:
+    runtime: ChatRuntime
+    store: BufferStore
+    concurrency: int = 8
+    poll_seconds: float = 0.25
+    not_visible_grace: float = 30.0  # a buffered message whose transaction never committed is dropped after this
+    transcript_grace: float = 90.0  # how long a burst waits past its due time for voice-note transcripts
+    retry_seconds: float = 5.0
+    max_attempts: int = 5
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _attempts: dict[str, int] = field(default_factory=dict)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        sem = asyncio.Semaphore(self.concurrency)
+        tasks: set[asyncio.Task] = set()
+        while not stop.is_set():
+            try:
+                claims = await self.store.claim_due(limit=self.concurrency * 2)
+            except Exception as exc:  # noqa: BLE001 - Redis away: wait and try again
+                log.warning("flusher_claim_failed", error=str(exc)[:200])
+                claims = []
+            for claim in claims:
+                await sem.acquire()
+                task = asyncio.create_task(self._guarded(claim, sem))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            if claims:
+                continue
+            self._wake.clear()
+            waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+            await asyncio.wait(waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=60)
+
+    async def _guarded(self, claim: Claim, sem: asyncio.Semaphore) -> None:
+        try:
+            await self.flush(claim)
+        except Exception as exc:  # noqa: BLE001 - one burst's failure never stops the flusher
+            attempts = self._attempts.get(claim.key, 0) + 1
+            self._attempts[claim.key] = attempts
+            log.warning("flush_failed", key=claim.key, attempts=attempts, error=f"{type(exc).__name__}: {exc}"[:300])
+            await self.store.release(claim, retry_in=min(self.retry_seconds * attempts, 60))
+        finally:
+            sem.release()
+
+    async def flush(self, claim: Claim) -> str:
+        """Answer one burst. Returns what happened (for logs and tests)."""
+        tenant_id = uuid.UUID(claim.meta["tenant_id"])
+        thread_id = uuid.UUID(claim.meta["thread_id"])
+        ids = list(dict.fromkeys(str(i["message_id"]) for i in claim.items))
+        rt = self.runtime
+        async with rt.sessionmaker() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(Message)
+                        .where(Message.tenant_id == tenant_id, Message.id.in_([uuid.UUID(i) for i in ids]))
+                        .order_by(Message.created_at, Message.seq)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            thread = await ThreadRepository(session).get(tenant_id, thread_id)
+            key = batch_key([str(m.id) for m in rows])
+            answered = (
+                rows
+                and (
+                    await session.execute(
+                        select(Message.id).where(Message.tenant_id == tenant_id, Message.batch_key == key)
+                    )
+                ).first()
+            )
+        age = time.time() - float(claim.meta.get("first_at", time.time()))
+        if len(rows) < len(ids) and age < self.not_visible_grace:
+            await self.store.release(claim, retry_in=0.2)  # the inbound transaction has not committed yet
+            return "waiting_commit"
+        due = float(claim.meta.get("due_at", time.time()))
+        if any(m.transcript_status == "pending" for m in rows) and time.time() < due + self.transcript_grace:
+            await self.store.release(claim, retry_in=1.0)
+            return "waiting_transcript"
+        if not rows or thread is None or not thread.ai_enabled or answered:
+            await self.store.ack(claim)
+            self._attempts.pop(claim.key, None)
+            return "answered_before" if answered else "no_answer_needed"
+        await self._typing(thread, claim)
+        turn = await self._turn(session_maker=rt.sessionmaker, tenant_id=tenant_id, thread=thread, rows=rows, key=key)
+        service = AnswerService(rt)
+        await service.prepare(turn)
+        try:
+            await service.answer(turn)
+        except IntegrityError:
+            log.info("burst_answered_concurrently", key=claim.key)
+        except AppError as exc:
+            attempts = self._attempts.get(claim.key, 0) + 1
+            self._attempts[claim.key] = attempts
+            if attempts < self.max_attempts:
+                await self.store.release(claim, retry_in=min(self.retry_seconds * attempts, 60))
+                return "retry"
+            # The provider stayed down: a human takes it from here, and the customer is told so.
+            log.warning("burst_handed_over", key=claim.key, error=exc.code)
+            turn.config = None
+            await service.store_answer(turn, service.knowledge_answer(turn))
+        await self.store.ack(claim)
+        self._attempts.pop(claim.key, None)
+        log.info("burst_answered", key=claim.key, messages=len(rows))
+        return "answered"
+
+    async def _turn(self, *, session_maker, tenant_id, thread: Thread, rows: list[Message], key: str) -> Turn:
+        rt = self.runtime
+        tenant = await rt.tenants.get(tenant_id)
+        async with session_maker() as session:
+            contact = await ContactRepository(session).get(tenant_id, thread.contact_id) if thread.contact_id else None
+            assistant = (
+                await AssistantRepository(session).get(tenant_id, thread.assistant_id) if thread.assistant_id else None
+            )
+            recent = await ThreadRepository(session).recent_messages(
+                tenant_id, thread.id, rt.settings.context_max_messages
+            )
+        # The burst is the question: the knowledge lookup sees all of it.
+        question = Message(**{c.key: getattr(rows[-1], c.key) for c in Message.__table__.columns})
+        question.content = "\n".join(m.content for m in rows)
+        return Turn(
+            tenant=tenant,
+            thread=thread,
+            contact=contact,
+            user_message=question,
+            assistant=assistant,
+            history=history_of(recent),
+            needs_answer=True,
+            batch_key=key,
+        )
+
+    async def _typing(self, thread: Thread, claim: Claim) -> None:
+        """Best effort, not through the outbox: a lost typing hint harms no one."""
+        if not is_channel_thread(thread):
+            return
+        env = Envelope(
+            type="chat.typing.v1",
+            tenant_id=thread.tenant_id,
+            idempotency_key=f"typing:{uuid.uuid4()}",
+            payload={
+                "channel_id": str(thread.channel_id),
+                "thread_id": str(thread.id),
+                "recipient": claim.meta.get("recipient", ""),
+            },
+        )
+        if not env.payload["recipient"]:
+            return
+        try:
+            await self.store.redis.xadd(OUTBOUND_STREAM, env.to_fields(), maxlen=100_000, approximate=True)
+        except Exception:  # noqa: BLE001, S110
+            pass
