@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from services.chat.assistants.router import router as assistants_router
+from services.chat.buffers.router import router as buffers_router
 from services.chat.config import ChatSettings, get_settings
 from services.chat.contacts.router import router as contacts_router
 from services.chat.export.router import router as export_router
@@ -20,6 +21,14 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
         title="Chat",
         description="Assistants, threads, messages, AI answers (sync + SSE), review, export, metrics, "
         "OpenAI-compatible API.",
-        routers=[assistants_router, contacts_router, export_router, threads_router, metrics_router, openai_router],
+        routers=[
+            buffers_router,
+            assistants_router,
+            contacts_router,
+            export_router,
+            threads_router,
+            metrics_router,
+            openai_router,
+        ],
         lifespan_hooks=[chat_runtime],
     )

@@ -2,7 +2,13 @@
 
 Contract (search implements it): POST {CHAT_SEARCH_URL}/internal/v1/search with
 `{tenant_id, query, sources: ["documents"], mode: "hybrid", limit, similarity_threshold}` ->
-`{results: [{source, id, score, text, document_id?}], took_ms}`.
+`{results: [{source, id, score, similarity, text, ...}], took_ms, ...}`, best first.
+
+Threshold rule: in hybrid mode `score` is a reciprocal-rank-fusion score (about 1/60, not a similarity), so it
+is never compared with CHAT_KNOWLEDGE_THRESHOLD. Search applies `similarity_threshold` to the semantic list
+before fusion and reports each result's cosine `similarity` (null when only the keyword search found it). A
+result counts as knowledge only when its `similarity` is present and >= the threshold; `KnowledgeHit.score`
+is that similarity, and the hits keep search's fused order (semantic and keyword agreement ranks first).
 """
 
 from __future__ import annotations
@@ -65,14 +71,17 @@ class SearchClient:
         hits = []
         for r in results[:limit]:
             try:
+                similarity = r.get("similarity")
+                if similarity is None or float(similarity) < threshold:
+                    continue  # a keyword-only match (or below the threshold): not similar enough to answer with
                 hits.append(
                     KnowledgeHit(
                         text=str(r["text"]),
-                        score=float(r["score"]),
+                        score=float(similarity),
                         source=str(r.get("source", "")),
                         id=str(r.get("id")) if r.get("id") else None,
                     )
                 )
-            except (KeyError, TypeError, ValueError):
+            except (AttributeError, KeyError, TypeError, ValueError):
                 continue
-        return sorted(hits, key=lambda h: h.score, reverse=True)
+        return hits

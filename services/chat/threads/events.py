@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.chat.base import Outbox
 from services.chat.contacts.models import Contact
 from services.chat.threads.models import Message, Thread
 from shared.events.outbox import emit
+from shared.events.search import (
+    INDEX_STREAM,
+    MESSAGE_DELETED,
+    MESSAGE_UPSERTED,
+    MESSAGES_RESTORED,
+    MessageIndexed,
+    MessagesDeleted,
+    MessagesRestored,
+)
 
 OUTBOUND_STREAM = "chat.outbound.v1"
-INDEX_STREAM = "search.index.v1"
 CHANNEL_KINDS = ("telegram", "whatsapp_twilio")
 
 
@@ -19,25 +29,50 @@ def is_channel_thread(thread: Thread) -> bool:
 
 
 async def emit_index(session: AsyncSession, thread: Thread, message: Message) -> None:
+    """The message's current state for search (`search.message.upserted`; a review correction replaces the text)."""
+    payload = MessageIndexed(
+        message_id=message.id,
+        thread_id=thread.id,
+        contact_id=thread.contact_id,
+        sector=message.sector,
+        role=message.role,
+        text=message.corrected_content or message.content,
+        created_at=message.created_at,
+    )
     await emit(
         session,
         Outbox,
         stream=INDEX_STREAM,
-        type="search.index.v1",
+        type=MESSAGE_UPSERTED,
         idempotency_key=f"chat.index:{message.id}:{message.reviewed_at.isoformat() if message.reviewed_at else 0}",
         tenant_id=message.tenant_id,
-        payload={
-            "source": "messages",
-            "op": "upsert",
-            "id": str(message.id),
-            "thread_id": str(thread.id),
-            "contact_id": str(thread.contact_id) if thread.contact_id else None,
-            "role": message.role,
-            "text": message.corrected_content or message.content,
-            "sector": message.sector,
-            "channel": thread.channel,
-            "created_at": message.created_at.isoformat(),
-        },
+        payload=payload.model_dump(mode="json", exclude_none=True),
+    )
+
+
+async def emit_thread_hidden(session: AsyncSession, thread: Thread) -> None:
+    """Thread soft delete: search hides its messages (kept for a restore)."""
+    await emit(
+        session,
+        Outbox,
+        stream=INDEX_STREAM,
+        type=MESSAGE_DELETED,
+        idempotency_key=f"chat.thread-hidden:{thread.id}:{thread.deleted_at.isoformat()}",
+        tenant_id=thread.tenant_id,
+        payload=MessagesDeleted(thread_id=thread.id, soft=True).model_dump(mode="json", exclude_none=True),
+    )
+
+
+async def emit_thread_restored(session: AsyncSession, thread: Thread, at: datetime) -> None:
+    """Thread restore: search shows its hidden messages again."""
+    await emit(
+        session,
+        Outbox,
+        stream=INDEX_STREAM,
+        type=MESSAGES_RESTORED,
+        idempotency_key=f"chat.thread-restored:{thread.id}:{at.isoformat()}",
+        tenant_id=thread.tenant_id,
+        payload=MessagesRestored(thread_id=thread.id).model_dump(mode="json"),
     )
 
 

@@ -12,7 +12,7 @@ from services.chat.contacts.service import ContactService
 from services.chat.pagination import next_cursor, seq_after
 from services.chat.tenants.client import TenantSettings
 from services.chat.threads.errors import MessageNotFound, MessageTooLong, NotReviewable, ThreadNotFound
-from services.chat.threads.events import emit_index, emit_outbound
+from services.chat.threads.events import emit_index, emit_outbound, emit_thread_hidden, emit_thread_restored
 from services.chat.threads.models import Message, Thread
 from services.chat.threads.repository import ThreadFilters, ThreadRepository
 from services.chat.threads.schemas import MessageRead, MessageReview, ThreadCreate, ThreadRead, ThreadUpdate
@@ -91,11 +91,15 @@ class ThreadService:
     async def delete(self, tenant_id: uuid.UUID, thread_id: uuid.UUID) -> None:
         thread = await self.get(tenant_id, thread_id)
         thread.deleted_at = utcnow()
+        await emit_thread_hidden(self.session, thread)
 
     async def restore(self, tenant_id: uuid.UUID, thread_id: uuid.UUID) -> Thread:
         thread = await self.get(tenant_id, thread_id, include_deleted=True)
+        was_deleted = thread.deleted_at is not None
         thread.deleted_at = None
         thread.updated_at = utcnow()
+        if was_deleted:
+            await emit_thread_restored(self.session, thread, thread.updated_at)
         return thread
 
     async def messages(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, page: PageParams) -> Page[MessageRead]:
