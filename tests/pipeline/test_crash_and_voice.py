@@ -1,0 +1,116 @@
+"""The hard cases: a chat worker SIGKILLed mid-answer, and a voice note that must be heard before it is answered."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.channels.worker import run as run_channels_worker
+from services.chat.worker import run as run_chat_worker
+from services.transcription.config import TranscriptionSettings
+from services.transcription.worker import run as run_transcription_worker
+from shared.testing import wait_for
+from tests.pipeline.conftest import LLM_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _chat_worker_process(p, lease: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "EVENTS_"))} | {
+        "DATABASE_URL": p.stack.database_url,
+        "REDIS_URL": p.stack.redis_url,
+        "SECRETS_KEY": "test-secrets-key",
+        "JWKS_JSON": p.stack.keys.jwks_json,
+        "AUTH_URL": p.urls["auth"],
+        "LOG_LEVEL": "WARNING",
+        "CHAT_LLM_BASE_URL": f"{p.urls['llm']}/v1",
+        "CHAT_LLM_API_KEY": LLM_KEY,
+        "CHAT_LLM_MODEL": "stand-in-model",
+        "CHAT_LLM_TIMEOUT_SECONDS": "60",
+        "CHAT_TENANT_SETTINGS_URL": p.urls["auth"],
+        "CHAT_SEARCH_URL": "",
+        "CHAT_BUFFER_LEASE_SECONDS": str(lease),
+        "EVENTS_RELAY_INTERVAL_MS": "20",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.chat.worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_chat_worker_killed_mid_answer_customer_gets_exactly_one(pipeline):
+    p = pipeline
+    await p.setup_tenant(buffer_enabled=False)
+    ch = await p.channel("telegram")
+    p.start_worker(run_channels_worker, p.channels_settings())
+    p.llm.hang(seconds=60, times=1)  # the first answer never comes back: the worker dies waiting for it
+    first = _chat_worker_process(p, lease=3)
+    try:
+        r = await p.telegram(ch, 900, "meu pedido não chegou")
+        assert r.status_code == 200
+        await wait_for(lambda: p.llm.requests, timeout=60)  # worker 1 took the burst and is mid-answer
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        second = _chat_worker_process(p, lease=3)
+        try:
+            await wait_for(lambda: p.tg.named("sendMessage"), timeout=60)
+            await asyncio.sleep(2)
+            assert len(p.tg.named("sendMessage")) == 1
+            assert len(p.llm.requests) == 2  # the dead worker's call, then the one that answered
+            threads = (await p.gw.get("/api/v1/threads", headers=p.headers)).json()["items"]
+            msgs = (await p.gw.get(f"/api/v1/threads/{threads[0]['id']}/messages", headers=p.headers)).json()
+            assert [m["role"] for m in msgs["items"]] == ["user", "assistant"]
+        finally:
+            second.terminate()
+            second.wait(30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+
+
+@pytest.mark.slow
+async def test_telegram_voice_note_transcribed_then_answered_once(pipeline, tmp_path):
+    from tests.transcription.audio_gen import voice_note
+
+    p = pipeline
+    await p.setup_tenant(buffer_enabled=True, buffer_seconds=1, buffer_max_wait_seconds=30, locale="en-US")
+    ch = await p.channel("telegram")
+    note = voice_note("Hello, I would like to order a large pizza with mushrooms.", "en-us", tmp_path / "n.ogg")
+    p.tg.files["VOICEPIZZA"] = note.read_bytes()
+    tr_settings = p.stack.settings(
+        TranscriptionSettings,
+        storage_dir=str(tmp_path / "store"),
+        model_cache_dir=str(ROOT / ".data" / "models"),
+        auth_url=p.urls["auth"],
+        events_relay_interval_ms=20,
+        lease_seconds=10,
+    )
+    p.start_worker(run_chat_worker, p.chat_settings())
+    p.start_worker(run_channels_worker, p.channels_settings())
+    p.start_worker(run_transcription_worker, tr_settings)
+    update = {
+        "update_id": 950,
+        "message": {
+            "message_id": 950,
+            "date": 1763790000,
+            "chat": {"id": 31, "type": "private"},
+            "from": {"id": 31, "is_bot": False, "first_name": "Ann"},
+            "voice": {"file_id": "VOICEPIZZA", "file_unique_id": "vp", "duration": 4, "mime_type": "audio/ogg"},
+        },
+    }
+    r = await p.gw.post(
+        f"/webhooks/telegram/{ch['id']}", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": ch["secret"]}
+    )
+    assert r.status_code == 200, r.text
+    await wait_for(lambda: p.tg.named("sendMessage"), timeout=120)
+    await asyncio.sleep(1.5)
+    assert len(p.tg.named("sendMessage")) == 1 and len(p.llm.requests) == 1
+    heard = p.user_texts(p.llm.requests[0])[-1].lower()
+    assert "pizza" in heard and "mushroom" in heard, heard
