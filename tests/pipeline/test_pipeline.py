@@ -36,6 +36,8 @@ async def test_telegram_burst_answered_once_with_all_messages_in_order(pipeline)
     assert p.user_texts(request)[-5:] == texts
     [sent] = p.tg.named("sendMessage")
     assert sent["params"]["chat_id"] == "4242" and sent["params"]["text"]
+    [typing] = p.tg.named("sendChatAction")  # shown while the answer was prepared
+    assert typing["params"]["action"] == "typing" and typing["at"] <= sent["at"]
     threads = (await p.gw.get("/api/v1/threads?channel=telegram", headers=p.headers)).json()["items"]
     assert len(threads) == 1
     msgs = (await p.gw.get(f"/api/v1/threads/{threads[0]['id']}/messages", headers=p.headers)).json()["items"]
