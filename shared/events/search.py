@@ -1,10 +1,12 @@
 """Payloads of search.index.v1 (consumed by the search service; chat emits one per stored message).
 
 `search.message.upserted` carries the message's current state: the first one indexes it, a later one
-(an edit) replaces its text; `deleted: true` (soft delete) removes it. `search.message.deleted` removes
-one message, or every message of a thread or a contact (erasure). The envelope's `tenant_id` is required
-and `idempotency_key` should be unique per change (e.g. `message:{id}:{version}`); the search service is
-idempotent on the message id anyway, and a deleted message is never brought back by a late upsert.
+(an edit, a review correction) replaces its text; `deleted: true` removes it for good. `search.message.deleted`
+removes one message, or every message of a thread or a contact: erasure, final, unless `soft: true` (chat's thread
+soft delete), which only hides them until `search.messages.restored` (the thread's restore). The envelope's
+`tenant_id` is required and `idempotency_key` should be unique per change (e.g. `message:{id}:{version}`); the
+search service is idempotent on the message id anyway, and an erased message is never brought back by a late
+upsert or a restore.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pydantic import BaseModel, Field, model_validator
 INDEX_STREAM = "search.index.v1"
 MESSAGE_UPSERTED = "search.message.upserted"
 MESSAGE_DELETED = "search.message.deleted"
+MESSAGES_RESTORED = "search.messages.restored"
 
 
 class MessageIndexed(BaseModel):
@@ -35,9 +38,18 @@ class MessagesDeleted(BaseModel):
     message_id: uuid.UUID | None = None
     thread_id: uuid.UUID | None = None
     contact_id: uuid.UUID | None = None
+    # True: a reversible hide (chat's thread soft delete; text and vectors kept for a restore).
+    # False: erasure, final (text and vector cleared, a late upsert cannot bring the message back).
+    soft: bool = False
 
     @model_validator(mode="after")
     def _one_scope(self) -> MessagesDeleted:
         if not (self.message_id or self.thread_id or self.contact_id):
             raise ValueError("one of message_id, thread_id, contact_id is required")
         return self
+
+
+class MessagesRestored(BaseModel):
+    """A thread restored after a soft delete: its hidden messages become searchable again (erased ones do not)."""
+
+    thread_id: uuid.UUID

@@ -37,7 +37,7 @@ async def test_agent_reply_goes_out_on_chat_outbound(chat, headers, db_conn, llm
     assert event["channel_id"] == channel_id and event["recipient"] == "55123"
     assert event["text"] == "I'll check your order now." and event["message_id"] == reply["id"]
     # every stored message is also sent for indexing
-    assert [e["id"] for e in await outbox(db_conn, "search.index.v1")] == [reply["id"]]
+    assert [e["message_id"] for e in await outbox(db_conn, "search.index.v1")] == [reply["id"]]
 
 
 async def test_ai_answer_on_a_channel_thread_goes_out_and_api_threads_do_not(chat, headers, db_conn, llm):

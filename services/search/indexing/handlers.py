@@ -17,7 +17,14 @@ from services.search.indexing.repository import EntryRepository
 from services.search.indexing.service import REINDEX_STEP, IndexingService
 from services.search.tenants.service import TenantDirectory
 from shared.events.envelope import Envelope
-from shared.events.search import MESSAGE_DELETED, MESSAGE_UPSERTED, MessageIndexed, MessagesDeleted
+from shared.events.search import (
+    MESSAGE_DELETED,
+    MESSAGE_UPSERTED,
+    MESSAGES_RESTORED,
+    MessageIndexed,
+    MessagesDeleted,
+    MessagesRestored,
+)
 from shared.logging import get_logger
 
 log = get_logger("search.handlers")
@@ -35,6 +42,8 @@ def make_index_handler(provider: EmbeddingProvider, tenants: TenantDirectory, se
             await indexing.index_message(tenant_id, MessageIndexed.model_validate(envelope.payload))
         elif envelope.type == MESSAGE_DELETED:
             await indexing.delete_messages(tenant_id, MessagesDeleted.model_validate(envelope.payload))
+        elif envelope.type == MESSAGES_RESTORED:
+            await indexing.restore_messages(tenant_id, MessagesRestored.model_validate(envelope.payload))
         elif envelope.type == DOCUMENT_PROCESS:
             doc_id = uuid.UUID(envelope.payload["document_id"])
             await DocumentProcessor(session, provider, tenants, settings).process(tenant_id, doc_id)

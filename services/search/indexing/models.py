@@ -52,6 +52,9 @@ class Entry(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     indexed_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sql("now()"))
     deleted_at: Mapped[datetime | None]
+    # Set with deleted_at by a soft delete (text and vector kept); a restore clears both. An erased entry has
+    # deleted_at only.
+    hidden_at: Mapped[datetime | None]
 
 
 class TenantIndex(Base, Timestamps):

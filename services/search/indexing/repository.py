@@ -76,7 +76,7 @@ class EntryRepository:
                 VALUES (:id, :tid, 'messages', :mid, 0, '', now(), now())
                 ON CONFLICT (tenant_id, source, ref_id, chunk_index) DO UPDATE SET
                     text = '', embedding = NULL, embedding_model = NULL, embedding_dim = NULL,
-                    deleted_at = coalesce(search.entry.deleted_at, now())
+                    deleted_at = coalesce(search.entry.deleted_at, now()), hidden_at = NULL
                 """
             ),
             {"id": uuid.uuid4(), "tid": tenant_id, "mid": message_id},
@@ -85,17 +85,58 @@ class EntryRepository:
     async def tombstone_scope(
         self, tenant_id: uuid.UUID, *, thread_id: uuid.UUID | None = None, contact_id: uuid.UUID | None = None
     ) -> int:
-        """Forget every message of a thread or a contact."""
+        """Forget every message of a thread or a contact (hidden ones too)."""
         column = "thread_id" if thread_id else "contact_id"
         result = await self.session.execute(
             text(
                 f"""
                 UPDATE search.entry SET text = '', embedding = NULL, embedding_model = NULL, embedding_dim = NULL,
-                    deleted_at = now()
-                WHERE tenant_id = :tid AND source = 'messages' AND {column} = :scope AND deleted_at IS NULL
+                    deleted_at = coalesce(deleted_at, now()), hidden_at = NULL
+                WHERE tenant_id = :tid AND source = 'messages' AND {column} = :scope
+                    AND (deleted_at IS NULL OR hidden_at IS NOT NULL)
                 """
             ),
             {"tid": tenant_id, "scope": thread_id or contact_id},
+        )
+        return result.rowcount or 0
+
+    async def hide_messages(
+        self,
+        tenant_id: uuid.UUID,
+        *,
+        message_id: uuid.UUID | None = None,
+        thread_id: uuid.UUID | None = None,
+        contact_id: uuid.UUID | None = None,
+    ) -> int:
+        """Soft delete: out of every search (deleted_at), text and vector kept for `unhide_thread`."""
+        column, scope = (
+            ("ref_id", message_id)
+            if message_id
+            else ("thread_id", thread_id)
+            if thread_id
+            else ("contact_id", contact_id)
+        )
+        result = await self.session.execute(
+            text(
+                f"""
+                UPDATE search.entry SET deleted_at = now(), hidden_at = now()
+                WHERE tenant_id = :tid AND source = 'messages' AND {column} = :scope AND deleted_at IS NULL
+                """
+            ),
+            {"tid": tenant_id, "scope": scope},
+        )
+        return result.rowcount or 0
+
+    async def unhide_thread(self, tenant_id: uuid.UUID, thread_id: uuid.UUID) -> int:
+        """Restore: the thread's hidden messages are searchable again; erased ones stay erased."""
+        result = await self.session.execute(
+            text(
+                """
+                UPDATE search.entry SET deleted_at = NULL, hidden_at = NULL, indexed_at = now()
+                WHERE tenant_id = :tid AND source = 'messages' AND thread_id = :thread AND hidden_at IS NOT NULL
+                """
+            ),
+            {"tid": tenant_id, "thread": thread_id},
         )
         return result.rowcount or 0
 

@@ -15,7 +15,7 @@ from services.search.indexing.schemas import ReindexRead
 from services.search.tenants.service import TenantDirectory
 from shared.db import utcnow
 from shared.events.outbox import emit
-from shared.events.search import INDEX_STREAM, MessageIndexed, MessagesDeleted
+from shared.events.search import INDEX_STREAM, MessageIndexed, MessagesDeleted, MessagesRestored
 from shared.logging import get_logger
 
 log = get_logger("search.indexing")
@@ -73,7 +73,15 @@ class IndexingService:
             dim=self.provider.dimensions if vector is not None else None,
         )
 
+    async def restore_messages(self, tenant_id: uuid.UUID, event: MessagesRestored) -> None:
+        await self.entries.unhide_thread(tenant_id, event.thread_id)
+
     async def delete_messages(self, tenant_id: uuid.UUID, event: MessagesDeleted) -> None:
+        if event.soft:
+            await self.entries.hide_messages(
+                tenant_id, message_id=event.message_id, thread_id=event.thread_id, contact_id=event.contact_id
+            )
+            return
         if event.message_id:
             await self.entries.tombstone_message(tenant_id, event.message_id)
         if event.thread_id or event.contact_id:
