@@ -50,7 +50,9 @@ export function setTokens(pair: Schemas["TokenPair"] | null): Tokens | null {
 
 export function onTokens(listener: Listener): () => void {
   listeners.add(listener);
-  return () => listeners.delete(listener);
+  return () => {
+    listeners.delete(listener);
+  };
 }
 
 /** A problem+json answer (or a network failure) as an Error whose message is the `detail` users see. */

@@ -24,7 +24,12 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [tokens, setTokensState] = useState<Tokens | null>(getTokens());
   const [me, setMe] = useState<Me | null>(null);
 
-  useEffect(() => onTokens(setTokensState), []);
+  useEffect(() => {
+    const unsubscribe = onTokens(setTokensState);
+    return () => {
+      unsubscribe();
+    };
+  }, []);
 
   const reloadMe = useCallback(async () => {
     setMe(unwrap(await api.GET("/api/v1/auth/me")));

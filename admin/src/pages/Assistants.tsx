@@ -76,7 +76,11 @@ export function TryItPanel({ assistantId }: { assistantId: string }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const end = useRef<HTMLDivElement>(null);
-  useEffect(() => end.current?.scrollIntoView?.({ block: "nearest" }), [turns]);
+  // A block body on purpose: whatever an effect returns is its cleanup, and Chromium 156+ returns a Promise from
+  // scrollIntoView; React would call that Promise on the next run ("destroy_ is not a function", blank page).
+  useEffect(() => {
+    end.current?.scrollIntoView?.({ block: "nearest" });
+  }, [turns]);
 
   const send = async (message: string) => {
     setBusy(true);

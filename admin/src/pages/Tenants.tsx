@@ -2,7 +2,7 @@ import { useEffect, useState } from "react";
 import { Link, Navigate, useNavigate, useParams } from "react-router-dom";
 import { api, unwrap, type Schemas } from "../api/client";
 import { useSession } from "../auth/session";
-import { ActionButton, ErrorBox, Field, Show, useLoad } from "../components/ui";
+import { ActionButton, ErrorBox, Field, Loading, Show, useLoad } from "../components/ui";
 import { useI18n } from "../i18n";
 
 type Tenant = Schemas["TenantRead"];
@@ -10,13 +10,16 @@ type TenantUpdate = Schemas["TenantUpdate"];
 
 export function TenantsPage() {
   const { t, fmtDate } = useI18n();
-  const { isSuperuser, tenantId } = useSession();
+  const { me, tenantId } = useSession();
   const navigate = useNavigate();
   const tenants = useLoad(async () => unwrap(await api.GET("/api/v1/tenants", { params: { query: { limit: 200 } } })), []);
   const [name, setName] = useState("");
   const [slug, setSlug] = useState("");
   const [error, setError] = useState<unknown>(null);
-  if (!isSuperuser && tenantId) return <Navigate to={`/tenants/${tenantId}`} replace />;
+  // Decide only once /auth/me has answered: on a full page load `me` is still null for a moment, and redirecting
+  // then would send a superuser's deep link to /tenants off to their own tenant.
+  if (!me) return <Loading />;
+  if (!me.is_superuser && tenantId) return <Navigate to={`/tenants/${tenantId}`} replace />;
   return (
     <section>
       <div className="page-head">
@@ -86,7 +89,9 @@ function TenantForm({ tenant, onSaved }: { tenant: Tenant; onSaved: (t: Tenant) 
   const [sectors, setSectors] = useState(tenant.sectors.join(", "));
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
-  useEffect(() => setForm(tenant), [tenant]);
+  useEffect(() => {
+    setForm(tenant);
+  }, [tenant]);
   const set = <K extends keyof Tenant>(key: K, value: Tenant[K]) => {
     setSaved(false);
     setForm((f) => ({ ...f, [key]: value }));
