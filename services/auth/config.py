@@ -33,7 +33,7 @@ class AuthSettings(ServiceSettings):
     login_limit_account: str = "5/5minute"
     login_limit_ip: str = "30/5minute"
     # Proxies whose X-Forwarded-For is believed (the gateway).
-    trusted_proxies: list[str] = ["127.0.0.1", "::1"]
+    trusted_proxies: list[str] = ["127.0.0.1", "::1"]  # IPs or CIDRs (e.g. the gateway pods' 10.0.0.0/8)
     demo_tenant_name: str = Field("Demo", validation_alias=AliasChoices("DEMO_TENANT_NAME", "AUTH_DEMO_TENANT_NAME"))
     demo_admin_email: str = Field(
         "admin@demo.local", validation_alias=AliasChoices("DEMO_ADMIN_EMAIL", "AUTH_DEMO_ADMIN_EMAIL")

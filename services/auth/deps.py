@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,6 +9,7 @@ from fastapi import Depends, Request
 from services.auth.config import AuthSettings
 from services.auth.keys.service import KeyRing
 from shared.crypto import SecretBox
+from shared.net import TrustedProxies
 
 
 def get_auth_settings(request: Request) -> AuthSettings:
@@ -29,19 +29,12 @@ def get_redis(request: Request):
 
 
 def client_ip(request: Request) -> str:
-    """The caller's address; X-Forwarded-For is believed only when it comes from a trusted proxy."""
+    """The caller's address; X-Forwarded-For is believed only from a trusted proxy (IPs or CIDRs)."""
+    proxies = getattr(request.app.state, "trusted_proxies", None)
+    if proxies is None:
+        proxies = request.app.state.trusted_proxies = TrustedProxies(request.app.state.settings.trusted_proxies)
     peer = request.client.host if request.client else "unknown"
-    trusted = set(request.app.state.settings.trusted_proxies)
-    if peer not in trusted:
-        return peer
-    forwarded = [p.strip() for p in request.headers.get("x-forwarded-for", "").split(",") if p.strip()]
-    for hop in reversed(forwarded):
-        if hop not in trusted:
-            try:
-                return str(ipaddress.ip_address(hop))
-            except ValueError:
-                return peer
-    return peer
+    return proxies.client_ip(peer, request.headers.get("x-forwarded-for", ""))
 
 
 SettingsDep = Annotated[AuthSettings, Depends(get_auth_settings)]

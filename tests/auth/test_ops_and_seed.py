@@ -132,3 +132,12 @@ async def test_seed_is_idempotent_and_uses_the_service_layer(stack, db_conn, red
             "/api/v1/auth/login", json={"email": settings.demo_agent_email, "password": settings.demo_agent_password}
         )
         assert r.status_code == 200 and r.json()["role"] == "agent"
+
+
+def test_trusted_proxies_accept_cidrs():
+    from shared.net import TrustedProxies
+
+    proxies = TrustedProxies(["10.0.0.0/8", "::1"])
+    assert proxies.client_ip("10.3.4.5", "203.0.113.9, 10.9.9.9") == "203.0.113.9"
+    assert proxies.client_ip("198.51.100.7", "203.0.113.9") == "198.51.100.7"  # untrusted peer: header ignored
+    assert proxies.client_ip("10.3.4.5", "not-an-ip") == "10.3.4.5"

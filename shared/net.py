@@ -1,0 +1,40 @@
+"""Which peers may speak for the client (X-Forwarded-For), by IP or CIDR, shared by the gateway and services."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+
+class TrustedProxies:
+    """Peers whose X-Forwarded-* we believe; the client is the first untrusted hop from the right."""
+
+    def __init__(self, cidrs: Iterable[str]) -> None:
+        self.networks = [ipaddress.ip_network(c, strict=False) for c in cidrs]
+        self._known: dict[str, bool] = {}
+
+    def trusted(self, ip: str) -> bool:
+        if not self.networks:
+            return False
+        hit = self._known.get(ip)
+        if hit is None:
+            try:
+                addr = ipaddress.ip_address(ip)
+                hit = any(addr in n for n in self.networks)
+            except ValueError:
+                hit = False
+            if len(self._known) < 10_000:
+                self._known[ip] = hit
+        return hit
+
+    def client_ip(self, peer: str, x_forwarded_for: str) -> str:
+        if not self.trusted(peer):
+            return peer
+        hops = [p.strip() for p in x_forwarded_for.split(",") if p.strip()]
+        for hop in reversed(hops):
+            if not self.trusted(hop):
+                try:
+                    return str(ipaddress.ip_address(hop))
+                except ValueError:
+                    return peer
+        return peer
