@@ -21,6 +21,10 @@ const GROUPS = new Set(env("E2E_GROUPS", "core,channels").split(","));
 mkdirSync(ART, { recursive: true });
 
 const results = [];
+// Telegram chat ids unique per run: a re-run against the same stack must not land in the previous run's
+// conversation (one open thread per contact). Reported in results.json for the pytest side.
+const RUN = Date.now() % 1_000_000;
+const CHATS = { takeover: 500_000_000 + RUN * 2, buffer: 500_000_001 + RUN * 2 };
 let page;
 let context;
 
@@ -119,15 +123,18 @@ async function main() {
       await page.goto(`${BASE}/admin/`);
       await page.waitForURL(/\/admin\/login$/);
       await shot("login");
-      await page.getByLabel("Email").fill(env("ADMIN_EMAIL"));
       if (process.env.E2E_SKIP_WRONG_LOGIN !== "1") {
-      await page.getByLabel("Password").fill("wrong-password");
-      await page.getByRole("button", { name: "Log in" }).click();
-      const alert = page.getByRole("alert");
-      await alert.waitFor();
-      assert(/password|credentials|invalid/i.test(await alert.innerText()), "the problem detail is shown");
-      await shot("login-error");
+        // A different, unknown account for the wrong password: auth's per-account brute-force limit (5 failures
+        // in 5 minutes) must never lock out the admin this run (or the next run against the same stack) needs.
+        await page.getByLabel("Email").fill(`nobody-${Date.now()}@admin-e2e.example.com`);
+        await page.getByLabel("Password").fill("wrong-password");
+        await page.getByRole("button", { name: "Log in" }).click();
+        const alert = page.getByRole("alert");
+        await alert.waitFor();
+        assert(/password|credentials|invalid/i.test(await alert.innerText()), "the problem detail is shown");
+        await shot("login-error");
       }
+      await page.getByLabel("Email").fill(env("ADMIN_EMAIL"));
       await page.getByLabel("Password").fill(env("ADMIN_PASSWORD"));
       await page.getByRole("button", { name: "Log in" }).click();
       await page.getByRole("heading", { name: "Dashboard" }).waitFor();
@@ -183,7 +190,8 @@ async function core() {
   await check("API key shown once", async () => {
     await nav("API keys").click();
     await page.getByRole("heading", { name: "API keys" }).waitFor();
-    await page.getByLabel("Name").fill("E2E key");
+    const keyName = `E2E key ${Date.now()}`; // unique: re-runs against one stack keep older keys
+    await page.getByLabel("Name").fill(keyName);
     await page.getByRole("checkbox", { name: "write" }).check();
     await page.getByRole("button", { name: "Create key" }).click();
     const keyEl = page.getByTestId("new-key");
@@ -198,10 +206,10 @@ async function core() {
     assert(resp.status === 200, `the new key authenticates (HTTP ${resp.status})`);
     // ... and is never shown again: not after closing the panel, not after a reload, not by the API.
     await page.getByRole("button", { name: "I saved it" }).click();
-    await page.locator("table.list").getByText("E2E key").waitFor();
+    await page.locator("table.list").getByText(keyName).waitFor();
     assert(!(await page.content()).includes(key), "the key is gone from the page");
     await page.reload();
-    await page.locator("table.list").getByText("E2E key").waitFor();
+    await page.locator("table.list").getByText(keyName).waitFor();
     assert(!(await page.content()).includes(key), "the key is not shown after a reload");
     const list = await apiCall("GET", "/api/v1/api-keys");
     assert(!JSON.stringify(list.body).includes(key), "the list API never returns the key");
@@ -339,10 +347,11 @@ async function channels() {
   const ok = await check("Telegram channel with webhook URL, webhook set", async () => {
     await page.goto(`${BASE}/admin/channels`);
     await page.getByRole("heading", { name: "Channels" }).waitFor();
-    await page.getByLabel("Name").fill("E2E Telegram");
-    await page.getByLabel("Bot token").fill("123456:E2E-token");
+    const channelName = `E2E Telegram ${Date.now()}`; // unique: re-runs against one stack keep older channels
+    await page.getByLabel("Name").fill(channelName);
+    await page.getByLabel("Bot token").fill("123456789:AAE2E-stand-in-token-0123456789"); // <digits>:<20+ chars>
     await page.getByRole("button", { name: "Create" }).click();
-    const card = page.locator("[data-channel]").filter({ hasText: "E2E Telegram" });
+    const card = page.locator("[data-channel]").filter({ hasText: channelName });
     await card.waitFor();
     channelId = await card.getAttribute("data-channel");
     assert((await card.locator("code").innerText()).includes(`/webhooks/telegram/${channelId}`), "webhook URL shown");
@@ -359,11 +368,14 @@ async function channels() {
   await check("Telegram message appears live; AI off; agent reply reaches Telegram", async () => {
     await page.goto(`${BASE}/admin/inbox`);
     await page.getByRole("heading", { name: "Inbox" }).waitFor();
-    const before = await page.locator(".threads li").count();
-    await telegramUpdate(channelId, secret, 555001, "Oi, vocês entregam no sábado?", 9001);
-    const item = page.locator(".threads li").filter({ hasText: "telegram" }).first();
-    await item.waitFor({ timeout: 30_000 }); // no reload: the inbox polls
-    assert((await page.locator(".threads li").count()) > before, "a new conversation is listed");
+    await page.locator(".inbox-list .state.loading").waitFor({ state: "detached" });
+    const links = () => page.locator(".threads li a").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
+    const before = new Set(await links());
+    await telegramUpdate(channelId, secret, CHATS.takeover, "Oi, vocês entregam no sábado?", 9001);
+    // No reload: the inbox polls, and the new conversation shows up in the list by itself.
+    const href = await until(async () => (await links()).find((h) => !before.has(h)), "a new conversation is listed", 30_000);
+    const item = page.locator(".threads li").filter({ has: page.locator(`a[href="${href}"]`) });
+    assert(/telegram/.test(await item.innerText()), "the new conversation is a Telegram one");
     await item.getByRole("link").click();
     await page.locator('.bubble[data-role="user"]').filter({ hasText: "entregam no sábado" }).waitFor();
     await shot("inbox-thread");
@@ -375,7 +387,7 @@ async function channels() {
     await page.getByRole("button", { name: "Send reply" }).click();
     await page.locator('.bubble[data-role="agent"]').filter({ hasText: reply }).waitFor();
     await until(
-      async () => (await telegramCalls()).some((c) => c.method === "sendMessage" && String(c.params.chat_id) === "555001" && c.params.text === reply),
+      async () => (await telegramCalls()).some((c) => c.method === "sendMessage" && String(c.params.chat_id) === String(CHATS.takeover) && c.params.text === reply),
       "the stand-in Telegram received the agent's reply",
       30_000,
     );
@@ -388,18 +400,19 @@ async function channels() {
     assert(patch.status === 200, `buffer enabled (HTTP ${patch.status})`);
     await page.goto(`${BASE}/admin/buffers`);
     await page.getByRole("heading", { name: "Live buffers" }).waitFor();
-    await telegramUpdate(channelId, secret, 555002, "Quero pedir uma pizza", 9002);
-    await telegramUpdate(channelId, secret, 555002, "grande, de calabresa", 9003);
-    const card = page.locator(".buffer").first();
+    await telegramUpdate(channelId, secret, CHATS.buffer, "Quero pedir uma pizza", 9002);
+    await telegramUpdate(channelId, secret, CHATS.buffer, "grande, de calabresa", 9003);
+    // This conversation's buffer (the one of the first Telegram message may still be flushing).
+    const card = page.locator(".buffer").filter({ hasText: "Quero pedir uma pizza" });
     await card.waitFor({ timeout: 30_000 });
     const first = Number(await card.locator(".countdown").getAttribute("data-seconds"));
     assert(first > 0 && first <= 60, `countdown shown: ${first}s`);
     await until(async () => Number(await card.locator(".countdown").getAttribute("data-seconds")) < first, "the countdown ticks", 5000);
     await shot("buffers-live");
     await card.getByRole("button", { name: "Flush now" }).click();
-    await page.locator(".buffer").waitFor({ state: "detached", timeout: 15_000 });
+    await card.waitFor({ state: "detached", timeout: 15_000 });
     await until(
-      async () => (await telegramCalls()).some((c) => c.method === "sendMessage" && String(c.params.chat_id) === "555002" && /Stand-in answer/.test(c.params.text)),
+      async () => (await telegramCalls()).some((c) => c.method === "sendMessage" && String(c.params.chat_id) === String(CHATS.buffer) && /Stand-in answer/.test(c.params.text)),
       "the AI answer to the flushed buffer reached Telegram",
       30_000,
     );
@@ -414,5 +427,5 @@ try {
   results.push({ name: "harness", ok: false, error: String(err?.stack ?? err) });
   console.error(err);
 }
-writeFileSync(join(ART, "results.json"), JSON.stringify({ results }, null, 2));
+writeFileSync(join(ART, "results.json"), JSON.stringify({ results, chats: CHATS }, null, 2));
 process.exit(results.every((r) => r.ok) && results.length > 0 ? 0 : 1);

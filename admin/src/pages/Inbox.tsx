@@ -87,6 +87,8 @@ function ThreadView({ threadId }: { threadId: string }) {
   const [reply, setReply] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [sending, setSending] = useState(false);
+  // The toggle shows the operator's choice at once (optimistic) until the saved thread comes back.
+  const [aiChoice, setAiChoice] = useState<boolean | null>(null);
   const th = thread.data;
   return (
     <div className="thread">
@@ -100,23 +102,28 @@ function ThreadView({ threadId }: { threadId: string }) {
               <input
                 type="checkbox"
                 aria-label={t("AI answers")}
-                checked={th.ai_enabled}
+                checked={aiChoice ?? th.ai_enabled}
+                disabled={aiChoice !== null}
                 onChange={async (e) => {
+                  const enabled = e.target.checked;
                   setError(null);
+                  setAiChoice(enabled);
                   try {
                     unwrap(
                       await api.PATCH("/api/v1/threads/{thread_id}", {
                         params: { path: { thread_id: threadId } },
-                        body: { ai_enabled: e.target.checked },
+                        body: { ai_enabled: enabled },
                       }),
                     );
                     await thread.reload();
                   } catch (err) {
                     setError(err);
+                  } finally {
+                    setAiChoice(null);
                   }
                 }}
               />
-              {th.ai_enabled ? t("AI on") : t("AI off (human takeover)")}
+              {(aiChoice ?? th.ai_enabled) ? t("AI on") : t("AI off (human takeover)")}
             </label>
             <select
               aria-label={t("Status")}

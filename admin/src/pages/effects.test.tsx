@@ -99,3 +99,37 @@ describe("tenants list deep link", () => {
     expect(screen.queryByRole("heading", { name: "Tenants" })).not.toBeInTheDocument();
   });
 });
+
+describe("inbox AI toggle", () => {
+  it("shows the operator's choice at once while the PATCH is in flight, then the saved state", async () => {
+    setTokens(tokens);
+    let ai = true;
+    let releasePatch!: () => void;
+    const patchDone = new Promise<void>((resolve) => (releasePatch = resolve));
+    const thread = () => ({
+      id: "th1", assistant_id: null, contact_id: null, channel: "telegram", channel_id: null, title: "Maria", sector: null,
+      status: "open", ai_enabled: ai, needs_human: false, last_message_at: null, created_at: "2026-01-01T00:00:00Z",
+    });
+    const calls = stubFetch({
+      "GET /api/v1/auth/me": () => json(200, meOf(false)),
+      "GET /api/v1/threads": () => json(200, { items: [thread()], next_cursor: null }),
+      "GET /api/v1/threads/th1": () => json(200, thread()),
+      "GET /api/v1/threads/th1/messages": () => json(200, { items: [], next_cursor: null }),
+      "PATCH /api/v1/threads/th1": async (c) => {
+        await patchDone;
+        ai = (c.body as { ai_enabled: boolean }).ai_enabled;
+        return json(200, thread());
+      },
+    });
+    render(wrap(<AppRoutes />, { path: "/inbox/th1" }));
+    const toggle = await screen.findByRole("checkbox", { name: "AI answers" });
+    expect(toggle).toBeChecked();
+    await userEvent.click(toggle);
+    expect(toggle).not.toBeChecked(); // before the server answered
+    expect(screen.getByText("AI off (human takeover)")).toBeInTheDocument();
+    releasePatch();
+    await waitFor(() => expect(toggle).toBeEnabled());
+    expect(toggle).not.toBeChecked();
+    expect(calls.filter((c) => c.method === "PATCH").map((c) => c.body)).toEqual([{ ai_enabled: false }]);
+  });
+});
