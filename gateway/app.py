@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
@@ -23,6 +22,7 @@ from gateway.openapi import MergedOpenAPI
 from gateway.proxy import REQUEST_DROP, ClientGone, TrustedProxies, UpstreamError, Upstreams, forward, forwarded_headers
 from gateway.ratelimit import EdgeRateLimiter
 from gateway.routes import Route, RoutingTable, has_dot_segments
+from gateway.upstream_client import UpstreamPool
 from shared.app import create_service_app
 from shared.auth import build_verifier
 from shared.errors import AppError, problem
@@ -216,25 +216,22 @@ async def gateway_readiness(app: FastAPI) -> tuple[bool, dict[str, Any]]:
     state: EdgeState = app.state.edge
     checks: dict[str, Any] = {}
 
-    async def upstream(name: str, client: httpx.AsyncClient) -> None:
+    async def upstream(name: str, pool: UpstreamPool) -> None:
         started = time.perf_counter()
         try:
-            resp = await client.get("/health", timeout=2)
-            ok = resp.status_code == 200
+            resp = await pool.request("GET", b"/health", [(b"accept", b"application/json")], read_timeout=2)
+            async for _ in resp.chunks():
+                pass
+            ok = resp.status == 200
             checks[name] = {
                 "kind": "upstream",
-                "url": str(client.base_url).rstrip("/"),
+                "url": pool.url,
                 "status": "ok" if ok else "down",
                 "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                **({} if ok else {"error": f"HTTP {resp.status_code}"}),
+                **({} if ok else {"error": f"HTTP {resp.status}"}),
             }
-        except httpx.HTTPError as exc:
-            checks[name] = {
-                "kind": "upstream",
-                "url": str(client.base_url).rstrip("/"),
-                "status": "down",
-                "error": type(exc).__name__,
-            }
+        except UpstreamError as exc:
+            checks[name] = {"kind": "upstream", "url": pool.url, "status": "down", "error": exc.detail}
 
     async def redis() -> None:
         started = time.perf_counter()
@@ -249,7 +246,7 @@ async def gateway_readiness(app: FastAPI) -> tuple[bool, dict[str, Any]]:
                 "fallback": "per-process rate limits",
             }
 
-    await asyncio.gather(redis(), *(upstream(n, c) for n, c in state.upstreams.clients.items()))
+    await asyncio.gather(redis(), *(upstream(n, p) for n, p in state.upstreams.pools.items()))
     ok = all(c["status"] == "ok" for c in checks.values() if c["kind"] == "upstream")
     return ok, dict(sorted(checks.items()))
 

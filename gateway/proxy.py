@@ -1,4 +1,4 @@
-"""Streaming HTTP/1.1 reverse proxy over one pooled httpx client per upstream.
+"""Streaming HTTP/1.1 reverse proxy over one lean keep-alive pool per upstream (gateway/upstream_client.py).
 
 Bodies stream both ways: an upload is read from the client chunk by chunk while it is written upstream (only
 bodies with a small Content-Length are buffered), and the answer is relayed chunk by chunk as it arrives, so SSE
@@ -12,11 +12,11 @@ import asyncio
 import ipaddress
 from collections.abc import AsyncIterator, Iterable
 
-import httpx
 import structlog
 
 from gateway.config import GatewaySettings
 from gateway.routes import Route
+from gateway.upstream_client import UpstreamError, UpstreamPool, UpstreamResponse
 from shared.errors import PayloadTooLarge
 
 log = structlog.get_logger("gateway.proxy")
@@ -45,6 +45,8 @@ REQUEST_DROP = HOP_BY_HOP | {
     b"x-forwarded-host",
     b"forwarded",
     b"x-real-ip",
+    b"expect",  # the gateway's server answers 100-continue itself; the body is streamed anyway
+    b"content-length",  # re-framed by the upstream client
 }
 # Set by the gateway's own server and middleware; an upstream copy would duplicate them.
 RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server", b"x-request-id"}
@@ -54,39 +56,24 @@ class ClientGone(Exception):
     """The client went away while we were reading its body."""
 
 
-class UpstreamError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
 class Upstreams:
-    """One keep-alive pool per upstream, built in the lifespan and closed with it."""
+    """One keep-alive pool per upstream (gateway/upstream_client.py), built in the lifespan and closed with it."""
 
     def __init__(self, settings: GatewaySettings) -> None:
-        limits = httpx.Limits(
-            max_connections=settings.pool_connections,
-            max_keepalive_connections=settings.pool_keepalive,
-            keepalive_expiry=30,
-        )
-        self.clients = {
-            name: httpx.AsyncClient(
-                base_url=url, limits=limits, timeout=settings.read_timeout, follow_redirects=False, trust_env=False
+        self.pools = {
+            name: UpstreamPool(
+                name,
+                url,
+                max_connections=settings.pool_connections,
+                max_idle=settings.pool_keepalive,
+                connect_timeout=settings.connect_timeout,
+                idle_seconds=settings.pool_idle_seconds,
             )
             for name, url in settings.upstreams().items()
         }
-        self.timeouts: dict[float, httpx.Timeout] = {}
-        self.connect_timeout = settings.connect_timeout
-
-    def timeout(self, read: float) -> httpx.Timeout:
-        t = self.timeouts.get(read)
-        if t is None:
-            t = self.timeouts[read] = httpx.Timeout(read, connect=self.connect_timeout, pool=self.connect_timeout)
-        return t
 
     async def aclose(self) -> None:
-        await asyncio.gather(*(c.aclose() for c in self.clients.values()), return_exceptions=True)
+        await asyncio.gather(*(p.aclose() for p in self.pools.values()), return_exceptions=True)
 
 
 class TrustedProxies:
@@ -203,39 +190,26 @@ async def forward(
     else:
         content = _stream_body(receive, route.max_body)
 
-    client = upstreams.clients[route.upstream]
     raw_path = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string", b"")
     target = raw_path + b"?" + query if query else raw_path
-    request = client.build_request(
+    response = await upstreams.pools[route.upstream].request(
         scope["method"],
-        target.decode("latin-1"),
-        headers=headers,
-        content=content,
-        timeout=upstreams.timeout(route.read_timeout),
+        target,
+        headers,
+        content,
+        content_length=content_length,
+        read_timeout=route.read_timeout,
     )
-    try:
-        response = await client.send(request, stream=True)
-    except PayloadTooLarge:
-        raise
-    except ClientGone:
-        raise
-    except httpx.TimeoutException as exc:
-        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-            raise UpstreamError(503, f"the {route.upstream} service is not reachable (connect timeout)") from None
-        raise UpstreamError(504, f"the {route.upstream} service did not answer in time") from None
-    except httpx.ConnectError:
-        raise UpstreamError(503, f"the {route.upstream} service is unavailable") from None
-    except httpx.HTTPError as exc:
-        raise UpstreamError(502, f"the {route.upstream} service failed: {type(exc).__name__}") from None
-
     try:
         out: list[tuple[bytes, bytes]] = []
         seen: set[bytes] = set()
         streaming = True
-        listed = response.headers.get("connection")  # headers named in Connection are hop-by-hop too
-        drop = RESPONSE_DROP | {t.strip().lower().encode() for t in listed.split(",")} if listed else RESPONSE_DROP
-        for name, value in response.headers.raw:
+        drop = RESPONSE_DROP
+        for name, value in response.headers:
+            if name.lower() == b"connection":  # headers named in Connection are hop-by-hop too
+                drop = drop | {t.strip().lower() for t in value.split(b",")}
+        for name, value in response.headers:
             lname = name.lower()
             if lname in drop:
                 continue
@@ -244,7 +218,7 @@ async def forward(
             seen.add(lname)
             out.append((lname, value))
         out.extend(h for h in extra_response_headers if h[0] not in seen)
-        await send({"type": "http.response.start", "status": response.status_code, "headers": out})
+        await send({"type": "http.response.start", "status": response.status, "headers": out})
         if scope["method"] == "HEAD":
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
@@ -256,19 +230,19 @@ async def forward(
         await response.aclose()
 
 
-async def _relay(response: httpx.Response, send, route: Route) -> bool:
+async def _relay(response: UpstreamResponse, send, route: Route) -> bool:
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in response.chunks():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    except httpx.HTTPError as exc:
+    except UpstreamError as exc:
         # The status line is gone already: all we can do is cut the connection so the client sees a broken body.
-        log.warning("upstream_broke_midstream", upstream=route.upstream, error=type(exc).__name__)
-        return False
+        log.warning("upstream_broke_midstream", upstream=route.upstream, error=exc.detail)
+        raise ClientGone from None  # uvicorn closes a connection whose answer did not finish
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     return True
 
 
-async def _relay_until_disconnect(response: httpx.Response, receive, send, route: Route) -> None:
+async def _relay_until_disconnect(response: UpstreamResponse, receive, send, route: Route) -> None:
     """Streams (SSE): stop reading upstream the moment the client leaves."""
     pump = asyncio.ensure_future(_relay(response, send, route))
     watcher = asyncio.ensure_future(_wait_disconnect(receive))
@@ -281,6 +255,8 @@ async def _relay_until_disconnect(response: httpx.Response, receive, send, route
         await asyncio.gather(pump, watcher, return_exceptions=True)
     if pump not in done:
         log.info("client_left_stream", upstream=route.upstream)
+    elif pump.exception() is not None:
+        raise pump.exception()
 
 
 async def _wait_disconnect(receive) -> None:
