@@ -1,8 +1,13 @@
-"""Rate limits per route group and identity, counted in Redis with the `limits` library.
+"""Rate limits per route group and identity, counted in Redis.
 
-One Redis round trip per limit on an allowed request (the strategy's `hit` is one Lua script); the window
-statistics for `Retry-After` / `RateLimit-*` are read only when a request is refused. While Redis is down,
-the same limits are enforced per process by an in-memory limiter, and the switch is logged both ways.
+Limits are parsed by the `limits` library. With the default moving window, every limit that applies to a request
+(user and tenant, several windows each) is checked and counted by ONE Lua script in ONE Redis round trip
+(`MOVING_WINDOW_LUA`): all or nothing (a request refused by one limit counts against none), Redis' own clock, and
+the script also returns when the refusing window frees a slot, so a 429 costs no second round trip. The Redis
+layout is the `limits` moving window's own (a list of timestamps under `LIMITS:<item.key_for(...)>`), so
+`limits`' tools read the same counters. The other strategies (`sliding-window-counter`, `fixed-window`) go
+through `limits`' own Redis storage: one round trip per limit. While Redis is down, the same limits are enforced
+per process by an in-memory `limits` limiter, and the switch is logged both ways.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import math
 import time
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
 import structlog
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage
@@ -30,6 +36,30 @@ STRATEGIES: dict[str, type[RateLimiter]] = {
     "sliding-window-counter": SlidingWindowCounterRateLimiter,
     "fixed-window": FixedWindowRateLimiter,
 }
+
+
+# KEYS: one list per limit. ARGV: (amount, expiry seconds) per key.
+# Returns 0 when allowed (and counted everywhere), else {index of the refusing key (1-based), seconds to wait}.
+MOVING_WINDOW_LUA = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('time')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+for i = 1, #KEYS do
+    local limit = tonumber(ARGV[2 * i - 1])
+    local expiry = tonumber(ARGV[2 * i])
+    local entry = redis.call('lindex', KEYS[i], limit - 1)
+    if entry and tonumber(entry) >= now - expiry then
+        return {i, math.max(1, math.ceil(tonumber(entry) + expiry - now))}
+    end
+end
+local stamp = string.format('%.6f', now)
+for i = 1, #KEYS do
+    redis.call('lpush', KEYS[i], stamp)
+    redis.call('ltrim', KEYS[i], 0, tonumber(ARGV[2 * i - 1]) - 1)
+    redis.call('expire', KEYS[i], tonumber(ARGV[2 * i]))
+end
+return 0
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +87,13 @@ class EdgeRateLimiter:
         self.enabled = settings.rate_limits_enabled
         self.config = settings.rate_limits
         strategy = STRATEGIES[settings.rate_limit_strategy]
+        self.redis = aioredis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.rate_limit_redis_timeout,
+            socket_connect_timeout=settings.rate_limit_redis_timeout,
+        )
+        # moving window: one script call per request; other strategies: the `limits` Redis storage
+        self.script = self.redis.register_script(MOVING_WINDOW_LUA) if strategy is MovingWindowRateLimiter else None
         self.storage = RedisStorage(
             "async+" + settings.redis_url,
             implementation="redispy",
@@ -104,7 +141,10 @@ class EdgeRateLimiter:
         if self._redis_down and time.monotonic() < self._redis_down_until:
             return await self._check_with(self.local_limiter, jobs)
         try:
-            refusal = await self._check_with(self.redis_limiter, jobs)
+            if self.script is not None:
+                refusal = await self._check_script(jobs)
+            else:
+                refusal = await self._check_with(self.redis_limiter, jobs)
         except Exception as exc:  # noqa: BLE001 - any storage failure: fall back, never fail open or closed
             self._redis_down_until = time.monotonic() + self.retry_seconds
             if not self._redis_down:
@@ -116,7 +156,24 @@ class EdgeRateLimiter:
             log.warning("rate_limit_redis_back", fallback="off")
         return refusal
 
+    async def _check_script(self, jobs) -> Refusal | None:
+        keys = []
+        args: list[int] = []
+        for item, ids in jobs:
+            keys.append("LIMITS:" + item.key_for(*ids))
+            args += (item.amount, item.get_expiry())
+        answer = await self.script(keys=keys, args=args)
+        if not answer:
+            return None
+        index, wait = answer
+        return Refusal(jobs[int(index) - 1][0], retry_after=int(wait), reset_in=int(wait))
+
     async def _check_with(self, limiter: RateLimiter, jobs) -> Refusal | None:
+        if isinstance(limiter.storage, MemoryStorage):
+            # in memory: test every limit first, so a refused request counts against none (like the script)
+            for item, ids in jobs:
+                if not await limiter.test(item, *ids):
+                    return await self._refusal(limiter, item, ids)
         if len(jobs) == 1:
             item, ids = jobs[0]
             allowed = [await limiter.hit(item, *ids)]
@@ -124,12 +181,17 @@ class EdgeRateLimiter:
             allowed = await asyncio.gather(*(limiter.hit(item, *ids) for item, ids in jobs))
         for ok, (item, ids) in zip(allowed, jobs, strict=True):
             if not ok:
-                stats = await limiter.get_window_stats(item, *ids)
-                reset_in = max(1, math.ceil(stats.reset_time - time.time()))
-                return Refusal(item, retry_after=reset_in, reset_in=reset_in)
+                return await self._refusal(limiter, item, ids)
         return None
 
+    @staticmethod
+    async def _refusal(limiter: RateLimiter, item: RateLimitItem, ids) -> Refusal:
+        stats = await limiter.get_window_stats(item, *ids)
+        reset_in = max(1, math.ceil(stats.reset_time - time.time()))
+        return Refusal(item, retry_after=reset_in, reset_in=reset_in)
+
     async def aclose(self) -> None:
+        await self.redis.aclose()
         bridge = getattr(self.storage, "bridge", None)
         client = getattr(bridge, "storage", None)
         if client is not None:

@@ -22,6 +22,7 @@ async def test_429_with_headers_after_the_limit(stack, redis, upstreams, make_to
     tenant = uuid.uuid4()
     alice = {"Authorization": f"Bearer {make_token(tenant_id=tenant)}"}
     bob = {"Authorization": f"Bearer {make_token(tenant_id=tenant)}"}
+    carol = {"Authorization": f"Bearer {make_token(tenant_id=tenant)}"}
     async with serve_gateway(stack, _urls(upstreams), rate_limits=LIMITS) as gw:
         for _ in range(3):
             r = await gw.get("/api/v1/threads", headers=alice)
@@ -35,17 +36,21 @@ async def test_429_with_headers_after_the_limit(stack, redis, upstreams, make_to
         assert r.headers["ratelimit-limit"] == "3" and r.headers["ratelimit-remaining"] == "0"
         assert 1 <= int(r.headers["ratelimit-reset"]) <= 60
         assert r.headers["x-request-id"]
-        # per user: bob has his own budget ... but the tenant's (6/minute, alice's refused try counted) is shared
+        # per user: bob and carol have their own budgets ... but the tenant's (6/minute) is shared; alice's
+        # refused try counted against no limit (all or nothing), so the tenant has 3 left
         assert (await gw.get("/api/v1/threads", headers=bob)).status_code == 200
         assert (await gw.get("/api/v1/threads", headers=bob)).status_code == 200
-        r = await gw.get("/api/v1/threads", headers=bob)
+        assert (await gw.get("/api/v1/threads", headers=carol)).status_code == 200
+        r = await gw.get("/api/v1/threads", headers=carol)
         assert r.status_code == 429 and r.headers["ratelimit-limit"] == "6"
+        assert 1 <= int(r.headers["retry-after"]) <= 60
         # anonymous public routes: per client IP in their own group
         assert (await gw.post("/api/v1/auth/login", json={})).status_code == 200
         assert (await gw.post("/api/v1/auth/login", json={})).status_code == 200
         assert (await gw.post("/api/v1/auth/token", data={})).status_code == 429
-    assert len(upstreams["chat"][0].requests) == 5  # refused requests never reached the service
-    assert await redis.keys("LIMITS*")  # the counters live in Redis
+    assert len(upstreams["chat"][0].requests) == 6  # refused requests never reached the service
+    tenant_key = f"LIMITS:LIMITER/gw/chat/tenant/{tenant}/6/1/minute"
+    assert await redis.llen(tenant_key) == 6  # the counters live in Redis, in the `limits` moving-window layout
 
 
 async def test_redis_down_keeps_serving_with_local_limits(stack, upstreams, make_token, tmp_path, capsys):
