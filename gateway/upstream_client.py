@@ -72,10 +72,13 @@ class _Connection(asyncio.Protocol):
         "idle_since",
         "requests",
         "incomplete",
+        "keep_alive",
+        "pool",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, pool: UpstreamPool) -> None:
         self.loop = loop
+        self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.write_paused = False
@@ -101,6 +104,7 @@ class _Connection(asyncio.Protocol):
         self.got_bytes = False
         self.head_only = head_only
         self.incomplete = False  # the request body was not sent whole: never reuse
+        self.keep_alive = False
 
     # ------------------------------------------------------------------ asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -125,6 +129,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.pool._lost(self)
         if not self.done and self.error is None:
             if self.head and not self.framed:
                 self.done = True  # an answer delimited by EOF ends here
@@ -153,6 +158,7 @@ class _Connection(asyncio.Protocol):
             return
         self.status = status
         self.head = True
+        self.keep_alive = self.parser.should_keep_alive()  # llhttp forgets it once the message completes
         for name, value in self.headers:
             lname = name.lower()
             if lname == b"content-length" or (lname == b"transfer-encoding" and b"chunked" in value.lower()):
@@ -216,13 +222,7 @@ class _Connection(asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        return (
-            self.done
-            and self.error is None
-            and not self.incomplete
-            and not self.closed
-            and self.parser.should_keep_alive()
-        )
+        return self.done and self.error is None and not self.incomplete and not self.closed and self.keep_alive
 
 
 class UpstreamResponse:
@@ -345,7 +345,7 @@ class UpstreamPool:
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _, conn = await loop.create_connection(
-                    lambda: _Connection(loop), self.host, self.port, ssl=self.ssl or None
+                    lambda: _Connection(loop, self), self.host, self.port, ssl=self.ssl or None
                 )
         except TimeoutError:
             raise UpstreamError(503, f"the {self.name} service is not reachable (connect timeout)") from None
@@ -368,6 +368,15 @@ class UpstreamPool:
             return
         conn.idle_since = time.monotonic()
         self._idle.append(conn)
+
+    def _lost(self, conn: _Connection) -> None:
+        """The upstream closed a connection: an idle one leaves the pool at once (a busy one when released)."""
+        try:
+            self._idle.remove(conn)
+        except ValueError:
+            return
+        self._open -= 1
+        self._wake_waiter()
 
     def _drop(self, conn: _Connection) -> None:
         conn.close()
