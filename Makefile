@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint fmt clean servers migrate system-packages bench-transcription bench-chat bench-gateway bench-search \
+.PHONY: run test install lint fmt clean servers migrate system-packages bench-transcription bench-chat bench-gateway bench-search bench-webhooks \
 	admin admin-api admin-test-deps
 
 $(STAMP): pyproject.toml
@@ -64,6 +64,11 @@ bench-gateway: install
 # Tenant-filtered vector / keyword / hybrid search (numbers in docs/search.md); e.g. BENCH_SEARCH_ARGS="--rows 1000000".
 bench-search: install
 	$(BIN)/python bench/search.py $(BENCH_SEARCH_ARGS)
+
+# Signed Twilio webhooks against the running pipeline + webhook -> send latency (numbers in docs/pipeline.md);
+# e.g. BENCH_WEBHOOKS_ARGS="--levels 1:200,64:2000 --api-workers 2 --pause-workers".
+bench-webhooks: install
+	$(BIN)/python -m bench.webhooks $(BENCH_WEBHOOKS_ARGS)
 
 # The admin console (admin/, docs/admin.md): production build served by the gateway at /admin.
 admin:

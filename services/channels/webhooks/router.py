@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from services.channels.configs.models import Channel
 from services.channels.configs.repository import ChannelRepository
-from services.channels.deps import BoxDep, public_base_url
+from services.channels.deps import public_base_url
 from services.channels.webhooks.service import Incoming, accept, record_status
 from shared.db import SessionDep
 from shared.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
@@ -25,6 +25,22 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = structlog.get_logger("webhooks")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 _MAX_MEDIA = 10
+_CREDS_CACHE_MAX = 1024
+_creds_cache: dict[str, dict[str, str]] = {}
+
+
+def _credentials(request: Request, channel: Channel) -> dict[str, str]:
+    """The channel's decrypted credentials, memoised by ciphertext (a rotated secret is a new ciphertext, so this
+    never serves a stale one). Read from app.state directly: a sync dependency would cost every webhook a
+    thread-pool hop."""
+    token = channel.credentials_encrypted
+    creds = _creds_cache.get(token)
+    if creds is None:
+        creds = orjson.loads(request.app.state.box.decrypt(token))
+        if len(_creds_cache) >= _CREDS_CACHE_MAX:
+            _creds_cache.clear()
+        _creds_cache[token] = creds
+    return creds
 
 
 async def _body(request: Request) -> bytes:
@@ -66,9 +82,9 @@ def _twilio_params(request: Request, body: bytes) -> dict[str, str]:
     return dict(pairs)
 
 
-def _verify_twilio(request: Request, box, channel: Channel, params: dict[str, str]) -> dict[str, str]:
+def _verify_twilio(request: Request, channel: Channel, params: dict[str, str]) -> dict[str, str]:
     """Twilio signs the public URL it called plus the sorted form; rebuild that URL as Twilio saw it."""
-    creds = orjson.loads(box.decrypt(channel.credentials_encrypted))
+    creds = _credentials(request, channel)
     signature = request.headers.get("x-twilio-signature", "")
     url = public_base_url(request) + request.url.path
     if request.url.query:
@@ -79,11 +95,11 @@ def _verify_twilio(request: Request, box, channel: Channel, params: dict[str, st
 
 
 @router.post("/twilio/{channel_id}", summary="Twilio WhatsApp message webhook", response_class=Response)
-async def twilio_message(channel_id: str, request: Request, session: SessionDep, box: BoxDep) -> Response:
+async def twilio_message(channel_id: str, request: Request, session: SessionDep) -> Response:
     body = await _body(request)
     channel = await _channel(session, channel_id, "whatsapp_twilio")
     params = _twilio_params(request, body)
-    _verify_twilio(request, box, channel, params)
+    _verify_twilio(request, channel, params)
     sid = params.get("MessageSid") or params.get("SmsMessageSid")
     sender = params.get("From")
     if not sid or not sender:
@@ -115,11 +131,11 @@ async def twilio_message(channel_id: str, request: Request, session: SessionDep,
 
 
 @router.post("/twilio/{channel_id}/status", summary="Twilio delivery status callback", response_class=Response)
-async def twilio_status(channel_id: str, request: Request, session: SessionDep, box: BoxDep) -> Response:
+async def twilio_status(channel_id: str, request: Request, session: SessionDep) -> Response:
     body = await _body(request)
     channel = await _channel(session, channel_id, "whatsapp_twilio")
     params = _twilio_params(request, body)
-    _verify_twilio(request, box, channel, params)
+    _verify_twilio(request, channel, params)
     sid, status = params.get("MessageSid"), params.get("MessageStatus")
     if not sid or not status:
         raise BadRequest("MessageSid and MessageStatus are required")
@@ -162,10 +178,10 @@ def _telegram_incoming(update: Update) -> Incoming | None:
 
 
 @router.post("/telegram/{channel_id}", summary="Telegram bot update webhook")
-async def telegram_update(channel_id: str, request: Request, session: SessionDep, box: BoxDep) -> dict:
+async def telegram_update(channel_id: str, request: Request, session: SessionDep) -> dict:
     body = await _body(request)
     channel = await _channel(session, channel_id, "telegram")
-    creds = orjson.loads(box.decrypt(channel.credentials_encrypted))
+    creds = _credentials(request, channel)
     given = request.headers.get("x-telegram-bot-api-secret-token", "")
     if not hmac.compare_digest(given.encode(), creds["webhook_secret"].encode()):
         raise Forbidden("invalid or missing X-Telegram-Bot-Api-Secret-Token")

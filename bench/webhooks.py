@@ -1,0 +1,594 @@
+"""Signed Twilio webhooks against the running pipeline on loopback: ack throughput/latency, then send latency.
+
+Starts its own embedded Postgres + Redis (temp dir, every schema migrated), an instant OpenAI-protocol stand-in
+and a Twilio REST stand-in (each its own uvicorn subprocess, so they cost the load generator nothing), the
+channels API (uvicorn, uvloop + httptools, 1 then 2 worker processes) and the channels and chat workers
+(`python -m services.channels.worker` / `python -m services.chat.worker`, configured by env only).
+
+1. Webhooks at rising concurrency: every request is a real `X-Twilio-Signature`-signed form with a unique
+   MessageSid and a unique sender (a new contact, thread and answer each). Requests are built and signed before
+   the clock starts; the client is a raw keep-alive HTTP/1.1 socket per concurrent sender (no httpx CPU in the
+   timed path). Printed: accepted/s, p50/p99 ack latency, non-2xx, API CPU ms per request. After each level it
+   waits (bounded) until every accepted message is a chat.message row (external_id `inbound:<id>`) and was
+   answered at the Twilio stand-in, and prints lost/duplicated counts.
+2. Webhook -> Twilio Messages.create latency, buffer off, instant LLM, one message at a time (paced), for each
+   relay interval asked (EVENTS_RELAY_INTERVAL_MS: the default 200 ms and a short one).
+
+No auth service runs: the chat worker gets CHAT_TENANT_SETTINGS_URL="" and AUTH_URL="", so it uses the platform
+defaults for tenant settings (no network call); the channel's own `buffer_enabled: false` turns the buffer off.
+
+`make bench-webhooks` or `python -m bench.webhooks [--levels 1:200,8:1000,32:2000,64:2000] [--api-workers 1,2]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import uvloop
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from twilio.request_validator import RequestValidator
+
+from shared.devstack import EmbeddedPostgres, EmbeddedRedis, _child_setup, free_port
+from shared.migrations import upgrade_all
+
+HOST = "127.0.0.1"
+PUBLIC_BASE = "https://bench.atende.example"  # what Twilio "called": signatures are computed on it
+TWILIO_SID = "AC" + "b" * 32
+TWILIO_TOKEN = "bench-twilio-auth-token"
+FROM_NUMBER = "whatsapp:+14155238886"
+LLM_KEY = "sk-bench"
+SECRETS_KEY = "bench-secrets-key"
+_CLK = os.sysconf("SC_CLK_TCK")
+_SEQ = itertools.count(1)  # senders and MessageSids unique over the whole run
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and its descendants (uvicorn --workers N forks N children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0.0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _CLK
+    return total
+
+
+# -- stand-ins (uvicorn --factory targets) -------------------------------------------------------------------------
+
+
+def llm_app():
+    from shared.testing_llm import LLMStandIn
+
+    return LLMStandIn(api_key=LLM_KEY).app
+
+
+def twilio_app():
+    """The tests' Twilio stand-in plus one read-out route: who was sent to, and when (epoch seconds)."""
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tests.support.providers import TwilioStandIn
+
+    tw = TwilioStandIn(TWILIO_SID, TWILIO_TOKEN)
+
+    async def sends(request):
+        since = int(request.query_params.get("since", "0"))
+        rows = [(c["params"].get("To"), c["at"]) for c in tw.calls[since:] if c["method"] == "messages.create"]
+        return JSONResponse({"next": len(tw.calls), "sends": rows})
+
+    tw.app.router.routes.append(Route("/_bench/sends", sends, methods=["GET"]))
+    return tw.app
+
+
+# -- processes ---------------------------------------------------------------------------------------------------
+
+
+class Procs:
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+        self.running: dict[str, subprocess.Popen] = {}
+        self.extra: dict[str, int] = {}  # servers started elsewhere (postgres, redis)
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=log, cwd=Path(__file__).resolve().parent.parent,
+            preexec_fn=_child_setup(None, None, signal.SIGTERM),
+        )  # fmt: skip
+        log.close()
+        self.running[name] = proc
+        return proc
+
+    def stop(self, name: str) -> None:
+        proc = self.running.pop(name, None)
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+    def stop_all(self) -> None:
+        for name in list(self.running):
+            self.stop(name)
+
+
+def uvicorn_cmd(target: str, port: int, *, factory: bool = False, workers: int = 1) -> list[str]:
+    cmd = [sys.executable, "-m", "uvicorn", target, "--host", HOST, "--port", str(port)]
+    cmd += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
+    return cmd + (["--factory"] if factory else [])
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not start within {timeout}s")
+
+
+# -- load ---------------------------------------------------------------------------------------------------------
+
+
+class Signer:
+    def __init__(self, channel_id: str, api_port: int) -> None:
+        self.path = f"/webhooks/twilio/{channel_id}"
+        self.url = PUBLIC_BASE + self.path
+        self.validator = RequestValidator(TWILIO_TOKEN)
+        self.head = f"POST {self.path} HTTP/1.1\r\nHost: {HOST}:{api_port}\r\n"
+
+    def request(self, tag: str) -> tuple[str, str, bytes]:
+        """(MessageSid, sender, raw request): a signed Twilio webhook for a brand-new sender."""
+        n = next(_SEQ)
+        sid = f"SM{tag}{n:010d}"
+        sender = f"whatsapp:+55{n:011d}"
+        form = {
+            "MessageSid": sid,
+            "SmsMessageSid": sid,
+            "AccountSid": TWILIO_SID,
+            "MessagingServiceSid": "",
+            "From": sender,
+            "To": FROM_NUMBER,
+            "Body": "Olá! Vocês entregam no centro hoje à noite?",
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "ProfileName": f"Cliente {n}",
+            "WaId": sender.removeprefix("whatsapp:+"),
+            "SmsStatus": "received",
+            "ApiVersion": "2010-04-01",
+        }
+        body = urlencode(form).encode()
+        sig = self.validator.compute_signature(self.url, form)
+        head = (
+            f"{self.head}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+            f"X-Twilio-Signature: {sig}\r\nUser-Agent: TwilioProxy/1.1\r\n\r\n"
+        )
+        return sid, sender, head.encode() + body
+
+
+async def _exchange(reader, writer, raw: bytes) -> int:
+    writer.write(raw)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def fire(port: int, requests: list[tuple[str, str, bytes]], concurrency: int, timeout: float):
+    """Send every request over `concurrency` keep-alive connections; (accepted sids, latencies, non-2xx, wall)."""
+    it = iter(requests)
+    accepted: list[str] = []
+    latencies: list[float] = []
+    bad: dict[str, int] = {}
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            for sid, _, raw in it:
+                started = time.perf_counter()
+                try:
+                    status = await _exchange(reader, writer, raw)
+                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                    bad[type(exc).__name__] = bad.get(type(exc).__name__, 0) + 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(HOST, port)
+                    continue
+                latencies.append(time.perf_counter() - started)
+                if 200 <= status < 300:
+                    accepted.append(sid)
+                else:
+                    bad[str(status)] = bad.get(str(status), 0) + 1
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(client() for _ in range(concurrency))), timeout)
+    return accepted, latencies, bad, time.perf_counter() - started
+
+
+class Checker:
+    def __init__(self, db_url: str, tenant_id: uuid.UUID, channel_id: uuid.UUID, twilio_port: int) -> None:
+        self.engine = create_async_engine(db_url, pool_size=2)
+        self.tenant_id, self.channel_id = tenant_id, channel_id
+        self.twilio = f"http://{HOST}:{twilio_port}/_bench/sends"
+        self.sent_at: dict[str, float] = {}
+        self.duplicate_sends = 0
+        self._next = 0
+
+    async def poll_sends(self, http: httpx.AsyncClient) -> None:
+        r = await http.get(self.twilio, params={"since": self._next})
+        data = r.json()
+        self._next = data["next"]
+        for to, at in data["sends"]:
+            if to in self.sent_at:
+                self.duplicate_sends += 1
+            else:
+                self.sent_at[to] = at
+
+    async def counts(self, tag: str) -> tuple[int, int, int]:
+        """(inbound rows, chat rows for them, distinct external ids among those chat rows)."""
+        async with self.engine.connect() as conn:
+            inbound = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM channels.inbound_message WHERE channel_id = :c "
+                        "AND provider_message_id LIKE :p"
+                    ),
+                    {"c": self.channel_id, "p": f"SM{tag}%"},
+                )
+            ).scalar_one()
+            rows, distinct = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*), count(DISTINCT m.external_id) FROM chat.message m "
+                        "JOIN channels.inbound_message i ON m.external_id = 'inbound:' || i.id::text "
+                        "WHERE m.tenant_id = :t AND m.role = 'user' AND i.channel_id = :c "
+                        "AND i.provider_message_id LIKE :p"
+                    ),
+                    {"t": self.tenant_id, "c": self.channel_id, "p": f"SM{tag}%"},
+                )
+            ).one()
+        return inbound, rows, distinct
+
+    async def drain(self, tag: str, accepted: int, senders: list[str], timeout: float) -> dict[str, float]:
+        """Wait (bounded) until every accepted message reached chat and was answered; the counts at the end."""
+        started = time.monotonic()
+        async with httpx.AsyncClient(timeout=10) as http:
+            while True:
+                inbound, rows, distinct = await self.counts(tag)
+                await self.poll_sends(http)
+                answered = sum(1 for s in senders if s in self.sent_at)
+                done = distinct >= accepted and answered >= accepted
+                if done or time.monotonic() - started > timeout:
+                    break
+                await asyncio.sleep(0.5)
+        return {
+            "stored": inbound,
+            "in_chat": distinct,
+            "lost": accepted - distinct,
+            "dup": rows - distinct,
+            "answered": answered,
+            "drain_s": time.monotonic() - started,
+        }
+
+
+# -- the run ------------------------------------------------------------------------------------------------------
+
+
+async def setup_channel(db_url: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """A tenant's whatsapp_twilio channel, created through ChannelService, buffer off for this channel."""
+    from services.channels.configs.schemas import ChannelCreate
+    from services.channels.configs.service import ChannelService
+    from shared.crypto import SecretBox
+    from shared.db import create_sessionmaker
+
+    engine = create_async_engine(db_url)
+    tenant_id = uuid.uuid4()
+    async with create_sessionmaker(engine)() as session:
+        channel = await ChannelService(session, SecretBox(SECRETS_KEY)).create(
+            tenant_id,
+            ChannelCreate(
+                type="whatsapp_twilio",
+                name="WhatsApp bench",
+                credentials={"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from_number": FROM_NUMBER},
+                settings={"buffer_enabled": False},
+            ),
+        )
+        await session.commit()
+    await engine.dispose()
+    return tenant_id, channel.id
+
+
+def start_workers(procs: Procs, env: dict[str, str], relay_ms: int) -> None:
+    wenv = env | {"EVENTS_RELAY_INTERVAL_MS": str(relay_ms)}
+    procs.start("channels-worker", [sys.executable, "-m", "services.channels.worker"], wenv)
+    procs.start("chat-worker", [sys.executable, "-m", "services.chat.worker"], wenv)
+
+
+def stop_workers(procs: Procs) -> None:
+    procs.stop("channels-worker")
+    procs.stop("chat-worker")
+
+
+async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> list[dict]:
+    rows = []
+    for workers in args.api_workers:
+        port = free_port()
+        api = procs.start(f"api-{workers}w", uvicorn_cmd("services.channels.main:app", port, workers=workers), env)
+        wait_http(f"http://{HOST}:{port}/health", api)
+        signer = Signer(str(channel_id), port)
+        warm = [signer.request(f"W{workers}x") for _ in range(200)]  # imports, pools, first-use costs
+        accepted, *_ = await fire(port, warm, 8, 60)
+        await checker.drain(f"W{workers}x", len(accepted), [s for _, s, _ in warm], args.drain_timeout)
+        for c, count in args.levels:
+            tag = f"L{workers}w{c}c"
+            reqs = [signer.request(tag) for _ in range(count)]
+            load = os.getloadavg()[0]
+            cpu = cpu_seconds(api.pid)
+            others = {name: cpu_seconds(pid) for name, pid in cpu_pids(procs).items()}
+            spy = profile(args, procs, api.pid, f"{tag}")
+            paused = [p.pid for n, p in procs.running.items() if n.endswith("worker")] if args.pause_workers else []
+            for pid in paused:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                accepted, lat, bad, wall = await fire(port, reqs, c, args.level_timeout)
+            finally:
+                for pid in paused:
+                    os.kill(pid, signal.SIGCONT)
+            cpu = cpu_seconds(api.pid) - cpu
+            others = {name: (cpu_seconds(pid) - others[name]) / wall for name, pid in cpu_pids(procs).items()}
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(30)
+            check = await checker.drain(tag, len(accepted), [s for _, s, _ in reqs], args.drain_timeout)
+            row = {
+                "api": workers,
+                "c": c,
+                "n": count,
+                "rate": len(accepted) / wall,
+                "p50": pct(lat, 0.5) * 1000,
+                "p99": pct(lat, 0.99) * 1000,
+                "max": max(lat) * 1000 if lat else float("nan"),
+                "bad": sum(bad.values()),
+                "bad_detail": bad,
+                "cpu_ms": cpu / max(1, len(lat)) * 1000,
+                "load": load,
+                "accepted": len(accepted),
+                "cores": others | {"api": cpu / wall},
+                **check,
+            }
+            rows.append(row)
+            print_throughput([row], header=len(rows) == 1)
+        procs.stop(f"api-{workers}w")
+    return rows
+
+
+def cpu_pids(procs: Procs) -> dict[str, int]:
+    """Every process whose CPU we account for during a level (the API is measured separately)."""
+    pids = {name: p.pid for name, p in procs.running.items() if not name.startswith("api")}
+    return pids | procs.extra
+
+
+def profile(args, procs: Procs, pid: int, tag: str) -> subprocess.Popen | None:
+    """--profile DIR: py-spy (collapsed stacks) on the API process tree while the level runs."""
+    if not args.profile:
+        return None
+    out = Path(args.profile) / f"{tag}.txt"
+    cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--subprocesses"]
+    cmd += ["--format", "raw", "-o", str(out), "-r", "200"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def print_throughput(rows: list[dict], header: bool = True) -> None:
+    if header:
+        print(
+            f"{'api procs':>9} {'conc':>4} {'sent':>5} {'accepted/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+            f"{'non-2xx':>7} {'API CPU ms/req':>14} {'load1':>5} | {'stored':>6} {'in chat':>7} {'lost':>4} "
+            f"{'dup':>3} {'answered':>8} {'drain s':>7}"
+        )
+    for r in rows:
+        print(
+            f"{r['api']:>9} {r['c']:>4} {r['n']:>5} {r['rate']:>10.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
+            f"{r['max']:>7.1f} {r['bad']:>7} {r['cpu_ms']:>14.2f} {r['load']:>5.1f} | {r['stored']:>6} "
+            f"{r['in_chat']:>7} {r['lost']:>4} {r['dup']:>3} {r['answered']:>8} {r['drain_s']:>7.1f}"
+            + (f"  non-2xx: {r['bad_detail']}" if r["bad"] else ""),
+            flush=True,
+        )
+        print("          cores busy while sending: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cores"].items()))
+
+
+async def send_latency(args, procs: Procs, env, checker: Checker, channel_id) -> list[dict]:
+    port = free_port()
+    api = procs.start("api-send", uvicorn_cmd("services.channels.main:app", port, workers=1), env)
+    wait_http(f"http://{HOST}:{port}/health", api)
+    signer = Signer(str(channel_id), port)
+    rows = []
+    try:
+        for relay_ms in args.relay_ms:
+            stop_workers(procs)
+            start_workers(procs, env, relay_ms)
+            tag = f"S{relay_ms}r"
+            warm = [signer.request(tag + "w") for _ in range(20)]
+            await fire(port, warm, 1, 60)
+            await checker.drain(tag + "w", len(warm), [s for _, s, _ in warm], args.drain_timeout)
+            reqs = [signer.request(tag) for _ in range(args.send_count)]
+            sent_at: dict[str, float] = {}
+            load = os.getloadavg()[0]
+            reader, writer = await asyncio.open_connection(HOST, port)
+            try:
+                for _, sender, raw in reqs:
+                    sent_at[sender] = time.time()
+                    status = await _exchange(reader, writer, raw)
+                    if status != 200:
+                        raise RuntimeError(f"webhook answered {status}")
+                    await asyncio.sleep(args.send_gap)
+            finally:
+                writer.close()
+            await checker.drain(tag, len(reqs), list(sent_at), args.drain_timeout)
+            lat = [(checker.sent_at[s] - t) * 1000 for s, t in sent_at.items() if s in checker.sent_at]
+            row = {
+                "relay": relay_ms,
+                "n": len(reqs),
+                "got": len(lat),
+                "p50": pct(lat, 0.5),
+                "p90": pct(lat, 0.9),
+                "p99": pct(lat, 0.99),
+                "max": max(lat, default=float("nan")),
+                "load": load,
+            }
+            rows.append(row)
+            print_send([row], header=len(rows) == 1)
+    finally:
+        procs.stop("api-send")
+    return rows
+
+
+def print_send(rows: list[dict], header: bool = True) -> None:
+    if header:
+        print(
+            f"{'relay ms':>8} {'sent':>5} {'answered':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+            f"{'load1':>5}"
+        )
+    for r in rows:
+        print(
+            f"{r['relay']:>8} {r['n']:>5} {r['got']:>8} {r['p50']:>7.1f} {r['p90']:>7.1f} {r['p99']:>7.1f} "
+            f"{r['max']:>7.1f} {r['load']:>5.1f}",
+            flush=True,
+        )
+
+
+async def run(args, db_url: str, redis_url: str, logdir: Path, servers: dict[str, int]) -> None:
+    from shared.testing_keys import TestKeys
+
+    procs = Procs(logdir)
+    procs.extra = servers
+    llm_port, tw_port = free_port(), free_port()
+    env = os.environ | {
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "SECRETS_KEY": SECRETS_KEY,
+        "JWKS_JSON": TestKeys.generate().jwks_json,
+        "AUTH_URL": "",
+        "LOG_LEVEL": args.log_level,
+        "CHANNELS_PUBLIC_BASE_URL": PUBLIC_BASE,
+        "CHANNELS_TWILIO_API_URL": f"http://{HOST}:{tw_port}",
+        "CHAT_LLM_BASE_URL": f"http://{HOST}:{llm_port}/v1",
+        "CHAT_LLM_API_KEY": LLM_KEY,
+        "CHAT_LLM_MODEL": "stand-in-model",
+        "CHAT_TENANT_SETTINGS_URL": "",
+        "CHAT_SEARCH_URL": "",
+    }
+    try:
+        llm = procs.start("llm", uvicorn_cmd("bench.webhooks:llm_app", llm_port, factory=True), env)
+        tw = procs.start("twilio", uvicorn_cmd("bench.webhooks:twilio_app", tw_port, factory=True), env)
+        wait_http(f"http://{HOST}:{llm_port}/v1/models", llm)
+        wait_http(f"http://{HOST}:{tw_port}/_bench/sends", tw)
+        tenant_id, channel_id = await setup_channel(db_url)
+        checker = Checker(db_url, tenant_id, channel_id, tw_port)
+        print(f"{os.cpu_count()} cores, load average {os.getloadavg()}, LOG_LEVEL={args.log_level}, "
+              f"fsync={'off' if os.environ.get('PG_FAST') else 'on'}", flush=True)  # fmt: skip
+        if args.levels:
+            start_workers(procs, env, args.throughput_relay_ms)
+            print(f"\n1. signed Twilio webhooks (relay {args.throughput_relay_ms} ms, workers running)", flush=True)
+            await throughput(args, procs, env, checker, channel_id)
+        if args.relay_ms:
+            print(f"\n2. webhook -> Messages.create at the Twilio stand-in ({args.send_gap * 1000:.0f} ms apart)")
+            await send_latency(args, procs, env, checker, channel_id)
+        print(f"\nduplicate sends at the Twilio stand-in over the whole run: {checker.duplicate_sends}")
+        print(f"load average at the end: {os.getloadavg()}")
+        await checker.engine.dispose()
+    finally:
+        procs.stop_all()
+
+
+def _levels(value: str) -> list[tuple[int, int]]:
+    return [(int(c), int(n)) for c, n in (p.split(":") for p in value.split(",") if p)]
+
+
+def _ints(value: str) -> list[int]:
+    return [int(v) for v in value.split(",") if v]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", type=_levels, default=_levels("1:300,8:1500,32:2000,64:2000"),
+                        help="concurrency:count pairs ('' skips part 1)")  # fmt: skip
+    parser.add_argument("--api-workers", type=_ints, default=[1, 2], help="uvicorn worker processes to try")
+    parser.add_argument("--throughput-relay-ms", type=int, default=200, help="EVENTS_RELAY_INTERVAL_MS for part 1")
+    parser.add_argument("--relay-ms", type=_ints, default=[200, 20], help="relay intervals for part 2 ('' skips)")
+    parser.add_argument("--send-count", type=int, default=200, help="messages per relay interval in part 2")
+    parser.add_argument("--send-gap", type=float, default=0.05, help="seconds between part-2 webhooks")
+    parser.add_argument("--level-timeout", type=float, default=120)
+    parser.add_argument("--drain-timeout", type=float, default=180)
+    parser.add_argument(
+        "--pause-workers", action="store_true", help="SIGSTOP the workers while sending (the API's own capacity)"
+    )
+    parser.add_argument("--profile", default="", help="directory for py-spy collapsed stacks of the API per level")
+    parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of every process (INFO = production)")
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
+    os.environ.setdefault("PG_FAST", "1")  # fsync off like the other benches; PG_FAST= (empty) for fsync on
+    if not os.environ["PG_FAST"]:
+        del os.environ["PG_FAST"]
+    pg = EmbeddedPostgres(base / "pg", port=free_port()).start()
+    rd = EmbeddedRedis(base / "redis", port=free_port()).start()
+    try:
+        upgrade_all(pg.url)
+        print(f"logs in {base}")
+        uvloop.run(run(args, pg.url, rd.url, base, {"postgres": pg.proc.pid, "redis": rd.proc.pid}))
+    finally:
+        rd.stop()
+        pg.stop()
+
+
+if __name__ == "__main__":
+    main()
