@@ -306,6 +306,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/buffers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Buffers
+         * @description Live buffers of this tenant, soonest due first (at most `limit`; no further pages).
+         */
+        get: operations["list_buffers_api_v1_buffers_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/buffers/{key}/flush": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Flush Buffer
+         * @description Make the burst due now; a chat worker answers it within a moment.
+         */
+        post: operations["flush_buffer_api_v1_buffers__key__flush_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/channels": {
         parameters: {
             query?: never;
@@ -1679,6 +1719,49 @@ export interface components {
             /** Is Default */
             is_default?: boolean | null;
         };
+        /** BufferRead */
+        BufferRead: {
+            /** Key */
+            key: string;
+            /**
+             * Thread Id
+             * Format: uuid
+             */
+            thread_id: string;
+            /** Contact */
+            contact: string;
+            /** Channel */
+            channel: string;
+            /** Messages */
+            messages: components["schemas"]["BufferedMessage"][];
+            /**
+             * First At
+             * Format: date-time
+             */
+            first_at: string;
+            /**
+             * Due At
+             * Format: date-time
+             */
+            due_at: string;
+            /** Seconds Left */
+            seconds_left: number;
+        };
+        /** BufferedMessage */
+        BufferedMessage: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Content */
+            content: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
         /** ChatMessageIn */
         ChatMessageIn: {
             /** Role */
@@ -1807,6 +1890,16 @@ export interface components {
             user_message: components["schemas"]["MessageRead"];
             assistant_message: components["schemas"]["MessageRead"] | null;
         };
+        /** FlushAccepted */
+        FlushAccepted: {
+            /** Key */
+            key: string;
+            /**
+             * Status
+             * @default flushing
+             */
+            status: string;
+        };
         /** MessageCreate */
         MessageCreate: {
             /** Content */
@@ -1925,6 +2018,13 @@ export interface components {
         Page_AssistantRead_: {
             /** Items */
             items: components["schemas"]["AssistantRead"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[BufferRead] */
+        Page_BufferRead_: {
+            /** Items */
+            items: components["schemas"]["BufferRead"][];
             /** Next Cursor */
             next_cursor?: string | null;
         };
@@ -2314,6 +2414,8 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /** Started At */
+            started_at: string | null;
             /** Finished At */
             finished_at: string | null;
             /** Segments */
@@ -2358,6 +2460,8 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /** Started At */
+            started_at: string | null;
             /** Finished At */
             finished_at: string | null;
         };
@@ -3278,6 +3382,99 @@ export interface operations {
                 };
             };
             /** @description too many failed attempts */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_buffers_api_v1_buffers_get: {
+        parameters: {
+            query?: {
+                /** @description page size (max 200) */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_BufferRead_"];
+                };
+            };
+            /** @description Missing or invalid credentials (problem+json) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    flush_buffer_api_v1_buffers__key__flush_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlushAccepted"];
+                };
+            };
+            /** @description Missing or invalid credentials (problem+json) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
             429: {
                 headers: {
                     [name: string]: unknown;
