@@ -201,6 +201,11 @@ def main() -> None:
     ap.add_argument("--nginx-workers", type=int, default=1)
     ap.add_argument("--upstream-workers", type=int, default=1)
     ap.add_argument("--access-log", action="store_true", help="keep the gateway's per-request JSON access log on")
+    ap.add_argument(
+        "--baseline",
+        default="",
+        help="also run the gateway of this git ref (its gateway/ and shared/, extracted with git archive) side by side",
+    )
     args = ap.parse_args()
     nginx_bin, wrk_bin = need("nginx"), need("wrk")
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -242,34 +247,40 @@ def main() -> None:
             "LOG_LEVEL": "INFO" if args.access_log else "WARNING",
             "GATEWAY_RATE_LIMITS": f'{{"default": {{"user": "{huge}", "api_key": "{huge}", "tenant": ""}}}}',
         }
-        gateways = {}
-        for name, extra in (("gateway_norl", {"GATEWAY_RATE_LIMITS_ENABLED": "false"}), ("gateway", {})):
-            port = free_port()
-            argv = [*py, "gateway.main:app", "--port", str(port), "--workers", str(args.gateway_workers)]
-            argv += ["--no-proxy-headers", "--no-server-header"]
-            procs.append(subprocess.Popen(argv, cwd=ROOT, env=gw_env | extra, **quiet))
-            wait_port(port, procs[-1], name)
-            gateways[name] = port
+        gateways: dict[str, tuple[int, int]] = {}  # name -> (port, pid)
+        variants = [("", ROOT)]
+        if args.baseline:
+            old = tmp / "baseline"
+            old.mkdir()
+            archive = subprocess.run(
+                ["git", "archive", args.baseline, "gateway", "shared"], cwd=ROOT, capture_output=True, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+            variants.append(("baseline ", old))
+        for prefix, src in variants:
+            for name, extra in (("gateway_norl", {"GATEWAY_RATE_LIMITS_ENABLED": "false"}), ("gateway", {})):
+                port = free_port()
+                argv = [*py, "gateway.main:app", "--port", str(port), "--workers", str(args.gateway_workers)]
+                argv += ["--no-proxy-headers", "--no-server-header"]
+                genv = gw_env | extra | {"PYTHONPATH": str(src)}
+                procs.append(subprocess.Popen(argv, cwd=src, env=genv, **quiet))
+                wait_port(port, procs[-1], prefix + name)
+                gateways[prefix + name] = (port, procs[-1].pid)
 
         jwt = keys.mint(tenant_id=uuid.uuid4(), role="admin")
-        up_pid, ngx_pid, norl_pid, gw_pid = (p.pid for p in procs)
+        ngx_pid = procs[1].pid
         targets = [
             ("direct", f"{upstream_url}{PATH}", {}, None),
             ("nginx", f"http://127.0.0.1:{ngx_port}{PATH}", {}, ngx_pid),
-            (
-                "gateway JWT, no rate limit",
-                f"http://127.0.0.1:{gateways['gateway_norl']}{PATH}",
-                _bearer(jwt),
-                norl_pid,
-            ),
-            ("gateway JWT + rate limit", f"http://127.0.0.1:{gateways['gateway']}{PATH}", _bearer(jwt), gw_pid),
-            (
-                "gateway API key + rate limit",
-                f"http://127.0.0.1:{gateways['gateway']}{PATH}",
-                {"X-API-Key": "atd_benchkey_" + "k" * 43},
-                gw_pid,
-            ),
         ]
+        api_key = {"X-API-Key": "atd_benchkey_" + "k" * 43}
+        for prefix, _ in variants:
+            (norl_port, norl_pid), (gw_port, gw_pid) = gateways[prefix + "gateway_norl"], gateways[prefix + "gateway"]
+            targets += [
+                (f"{prefix}gateway JWT, no rate limit", f"http://127.0.0.1:{norl_port}{PATH}", _bearer(jwt), norl_pid),
+                (f"{prefix}gateway JWT + rate limit", f"http://127.0.0.1:{gw_port}{PATH}", _bearer(jwt), gw_pid),
+                (f"{prefix}gateway API key + rate limit", f"http://127.0.0.1:{gw_port}{PATH}", api_key, gw_pid),
+            ]
         print(f"machine: {machine()}")
         print(
             f"workers: upstream {args.upstream_workers}, nginx {args.nginx_workers}, gateway {args.gateway_workers}; "
