@@ -13,6 +13,7 @@ import pytest
 from gateway.upstream_client import UpstreamError, UpstreamPool
 from shared.devstack import free_port
 from shared.testing import serve_app
+from tests.gateway.conftest import serve_gateway
 from tests.gateway.upstream import Upstream
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "RawServer"], Awaitable[None]]
@@ -246,3 +247,27 @@ async def test_head_and_streamed_bodies_against_uvicorn():
         assert ["content-length", "200000"] in orjson.loads(body)["headers"]
         assert p.stats["open"] == 1  # every exchange above ran on one keep-alive connection
         await p.aclose()
+
+
+async def test_through_the_gateway_connections_are_reused_and_garbage_is_502(stack, redis, upstreams, make_token):
+    async def chunked(reader, writer, server):
+        while await server.read_request(reader):
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-type: application/json\r\n\r\n")
+            writer.write(b'3\r\n{"a\r\n4\r\n":1}\r\n0\r\n\r\n')
+
+    async def garbage(reader, writer, server):
+        await server.read_request(reader)
+        writer.write(b"\x00\x01 not http\r\n\r\n")
+
+    auth = {"Authorization": f"Bearer {make_token()}"}
+    async with raw_server(chunked) as (good, good_url), raw_server(garbage) as (_, bad_url):
+        urls = {n: u for n, (_, u) in upstreams.items()} | {"search": good_url, "chat": bad_url}
+        async with serve_gateway(stack, urls) as gw:
+            for _ in range(5):
+                r = await gw.get("/api/v1/search", headers=auth)
+                assert r.status_code == 200 and r.json() == {"a": 1}
+            assert good.connections == 1  # one keep-alive upstream connection served all five
+            r = await gw.get("/api/v1/threads", headers=auth)
+            assert r.status_code == 502
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert "chat" in r.json()["detail"]
