@@ -27,8 +27,10 @@ from limits.aio.strategies import (
     RateLimiter,
     SlidingWindowCounterRateLimiter,
 )
+from redis.commands.core import AsyncScript as Script
 
 from gateway.config import GatewaySettings
+from gateway.redis_script import RedisScript
 
 log = structlog.get_logger("gateway.ratelimit")
 STRATEGIES: dict[str, type[RateLimiter]] = {
@@ -87,13 +89,22 @@ class EdgeRateLimiter:
         self.enabled = settings.rate_limits_enabled
         self.config = settings.rate_limits
         strategy = STRATEGIES[settings.rate_limit_strategy]
-        self.redis = aioredis.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.rate_limit_redis_timeout,
-            socket_connect_timeout=settings.rate_limit_redis_timeout,
-        )
-        # moving window: one script call per request; other strategies: the `limits` Redis storage
-        self.script = self.redis.register_script(MOVING_WINDOW_LUA) if strategy is MovingWindowRateLimiter else None
+        # moving window: one script call per request on our own pipelined RESP connection (gateway/redis_script.py;
+        # redis-py for other URL schemes); other strategies: the `limits` Redis storage
+        self.script: RedisScript | Script | None = None
+        self.redis: aioredis.Redis | None = None
+        if strategy is MovingWindowRateLimiter:
+            try:
+                self.script = RedisScript(
+                    settings.redis_url, MOVING_WINDOW_LUA, timeout=settings.rate_limit_redis_timeout
+                )
+            except ValueError:
+                self.redis = aioredis.Redis.from_url(
+                    settings.redis_url,
+                    socket_timeout=settings.rate_limit_redis_timeout,
+                    socket_connect_timeout=settings.rate_limit_redis_timeout,
+                )
+                self.script = self.redis.register_script(MOVING_WINDOW_LUA)
         self.storage = RedisStorage(
             "async+" + settings.redis_url,
             implementation="redispy",
@@ -191,7 +202,10 @@ class EdgeRateLimiter:
         return Refusal(item, retry_after=reset_in, reset_in=reset_in)
 
     async def aclose(self) -> None:
-        await self.redis.aclose()
+        if isinstance(self.script, RedisScript):
+            await self.script.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         bridge = getattr(self.storage, "bridge", None)
         client = getattr(bridge, "storage", None)
         if client is not None:

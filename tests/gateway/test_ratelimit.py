@@ -76,3 +76,15 @@ async def test_redis_down_keeps_serving_with_local_limits(stack, upstreams, make
         own.stop()
     out = capsys.readouterr().out
     assert '"event":"rate_limit_redis_down"' in out and '"level":"error"' in out
+
+
+async def test_script_reloads_after_redis_forgets_it(stack, redis, upstreams, make_token):
+    """A restarted Redis has no cached scripts: EVALSHA says NOSCRIPT and the limiter loads it again."""
+    auth = {"Authorization": f"Bearer {make_token(tenant_id=uuid.uuid4())}"}
+    async with serve_gateway(stack, _urls(upstreams), rate_limits={"default": {"user": "3/minute"}}) as gw:
+        assert (await gw.get("/api/v1/search", headers=auth)).status_code == 200
+        await redis.script_flush()
+        assert (await gw.get("/api/v1/search", headers=auth)).status_code == 200
+        assert (await gw.get("/api/v1/search", headers=auth)).status_code == 200
+        r = await gw.get("/api/v1/search", headers=auth)
+        assert r.status_code == 429 and r.headers["ratelimit-limit"] == "3"
