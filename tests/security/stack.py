@@ -1,0 +1,262 @@
+"""The whole platform for the security suites: the five service apps and the gateway over real HTTP, stand-in
+Telegram, Twilio and LLM servers, and helpers that create tenants and objects through the public API only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import io
+import math
+import struct
+import uuid
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from twilio.request_validator import RequestValidator
+
+from gateway.app import create_app as create_gateway
+from gateway.config import GatewaySettings
+from services.auth.config import AuthSettings
+from services.channels.config import ChannelsSettings
+from services.chat.config import ChatSettings
+from services.search.config import SearchSettings
+from services.transcription.config import TranscriptionSettings
+from shared.crypto import SecretBox
+from shared.devstack import free_port
+from shared.testing import serve_app
+from shared.testing_llm import LLMStandIn
+from tests.support.providers import TelegramStandIn, TwilioStandIn
+
+LLM_KEY = "sk-security-llm-key-5f1e"
+TWILIO_SID = "AC" + "5" * 32
+METHODS = ("get", "put", "post", "delete", "patch")
+PASSWORD = "correct-horse-battery-staple"
+
+
+def wav_bytes(seconds: float = 1.0, rate: int = 16000) -> bytes:
+    """A short mono 16-bit sine tone: real audio any decoder accepts."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        frames = b"".join(
+            struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(int(seconds * rate))
+        )
+        w.writeframes(frames)
+    return buf.getvalue()
+
+
+class Tenant:
+    """One tenant seen from outside: its owner's token, an admin API key, and what was created in it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.email = ""
+        self.tenant_id = ""
+        self.user_id = ""
+        self.token = ""
+        self.api_key = ""
+        self.ids: dict[str, str] = {}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def key_headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key}
+
+
+class Platform:
+    def __init__(self, stack, urls: dict[str, str], llm, tg, tw, storage: Path) -> None:
+        self.stack = stack
+        self.urls = urls
+        self.llm = llm
+        self.tg = tg
+        self.tw = tw
+        self.storage = storage
+        self.gw = httpx.AsyncClient(base_url=urls["gateway"], timeout=60)
+        self.workers: list[tuple[asyncio.Event, asyncio.Task]] = []
+
+    # ---- settings of each service, pointed at the stand-ins and at each other
+    def settings(self, name: str, **kw):
+        s, u = self.stack, self.urls
+        if name == "auth":
+            return s.settings(AuthSettings, argon2_memory_kib=8192, argon2_time_cost=1, **kw)
+        if name == "chat":
+            base = dict(
+                llm_base_url=f"{u['llm']}/v1",
+                llm_api_key=LLM_KEY,
+                llm_model="stand-in-model",
+                llm_timeout_seconds=5.0,
+                llm_max_retries=1,
+                auth_url=u["auth"],
+                tenant_settings_url=u["auth"],
+                tenant_cache_seconds=0.5,
+                events_relay_interval_ms=20,
+                search_url="",
+            )
+            return s.settings(ChatSettings, **(base | kw))
+        if name == "channels":
+            base = dict(
+                telegram_api_url=u["telegram"],
+                twilio_api_url=u["twilio"],
+                public_base_url=u["gateway"],
+                auth_url=u["auth"],
+                events_relay_interval_ms=20,
+            )
+            return s.settings(ChannelsSettings, **(base | kw))
+        if name == "transcription":
+            base = dict(
+                storage_dir=str(self.storage / "transcription"),
+                auth_url=u["auth"],
+                queued_grace_seconds=0,
+            )
+            return s.settings(TranscriptionSettings, **(base | kw))
+        if name == "search":
+            return s.settings(SearchSettings, auth_url=u["auth"], events_relay_interval_ms=20, **kw)
+        raise KeyError(name)
+
+    def start_worker(self, service: str, **kw) -> None:
+        run = importlib.import_module(f"services.{service}.worker").run
+        stop = asyncio.Event()
+        self.workers.append((stop, asyncio.create_task(run(self.settings(service, **kw), stop))))
+
+    async def sql(self, query: str, **params):
+        engine = create_async_engine(self.stack.database_url)
+        try:
+            async with engine.connect() as conn:
+                return (await conn.execute(text(query), params)).all()
+        finally:
+            await engine.dispose()
+
+    # ---- tenants and objects, through the gateway like a customer would
+    async def tenant(self, name: str) -> Tenant:
+        t = Tenant(name)
+        t.email = f"{name.lower()}-{uuid.uuid4().hex[:6]}@example.com"
+        r = await self.gw.post(
+            "/api/v1/auth/register",
+            json={"email": t.email, "password": PASSWORD, "full_name": name, "tenant_name": f"Tenant {name}"},
+        )
+        assert r.status_code == 201, r.text
+        r = await self.gw.post("/api/v1/auth/login", json={"email": t.email, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        t.token = r.json()["access_token"]
+        me = (await self.gw.get("/api/v1/auth/me", headers=t.headers)).json()
+        t.tenant_id = me["memberships"][0]["tenant_id"]
+        t.user_id = me["id"]
+        r = await self.gw.post(
+            "/api/v1/api-keys", headers=t.headers, json={"name": "ops", "scopes": ["read", "write", "admin"]}
+        )
+        assert r.status_code == 201, r.text
+        t.api_key = r.json()["key"]
+        t.ids["key_id"] = r.json()["id"]
+        t.ids["tenant_id"] = t.tenant_id
+        return t
+
+    async def channel(self, t: Tenant, kind: str, *, bot_token: str = "", auth_token: str = "") -> dict:
+        creds = (
+            {"bot_token": bot_token}
+            if kind == "telegram"
+            else {"account_sid": TWILIO_SID, "auth_token": auth_token, "from_number": "whatsapp:+14155238886"}
+        )
+        r = await self.gw.post(
+            "/api/v1/channels",
+            headers=t.headers,
+            json={
+                "type": "telegram" if kind == "telegram" else "whatsapp_twilio",
+                "name": f"{kind}-{t.name}",
+                "credentials": creds,
+            },
+        )
+        assert r.status_code == 201, r.text
+        ch = r.json()
+        ch["auth_token"] = auth_token
+        if kind == "telegram":
+            rows = await self.sql("SELECT credentials_encrypted FROM channels.channel WHERE id = :i", i=ch["id"])
+            ch["secret"] = orjson.loads(SecretBox("test-secrets-key").decrypt(rows[0][0]))["webhook_secret"]
+        return ch
+
+    def telegram_update(self, update_id: int, text_: str, chat_id: int = 4242) -> dict:
+        return {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": 1763790000,
+                "chat": {"id": chat_id, "type": "private"},
+                "from": {"id": chat_id, "is_bot": False, "first_name": "Ana"},
+                "text": text_,
+            },
+        }
+
+    async def telegram(self, ch: dict, update_id: int, text_: str, secret: str | None = None) -> httpx.Response:
+        return await self.gw.post(
+            f"/webhooks/telegram/{ch['id']}",
+            json=self.telegram_update(update_id, text_),
+            headers={"X-Telegram-Bot-Api-Secret-Token": secret if secret is not None else ch["secret"]},
+        )
+
+    def twilio_form(self, sid: str, body: str) -> dict[str, str]:
+        return {
+            "MessageSid": sid,
+            "AccountSid": TWILIO_SID,
+            "From": "whatsapp:+5511999990000",
+            "To": "whatsapp:+14155238886",
+            "Body": body,
+            "NumMedia": "0",
+            "ProfileName": "Caio",
+        }
+
+    async def twilio(self, ch: dict, sid: str, body: str, auth_token: str | None = None) -> httpx.Response:
+        form = self.twilio_form(sid, body)
+        url = f"{self.urls['gateway']}/webhooks/twilio/{ch['id']}"
+        sig = RequestValidator(auth_token or ch["auth_token"]).compute_signature(url, form)
+        return await self.gw.post(f"/webhooks/twilio/{ch['id']}", data=form, headers={"X-Twilio-Signature": sig})
+
+    async def inbound_count(self) -> tuple[int, int]:
+        """Inbound messages stored by channels, and channels.inbound.v1 events in its outbox."""
+        msgs = (await self.sql("SELECT count(*) FROM channels.inbound_message"))[0][0]
+        events = (await self.sql("SELECT count(*) FROM channels.outbox WHERE stream = 'channels.inbound.v1'"))[0][0]
+        return msgs, events
+
+
+@contextlib.asynccontextmanager
+async def platform(stack, tmp_path: Path, tg_token: str = "", tw_token: str = "x") -> AsyncIterator[Platform]:
+    llm = LLMStandIn(api_key=LLM_KEY)
+    tg = TelegramStandIn()
+    tw = TwilioStandIn(TWILIO_SID, tw_token)
+    async with contextlib.AsyncExitStack() as es:
+        urls = {
+            "llm": await es.enter_async_context(serve_app(llm.app)),
+            "telegram": await es.enter_async_context(serve_app(tg.app)),
+            "twilio": await es.enter_async_context(serve_app(tw.app)),
+        }
+        gw_port = free_port()
+        urls["gateway"] = f"http://127.0.0.1:{gw_port}"
+        p = Platform(stack, urls, llm, tg, tw, tmp_path)
+        for name in ("auth", "chat", "channels", "transcription", "search"):
+            app = importlib.import_module(f"services.{name}.app").create_app(p.settings(name))
+            urls[name] = await es.enter_async_context(serve_app(app))
+        gw = create_gateway(
+            stack.settings(
+                GatewaySettings,
+                **{f"{n}_upstream": urls[n] for n in ("auth", "chat", "channels", "transcription", "search")},
+                auth_url=urls["auth"],
+                rate_limits_enabled=False,
+            )
+        )
+        await es.enter_async_context(serve_app(gw, port=gw_port, proxy_headers=False))
+        try:
+            yield p
+        finally:
+            for stop, _ in p.workers:
+                stop.set()
+            await asyncio.gather(*(asyncio.wait_for(t, 30) for _, t in p.workers), return_exceptions=True)
+            await p.gw.aclose()
