@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events.envelope import Envelope
+
+NOTIFY_CHANNEL = "atende_outbox"
 
 
 async def emit(
@@ -34,4 +37,6 @@ async def emit(
         )
     )
     await session.flush()
+    # Delivered by Postgres only if this transaction commits: the relay wakes at once instead of polling.
+    await session.execute(text("SELECT pg_notify(:c, :s)"), {"c": NOTIFY_CHANNEL, "s": outbox_model.__table__.schema})
     return envelope

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import utcnow
 from shared.events.envelope import Envelope
+from shared.events.outbox import NOTIFY_CHANNEL
 from shared.logging import get_logger
 
 log = get_logger("events.relay")
@@ -48,6 +49,7 @@ class OutboxRelay:
         stream_maxlen: int = 100_000,
         retention: timedelta | None = timedelta(days=7),
         prune_every: float = 600.0,
+        notify: bool = True,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.redis = redis
@@ -57,6 +59,7 @@ class OutboxRelay:
         self.stream_maxlen = stream_maxlen
         self.retention = retention
         self.prune_every = prune_every
+        self.notify = notify
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -113,11 +116,45 @@ class OutboxRelay:
             result = await session.execute(delete(model).where(model.published_at < utcnow() - self.retention))
             return result.rowcount or 0
 
+    async def listen(self, stop: asyncio.Event) -> None:
+        """Wake on every commit that wrote an outbox row of our schema (NOTIFY from emit(), delivered by Postgres
+        only on commit), so an event leaves in milliseconds instead of at the next poll; polling stays as the net."""
+        schema = self.outbox.__table__.schema
+        engine = self.sessionmaker.kw["bind"]
+
+        def on_notify(_conn, _pid, _channel, payload: str) -> None:
+            if payload == schema:
+                self._wake.set()
+
+        while not stop.is_set():
+            try:
+                async with engine.connect() as conn:
+                    raw = (await conn.get_raw_connection()).driver_connection
+                    await raw.add_listener(NOTIFY_CHANNEL, on_notify)
+                    self._wake.set()  # anything committed while we were not listening
+                    while not stop.is_set() and not raw.is_closed():
+                        await asyncio.wait([asyncio.ensure_future(stop.wait())], timeout=5)
+                    if not raw.is_closed():
+                        await raw.remove_listener(NOTIFY_CHANNEL, on_notify)
+            except Exception as exc:  # noqa: BLE001 - polling carries on while the listener reconnects
+                log.info("outbox_listen_retry", error=type(exc).__name__)
+                await asyncio.wait([asyncio.ensure_future(stop.wait())], timeout=2)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; errors (database or Redis down) are logged and retried with backoff."""
         backoff = self.interval
         next_prune = time.monotonic() + self.prune_every
+        listener = asyncio.create_task(self.listen(stop)) if self.notify else None
+        try:
+            await self._loop(stop, backoff, next_prune)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
+
+    async def _loop(self, stop: asyncio.Event, backoff: float, next_prune: float) -> None:
         while not stop.is_set():
+            self._wake.clear()  # before the pass: a commit notified during it triggers the next one at once
             try:
                 count = await self.publish_once()
                 if time.monotonic() >= next_prune:
@@ -130,7 +167,6 @@ class OutboxRelay:
                 backoff = min(max(backoff * 2, 0.1), 5.0)
             if count >= self.batch:
                 continue  # more are waiting: no sleep
-            self._wake.clear()
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             await asyncio.wait(waiters, timeout=backoff, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:

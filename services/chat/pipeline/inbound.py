@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,7 +105,9 @@ class InboundHandler:
             },
         )
         if not policy.enabled and callable(self.wake):
-            self.wake()
+            # After the consumer commits: woken earlier, the flusher would not see the message yet.
+            wake = self.wake
+            event.listen(session.sync_session, "after_commit", lambda _s: wake(), once=True)
 
     async def policy(self, tenant_id: uuid.UUID, overrides: dict) -> BufferPolicy:
         """The channel's overrides win over the tenant's buffer settings."""
@@ -248,4 +250,5 @@ class TranscriptHandler:
         thread = await session.get(Thread, message.thread_id)
         await emit_index(session, thread, message)
         if callable(self.wake):
-            self.wake()
+            wake = self.wake
+            event.listen(session.sync_session, "after_commit", lambda _s: wake(), once=True)

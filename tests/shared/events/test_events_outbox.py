@@ -151,3 +151,22 @@ async def test_publish_error_is_recorded_and_does_not_block_other_rows(sm, redis
     async with sm() as s:
         row = await s.get(Outbox, bad.id)
     assert row.published_at is None and row.attempts == 1 and "WRONGTYPE" in row.last_error
+
+
+async def test_commit_wakes_the_relay_without_waiting_for_the_poll(sm, redis):
+    """emit() NOTIFYs inside the transaction; Postgres delivers it on commit, and the relay publishes at once."""
+    import time
+
+    relay = OutboxRelay(sm, redis, Outbox, interval=30)  # polling alone would take 30 s
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.5)  # listener connected; its first pass found nothing
+        started = time.monotonic()
+        (env,) = await _emit(sm)
+        await wait_for(lambda: redis.xlen(STREAM), timeout=5)
+        assert time.monotonic() - started < 2
+        assert [e.id for e in await _entries(redis)] == [env.id]
+    finally:
+        stop.set()
+        await task
