@@ -29,6 +29,20 @@ from shared.migrations import SERVICES, upgrade_all
 from shared.testing_keys import TestKeys
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A private base temp dir per session: pytest's shared one is pruned by any concurrent session, which
+    deletes the data and binaries of servers still running in this one."""
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="atende-pytest-")
+        config._atende_basetemp = config.option.basetemp  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    own = getattr(config, "_atende_basetemp", None)
+    if own:
+        shutil.rmtree(own, ignore_errors=True)
+
+
 @dataclass
 class TestStack:
     database_url: str

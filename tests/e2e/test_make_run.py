@@ -255,7 +255,12 @@ def test_sigkilled_supervisor_takes_its_children_along(tmp_path: Path) -> None:
     """The parent-death signal of every service/worker child: a parent that cannot clean up still leaves nothing."""
     proc = subprocess.Popen([sys.executable, "-c", SUPERVISED], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        line = proc.stdout.readline()
+        # The children's prefixed output shares the pipe and may come first.
+        line = ""
+        for _ in range(10):
+            line = proc.stdout.readline()
+            if line.startswith("spawned"):
+                break
         assert line.startswith("spawned"), line
         pids = [int(pid) for pid in line.split()[1:]]
         snap = snapshot([psutil.Process(pid) for pid in pids])
