@@ -228,8 +228,8 @@ class Platform:
 
 
 @contextlib.asynccontextmanager
-async def platform(stack, tmp_path: Path, tg_token: str = "", tw_token: str = "x") -> AsyncIterator[Platform]:
-    llm = LLMStandIn(api_key=LLM_KEY)
+async def platform(stack, tmp_path: Path, tw_token: str = "x", llm_key: str = LLM_KEY) -> AsyncIterator[Platform]:
+    llm = LLMStandIn(api_key=llm_key)
     tg = TelegramStandIn()
     tw = TwilioStandIn(TWILIO_SID, tw_token)
     async with contextlib.AsyncExitStack() as es:
