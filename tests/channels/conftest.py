@@ -10,7 +10,7 @@ from shared.testing import app_client
 PUBLIC = "https://public.example.test"
 TWILIO_SID = "AC" + "1" * 32
 TWILIO_TOKEN = "twilio-auth-token-0123456789"
-BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
+BOT_TOKEN = "1234567:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"  # fake: shaped like a token, not one
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from shared.testing_llm import LLMStandIn
 from tests.support.providers import TelegramStandIn, TwilioStandIn
 
 LLM_KEY = "sk-pipeline-test"
-BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
+BOT_TOKEN = "1234567:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"  # fake: shaped like a token, not one
 TWILIO_SID = "AC" + "2" * 32
 TWILIO_TOKEN = "twilio-pipeline-token-0123"
 SYSTEM_PROMPT = "Você é o atendente da Pizzaria Bella. Responda em português."

@@ -14,7 +14,7 @@ from shared.testing import wait_for
 from tests.security.stack import PASSWORD, platform
 
 TENANT_SECRET = "sk-tenant-secret-7Qx9Lm2Vb8Zr"
-BOT_TOKEN = "987654321:AAHsecretBotToken9Xy8Wv7Ut6Sr5Qp4Onm"
+BOT_TOKEN = "9876543:AAHsecretBotToken9Xy8Wv7Ut6Sr5Qp4Onm"  # fake
 TWILIO_TOKEN = "twilio-auth-secret-3Fh7Jk9Lp2"
 NEW_PASSWORD = "brand-new-secret-passphrase-42"
 
