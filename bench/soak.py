@@ -12,10 +12,11 @@ as `bench/webhooks.py`, whose pieces it reuses), then for `--minutes` (default 3
 
 Every `--interval` seconds it samples, per process, RSS (process tree) and open file descriptors; Redis
 `used_memory` and the length of every stream (EVENTS_STREAM_MAXLEN is set to `--stream-maxlen`, 2,000, so
-the cap is reached within minutes and its trimming is what the run shows); and the window's p50/p99 of webhook acks and of API reads. At
-the end it drains (bounded), checks that every accepted webhook is one stored chat message (0 lost, 0
-duplicated), that the Twilio stand-in got exactly one send per answer the chat stored, that every DLQ is empty,
-and prints the table and a verdict: growth from the first to the last third of the run (after `--warmup`).
+the cap is reached within minutes and its trimming is what the run shows); and the window's p50/p99 of webhook
+acks and of API reads. At the end it drains (bounded), checks that every accepted webhook is one stored chat
+message (0 lost, 0 duplicated), that the Twilio stand-in got exactly one send per answer the chat stored, that
+every DLQ is empty, and prints the table and a verdict: growth from the first to the last third of the run
+(after `--warmup`).
 
 `make soak` (30 minutes) or `python -m bench.soak --minutes 5 --interval 15`. Not part of CI.
 """
