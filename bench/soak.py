@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import os
 import random
+import signal
 import statistics
 import tempfile
 import time
@@ -194,14 +195,29 @@ class Reads:
             self.threads = [t["id"] for t in items if "id" in t][:50] or self.threads
 
 
-async def paced(rate: float, stop_at: float, make) -> None:
-    """Start `make()` `rate` times a second until `stop_at` (monotonic), never waiting on one to finish."""
+class Deadline:
+    """When the load stops (monotonic seconds); Ctrl-C moves it to now, so an interrupted run still reports."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+    def stop_now(self) -> None:
+        print("\ninterrupted: stopping the load, then the report (Ctrl-C again to abort)", flush=True)
+        self.at = time.monotonic()
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)  # back to KeyboardInterrupt
+
+
+async def paced(rate: float, stop: Deadline, make) -> None:
+    """Start `make()` `rate` times a second until the deadline, never waiting on one to finish."""
     if rate <= 0:
         return
     tasks: set[asyncio.Task] = set()
     gap = 1.0 / rate
     nxt = time.monotonic()
-    while (now := time.monotonic()) < stop_at:
+    while (now := time.monotonic()) < stop.at:
         if now < nxt:
             await asyncio.sleep(nxt - now)
             continue
@@ -398,19 +414,27 @@ async def run(args, db_url: str, redis_url: str, logdir: Path, servers: dict[str
               f"(replay {args.replay:.0%}), {args.reads_per_s} reads/s; {os.cpu_count()} cores, "
               f"load {os.getloadavg()[0]:.1f}; logs in {logdir}", flush=True)  # fmt: skip
         t0 = time.monotonic()
-        stop_at = t0 + args.minutes * 60
+        stop = Deadline(t0 + args.minutes * 60)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.stop_now)
         samples: list[dict] = []
-        engine = create_async_engine(db_url, pool_size=1)
+        engine = create_async_engine(db_url, pool_size=1, pool_pre_ping=True)
 
         async def sampler() -> None:
-            while time.monotonic() < stop_at:
-                await asyncio.sleep(min(args.interval, max(0.0, stop_at - time.monotonic())))
+            due = time.monotonic() + args.interval
+            while stop.left() > 0:
+                await asyncio.sleep(max(0.0, min(1.0, stop.left(), due - time.monotonic())))
+                if time.monotonic() < due and stop.left() > 0:
+                    continue
+                due += args.interval
                 samples.append(await sample(procs, redis, engine, tenant_id, hooks, reads, t0))
                 print_sample(samples[-1], header=len(samples) == 1)
 
-        await asyncio.gather(
-            paced(args.webhooks_per_s, stop_at, webhook), paced(args.reads_per_s, stop_at, reads.one), sampler()
-        )
+        try:
+            await asyncio.gather(
+                paced(args.webhooks_per_s, stop, webhook), paced(args.reads_per_s, stop, reads.one), sampler()
+            )
+        finally:
+            stop.at = min(stop.at, time.monotonic())  # one part failed: the others stop too
         await reads.http.aclose()
         await engine.dispose()
         print("\nflatness, first third -> last third after the warm-up:")
