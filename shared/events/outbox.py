@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events.envelope import Envelope
@@ -25,18 +25,19 @@ async def emit(
 ) -> Envelope:
     """Add the event to the outbox in the same transaction as the data it describes."""
     envelope = Envelope(type=type, tenant_id=tenant_id, idempotency_key=idempotency_key, payload=payload)
-    session.add(
-        outbox_model(
-            id=envelope.id,
-            stream=stream,
-            type=envelope.type,
-            tenant_id=tenant_id,
-            idempotency_key=idempotency_key,
-            payload=envelope.model_dump(mode="json")["payload"],
-            occurred_at=envelope.occurred_at,
-        )
+    table = outbox_model.__table__
+    row = insert(table).values(
+        id=envelope.id,
+        stream=stream,
+        type=envelope.type,
+        tenant_id=tenant_id,
+        idempotency_key=idempotency_key,
+        payload=envelope.model_dump(mode="json")["payload"],
+        occurred_at=envelope.occurred_at,
     )
-    await session.flush()
-    # Delivered by Postgres only if this transaction commits: the relay wakes at once instead of polling.
-    await session.execute(text("SELECT pg_notify(:c, :s)"), {"c": NOTIFY_CHANNEL, "s": outbox_model.__table__.schema})
+    # One round trip: the row, and a NOTIFY that Postgres delivers only if this transaction commits (the relay
+    # wakes at once instead of polling). A data-modifying CTE always runs to completion; the SELECT yields its one
+    # row, so pg_notify runs once. The session autoflushes pending ORM changes before this statement.
+    inserted = row.returning(table.c.id).cte("outbox_row")
+    await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, table.schema)).select_from(inserted))
     return envelope
