@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.search.embeddings.base import vector_literal
+from services.search.indexing.vector_indexes import index_name, tenant_literal
 
 _VERSION_CACHE: dict[str, tuple[int, ...]] = {}
 
@@ -37,11 +38,14 @@ class Filters:
     date_from: datetime | None = None
     date_to: datetime | None = None
 
-    def sql(self, *, indexed_only: bool = False) -> tuple[str, dict[str, Any]]:
+    def sql(self, *, indexed_only: bool = False, inline_tenant: bool = False) -> tuple[str, dict[str, Any]]:
         """WHERE clause (always tenant-scoped) and its parameters; `indexed_only`: only the columns of
-        ix_entry_tenant_source_created, for the index-only size probe."""
-        where = ["tenant_id = :tid"]
-        params: dict[str, Any] = {"tid": self.tenant_id}
+        ix_entry_tenant_source_created, for the index-only size probe; `inline_tenant`: the tenant as a
+        literal, so the planner can match the tenant's partial HNSW index (a `$1` never matches one)."""
+        if inline_tenant:
+            where, params = [f"tenant_id = {tenant_literal(self.tenant_id)}"], {}
+        else:
+            where, params = ["tenant_id = :tid"], {"tid": self.tenant_id}
         if self.sources and len(set(self.sources)) == 1:
             where.append("source = :source")
             params["source"] = self.sources[0]
@@ -85,14 +89,22 @@ class SearchRepository:
 
     async def candidate_count(self, filters: Filters, cap: int) -> int:
         """How many rows the tenant (+ source/date) has, counted up to `cap` + 1 only."""
+        return (await self.probe(filters, cap))[0]
+
+    async def probe(self, filters: Filters, cap: int) -> tuple[int, bool]:
+        """One round trip: the capped candidate count, and whether the tenant has a valid partial HNSW index."""
         where, params = filters.sql(indexed_only=True)
-        return int(
-            await self.session.scalar(
-                text(f"SELECT count(*) FROM (SELECT 1 FROM search.entry WHERE {where} LIMIT :cap) s"),
-                params | {"cap": cap + 1},
+        row = (
+            await self.session.execute(
+                text(
+                    f"SELECT (SELECT count(*) FROM (SELECT 1 FROM search.entry WHERE {where} LIMIT :cap) s), "
+                    "coalesce((SELECT indisvalid AND indisready FROM pg_index "
+                    "WHERE indexrelid = to_regclass(:ix)), false)"
+                ),
+                params | {"cap": cap + 1, "ix": f"search.{index_name(filters.tenant_id)}"},
             )
-            or 0
-        )
+        ).one()
+        return int(row[0] or 0), bool(row[1])
 
     async def table_rows(self) -> int:
         """Planner's estimate of the table size (free: no scan)."""
@@ -102,14 +114,15 @@ class SearchRepository:
         return max(int(est or 0), 1)
 
     async def exact(self, filters: Filters, vector: list[float], model: str, limit: int) -> list[Hit]:
-        """Every candidate's distance, sorted: `+ 0` keeps the planner off the (unfiltered) HNSW index."""
+        """Every candidate's distance, sorted: `+ 0` keeps the planner off the HNSW indexes, and sorting by
+        the output column computes each distance once (not once for the list and again for the sort key)."""
         where, params = filters.sql()
         rows = await self.session.execute(
             text(
                 f"""
-                SELECT id, embedding <=> CAST(:q AS vector) AS d FROM search.entry
+                SELECT id, (embedding <=> CAST(:q AS vector)) + 0 AS d FROM search.entry
                 WHERE {where} AND embedding_model = :model AND embedding IS NOT NULL
-                ORDER BY (embedding <=> CAST(:q AS vector)) + 0 LIMIT :k
+                ORDER BY d LIMIT :k
                 """
             ),
             params | {"q": vector_literal(vector), "model": model, "k": limit},
@@ -117,28 +130,41 @@ class SearchRepository:
         return [Hit(r.id, 1.0 - float(r.d)) for r in rows]
 
     async def hnsw(
-        self, filters: Filters, vector: list[float], model: str, limit: int, *, ef_search: int, iterative: bool
+        self,
+        filters: Filters,
+        vector: list[float],
+        model: str,
+        limit: int,
+        *,
+        ef_search: int,
+        iterative: bool,
+        tenant_index: bool = False,
     ) -> list[Hit]:
         """HNSW scan post-filtered by tenant; with `iterative` (pgvector >= 0.8) the scan goes on until
-        `limit` rows passed the filter."""
+        `limit` rows passed the filter; with `tenant_index` the tenant is inlined so the planner picks the
+        tenant's partial index (only its rows: nothing is filtered out by tenant)."""
         await self.session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
         if iterative:
             await self.session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        where, params = filters.sql()
-        rows = await self.session.execute(
-            text(
-                f"""
-                WITH c AS MATERIALIZED (
-                    SELECT id, embedding <=> CAST(:q AS vector) AS d FROM search.entry
-                    WHERE {where} AND embedding_model = :model
-                    ORDER BY embedding <=> CAST(:q AS vector) LIMIT :k
-                )
-                SELECT id, d FROM c ORDER BY d
-                """
-            ),
-            params | {"q": vector_literal(vector), "model": model, "k": limit},
-        )
+        sql, params = self.hnsw_statement(filters, vector, model, limit, tenant_index=tenant_index)
+        rows = await self.session.execute(text(sql), params)
         return [Hit(r.id, 1.0 - float(r.d)) for r in rows]
+
+    @staticmethod
+    def hnsw_statement(
+        filters: Filters, vector: list[float], model: str, limit: int, *, tenant_index: bool
+    ) -> tuple[str, dict[str, Any]]:
+        """The HNSW query and its parameters (tests EXPLAIN exactly this)."""
+        where, params = filters.sql(inline_tenant=tenant_index)
+        sql = f"""
+            WITH c AS MATERIALIZED (
+                SELECT id, embedding <=> CAST(:q AS vector) AS d FROM search.entry
+                WHERE {where} AND embedding_model = :model
+                ORDER BY embedding <=> CAST(:q AS vector) LIMIT :k
+            )
+            SELECT id, d FROM c ORDER BY d
+            """
+        return sql, params | {"q": vector_literal(vector), "model": model, "k": limit}
 
     async def keyword(self, filters: Filters, ts_config: str, query: str, limit: int) -> list[Hit]:
         where, params = filters.sql()

@@ -128,11 +128,18 @@ class SearchService:
         """The `limit` nearest rows of the tenant, by the cheapest plan that is still correct."""
         cap = self.settings.exact_search_max_rows
         model = self.provider.model
-        candidates = await self.repo.candidate_count(filters, cap)
+        candidates, tenant_index = await self.repo.probe(filters, cap)
         if candidates <= cap:
             return await self.repo.exact(filters, vector, model, limit), "exact"
         iterative = await pgvector_version(self.session) >= (0, 8, 0)
-        if iterative:
+        if tenant_index:
+            # the tenant's own graph: every candidate is the tenant's, no ef_search raised for a share
+            ef = max(self.settings.tenant_index_ef_search, limit)
+            hits = await self.repo.hnsw(
+                filters, vector, model, limit, ef_search=ef, iterative=iterative, tenant_index=True
+            )
+            plan = "tenant_hnsw"
+        elif iterative:
             ef = max(self.settings.hnsw_ef_search, limit)
             hits = await self.repo.hnsw(filters, vector, model, limit, ef_search=ef, iterative=True)
             plan = "hnsw_iterative"

@@ -1,0 +1,184 @@
+"""Per-tenant partial HNSW indexes: one `USING hnsw ... WHERE tenant_id = '<uuid>'` for each tenant with at
+least `SEARCH_TENANT_INDEX_MIN_ROWS` rows, so a large tenant's vector search walks a graph of its own rows
+only (full recall at a low `ef_search`, no post-filter) on pgvector 0.6, which has no iterative scans.
+
+Built with CREATE INDEX CONCURRENTLY (writes go on), named from the tenant id (`ix_entry_hnsw_t_<hex>`),
+found by the planner through the catalog (`indisvalid`), so there is no state of our own to drift. A run
+(`maintain`) is idempotent: it builds the missing ones, largest tenant first; drops invalid leftovers of an
+interrupted build and the indexes of tenants that shrank below half the threshold (or have no rows left).
+Only one process maintains at a time (advisory lock). See docs/search.md.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.logging import get_logger
+
+log = get_logger("search.vector_indexes")
+
+PREFIX = "ix_entry_hnsw_t_"
+LOCK_KEY = 0x5EA2C8  # pg_advisory_lock key: one maintainer at a time
+
+
+def index_name(tenant_id: uuid.UUID) -> str:
+    """Deterministic and at most 48 characters (Postgres allows 63)."""
+    return PREFIX + uuid.UUID(str(tenant_id)).hex
+
+
+def tenant_of(name: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(hex=name.removeprefix(PREFIX)) if name.startswith(PREFIX) else None
+    except ValueError:
+        return None
+
+
+def tenant_literal(tenant_id: uuid.UUID) -> str:
+    """The tenant as a SQL literal: a partial index predicate only matches a constant, never a `$1`
+    (a prepared statement's generic plan could not use the index). Safe: it is re-parsed as a UUID."""
+    return f"'{uuid.UUID(str(tenant_id))}'::uuid"
+
+
+def create_sql(tenant_id: uuid.UUID, *, m: int, ef_construction: int, concurrently: bool = True) -> str:
+    return (
+        f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {index_name(tenant_id)} "
+        f"ON search.entry USING hnsw (embedding vector_cosine_ops) WITH (m = {int(m)}, "
+        f"ef_construction = {int(ef_construction)}) WHERE tenant_id = {tenant_literal(tenant_id)}"
+    )
+
+
+@dataclass
+class IndexAction:
+    tenant_id: uuid.UUID
+    action: str  # "created" | "dropped" | "dropped_invalid" | "failed"
+    rows: int
+    seconds: float = 0.0
+    size_bytes: int = 0
+    error: str | None = None
+
+
+async def existing(conn: AsyncConnection) -> dict[uuid.UUID, bool]:
+    """tenant -> index is valid, for every per-tenant HNSW index in the catalog."""
+    rows = await conn.execute(
+        text(
+            "SELECT c.relname, i.indisvalid AND i.indisready AS ok FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'search' AND c.relname LIKE :prefix"
+        ),
+        {"prefix": PREFIX + "%"},
+    )
+    found = {}
+    for name, ok in rows:
+        tenant_id = tenant_of(name)
+        if tenant_id is not None:
+            found[tenant_id] = bool(ok)
+    return found
+
+
+async def tenant_rows(conn: AsyncConnection) -> dict[uuid.UUID, int]:
+    """Rows per tenant (an index-only scan of ix_entry_tenant_source_created; tombstones included)."""
+    rows = await conn.execute(text("SELECT tenant_id, count(*) FROM search.entry GROUP BY tenant_id"))
+    return {tid: int(n) for tid, n in rows}
+
+
+async def index_size(conn: AsyncConnection, tenant_id: uuid.UUID) -> int:
+    size = await conn.scalar(
+        text("SELECT pg_relation_size(to_regclass(:name))"), {"name": f"search.{index_name(tenant_id)}"}
+    )
+    return int(size or 0)
+
+
+async def maintain(
+    conn: AsyncConnection,
+    *,
+    min_rows: int,
+    m: int = 16,
+    ef_construction: int = 64,
+    build_memory: str | None = None,
+    max_builds: int | None = None,
+    concurrently: bool = True,
+) -> list[IndexAction]:
+    """One maintenance pass on an AUTOCOMMIT connection (CONCURRENTLY cannot run in a transaction).
+    Returns what it did; nothing when another process holds the lock."""
+    if not await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}):
+        return []
+    actions: list[IndexAction] = []
+    try:
+        if build_memory:
+            await conn.execute(text("SELECT set_config('maintenance_work_mem', :v, false)"), {"v": build_memory})
+        counts = await tenant_rows(conn)
+        have = await existing(conn)
+        for tenant_id, valid in have.items():
+            rows = counts.get(tenant_id, 0)
+            if not valid:
+                action = "dropped_invalid"  # an interrupted CONCURRENTLY build leaves an invalid index
+            elif rows < min_rows // 2:
+                action = "dropped"  # hysteresis: a tenant hovering at the threshold is not rebuilt each pass
+            else:
+                continue
+            await conn.execute(
+                text(f"DROP INDEX {'CONCURRENTLY ' if concurrently else ''}IF EXISTS search.{index_name(tenant_id)}")
+            )
+            actions.append(IndexAction(tenant_id, action, rows))
+            log.info("tenant_vector_index_" + action, tenant_id=str(tenant_id), rows=rows)
+            if action == "dropped_invalid":
+                have[tenant_id] = False
+        wanted = sorted(
+            ((tid, n) for tid, n in counts.items() if n >= min_rows and not have.get(tid)),
+            key=lambda t: -t[1],
+        )
+        for tenant_id, rows in wanted[:max_builds]:
+            started = time.perf_counter()
+            try:
+                await conn.execute(
+                    text(create_sql(tenant_id, m=m, ef_construction=ef_construction, concurrently=concurrently))
+                )
+            except Exception as exc:  # noqa: BLE001 - one tenant's failed build must not stop the others
+                actions.append(IndexAction(tenant_id, "failed", rows, error=str(exc)[:300]))
+                log.error("tenant_vector_index_failed", tenant_id=str(tenant_id), error=str(exc)[:300])
+                continue
+            seconds = time.perf_counter() - started
+            size = await index_size(conn, tenant_id)
+            actions.append(IndexAction(tenant_id, "created", rows, seconds, size))
+            log.info("tenant_vector_index_created", tenant_id=str(tenant_id), rows=rows, seconds=round(seconds, 1))
+    finally:
+        await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+    return actions
+
+
+async def maintain_forever(settings, stop) -> None:
+    """The worker's maintenance loop: a pass every `tenant_index_interval_seconds` on its own AUTOCOMMIT
+    connection (a build holds it for minutes; the event loop is never blocked, it is all socket I/O)."""
+    import asyncio
+
+    from shared.db import create_engine
+
+    if settings.tenant_index_interval_seconds <= 0:
+        return
+    engine = create_engine(settings.database_url, 1)
+    try:
+        while not stop.is_set():
+            try:
+                async with engine.connect() as conn:
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    await maintain(
+                        conn,
+                        min_rows=settings.tenant_index_min_rows,
+                        m=settings.hnsw_m,
+                        ef_construction=settings.hnsw_ef_construction,
+                        build_memory=settings.tenant_index_build_memory,
+                        max_builds=settings.tenant_index_max_builds,
+                    )
+            except Exception as exc:  # noqa: BLE001 - maintenance outlives outages; the next pass retries
+                log.warning("tenant_vector_index_pass_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=settings.tenant_index_interval_seconds)
+            except TimeoutError:
+                pass
+    finally:
+        await engine.dispose()

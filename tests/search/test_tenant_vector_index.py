@@ -1,0 +1,139 @@
+"""Per-tenant partial HNSW indexes: built above the threshold, used by the planner (EXPLAIN, generic plans
+included), tenant-isolated, `limit` rows with recall >= 0.95 against exact; the worker's CONCURRENTLY
+lifecycle (build, idempotent re-run, drop when the tenant shrinks)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.search.indexing.vector_indexes import create_sql, existing, index_name, maintain
+from services.search.query.repository import Filters, SearchRepository
+from services.search.query.service import SearchService
+from tests.search.test_isolation_scale import load_synthetic, sample_queries
+
+
+async def explain(session, sql: str, params: dict, *, generic: bool = False) -> str:
+    """The plan of `sql`; `generic`: as a prepared statement's generic plan (no parameter values known)."""
+    if not generic:
+        return "\n".join(r[0] for r in await session.execute(text("EXPLAIN " + sql), params))
+    names = list(dict.fromkeys(re.findall(r"(?<!:):([a-z_]+)", sql)))
+    positional = re.sub(r"(?<!:):([a-z_]+)", lambda m: f"${names.index(m.group(1)) + 1}", sql)
+    name = f"p_{uuid.uuid4().hex[:8]}"
+    await session.execute(text(f"PREPARE {name} AS {positional}"))
+    await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+    args = ", ".join(f"'{params[n]}'" if not isinstance(params[n], int) else str(params[n]) for n in names)
+    plan = "\n".join(r[0] for r in await session.execute(text(f"EXPLAIN EXECUTE {name}({args})")))
+    await session.execute(text(f"DEALLOCATE {name}"))
+    await session.execute(text("SET LOCAL plan_cache_mode = auto"))
+    return plan
+
+
+async def test_partial_index_built_used_isolated_and_accurate(session, embedder, tenants, search_settings):
+    big, other, small = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    # no global HNSW index here: the big tenant can only get an index scan from its own partial index
+    await load_synthetic(session, embedder.model, {big: 3_000, other: 2_500, small: 40}, hnsw=False)
+    conn = await session.connection()
+    # both are above the threshold; a pass capped to one build takes the largest first
+    actions = await maintain(conn, min_rows=2_000, max_builds=1, concurrently=False)
+    assert [(a.tenant_id, a.action) for a in actions] == [(big, "created")]
+    assert (await existing(conn)).get(big) is True and small not in await existing(conn)
+    assert await maintain(conn, min_rows=2_000, max_builds=1, concurrently=False) != []  # builds `other` now
+    assert await maintain(conn, min_rows=2_000, concurrently=False) == []  # idempotent: nothing left to do
+    await session.execute(text(f"DROP INDEX search.{index_name(other)}"))  # `other` goes through the global path
+    await session.execute(text("ANALYZE search.entry"))
+
+    repo = SearchRepository(session)
+    [vector] = await sample_queries(session, big, 1)
+    sql, params = repo.hnsw_statement(Filters(tenant_id=big), vector, embedder.model, 10, tenant_index=True)
+    assert f"Index Scan using {index_name(big)}" in await explain(session, sql, params)
+    # the tenant is a literal, so even a prepared statement's generic plan matches the partial index ...
+    assert f"Index Scan using {index_name(big)}" in await explain(session, sql, params, generic=True)
+    # ... which a `tenant_id = $1` generic plan cannot (why the repository inlines the validated UUID)
+    sql_param, params_param = repo.hnsw_statement(
+        Filters(tenant_id=big), vector, embedder.model, 10, tenant_index=False
+    )
+    assert index_name(big) not in await explain(session, sql_param, params_param, generic=True)
+
+    settings = search_settings.model_copy(update={"exact_search_max_rows": 500, "tenant_index_min_rows": 2_000})
+    service = SearchService(session, embedder, tenants, settings)
+    mine = {r[0] for r in await session.execute(text("SELECT id FROM search.entry WHERE tenant_id = :t"), {"t": big})}
+    recalls = []
+    for vector in await sample_queries(session, big, 20):
+        hits, plan = await service.nearest(Filters(tenant_id=big), vector, 10)
+        assert plan == "tenant_hnsw" and len(hits) == 10
+        assert {h.entry_id for h in hits} <= mine  # only the tenant's rows
+        exact = await repo.exact(Filters(tenant_id=big), vector, embedder.model, 10)
+        recalls.append(len({h.entry_id for h in hits} & {h.entry_id for h in exact}) / 10)
+    assert sum(recalls) / len(recalls) >= 0.95, recalls
+
+    # a query vector right in the big tenant's cluster, asked by the small tenant: exact, its own rows only
+    hits, plan = await service.nearest(Filters(tenant_id=small), vector, 50)
+    theirs = {
+        r[0] for r in await session.execute(text("SELECT id FROM search.entry WHERE tenant_id = :t"), {"t": small})
+    }
+    assert plan == "exact" and len(hits) == 40 and {h.entry_id for h in hits} == theirs
+    # above the exact cap without an index of its own: the global path (here: no HNSW at all -> exact fallback)
+    hits, plan = await service.nearest(Filters(tenant_id=other), vector, 10)
+    assert plan.startswith("hnsw") and len(hits) == 10
+
+    # a filter the index does not cover (a rare sector) still returns `limit` matching rows: exact fallback
+    await session.execute(
+        text(
+            "UPDATE search.entry SET sector = 'rare' WHERE id IN "
+            "(SELECT id FROM search.entry WHERE tenant_id = :t ORDER BY random() LIMIT 12)"
+        ),
+        {"t": big},
+    )
+    rare = Filters(tenant_id=big, sector="rare")
+    hits, plan = await service.nearest(rare, vector, 10)
+    assert plan in ("tenant_hnsw", "tenant_hnsw+exact") and len(hits) == 10
+    assert [h.entry_id for h in hits] == [h.entry_id for h in await repo.exact(rare, vector, embedder.model, 10)]
+
+
+async def test_concurrent_build_and_drop_lifecycle(stack, embedder):
+    """What the worker runs: CREATE INDEX CONCURRENTLY on an autocommit connection, committed data."""
+    tenant = uuid.uuid4()
+    engine = create_async_engine(stack.database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(
+                text(
+                    "INSERT INTO search.entry (id, tenant_id, source, ref_id, text, embedding, embedding_model, "
+                    "embedding_dim, created_at) SELECT gen_random_uuid(), :t, 'messages', gen_random_uuid(), 'x', "
+                    "(SELECT array_agg(random() - 0.5)::vector(384) FROM generate_series(1, 384) WHERE g > 0), "
+                    ":m, 384, now() FROM generate_series(1, 300) g"
+                ),
+                {"t": tenant, "m": embedder.model},
+            )
+            before = set(await existing(conn))
+            try:
+                actions = await maintain(conn, min_rows=200, build_memory="64MB")
+                mine = [a for a in actions if a.tenant_id == tenant]
+                assert [a.action for a in mine] == ["created"] and mine[0].size_bytes > 0
+                assert (await existing(conn))[tenant] is True
+                assert not [a for a in await maintain(conn, min_rows=200) if a.tenant_id == tenant]  # idempotent
+                # an interrupted CONCURRENTLY build leaves an invalid index: the next pass drops and rebuilds it
+                await conn.execute(text(f"DROP INDEX search.{index_name(tenant)}"))
+                await conn.execute(text(create_sql(tenant, m=16, ef_construction=64, concurrently=False)))
+                await conn.execute(
+                    text("UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass(:n)"),
+                    {"n": f"search.{index_name(tenant)}"},
+                )
+                assert (await existing(conn))[tenant] is False
+                mine = [a.action for a in await maintain(conn, min_rows=200) if a.tenant_id == tenant]
+                assert mine == ["dropped_invalid", "created"] and (await existing(conn))[tenant] is True
+                # the tenant shrinks below half the threshold (erasure, tenant deleted): its index goes
+                await conn.execute(text("DELETE FROM search.entry WHERE tenant_id = :t"), {"t": tenant})
+                mine = [a.action for a in await maintain(conn, min_rows=200) if a.tenant_id == tenant]
+                assert mine == ["dropped"] and tenant not in await existing(conn)
+            finally:
+                await conn.execute(text("DELETE FROM search.entry WHERE tenant_id = :t"), {"t": tenant})
+                for left in set(await existing(conn)) - before:  # ours, and any other committed tenant's
+                    await conn.execute(text(f"DROP INDEX IF EXISTS search.{index_name(left)}"))
+    finally:
+        await engine.dispose()
