@@ -4,13 +4,15 @@ lifecycle (build, idempotent re-run, drop when the tenant shrinks)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.search.indexing.vector_indexes import create_sql, existing, index_name, maintain
+from services.search.config import SearchSettings
+from services.search.indexing.vector_indexes import create_sql, existing, index_name, maintain, maintain_forever
 from services.search.query.repository import Filters, SearchRepository
 from services.search.query.service import SearchService
 from tests.search.test_isolation_scale import load_synthetic, sample_queries
@@ -112,10 +114,19 @@ async def test_concurrent_build_and_drop_lifecycle(stack, embedder):
             )
             before = set(await existing(conn))
             try:
-                actions = await maintain(conn, min_rows=200, build_memory="64MB")
-                mine = [a for a in actions if a.tenant_id == tenant]
-                assert [a.action for a in mine] == ["created"] and mine[0].size_bytes > 0
-                assert (await existing(conn))[tenant] is True
+                # the worker's loop builds it (CREATE INDEX CONCURRENTLY on its own autocommit connection)
+                settings = stack.settings(
+                    SearchSettings, tenant_index_min_rows=200, tenant_index_interval_seconds=1, auth_url=""
+                )
+                stop = asyncio.Event()
+                loop = asyncio.create_task(maintain_forever(settings, stop))
+                for _ in range(600):
+                    if (await existing(conn)).get(tenant):
+                        break
+                    await asyncio.sleep(0.1)
+                stop.set()
+                await asyncio.wait_for(loop, 30)
+                assert (await existing(conn)).get(tenant) is True
                 assert not [a for a in await maintain(conn, min_rows=200) if a.tenant_id == tenant]  # idempotent
                 # an interrupted CONCURRENTLY build leaves an invalid index: the next pass drops and rebuilds it
                 await conn.execute(text(f"DROP INDEX search.{index_name(tenant)}"))
