@@ -5,7 +5,9 @@
 Starts a Redis (embedded), an upstream (a minimal ASGI JSON endpoint under uvicorn/uvloop/httptools, which also
 plays auth's internal service-token / token-exchange endpoints with a throwaway signing key), nginx as a keep-alive
 proxy_pass, and gateways; drives each with wrk on loopback; prints rps, p50, p99, then gateway/nginx and the
-latency the gateway adds over direct. Needs the Debian packages nginx and wrk.
+latency the gateway adds over direct, and the CPU per request of the proxy and of the upstream (the upstream's
+is the floor of a Python ASGI proxy: one more uvicorn app, plus a client). Needs the Debian packages nginx and wrk.
+Where the gateway's CPU goes, layer by layer (callgrind instruction counts): bench/gateway_split.py.
 """
 
 from __future__ import annotations
@@ -289,12 +291,17 @@ def main() -> None:
         results: dict[tuple[str, int], dict[str, float]] = {}
         for _, url, headers, _ in targets:  # warm: pools, caches, the API key exchange
             wrk(wrk_bin, url, 4, 1, headers)
+        up_pid = procs[0].pid
         for c in levels:
             for name, url, headers, pid in targets:
                 before = cpu_seconds(pid) if pid else 0.0
+                up_before = cpu_seconds(up_pid)
                 results[(name, c)] = r = wrk(wrk_bin, url, c, args.duration, headers)
                 spent = cpu_seconds(pid) - before if pid else 0.0
-                r["cpu_us"] = spent / (r["rps"] * args.duration) * 1e6 if pid and r["rps"] else 0.0
+                up_spent = cpu_seconds(up_pid) - up_before
+                done = r["rps"] * args.duration
+                r["cpu_us"] = spent / done * 1e6 if pid and done else 0.0
+                r["up_cpu_us"] = up_spent / done * 1e6 if done else 0.0
                 if r["non2xx"] or r["errors"]:
                     print(f"  ! {name} c={c}: {r['non2xx']} non-2xx, socket errors: {r['errors'] or 'none'}")
         _table(results, targets, levels)
@@ -316,8 +323,11 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def _table(results, targets, levels) -> None:
-    print("| target | conc. | rps | p50 ms | p99 ms | rps / nginx | p50 added vs direct ms | proxy CPU µs/req |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| target | conc. | rps | p50 ms | p99 ms | rps / nginx | p50 added vs direct ms | proxy CPU µs/req "
+        "| upstream CPU µs/req |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in levels:
         nginx = results[("nginx", c)]
         direct = results[("direct", c)]
@@ -327,7 +337,7 @@ def _table(results, targets, levels) -> None:
             added = r["p50"] - direct["p50"]
             print(
                 f"| {name} | {c} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {ratio:.2f} | "
-                f"{'' if name == 'direct' else f'{added:+.2f}'} | {r['cpu_us']:.0f} |"
+                f"{'' if name == 'direct' else f'{added:+.2f}'} | {r['cpu_us']:.0f} | {r['up_cpu_us']:.0f} |"
             )
 
 

@@ -1,5 +1,6 @@
-"""create_app() for the gateway: a pure-ASGI edge (route, authenticate, rate-limit, proxy) in front of a small
-FastAPI app that serves the gateway's own routes (/health, /ready, /metrics, /docs, /openapi.json)."""
+"""create_app() for the gateway: a plain ASGI callable (request context, CORS, then the edge: route, authenticate,
+rate-limit, proxy) that answers proxied routes without entering FastAPI, in front of a small FastAPI app that serves
+the gateway's own routes (/health, /ready, /metrics, /docs, /openapi.json, /admin) and the lifespan."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from gateway.admin_static import admin_router
@@ -23,7 +23,7 @@ from gateway.proxy import REQUEST_DROP, ClientGone, TrustedProxies, UpstreamErro
 from gateway.ratelimit import EdgeRateLimiter
 from gateway.routes import Route, RoutingTable, has_dot_segments
 from gateway.upstream_client import UpstreamPool
-from shared.app import create_service_app
+from shared.app import RequestContextMiddleware, create_service_app
 from shared.auth import build_verifier
 from shared.errors import AppError, problem
 from shared.service_auth import ServiceTokenProvider
@@ -133,12 +133,11 @@ class EdgeMiddleware:
             checks = [(group, "ip", client_ip)]
         else:
             identity = await state.auth.authenticate(authorization, api_key)
-            principal = identity.principal
             group = route.group
             checks = [(group, identity.kind if identity.kind == "api_key" else "user", identity.rate_key)]
-            if principal.tenant_id is not None:
-                structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))
-                checks.append((group, "tenant", str(principal.tenant_id)))
+            if identity.tenant is not None:
+                structlog.contextvars.bind_contextvars(tenant_id=identity.tenant)
+                checks.append((group, "tenant", identity.tenant))
         refusal = await state.limiter.check(checks)
         if refusal is not None:
             await self._problem(
@@ -255,7 +254,7 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     settings = settings or get_settings()
     state = EdgeState(settings)
 
@@ -301,11 +300,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         if not (getattr(r, "path", None) == "/openapi.json" and getattr(r, "endpoint", None) is not openapi)
     ]
     app.swagger_ui_init_oauth = {"usePkceWithAuthorizationCodeGrant": False}
-    # Innermost user middleware: runs inside RequestContextMiddleware (request id, metrics, access log).
-    app.user_middleware.append(Middleware(EdgeMiddleware, state=state))
+    # The request context (request id, metrics, access log) moves out of FastAPI's stack to the front of the
+    # plain ASGI chain, so it covers proxied and own routes alike and stays one instance (one set of metrics).
+    (context,) = [m for m in app.user_middleware if m.cls is RequestContextMiddleware]
+    app.user_middleware.remove(context)
+    http = RequestContextMiddleware(EdgeMiddleware(app, state=state), *context.args, **context.kwargs)
     if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
+        http = CORSMiddleware(
+            http,
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["*"],
@@ -320,4 +322,24 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             ],
             max_age=600,
         )
-    return app
+    return GatewayApp(app, http)
+
+
+class GatewayApp:
+    """What uvicorn serves: HTTP goes [CORS →] request context → edge, and only the gateway's own routes go on into
+    FastAPI (whose per-request layers — telemetry, body limit, error middleware, routing — cost as much as the edge
+    itself, docs/gateway.md); the lifespan goes to FastAPI. Attribute access falls through to the FastAPI app
+    (`state`, `openapi()`), so callers can use it as one."""
+
+    def __init__(self, api: FastAPI, http) -> None:
+        self.api = api
+        self.http = http
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.api, name)

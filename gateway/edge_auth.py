@@ -33,6 +33,12 @@ class Identity:
     authorization: bytes | None  # replacement Authorization header value (API keys); None: keep the client's
     kind: str  # "user" | "api_key" | "service"
     rate_key: str  # user id, key id, ...
+    tenant: str | None = None  # str(principal.tenant_id), computed once per cached token, not per request
+
+    @classmethod
+    def of(cls, principal: Principal, authorization: bytes | None = None) -> Identity:
+        tenant = str(principal.tenant_id) if principal.tenant_id is not None else None
+        return cls(principal, authorization, principal.kind, principal.sub, tenant)
 
 
 @dataclass(slots=True)
@@ -60,6 +66,7 @@ class EdgeAuthenticator:
         self.cache_size = settings.api_key_cache_size
         self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
         self._inflight: dict[bytes, asyncio.Future[_Entry]] = {}
+        self._jwt: dict[str, Identity] = {}  # token -> its Identity; valid while the verifier returns its principal
 
     async def authenticate(self, authorization: bytes | None, api_key: bytes | None) -> Identity:
         """401 (Unauthorized) unless the request carries a valid JWT or API key."""
@@ -73,8 +80,13 @@ class EdgeAuthenticator:
             raise Unauthorized("Authorization must be 'Bearer <token or API key>'")
         if value.startswith(self.key_prefix):
             return await self._api_key(value)
-        principal = await self.verifier.verify(value)
-        return Identity(principal, None, principal.kind, principal.sub)
+        principal = await self.verifier.verify(value)  # a cache hit until exp, else a full check
+        identity = self._jwt.get(value)
+        if identity is None or identity.principal is not principal:
+            if len(self._jwt) >= self.cache_size:
+                self._jwt.clear()
+            identity = self._jwt[value] = Identity.of(principal)
+        return identity
 
     async def _api_key(self, key: str) -> Identity:
         if not key or len(key) > 512:
@@ -137,6 +149,7 @@ class EdgeAuthenticator:
             authorization=f"Bearer {token}".encode(),
             kind="api_key",
             rate_key=str(body.get("key_id") or principal.sub),
+            tenant=str(principal.tenant_id) if principal.tenant_id is not None else None,
         )
         return _Entry(now + max(ttl, 0.0), identity)
 

@@ -231,6 +231,10 @@ async def forward(
 
 
 async def _relay(response: UpstreamResponse, send, route: Route) -> bool:
+    body = response.complete_body()
+    if body is not None:  # already here whole: one ASGI message, one write
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        return True
     try:
         async for chunk in response.chunks():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})

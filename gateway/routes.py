@@ -81,7 +81,8 @@ class RoutingTable:
                 read_timeout=settings.stream_read_timeout if kind == "stream" else settings.read_timeout,
             )
             self.routes.append((_matcher(pattern), route))
-        self._public = [(method, _matcher(pattern)) for method, pattern in PUBLIC]
+        self._public_exact = {(m, p) for m, p in PUBLIC if not p.endswith("*")}
+        self._public_prefixes = [(m, p[:-1]) for m, p in PUBLIC if p.endswith("*")]
 
     def match(self, path: str) -> Route | None:
         if path.startswith("/internal"):
@@ -92,7 +93,9 @@ class RoutingTable:
         return None
 
     def is_public(self, method: str, path: str) -> bool:
-        return any((m == "*" or m == method) and matches(path) for m, matches in self._public)
+        if (method, path) in self._public_exact:
+            return True
+        return any((m == "*" or m == method) and path.startswith(prefix) for m, prefix in self._public_prefixes)
 
     def paths_of(self, upstream: str, path: str) -> bool:
         """Does `path` (an OpenAPI path template of `upstream`) belong to the public surface we route there?"""

@@ -188,11 +188,13 @@ class _Connection(asyncio.Protocol):
             w.set_result(None)
 
     async def _wait(self, timeout: float) -> None:
-        self.waiter = self.loop.create_future()
+        """Until the protocol wakes us; TimeoutError after `timeout` (one timer handle, not an asyncio.timeout)."""
+        waiter = self.waiter = self.loop.create_future()
+        timer = self.loop.call_later(timeout, _expire, waiter)
         try:
-            async with asyncio.timeout(timeout):
-                await self.waiter
+            await waiter
         finally:
+            timer.cancel()
             self.waiter = None
 
     async def drain(self, timeout: float) -> None:
@@ -225,6 +227,11 @@ class _Connection(asyncio.Protocol):
         return self.done and self.error is None and not self.incomplete and not self.closed and self.keep_alive
 
 
+def _expire(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
 class UpstreamResponse:
     """A started answer: `status`, raw `headers`, then `chunks()`; `aclose()` returns or drops the connection."""
 
@@ -238,6 +245,16 @@ class UpstreamResponse:
         self.status = conn.status
         self.headers = conn.headers
         self.name = pool.name
+
+    def complete_body(self) -> bytes | None:
+        """The whole body when it has already arrived (the common small answer), releasing the connection; else
+        None and nothing is consumed (read it with `chunks()`)."""
+        conn = self._conn
+        if not conn.done or conn.error is not None:
+            return None
+        body = conn.take() if conn.chunks else b""
+        self.release()
+        return body
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives; raises UpstreamError if the upstream breaks or stalls in the middle."""
