@@ -240,6 +240,16 @@ class EmbeddedPostgres:
                 self.proc.wait(5)
         self.proc = None
 
+    def pg_ctl_stop(self, mode: str = "fast", timeout: float = 60.0) -> None:
+        """Stop it with `pg_ctl stop -m <smart|fast|immediate>` (immediate = a crash: recovery on the next start)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = None
+            return
+        bin_dir = self._bin_dir()
+        self._run(bin_dir / "pg_ctl", "stop", "-D", self.base_dir / "pgdata", "-m", mode, "-w", "-t", str(int(timeout)))
+        self.proc.wait(timeout)
+        self.proc = None
+
     def kill(self) -> None:
         """Hard stop (tests of what happens when the database vanishes)."""
         if self.proc is not None and self.proc.poll() is None:
@@ -255,6 +265,9 @@ class EmbeddedRedis:
     base_dir: Path
     port: int = 6379
     appendonly: bool = False
+    # With appendonly: "always" fsyncs every write before it is acknowledged (a crash loses nothing that was
+    # answered OK), "everysec" can lose the last second of acknowledged writes to a crash.
+    appendfsync: str = "everysec"
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -276,6 +289,8 @@ class EmbeddedRedis:
             "" if self.appendonly else "60 1000",
             "--appendonly",
             "yes" if self.appendonly else "no",
+            "--appendfsync",
+            self.appendfsync,
             "--daemonize",
             "no",
             "--protected-mode",
@@ -306,6 +321,13 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self.proc = None
+
+    def kill(self) -> None:
+        """Crash it (SIGKILL): only what reached the append-only file survives."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
         self.proc = None
 
 

@@ -99,6 +99,14 @@ end
 return 0
 """
 
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
 _FLUSH_NOW = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
@@ -139,6 +147,7 @@ class BufferStore:
         self._claim = redis.register_script(_CLAIM)
         self._ack = redis.register_script(_ACK)
         self._release = redis.register_script(_RELEASE)
+        self._renew = redis.register_script(_RENEW)
         self._flush_now = redis.register_script(_FLUSH_NOW)
 
     async def add(
@@ -201,6 +210,12 @@ class BufferStore:
             await self._release(
                 keys=[_LEASE.format(claim.key), DUE], args=[claim.token, claim.key, time.time() + retry_in]
             )
+        )
+
+    async def renew(self, claim: Claim) -> bool:
+        """Extend our lease while we answer (a live flusher never loses its burst); False if it was lost already."""
+        return bool(
+            await self._renew(keys=[_LEASE.format(claim.key)], args=[claim.token, int(self.lease_seconds * 1000)])
         )
 
     async def flush_now(self, key: str) -> bool:

@@ -1,9 +1,10 @@
 """The flusher: answers each due burst once, then acks it in the buffer.
 
-Runs in every chat worker. Claims are atomic leases (services/chat/buffers/store.py), so replicas
-share the work without answering a burst twice; the answer row carries the burst's `batch_key`
-(unique per tenant), so even a flusher that dies after answering and before acking cannot cause a
-second answer: the next one finds the answer and only acks.
+Runs in every chat worker. Claims are atomic leases (services/chat/buffers/store.py), renewed while
+a flush runs, so replicas share the work without answering a burst twice; the answer row carries a
+`batch_key` naming its context (the thread and the newest customer message it saw, unique per
+tenant), so even a flusher that dies after answering and before acking, or two flushers holding
+overlapping bursts, cannot cause a second answer: the next one finds the answer and only acks.
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ from shared.events import Envelope
 log = structlog.get_logger("flusher")
 
 
-def batch_key(message_ids: list[str]) -> str:
-    return hashlib.sha256(",".join(message_ids).encode()).hexdigest()[:64]
+def context_key(thread_id: uuid.UUID, recent: list[Message]) -> str:
+    """What an answer is unique by: its thread and the newest customer message its context saw. Two flushers whose
+    claims differ (a burst and the same burst plus a later message) still see the same stored history, so they
+    would send the customer the same answer twice; with this key the second one cannot be stored."""
+    last = next((m for m in recent if m.role == "user"), None)  # `recent` is newest first
+    return hashlib.sha256(f"context:{thread_id}:{last.id if last else ''}".encode()).hexdigest()[:64]
 
 
 @dataclass
@@ -77,6 +82,7 @@ class Flusher:
             await asyncio.wait(tasks, timeout=60)
 
     async def _guarded(self, claim: Claim, sem: asyncio.Semaphore) -> None:
+        keeper = asyncio.create_task(self._keep_lease(claim))
         try:
             await self.flush(claim)
         except Exception as exc:  # noqa: BLE001 - one burst's failure never stops the flusher
@@ -85,7 +91,19 @@ class Flusher:
             log.warning("flush_failed", key=claim.key, attempts=attempts, error=f"{type(exc).__name__}: {exc}"[:300])
             await self.store.release(claim, retry_in=min(self.retry_seconds * attempts, 60))
         finally:
+            keeper.cancel()
             sem.release()
+
+    async def _keep_lease(self, claim: Claim) -> None:
+        """Renew the lease while this flush runs: only a dead (or stalled) flusher's burst goes to another one."""
+        every = max(0.5, self.store.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                if not await self.store.renew(claim):
+                    return
+            except Exception as exc:  # noqa: BLE001 - Redis away: the fence before answering decides
+                log.info("lease_renew_failed", key=claim.key, error=type(exc).__name__)
 
     async def flush(self, claim: Claim) -> str:
         """Answer one burst. Returns what happened (for logs and tests)."""
@@ -106,15 +124,6 @@ class Flusher:
                 .all()
             )
             thread = await ThreadRepository(session).get(tenant_id, thread_id)
-            key = batch_key([str(m.id) for m in rows])
-            answered = (
-                rows
-                and (
-                    await session.execute(
-                        select(Message.id).where(Message.tenant_id == tenant_id, Message.batch_key == key)
-                    )
-                ).first()
-            )
         age = time.time() - float(claim.meta.get("first_at", time.time()))
         if len(rows) < len(ids) and age < self.not_visible_grace:
             await self.store.release(claim, retry_in=0.2)  # the inbound transaction has not committed yet
@@ -123,14 +132,27 @@ class Flusher:
         if any(m.transcript_status == "pending" for m in rows) and time.time() < due + self.transcript_grace:
             await self.store.release(claim, retry_in=1.0)
             return "waiting_transcript"
-        if not rows or thread is None or not thread.ai_enabled or answered:
+        if not rows or thread is None or not thread.ai_enabled:
             await self.store.ack(claim)
             self._attempts.pop(claim.key, None)
-            return "answered_before" if answered else "no_answer_needed"
+            return "no_answer_needed"
+        turn = await self._turn(session_maker=rt.sessionmaker, tenant_id=tenant_id, thread=thread, rows=rows)
+        async with rt.sessionmaker() as session:
+            answered = (
+                await session.execute(
+                    select(Message.id).where(Message.tenant_id == tenant_id, Message.batch_key == turn.batch_key)
+                )
+            ).first()
+        if answered:
+            # Answered already: by a flusher that died before acking, or one whose context already held this burst.
+            await self.store.ack(claim)
+            self._attempts.pop(claim.key, None)
+            return "answered_before"
         await self._typing(thread, claim)
-        turn = await self._turn(session_maker=rt.sessionmaker, tenant_id=tenant_id, thread=thread, rows=rows, key=key)
         service = AnswerService(rt)
         await service.prepare(turn)
+        if not await self.store.renew(claim):
+            return "lease_lost"  # stalled past the lease: the burst is another flusher's now
         try:
             await service.answer(turn)
         except IntegrityError:
@@ -150,7 +172,7 @@ class Flusher:
         log.info("burst_answered", key=claim.key, messages=len(rows))
         return "answered"
 
-    async def _turn(self, *, session_maker, tenant_id, thread: Thread, rows: list[Message], key: str) -> Turn:
+    async def _turn(self, *, session_maker, tenant_id, thread: Thread, rows: list[Message]) -> Turn:
         rt = self.runtime
         tenant = await rt.tenants.get(tenant_id)
         async with session_maker() as session:
@@ -172,7 +194,7 @@ class Flusher:
             assistant=assistant,
             history=history_of(recent),
             needs_answer=True,
-            batch_key=key,
+            batch_key=context_key(thread.id, recent),
         )
 
     async def _typing(self, thread: Thread, claim: Claim) -> None:
