@@ -20,6 +20,7 @@ async def test_chaos_under_load_loses_nothing_and_answers_once() -> None:
         rate=float(os.environ.get("CHAOS_RATE", "15")),
         kills=int(os.environ.get("CHAOS_KILLS", "8")),
         seed=int(os.environ.get("CHAOS_SEED", "0")) or int.from_bytes(os.urandom(4), "big"),
+        log_level=os.environ.get("CHAOS_LOG_LEVEL", "WARNING"),
     )
     report = await run_chaos(cfg)
     print(report.text())
@@ -32,4 +33,4 @@ async def test_chaos_under_load_loses_nothing_and_answers_once() -> None:
     # The faults really happened, and every one of them was recovered from.
     kinds = [f["fault"].split()[0] for f in report.faults]
     assert kinds.count("kill") == cfg.kills and "redis" in kinds and "postgres" in kinds, report.faults
-    assert all(f["back_s"] is not None for f in report.faults), report.faults
+    assert all(f["back_s"] is not None for f in report.faults if "killed again" not in f["fault"]), report.faults
