@@ -81,14 +81,16 @@ class RoutingTable:
                 read_timeout=settings.stream_read_timeout if kind == "stream" else settings.read_timeout,
             )
             self.routes.append((_matcher(pattern), route))
+        # what match() walks: (prefix, exact?, route), no function call per entry
+        self._walk = [(r.pattern.rstrip("*"), not r.pattern.endswith("*"), r) for _, r in self.routes]
         self._public_exact = {(m, p) for m, p in PUBLIC if not p.endswith("*")}
         self._public_prefixes = [(m, p[:-1]) for m, p in PUBLIC if p.endswith("*")]
 
     def match(self, path: str) -> Route | None:
         if path.startswith("/internal"):
             return None
-        for matches, route in self.routes:
-            if matches(path):  # type: ignore[operator]
+        for prefix, exact, route in self._walk:
+            if path == prefix if exact else path.startswith(prefix):
                 return route
         return None
 
