@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
 
 from services.auth.admin.router import router as admin_router
 from services.auth.api_keys.router import router as api_keys_router
@@ -25,6 +30,30 @@ from shared.auth import TokenVerifier
 from shared.config import SettingsError
 from shared.crypto import SecretBox
 from shared.db import create_sessionmaker
+from shared.events.consumer import is_transient
+
+log = structlog.get_logger("auth")
+STARTUP_WAIT_SECONDS = 120.0
+_NOT_YET = ("not yet accepting connections", "starting up", "shutting down", "in recovery mode")
+
+
+async def until_reachable(
+    step: Callable[[], Awaitable[object]], what: str, timeout: float = STARTUP_WAIT_SECONDS
+) -> None:
+    """A start-up step that needs Postgres or Redis, retried while they are down: a restart that overlaps theirs
+    waits for them instead of exiting (found by the chaos run: auth died when it restarted during Postgres's)."""
+    delay, deadline = 0.25, time.monotonic() + timeout
+    while True:
+        try:
+            await step()
+            return
+        except Exception as exc:
+            starting = isinstance(exc, DBAPIError) and any(m in str(exc.orig) for m in _NOT_YET)
+            if not (is_transient(exc) or starting or isinstance(exc, OSError)) or time.monotonic() > deadline:
+                raise
+            log.warning("startup_waiting", what=what, error=type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
@@ -41,7 +70,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         keyring = KeyRing(
             own_sessions, app.state.box, alg=settings.signing_alg, configured_pem=settings.signing_key_pem
         )
-        await keyring.start()
+        await until_reachable(keyring.start, "postgres (signing keys)")
         app.state.keyring = keyring
         app.state.verifier = TokenVerifier(
             KeyRingJWKS(keyring, settings.jwks_json), settings.jwt_audience, settings.jwt_issuer
@@ -49,7 +78,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         app.state.login_limiter = LoginLimiter(
             settings.redis_url, settings.login_limit_account, settings.login_limit_ip
         )
-        await sync_disabled_flags(own_sessions, app.state.redis)
+        await until_reachable(lambda: sync_disabled_flags(own_sessions, app.state.redis), "postgres and redis")
         yield
 
     return create_service_app(
