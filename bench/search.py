@@ -300,7 +300,7 @@ async def bench(args) -> None:
         per_bucket: dict[str, dict] = {}
         queries: dict[uuid.UUID, list[tuple[list[float], set]]] = {}
         print(f"\nsemantic k=10, every tenant, {args.queries} queries each (load {load_avg()})", flush=True)
-        for tid, n in sorted(ids, key=lambda t: t[1]):
+        for tid, n in sorted(ids, key=lambda t: t[1]) if not args.skip_tenant_table else []:
             b = per_bucket.setdefault(
                 bucket_of(n),
                 {
@@ -356,8 +356,9 @@ async def bench(args) -> None:
             flush=True,
         )
 
-        await build_global_index(engine, args)
-        for tid, n in ids:
+        if not args.no_global:
+            await build_global_index(engine, args)
+        for tid, n in ids if per_bucket and not args.no_global else []:
             b = per_bucket[bucket_of(n)]
             for vec, truth in queries[tid]:
                 async with AsyncSession(engine) as session, session.begin():
@@ -374,17 +375,18 @@ async def bench(args) -> None:
                     b["naive_lat"].append((time.perf_counter() - started) * 1000)
                     b["naive_n"].append(len(got))
                     b["naive_rec"].append(len(got & truth) / max(1, len(truth)))
-        print(
-            "\nnaive: unfiltered global HNSW (ef_search 40) then WHERE tenant_id, same queries"
-            "\n| tenant rows | naive rows returned | naive recall@10 | naive p50 ms | naive p95 ms |"
-            "\n|---|---|---|---|---|"
-        )
-        for label, b in per_bucket.items():
+        if per_bucket and not args.no_global:
             print(
-                f"| {label} | {statistics.mean(b['naive_n']):.1f} | {statistics.mean(b['naive_rec']):.3f} | "
-                f"{pct(b['naive_lat'], 50):.2f} | {pct(b['naive_lat'], 95):.2f} |",
-                flush=True,
+                "\nnaive: unfiltered global HNSW (ef_search 40) then WHERE tenant_id, same queries"
+                "\n| tenant rows | naive rows returned | naive recall@10 | naive p50 ms | naive p95 ms |"
+                "\n|---|---|---|---|---|"
             )
+            for label, b in per_bucket.items():
+                print(
+                    f"| {label} | {statistics.mean(b['naive_n']):.1f} | {statistics.mean(b['naive_rec']):.3f} | "
+                    f"{pct(b['naive_lat'], 50):.2f} | {pct(b['naive_lat'], 95):.2f} |",
+                    flush=True,
+                )
 
         by_size = sorted(ids, key=lambda t: t[1])
         picks = {
@@ -411,10 +413,11 @@ async def bench(args) -> None:
                     truth = {h.entry_id for h in await repo.exact(f, vec, MODEL, 10)}
                     ex.append((time.perf_counter() - s) * 1000)
                     ef = ef_search_for(10, n / args.rows, 100)
-                    s = time.perf_counter()
-                    got = await repo.hnsw(f, vec, MODEL, 10, ef_search=ef, iterative=False)
-                    hn.append((time.perf_counter() - s) * 1000)
-                    hn_rec.append(len({h.entry_id for h in got} & truth) / 10)
+                    if not args.no_global:
+                        s = time.perf_counter()
+                        got = await repo.hnsw(f, vec, MODEL, 10, ef_search=ef, iterative=False)
+                        hn.append((time.perf_counter() - s) * 1000)
+                        hn_rec.append(len({h.entry_id for h in got} & truth) / 10)
                     if has_index:
                         s = time.perf_counter()
                         got = await repo.hnsw(
@@ -431,7 +434,7 @@ async def bench(args) -> None:
             tenant_part = f"{pct(th, 50):7.2f} ({statistics.mean(th_rec):.3f})" if th else "   (no index)"
             print(
                 f"  {label:8} {n:7d} exact {pct(ex, 50):8.2f} | global ef {ef:4d} {pct(hn, 50):7.2f} "
-                f"({statistics.mean(hn_rec):.3f}) | tenant {tenant_part}",
+                f"({statistics.mean(hn_rec) if hn_rec else float('nan'):.3f}) | tenant {tenant_part}",
                 flush=True,
             )
 
@@ -479,6 +482,8 @@ def main() -> None:
     parser.add_argument("--shared-buffers", default="4GB", help="embedded server only")
     parser.add_argument("--use-env-db", action="store_true", help="use DATABASE_URL instead of an embedded server")
     parser.add_argument("--workdir", default=".data/bench-search")
+    parser.add_argument("--no-global", action="store_true", help="no global HNSW index: no naive baseline")
+    parser.add_argument("--skip-tenant-table", action="store_true", help="skip the every-tenant semantic pass")
     parser.add_argument("--db-name", help="keep the data in this database; a re-run reuses it (no load, no build)")
     asyncio.run(bench(parser.parse_args()))
 

@@ -11,6 +11,7 @@ Only one process maintains at a time (advisory lock). See docs/search.md.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.search.config import SearchSettings
+from shared.db import create_engine
 from shared.logging import get_logger
 
 log = get_logger("search.vector_indexes")
@@ -151,13 +154,9 @@ async def maintain(
     return actions
 
 
-async def maintain_forever(settings, stop) -> None:
+async def maintain_forever(settings: SearchSettings, stop: asyncio.Event) -> None:
     """The worker's maintenance loop: a pass every `tenant_index_interval_seconds` on its own AUTOCOMMIT
     connection (a build holds it for minutes; the event loop is never blocked, it is all socket I/O)."""
-    import asyncio
-
-    from shared.db import create_engine
-
     if settings.tenant_index_interval_seconds <= 0:
         return
     engine = create_engine(settings.database_url, 1)
