@@ -12,7 +12,6 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.openapi.utils import get_openapi
 from starlette.middleware.cors import CORSMiddleware
 
 from gateway.admin_static import admin_router
@@ -267,7 +266,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
         )
         state.auth = EdgeAuthenticator(settings, verifier, app.state.http, state.service_tokens)
         state.limiter = EdgeRateLimiter(settings)
-        own = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        own = app.openapi()  # the gateway's own routes, with their problem answers (shared/openapi.py)
         state.openapi = MergedOpenAPI(
             state.table, settings.upstreams(), app.state.http, own, settings.openapi_cache_seconds
         )

@@ -19,6 +19,7 @@ import orjson
 import structlog
 
 from gateway.routes import RoutingTable
+from shared.openapi import describe_problem_answers, problem_schemas
 
 log = structlog.get_logger("gateway.openapi")
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -124,7 +125,7 @@ def merge(own: dict[str, Any], docs: dict[str, dict[str, Any]], table: RoutingTa
                     op["security"] = []
                 else:
                     op["security"] = SECURED
-                    _document_gateway_errors(op)
+                _document_gateway_errors(op, path, secured=bool(op["security"]))
                 op_id = op.get("operationId")
                 if op_id and op_id in operation_ids:
                     op["operationId"] = f"{name}_{op_id}"
@@ -135,6 +136,7 @@ def merge(own: dict[str, Any], docs: dict[str, dict[str, Any]], table: RoutingTa
         for tag in doc.get("tags", []):
             tags.setdefault(tag["name"], tag)
     components["securitySchemes"] = SECURITY_SCHEMES
+    schemas.update(problem_schemas())
     if not schemas:
         components.pop("schemas")
     if tags:
@@ -148,10 +150,17 @@ def _concrete(path_template: str) -> str:
     return path_template.replace("{", "x").replace("}", "x")
 
 
-def _document_gateway_errors(op: dict[str, Any]) -> None:
+def _document_gateway_errors(op: dict[str, Any], path: str, *, secured: bool) -> None:
+    """What the gateway itself refuses before the service sees the request, all problem+json."""
     responses = op.setdefault("responses", {})
-    responses.setdefault("401", {"description": "Missing or invalid credentials (problem+json)"})
-    responses.setdefault("429", {"description": "Rate limited; see Retry-After and RateLimit-* (problem+json)"})
+    if secured:
+        responses.setdefault("401", {"description": "Missing or invalid credentials"})
+    responses.setdefault("429", {"description": "Rate limited; see Retry-After and RateLimit-*"})
+    if "{" in path:  # a path parameter of '.' or '..' is refused: it would climb out of the route
+        responses.setdefault("400", {"description": "Malformed request (a '.' or '..' path segment)"})
+    if "requestBody" in op:
+        responses.setdefault("413", {"description": "Body larger than the gateway accepts for this route"})
+    describe_problem_answers(op)
 
 
 def _component_renames(

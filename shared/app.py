@@ -23,6 +23,7 @@ from shared.db import create_engine, create_sessionmaker
 from shared.errors import install_error_handlers, problem
 from shared.http import REQUEST_ID_HEADER, create_http_client
 from shared.logging import configure_logging, ops_forwarder
+from shared.openapi import document_problems
 
 log = structlog.get_logger("app")
 _RID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -209,6 +210,15 @@ def create_service_app(
     app.include_router(ops)
     for router in routers:
         app.include_router(router)
+    fastapi_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, with the problem+json answers each route really gives (shared/openapi.py)."""
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(fastapi_openapi(), app.routes)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -21,6 +21,7 @@ from jose import jwt
 from jose.exceptions import JOSEError
 
 from shared.errors import Forbidden, Unauthorized
+from shared.openapi import raises
 
 log = structlog.get_logger("auth")
 ALGORITHMS = ["ES256", "RS256"]  # asymmetric only; `none` and HS* are never accepted
@@ -212,6 +213,7 @@ async def ensure_active(redis, principal: Principal) -> None:
         raise Unauthorized("user deactivated or tenant inactive")
 
 
+@raises(401)
 async def get_principal(request: Request) -> Principal:
     """The verified caller of this request (401 otherwise); FastAPI caches it per request."""
     token = bearer_token(request)
@@ -233,6 +235,7 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 def require_scope(scope: str):
     """Guard: the caller holds `scope` (read/write/admin)."""
 
+    @raises(403)
     async def guard(principal: CurrentPrincipal) -> Principal:
         if not principal.has_scope(scope):
             raise Forbidden(f"this needs the '{scope}' scope")
@@ -244,6 +247,7 @@ def require_scope(scope: str):
 def require_role(*roles: str):
     """Guard: a user with one of `roles` in the active tenant (superusers pass)."""
 
+    @raises(403)
     async def guard(principal: CurrentPrincipal) -> Principal:
         if principal.is_superuser and principal.kind == "user":
             return principal
@@ -254,18 +258,21 @@ def require_role(*roles: str):
     return Depends(guard)
 
 
+@raises(403)
 async def _superuser(principal: CurrentPrincipal) -> Principal:
     if not (principal.is_superuser and principal.kind == "user"):
         raise Forbidden("this needs a platform superuser")
     return principal
 
 
+@raises(403)
 async def _service(principal: CurrentPrincipal) -> Principal:
     if principal.kind != "service":
         raise Forbidden("internal endpoint: service token required")
     return principal
 
 
+@raises(403)
 async def _tenant(principal: CurrentPrincipal) -> uuid.UUID:
     if principal.tenant_id is None:
         raise Forbidden("no active tenant in this token; switch to a tenant first")

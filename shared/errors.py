@@ -7,6 +7,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -126,6 +127,9 @@ def _loc(loc: tuple | list) -> list[str | int]:
 
 
 async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+    extra = exc.extra
+    if exc.status == 422 and "errors" not in extra:  # every 422 has `errors`; loc [] is the request as a whole
+        extra = {**extra, "errors": [{"loc": [], "msg": exc.detail}]}
     return problem(
         exc.status,
         exc.detail,
@@ -133,7 +137,7 @@ async def _app_error(request: Request, exc: AppError) -> JSONResponse:
         title=exc.title,
         headers=exc.headers,
         instance=request.url.path,
-        **exc.extra,
+        **extra,
     )
 
 
@@ -159,6 +163,18 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return problem(exc.status_code, detail, headers=getattr(exc, "headers", None), instance=request.url.path)
 
 
+# SQLSTATEs Postgres gives for text it cannot store: a NUL character (22021), or one the encoding lacks (22P05)
+_UNSTORABLE_TEXT = {"22021", "22P05"}
+
+
+async def _db_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    """Text Postgres cannot store is the client's error (422); any other database failure stays a 500."""
+    if getattr(exc.orig, "sqlstate", None) in _UNSTORABLE_TEXT:
+        msg = "the text has a character that cannot be stored (a NUL, \\u0000)"
+        return problem(422, msg, code="unstorable_text", instance=request.url.path, errors=[{"loc": [], "msg": msg}])
+    return await _unhandled(request, exc)
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled_error", error_type=type(exc).__name__, path=request.url.path, exc_info=exc)
     return problem(500, "An internal error occurred; it has been logged.", instance=request.url.path)
@@ -169,4 +185,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _db_error)
     app.add_exception_handler(Exception, _unhandled)

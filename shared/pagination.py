@@ -10,6 +10,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from shared.errors import BadRequest
+from shared.openapi import raises
 
 T = TypeVar("T")
 MAX_LIMIT = 200
@@ -42,6 +43,7 @@ def encode_cursor(values: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values, default=str)).decode().rstrip("=")
 
 
+@raises(400)  # a cursor that is not one of ours
 def _page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size (max 200)")] = 50,
     cursor: Annotated[str | None, Query(max_length=1000, description="next_cursor of the previous page")] = None,

@@ -56,7 +56,7 @@ async def read_logs(
     lower = "-"
     if since is not None:
         since = since if since.tzinfo else since.replace(tzinfo=UTC)
-        lower = str(int(since.timestamp() * 1000))
+        lower = str(max(0, int(since.timestamp() * 1000)))  # stream ids start at 0: before 1970 means everything
     items: list[LogEntry] = []
     scanned = 0
     last_id: str | None = None

@@ -43,7 +43,11 @@ async def rotate_signing_key(_: SuperuserDep, keyring: KeyRingDep) -> dict:
     return {"kid": await keyring.rotate()}
 
 
-@router.delete("/api/v1/admin/signing-keys/{kid}", status_code=204)
+@router.delete(
+    "/api/v1/admin/signing-keys/{kid}",
+    status_code=204,
+    responses={409: {"description": "the key still signs new tokens: rotate first"}},
+)
 async def retire_signing_key(kid: str, _: SuperuserDep, keyring: KeyRingDep) -> Response:
     await keyring.retire(kid)
     return Response(status_code=204)

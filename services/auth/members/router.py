@@ -17,6 +17,7 @@ from shared.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant_id}/members", tags=["members"])
 _404 = {404: {"description": "no such tenant or member (or not yours)"}}
+_LAST_ADMIN = {409: {"description": "a tenant needs at least one admin"}}
 
 
 def get_member_service(request: Request, session: SessionDep) -> MemberService:
@@ -43,14 +44,14 @@ async def add_member(
     return await members.add(principal, tenant_id, body)
 
 
-@router.patch("/{user_id}", dependencies=[AdminScope], responses=_404)
+@router.patch("/{user_id}", dependencies=[AdminScope], responses=_404 | _LAST_ADMIN)
 async def update_member(
     tenant_id: uuid.UUID, user_id: uuid.UUID, body: MemberUpdate, principal: CurrentPrincipal, members: MemberServiceDep
 ) -> MemberRead:
     return await members.update(principal, tenant_id, user_id, body)
 
 
-@router.delete("/{user_id}", status_code=204, dependencies=[AdminScope], responses=_404)
+@router.delete("/{user_id}", status_code=204, dependencies=[AdminScope], responses=_404 | _LAST_ADMIN)
 async def remove_member(
     tenant_id: uuid.UUID, user_id: uuid.UUID, principal: CurrentPrincipal, members: MemberServiceDep
 ) -> Response:

@@ -18,7 +18,15 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 _401 = {401: {"description": "wrong credentials or token"}}
 
 
-@router.post("/login", responses=_401 | {429: {"description": "too many failed attempts"}})
+@router.post(
+    "/login",
+    responses=_401
+    | {
+        403: {"description": "the tenant asked for is inactive"},
+        404: {"description": "the tenant asked for is not one of yours"},
+        429: {"description": "too many failed attempts"},
+    },
+)
 async def login(body: LoginRequest, tokens: TokenServiceDep, ip: ClientIpDep) -> TokenPair:
     return await tokens.login(body.email, body.password, body.tenant_id, ip)
 
@@ -49,6 +57,13 @@ async def logout(body: RefreshRequest, tokens: TokenServiceDep) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/switch-tenant", responses=_401 | {404: {"description": "not a tenant of yours"}})
+@router.post(
+    "/switch-tenant",
+    responses=_401
+    | {
+        403: {"description": "not a signed-in user, or the tenant is inactive"},
+        404: {"description": "not a tenant of yours"},
+    },
+)
 async def switch_tenant(body: SwitchTenantRequest, principal: CurrentPrincipal, tokens: TokenServiceDep) -> TokenPair:
     return await tokens.switch_tenant(principal, body.tenant_id)

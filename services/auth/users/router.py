@@ -17,17 +17,25 @@ auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 users_router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 
-@auth_router.post("/register", status_code=201, responses={409: {"description": "email taken"}})
+@auth_router.post(
+    "/register",
+    status_code=201,
+    responses={403: {"description": "sign-up is disabled"}, 409: {"description": "email taken"}},
+)
 async def register(body: UserCreate, users: UserServiceDep) -> UserRead:
     return UserRead.model_validate(await users.register(body))
 
 
-@auth_router.get("/me")
+@auth_router.get("/me", responses={403: {"description": "not a signed-in user (an API key or a service)"}})
 async def me(principal: CurrentPrincipal, users: UserServiceDep) -> MeRead:
     return await users.me(principal)
 
 
-@auth_router.post("/password", status_code=204)
+@auth_router.post(
+    "/password",
+    status_code=204,
+    responses={403: {"description": "the current password is wrong, or the caller is not a signed-in user"}},
+)
 async def change_password(
     body: PasswordChange, principal: CurrentPrincipal, users: UserServiceDep, ip: ClientIpDep
 ) -> Response:
@@ -46,6 +54,9 @@ async def list_users(
     return await users.list(page, is_active=is_active, q=q)
 
 
-@users_router.patch("/{user_id}", responses={404: {"description": "no such user"}})
+@users_router.patch(
+    "/{user_id}",
+    responses={404: {"description": "no such user"}, 409: {"description": "you cannot deactivate or demote yourself"}},
+)
 async def update_user(user_id: uuid.UUID, body: UserUpdate, principal: SuperuserDep, users: UserServiceDep) -> UserRead:
     return UserRead.model_validate(await users.update(principal, user_id, body))

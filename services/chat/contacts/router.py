@@ -18,7 +18,13 @@ from shared.pagination import Page, PageDep
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
 
 
-@router.post("", status_code=201, response_model=ContactRead, dependencies=[WriteScope])
+@router.post(
+    "",
+    status_code=201,
+    response_model=ContactRead,
+    dependencies=[WriteScope],
+    responses={409: {"description": "a contact already has this channel address"}},
+)
 async def create_contact(data: ContactCreate, session: SessionDep, tenant_id: TenantIdDep) -> ContactRead:
     return ContactRead.model_validate(await ContactService(session).create(tenant_id, data))
 

@@ -16,7 +16,12 @@ router = APIRouter(prefix="/api/v1/metrics", tags=["metrics"])
 MAX_RANGE_DAYS = 366
 
 
-@router.get("", response_model=MetricsRead, dependencies=[ReadScope])
+@router.get(
+    "",
+    response_model=MetricsRead,
+    dependencies=[ReadScope],
+    responses={400: {"description": "date_from after date_to, or a range over 366 days"}},
+)
 async def get_metrics(
     session: SessionDep,
     principal: CurrentPrincipal,

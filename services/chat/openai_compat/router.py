@@ -36,7 +36,11 @@ async def list_models(session: SessionDep, tenant_id: TenantIdDep) -> dict:
     }
 
 
-@router.post("/chat/completions", dependencies=[WriteScope])
+@router.post(
+    "/chat/completions",
+    dependencies=[WriteScope],
+    responses={404: {"description": "`model` is no assistant of this tenant"}},
+)
 async def chat_completions(req: CompletionRequest, tenant_id: TenantIdDep, runtime: RuntimeDep):
     """`model` is an assistant id or name ("default" picks the tenant's default assistant)."""
     # A short read of its own: no connection is held while the LLM answers.

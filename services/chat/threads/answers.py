@@ -35,7 +35,7 @@ from services.chat.llm.provider import KNOWLEDGE_ONLY, LLMConfig, LLMStream
 from services.chat.metrics.models import TokenUsage
 from services.chat.runtime import ChatRuntime
 from services.chat.tenants.client import TenantSettings
-from services.chat.threads.errors import MessageTooLong, ThreadNotFound
+from services.chat.threads.errors import MessageEmpty, MessageTooLong, ThreadNotFound
 from services.chat.threads.events import emit_index, emit_outbound
 from services.chat.threads.models import Message, Thread
 from services.chat.threads.repository import ThreadRepository
@@ -108,7 +108,7 @@ class AnswerService:
     ) -> tuple[Thread, Turn | None]:
         message = data.message.strip() if data.message else None
         if data.message is not None and not message:
-            raise MessageTooLong("message must not be empty")
+            raise MessageEmpty("message must not be empty")
         if message:
             self.check_length(message)
         tenant = await self.rt.tenants.get(tenant_id)

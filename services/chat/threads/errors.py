@@ -15,5 +15,9 @@ class MessageTooLong(Unprocessable):
     code = "message_too_long"
 
 
+class MessageEmpty(Unprocessable):
+    code = "message_empty"
+
+
 class NotReviewable(Conflict):
     code = "message_not_reviewable"

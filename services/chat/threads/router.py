@@ -41,7 +41,13 @@ def wants_stream(request: Request) -> bool:
     return SSE in request.headers.get("accept", "")
 
 
-@router.post("/threads", status_code=201, response_model=ThreadCreated, dependencies=[WriteScope])
+@router.post(
+    "/threads",
+    status_code=201,
+    response_model=ThreadCreated,
+    dependencies=[WriteScope],
+    responses={404: {"description": "the contact or assistant named in the body does not exist"}},
+)
 async def create_thread(
     data: ThreadCreate, tenant_id: TenantIdDep, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> ThreadCreated:
@@ -131,7 +137,12 @@ async def post_message(
     )
 
 
-@router.patch("/messages/{message_id}", response_model=MessageRead, dependencies=[WriteScope])
+@router.patch(
+    "/messages/{message_id}",
+    response_model=MessageRead,
+    dependencies=[WriteScope],
+    responses={409: {"description": "only AI answers can be reviewed"}},
+)
 async def review_message(
     message_id: uuid.UUID,
     data: MessageReview,
@@ -147,7 +158,12 @@ async def review_message(
     return MessageRead.model_validate(message)
 
 
-@router.post("/chat", response_model=ChatReply, dependencies=[WriteScope])
+@router.post(
+    "/chat",
+    response_model=ChatReply,
+    dependencies=[WriteScope],
+    responses={404: {"description": "the thread or assistant named in the body does not exist"}},
+)
 async def chat(
     data: ChatRequest, tenant_id: TenantIdDep, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> ChatReply:

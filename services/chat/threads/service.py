@@ -11,7 +11,7 @@ from services.chat.assistants.service import AssistantService
 from services.chat.contacts.service import ContactService
 from services.chat.pagination import next_cursor, seq_after
 from services.chat.tenants.client import TenantSettings
-from services.chat.threads.errors import MessageNotFound, MessageTooLong, NotReviewable, ThreadNotFound
+from services.chat.threads.errors import MessageEmpty, MessageNotFound, MessageTooLong, NotReviewable, ThreadNotFound
 from services.chat.threads.events import emit_index, emit_outbound, emit_thread_hidden, emit_thread_restored
 from services.chat.threads.models import Message, Thread
 from services.chat.threads.repository import ThreadFilters, ThreadRepository
@@ -132,7 +132,7 @@ class ThreadService:
         if data.corrected_content is not None:
             corrected = data.corrected_content.strip()
             if not corrected:
-                raise BadRequest("corrected_content must not be empty")
+                raise MessageEmpty("corrected_content must not be empty")
             if len(corrected) > max_chars:
                 raise MessageTooLong(f"corrected_content is longer than {max_chars} characters")
             message.corrected_content = corrected

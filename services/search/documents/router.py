@@ -19,7 +19,13 @@ from shared.pagination import Page, PageDep, encode_cursor
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 
 
-@router.post("", status_code=202, dependencies=[WriteScope], summary="Upload a knowledge document")
+@router.post(
+    "",
+    status_code=202,
+    dependencies=[WriteScope],
+    summary="Upload a knowledge document",
+    responses={413: {"description": "file too large"}, 415: {"description": "not a PDF, Word, text or Markdown file"}},
+)
 async def upload_document(
     session: SessionDep, tenant_id: TenantIdDep, settings: SettingsDep, file: UploadFile = File(...)
 ) -> DocumentRead:

@@ -13,7 +13,12 @@ from shared.db import SessionDep
 router = APIRouter(tags=["search"])
 
 
-@router.post("/api/v1/search", dependencies=[ReadScope], summary="Semantic, keyword or hybrid search")
+@router.post(
+    "/api/v1/search",
+    dependencies=[ReadScope],
+    summary="Semantic, keyword or hybrid search",
+    responses={409: {"description": "the index was built with another embedding model: reindex first"}},
+)
 async def search(
     body: SearchQuery,
     session: SessionDep,

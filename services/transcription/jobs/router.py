@@ -48,7 +48,12 @@ UPLOAD_FORM = {
     response_model=TranscriptionQueued,
     dependencies=[WriteScope],
     openapi_extra=UPLOAD_FORM,
-    responses={413: {"description": "file or audio too large"}, 415: {"description": "not an accepted audio type"}},
+    responses={
+        400: {"description": "not a multipart form, or no 'file' part"},
+        413: {"description": "file or audio too large"},
+        415: {"description": "not an accepted audio type"},
+        422: {"description": "a form field is invalid"},
+    },
     summary="Upload audio to transcribe",
 )
 async def create_transcription(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
@@ -154,6 +155,9 @@ async def receive_upload(request: Request, store: FileStore, max_bytes: int) -> 
     except ClientDisconnect:
         _discard(fh, temp)
         raise BadUpload("the client disconnected during the upload") from None
+    except FormParserError as exc:  # a part without headers, a broken header line, ...
+        _discard(fh, temp)
+        raise BadUpload(f"the multipart body is malformed: {exc}") from None
     except BaseException:
         _discard(fh, temp)
         raise
