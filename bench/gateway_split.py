@@ -274,13 +274,16 @@ def main() -> None:
 
 
 def _row(r: dict) -> str:
-    instr = f"{r['instr'] / 1000:,.0f}k" if "instr" in r else ""
-    return f"| {r['name']} | {r['user_us']:.0f} | {r['sys_us']:.0f} | {r['user_us'] + r['sys_us']:.0f} | {instr} |"
+    instr = f"{r['instr'] / 1000:,.0f}k | {r['cg_n']}" if "instr" in r else " | "
+    cpu = f"{r['user_us']:.0f} | {r['sys_us']:.0f} | {r['user_us'] + r['sys_us']:.0f}"
+    return f"| {r['name']} | {cpu} | {instr} |"
 
 
 def _table(rows: list[dict]) -> None:
-    print("| layer | user µs/req | system µs/req | CPU µs/req | instructions/req (callgrind) |")
-    print("|---|---:|---:|---:|---:|")
+    # periodic work (uvicorn's 10 Hz tick, the log forwarder's poll) is spread over the requests served: the fewer
+    # requests a busy box lets through under callgrind, the higher instructions/req (a few per cent)
+    print("| layer | user µs/req | system µs/req | CPU µs/req | instructions/req (callgrind) | requests counted |")
+    print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
         print(_row(r))
 
