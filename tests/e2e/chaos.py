@@ -819,7 +819,9 @@ def _recovery(faults: list[Fault], messages: list[Msg], acks, replies_by_conv: d
             for m in messages
             if m.accepted_at and f.at - 15 <= m.accepted_at <= f.back_at
         ]
-        f.all_clear_at = max((r for r in clear if r is not None), default=None) if None not in clear else None
+        # Nothing waiting at the fault: all clear at once (0 s).
+        f.all_clear_at = max((r for r in clear if r is not None), default=f.at) if None not in clear else None
+        f.all_clear_at = None if f.all_clear_at is None else max(f.all_clear_at, f.at)
 
 
 async def check(stack: Stack, customers: Customers, replies: Replies, channels: dict, report: Report) -> None:
