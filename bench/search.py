@@ -168,7 +168,12 @@ async def build_tenant_indexes(engine, args) -> None:
         await conn.execute(text("VACUUM ANALYZE search.entry"))
         started = time.perf_counter()
         actions = await maintain(
-            conn, min_rows=args.tenant_index_min_rows, build_memory=args.build_memory, concurrently=False
+            conn,
+            min_rows=args.tenant_index_min_rows,
+            m=args.hnsw_m,
+            ef_construction=args.hnsw_ef_construction,
+            build_memory=args.build_memory,
+            concurrently=False,
         )
         seconds = time.perf_counter() - started
         created = [a for a in actions if a.action == "created"]
@@ -178,7 +183,8 @@ async def build_tenant_indexes(engine, args) -> None:
             if a.action == "failed":
                 print(f"  tenant index {a.rows:8d} rows FAILED: {a.error}", flush=True)
         print(
-            f"per-tenant HNSW built now (>= {args.tenant_index_min_rows} rows, m=16, ef_construction=64, "
+            f"per-tenant HNSW built now (>= {args.tenant_index_min_rows} rows, m={args.hnsw_m}, "
+            f"ef_construction={args.hnsw_ef_construction}, "
             f"{args.build_workers} parallel worker(s)): {len(created)} indexes, {sum(a.rows for a in created)} rows, "
             f"{seconds:.1f}s, {sum(a.size_bytes for a in created) / 2**20:.1f} MiB, load {load_avg()}",
             flush=True,
@@ -477,6 +483,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--exact-cap", type=int, default=5_000, help="SEARCH_EXACT_SEARCH_MAX_ROWS")
     parser.add_argument("--tenant-index-min-rows", type=int, default=5_000, help="SEARCH_TENANT_INDEX_MIN_ROWS")
+    parser.add_argument("--hnsw-m", type=int, default=24, help="SEARCH_HNSW_M (per-tenant indexes)")
+    parser.add_argument("--hnsw-ef-construction", type=int, default=128, help="SEARCH_HNSW_EF_CONSTRUCTION")
     parser.add_argument("--build-memory", default="4GB", help="maintenance_work_mem of the index builds")
     parser.add_argument("--build-workers", type=int, default=1, help="max_parallel_maintenance_workers")
     parser.add_argument("--shared-buffers", default="4GB", help="embedded server only")

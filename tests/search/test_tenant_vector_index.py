@@ -17,6 +17,8 @@ from services.search.query.repository import Filters, SearchRepository
 from services.search.query.service import SearchService
 from tests.search.test_isolation_scale import load_synthetic, sample_queries
 
+FAST = {"m": 16, "ef_construction": 64}  # a quicker build than the default 24/128; recall is fine at 3k rows
+
 
 async def explain(session, sql: str, params: dict, *, generic: bool = False) -> str:
     """The plan of `sql`; `generic`: as a prepared statement's generic plan (no parameter values known)."""
@@ -40,11 +42,11 @@ async def test_partial_index_built_used_isolated_and_accurate(session, embedder,
     await load_synthetic(session, embedder.model, {big: 3_000, other: 2_500, small: 40}, hnsw=False)
     conn = await session.connection()
     # both are above the threshold; a pass capped to one build takes the largest first
-    actions = await maintain(conn, min_rows=2_000, max_builds=1, concurrently=False)
+    actions = await maintain(conn, min_rows=2_000, max_builds=1, concurrently=False, **FAST)
     assert [(a.tenant_id, a.action) for a in actions] == [(big, "created")]
     assert (await existing(conn)).get(big) is True and small not in await existing(conn)
-    assert await maintain(conn, min_rows=2_000, max_builds=1, concurrently=False) != []  # builds `other` now
-    assert await maintain(conn, min_rows=2_000, concurrently=False) == []  # idempotent: nothing left to do
+    assert await maintain(conn, min_rows=2_000, max_builds=1, concurrently=False, **FAST) != []  # builds `other` now
+    assert await maintain(conn, min_rows=2_000, concurrently=False, **FAST) == []  # idempotent: nothing left to do
     await session.execute(text(f"DROP INDEX search.{index_name(other)}"))  # `other` goes through the global path
     await session.execute(text("ANALYZE search.entry"))
 
