@@ -28,7 +28,7 @@ class TranscriptionSettings(ServiceSettings):
 
     # Local faster-whisper engine.
     model_cache_dir: str = ".data/models"
-    compute_type: str = "int8"
+    compute_type: str = "float32"  # int8 garbles short pt-BR audio on CPUs without VNNI (docs/transcription.md)
     cpu_threads: int = Field(0, ge=0, le=64)  # 0: the machine's cores shared by the concurrent jobs
     beam_size: int = Field(1, ge=1, le=10)
     vad_filter: bool = True
