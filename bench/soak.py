@@ -10,7 +10,7 @@ as `bench/webhooks.py`, whose pieces it reuses), then for `--minutes` (default 3
   of them are delivered twice, as Twilio retries do;
 - REST reads on the chat API at `--reads-per-s` (list threads, a thread's messages, metrics) with a tenant JWT.
 
-Every `--interval` seconds it samples, per process, PSS (proportional set size of the process tree) and open file
+Every `--interval` seconds it samples, per process, USS (unique set size of the process tree) and open file
 descriptors; Redis `used_memory` and the length of every stream (EVENTS_STREAM_MAXLEN is set to `--stream-maxlen`,
 2,000, so the cap is reached within minutes and its trimming is what the run shows); and the window's p50/p99 of
 webhook acks and of API reads. At the end it drains (bounded), checks that every accepted webhook is one stored
@@ -61,18 +61,18 @@ from shared.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
 from shared.migrations import upgrade_all
 
 
-def pss_mib(pid: int) -> float:
-    """Proportional set size of a process tree: shared pages (Postgres' shared buffers, forked workers) are split
-    between the processes that map them instead of being counted once per process, as RSS would."""
+def uss_mib(pid: int) -> float:
+    """Unique set size of a process tree (Private_Clean + Private_Dirty): the memory only that process holds, which
+    is what a leak grows. RSS counts shared pages (Postgres' shared buffers) once per process, and PSS moves whenever
+    another process mapping the same libraries starts or exits: neither is flat on a shared machine."""
     from bench.webhooks import _tree
 
     total = 0
     for p in _tree(pid):
         try:
             for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
                     total += int(line.split()[1])
-                    break
         except OSError:
             continue
     return total / 1024
@@ -254,7 +254,7 @@ async def sample(procs: Procs, redis: aioredis.Redis, engine, tenant_id, hooks: 
     hooks.ack, reads.lat = [], []
     return {
         "t": time.monotonic() - t0,
-        "pss": {n: pss_mib(p) for n, p in pids.items()},
+        "uss": {n: uss_mib(p) for n, p in pids.items()},
         "fds": {n: open_fds(p) for n, p in pids.items()},
         "redis_mib": info["used_memory"] / 2**20,
         "streams": lens,
@@ -276,10 +276,10 @@ def print_sample(s: dict, header: bool) -> None:
     if header:
         names = " ".join(f"{n[:15]:>15}" for n in SHOW)
         print(
-            f"{'t min':>5} | PSS MiB / fds: {names} | {'redis MiB':>9} {'max stream':>10} | {'acks':>5} "
+            f"{'t min':>5} | USS MiB / fds: {names} | {'redis MiB':>9} {'max stream':>10} | {'acks':>5} "
             f"{'ack p50':>7} {'ack p99':>7} | {'reads':>5} {'read p50':>8} {'read p99':>8} | behind | load"
         )
-    cells = " ".join(f"{s['pss'].get(n, 0):>9.0f}/{s['fds'].get(n, 0):<5}" for n in SHOW)
+    cells = " ".join(f"{s['uss'].get(n, 0):>9.0f}/{s['fds'].get(n, 0):<5}" for n in SHOW)
     longest = max(s["streams"].values(), default=0)
     print(
         f"{s['t'] / 60:>5.1f} | {'':>14} {cells} | {s['redis_mib']:>9.1f} {longest:>10} | {s['ack_n']:>5} "
@@ -302,9 +302,9 @@ def verdict(samples: list[dict], warmup: float) -> list[str]:
 
     lines = []
     for n in SHOW:
-        a, b = mean(first, lambda r, n=n: r["pss"].get(n, 0)), mean(last, lambda r, n=n: r["pss"].get(n, 0))
+        a, b = mean(first, lambda r, n=n: r["uss"].get(n, 0)), mean(last, lambda r, n=n: r["uss"].get(n, 0))
         fa, fb = mean(first, lambda r, n=n: r["fds"].get(n, 0)), mean(last, lambda r, n=n: r["fds"].get(n, 0))
-        lines.append(f"{n:>15}: PSS {a:7.1f} -> {b:7.1f} MiB ({(b - a) / a * 100 if a else 0:+5.1f} %), "
+        lines.append(f"{n:>15}: USS {a:7.1f} -> {b:7.1f} MiB ({(b - a) / a * 100 if a else 0:+5.1f} %), "
                      f"fds {fa:6.1f} -> {fb:6.1f}")  # fmt: skip
     ra, rb = mean(first, lambda r: r["redis_mib"]), mean(last, lambda r: r["redis_mib"])
     lines.append(f"{'redis memory':>15}: {ra:.1f} -> {rb:.1f} MiB")
