@@ -45,7 +45,6 @@ from twilio.request_validator import RequestValidator
 from bench.webhooks import (
     FROM_NUMBER,
     HOST,
-    LLM_KEY,
     PUBLIC_BASE,
     SECRETS_KEY,
     TWILIO_SID,
@@ -53,6 +52,7 @@ from bench.webhooks import (
     Procs,
     _exchange,
     pct,
+    stack_env,
     start_workers,
     uvicorn_cmd,
     wait_http,
@@ -370,22 +370,8 @@ async def run(args, db_url: str, redis_url: str, logdir: Path, servers: dict[str
     procs = Procs(logdir)
     procs.extra = servers
     llm_port, tw_port, api_port, chat_port = free_port(), free_port(), free_port(), free_port()
-    env = os.environ | {
-        "DATABASE_URL": db_url,
-        "REDIS_URL": redis_url,
-        "SECRETS_KEY": SECRETS_KEY,
-        "JWKS_JSON": keys.jwks_json,
-        "AUTH_URL": "",
-        "LOG_LEVEL": args.log_level,
-        "CHANNELS_PUBLIC_BASE_URL": PUBLIC_BASE,
-        "CHANNELS_TWILIO_API_URL": f"http://{HOST}:{tw_port}",
-        "CHAT_LLM_BASE_URL": f"http://{HOST}:{llm_port}/v1",
-        "CHAT_LLM_API_KEY": LLM_KEY,
-        "CHAT_LLM_MODEL": "stand-in-model",
-        "CHAT_TENANT_SETTINGS_URL": "",
-        "CHAT_SEARCH_URL": "",
-        "EVENTS_STREAM_MAXLEN": str(args.stream_maxlen),  # reached within minutes: the cap is what stays flat
-    }
+    env = stack_env(db_url, redis_url, keys.jwks_json, args.log_level, llm_port, tw_port)
+    env["EVENTS_STREAM_MAXLEN"] = str(args.stream_maxlen)  # reached within minutes: the cap is what stays flat
     redis = aioredis.from_url(redis_url)
     try:
         llm = procs.start("llm", uvicorn_cmd("bench.webhooks:llm_app", llm_port, factory=True), env)

@@ -506,19 +506,15 @@ def print_send(rows: list[dict], header: bool = True) -> None:
         )
 
 
-async def run(args, db_url: str, redis_url: str, logdir: Path, servers: dict[str, int]) -> None:
-    from shared.testing_keys import TestKeys
-
-    procs = Procs(logdir)
-    procs.extra = servers
-    llm_port, tw_port = free_port(), free_port()
-    env = os.environ | {
+def stack_env(db_url: str, redis_url: str, jwks_json: str, log_level: str, llm_port: int, tw_port: int) -> dict:
+    """Every process's environment: the embedded servers, the stand-ins, no auth service (platform defaults)."""
+    return os.environ | {
         "DATABASE_URL": db_url,
         "REDIS_URL": redis_url,
         "SECRETS_KEY": SECRETS_KEY,
-        "JWKS_JSON": TestKeys.generate().jwks_json,
+        "JWKS_JSON": jwks_json,
         "AUTH_URL": "",
-        "LOG_LEVEL": args.log_level,
+        "LOG_LEVEL": log_level,
         "CHANNELS_PUBLIC_BASE_URL": PUBLIC_BASE,
         "CHANNELS_TWILIO_API_URL": f"http://{HOST}:{tw_port}",
         "CHAT_LLM_BASE_URL": f"http://{HOST}:{llm_port}/v1",
@@ -527,6 +523,15 @@ async def run(args, db_url: str, redis_url: str, logdir: Path, servers: dict[str
         "CHAT_TENANT_SETTINGS_URL": "",
         "CHAT_SEARCH_URL": "",
     }
+
+
+async def run(args, db_url: str, redis_url: str, logdir: Path, servers: dict[str, int]) -> None:
+    from shared.testing_keys import TestKeys
+
+    procs = Procs(logdir)
+    procs.extra = servers
+    llm_port, tw_port = free_port(), free_port()
+    env = stack_env(db_url, redis_url, TestKeys.generate().jwks_json, args.log_level, llm_port, tw_port)
     try:
         llm = procs.start("llm", uvicorn_cmd("bench.webhooks:llm_app", llm_port, factory=True), env)
         tw = procs.start("twilio", uvicorn_cmd("bench.webhooks:twilio_app", tw_port, factory=True), env)
