@@ -31,6 +31,8 @@ class TranscriptionSettings(ServiceSettings):
     compute_type: str = "float32"  # int8 garbles short pt-BR audio on CPUs without VNNI (docs/transcription.md)
     cpu_threads: int = Field(0, ge=0, le=64)  # 0: the machine's cores shared by the concurrent jobs
     beam_size: int = Field(1, ge=1, le=10)
+    # Without a requested language: the detected one when at least this probable, else the tenant's locale.
+    language_detect_min_probability: float = Field(0.5, ge=0, le=1)
     vad_filter: bool = True
     word_timestamps: bool = True
     batched: bool = True

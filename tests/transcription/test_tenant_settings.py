@@ -37,7 +37,9 @@ async def tenant_with(client: httpx.AsyncClient, secrets: dict[str, str], **sett
     return uuid.UUID(tenant_id)
 
 
-async def test_tenant_locale_hint_and_tenant_key(auth_service, make_settings, make_runner, make_token, pt_note):
+async def test_tenant_locale_hint_and_tenant_key(
+    auth_service, make_settings, make_runner, make_token, pt_note, en_note
+):
     auth_url, auth_client = auth_service
     tenant = await tenant_with(auth_client, {"assemblyai_api_key": "aai-tenant-own"}, locale="pt-BR")
 
@@ -50,13 +52,19 @@ async def test_tenant_locale_hint_and_tenant_key(auth_service, make_settings, ma
         runner = await make_runner(settings)
         async with app_client(create_app(settings)) as client:
             local_id = await upload(client, headers, pt_note)  # no language: the tenant's pt-BR locale decides
+            english_id = await upload(client, headers, en_note)  # no language, clearly English: not forced to pt
             cloud_id = await upload(client, headers, pt_note, engine="assemblyai")
-            await runner.run_job(tenant, local_id)
-            await runner.run_job(tenant, cloud_id)
+            for job_id in (local_id, english_id, cloud_id):
+                await runner.run_job(tenant, job_id)
             local = (await client.get(f"/api/v1/transcriptions/{local_id}", headers=headers())).json()
+            english = (await client.get(f"/api/v1/transcriptions/{english_id}", headers=headers())).json()
             cloud = (await client.get(f"/api/v1/transcriptions/{cloud_id}", headers=headers())).json()
     assert local["status"] == "completed" and local["language"] == "pt", local
     assert "pizza" in local["text"].lower() and "gostaria" in local["text"].lower()
+    # Whisper is unsure of the short pt-BR note (so the locale decides) but sure of the English one, which a
+    # forced "pt" would have translated into Portuguese.
+    assert english["status"] == "completed" and english["language"] == "en", english
+    assert "pizza" in english["text"].lower() and "mushroom" in english["text"].lower(), english["text"]
     assert cloud["status"] == "completed", cloud
     create = [c for c in rec.calls if c["path"] == "/v2/transcript"][0]
     assert create["body"]["language_code"] == "pt"

@@ -62,7 +62,7 @@ class AssemblyAIEngine:
         body: dict[str, Any] = {"audio_url": upload_url, "speaker_labels": bool(request.diarize)}
         if request.diarize and request.speakers_expected:
             body["speakers_expected"] = request.speakers_expected
-        language = whisper_language(request.language)
+        language = whisper_language(request.language_or_hint)
         if language:
             body["language_code"] = language
         else:

@@ -55,10 +55,15 @@ class EngineRequest:
     audio_path: Path
     filename: str
     content_type: str
-    language: str | None
+    language: str | None  # asked for by the request: always used
     speakers_expected: int | None
     diarize: bool
     api_key: str | None = None
+    language_hint: str | None = None  # the tenant's locale: used when the audio's own language is uncertain
+
+    @property
+    def language_or_hint(self) -> str | None:
+        return self.language or self.language_hint
 
 
 class Progress:

@@ -90,7 +90,6 @@ class LocalWhisperEngine:
             raise Cancelled()
         model = self.model()
         options: dict[str, Any] = {
-            "language": whisper_language(request.language),
             "beam_size": s.beam_size,
             "vad_filter": s.vad_filter,
             "word_timestamps": s.word_timestamps,
@@ -103,6 +102,7 @@ class LocalWhisperEngine:
             raise EngineError(f"could not decode the audio: {type(exc).__name__}: {exc}"[:500]) from exc
         if len(audio) == 0:
             raise EngineError("the audio holds no samples")
+        options["language"], source = self.choose_language(model, audio, request)
         progress.set(5)  # decoded; the first segment only arrives after a whole 30 s window
         try:
             if s.batched:
@@ -134,5 +134,20 @@ class LocalWhisperEngine:
             segments=segments,
             diarized=False,
             notes=[NO_DIARIZATION_NOTE] if request.diarize else [],
-            raw={"language_probability": info.language_probability},
+            raw={"language_probability": info.language_probability, "language_source": source},
         )
+
+    def choose_language(self, model, audio, request: EngineRequest) -> tuple[str | None, str]:
+        """The request's language if it names one. Otherwise the audio's own language when Whisper is confident of
+        it, else the tenant's locale: auto-detection is unreliable on short Portuguese notes (probability ~0.16,
+        detected as Latin or Czech), while forcing the locale on speech in another language makes Whisper
+        translate it (an English note in a pt-BR tenant came out in Portuguese)."""
+        if request.language:
+            return whisper_language(request.language), "requested"
+        hint = whisper_language(request.language_hint)
+        if not hint:
+            return None, "detected"
+        detected, probability, _ = model.detect_language(audio)
+        if detected == hint or probability >= self.settings.language_detect_min_probability:
+            return detected, "detected"
+        return hint, "tenant_locale"

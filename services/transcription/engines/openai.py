@@ -62,7 +62,7 @@ class OpenAIEngine:
         data = await asyncio.to_thread(request.audio_path.read_bytes)
         client = self.client(request.api_key)
         upload = (request.filename or "audio", data, request.content_type)
-        language = whisper_language(request.language)
+        language = whisper_language(request.language_or_hint)
         extra: dict[str, Any] = {"language": language} if language else {}
         progress.set(10)
         from openai import OpenAIError
