@@ -1015,6 +1015,7 @@ async def run_chaos(cfg: ChaosConfig) -> Report:
     base = Path(cfg.workdir or tempfile.mkdtemp(prefix="atende-chaos-"))
     report = Report(config={k: str(v) for k, v in asdict(cfg).items()}, machine=machine_info(), logdir=str(base))
     stack = Stack(cfg, base)
+    before = _snapshot()  # what this process already runs (a test session's own Postgres/Redis) is not ours to stop
     clock = time.monotonic()
     try:
         await asyncio.to_thread(stack.start_servers)
@@ -1103,7 +1104,7 @@ async def run_chaos(cfg: ChaosConfig) -> Report:
         report.machine["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
         return report
     finally:
-        tree = _snapshot()
+        tree = {pid: v for pid, v in _snapshot().items() if before.get(pid) != v}
         await asyncio.to_thread(stack.stop)
         if left := await asyncio.to_thread(_survivors, tree, 30.0):
             report.problems.append(f"left running after the stop: {left}")
