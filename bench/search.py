@@ -165,6 +165,22 @@ async def build_tenant_indexes(engine, args) -> None:
 
     async with engine.connect() as conn:
         await build_session(conn, args)
+        if args.rebuild_tenant_indexes:
+            # an index built with other m / ef_construction is dropped, so maintain() rebuilds it with these
+            wanted = sorted([f"ef_construction={args.hnsw_ef_construction}", f"m={args.hnsw_m}"])
+            stale = [
+                name
+                for name, opts in await conn.execute(
+                    text(
+                        "SELECT c.relname, c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = 'search' AND c.relkind = 'i' AND c.relname LIKE 'ix_entry_hnsw_t_%'"
+                    )
+                )
+                if sorted(opts or []) != wanted
+            ]
+            for name in stale:
+                await conn.execute(text(f"DROP INDEX search.{name}"))
+            print(f"dropped {len(stale)} per-tenant indexes not built with {', '.join(wanted)}", flush=True)
         await conn.execute(text("VACUUM ANALYZE search.entry"))
         started = time.perf_counter()
         actions = await maintain(
@@ -266,8 +282,7 @@ class CachedEmbeddings:
 
 async def bench(args) -> None:
     from services.search.config import SearchSettings
-    from services.search.embeddings.base import vector_literal
-    from services.search.query.repository import Filters, SearchRepository, ef_search_for
+    from services.search.query.repository import QUERY_VECTOR, Filters, SearchRepository, ef_search_for, vector_param
     from services.search.query.schemas import SearchQuery
     from services.search.query.service import SearchService
     from services.search.tenants.service import TenantDirectory
@@ -291,6 +306,11 @@ async def bench(args) -> None:
         else:
             ids = await load(engine, args.rows, args.tenants)
         await build_tenant_indexes(engine, args)  # the design's indexes first: its numbers do not need the global one
+        if args.build_only:
+            if not args.no_global:
+                await build_global_index(engine, args)
+            print(f"\nbuild only: done, load {load_avg()}", flush=True)
+            return
         settings = SearchSettings(
             database_url=db,
             exact_search_max_rows=args.exact_cap,
@@ -373,9 +393,9 @@ async def bench(args) -> None:
                     rows = await session.execute(
                         text(
                             "SELECT id FROM (SELECT id, tenant_id FROM search.entry "
-                            "ORDER BY embedding <=> CAST(:q AS vector) LIMIT 40) s WHERE tenant_id = :t LIMIT 10"
+                            f"ORDER BY embedding <=> {QUERY_VECTOR} LIMIT 40) s WHERE tenant_id = :t LIMIT 10"
                         ),
-                        {"q": vector_literal(vec), "t": tid},
+                        {"q": vector_param(vec), "t": tid},
                     )
                     got = {r[0] for r in rows}
                     b["naive_lat"].append((time.perf_counter() - started) * 1000)
@@ -492,6 +512,12 @@ def main() -> None:
     parser.add_argument("--workdir", default=".data/bench-search")
     parser.add_argument("--no-global", action="store_true", help="no global HNSW index: no naive baseline")
     parser.add_argument("--skip-tenant-table", action="store_true", help="skip the every-tenant semantic pass")
+    parser.add_argument(
+        "--rebuild-tenant-indexes",
+        action="store_true",
+        help="drop per-tenant indexes built with another --hnsw-m / --hnsw-ef-construction (then rebuilt)",
+    )
+    parser.add_argument("--build-only", action="store_true", help="load and build the indexes, measure nothing")
     parser.add_argument("--db-name", help="keep the data in this database; a re-run reuses it (no load, no build)")
     asyncio.run(bench(parser.parse_args()))
 

@@ -20,6 +20,14 @@ from tests.search.test_isolation_scale import load_synthetic, sample_queries
 FAST = {"m": 16, "ef_construction": 64}  # a quicker build than the default 24/128; recall is fine at 3k rows
 
 
+def literal(value) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):  # the query vector: a float4[] parameter
+        return "'{" + ",".join(str(x) for x in value) + "}'"
+    return f"'{value}'"
+
+
 async def explain(session, sql: str, params: dict, *, generic: bool = False) -> str:
     """The plan of `sql`; `generic`: as a prepared statement's generic plan (no parameter values known)."""
     if not generic:
@@ -29,7 +37,7 @@ async def explain(session, sql: str, params: dict, *, generic: bool = False) -> 
     name = f"p_{uuid.uuid4().hex[:8]}"
     await session.execute(text(f"PREPARE {name} AS {positional}"))
     await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
-    args = ", ".join(f"'{params[n]}'" if not isinstance(params[n], int) else str(params[n]) for n in names)
+    args = ", ".join(literal(params[n]) for n in names)
     plan = "\n".join(r[0] for r in await session.execute(text(f"EXPLAIN EXECUTE {name}({args})")))
     await session.execute(text(f"DEALLOCATE {name}"))
     await session.execute(text("SET LOCAL plan_cache_mode = auto"))
@@ -73,6 +81,27 @@ async def test_partial_index_built_used_isolated_and_accurate(session, embedder,
         exact = await repo.exact(Filters(tenant_id=big), vector, embedder.model, 10)
         recalls.append(len({h.entry_id for h in hits} & {h.entry_id for h in exact}) / 10)
     assert sum(recalls) / len(recalls) >= 0.95, recalls
+
+    # the first statement: above the cap its exact branch never runs (a 234k-row tenant's exact scan takes
+    # seconds), and the ef_search it sets is the one the HNSW query after it uses (pgvector < 0.8 returns at
+    # most ef_search rows, so 10 rows for a limit of 40 prove the setting; no SET LOCAL round trip)
+    sql, params = repo.probe_statement(Filters(tenant_id=big), vector, embedder.model, 40, cap=500, ef_search=10)
+    analyzed = "\n".join(r[0] for r in await session.execute(text("EXPLAIN (ANALYZE, COSTS OFF) " + sql), params))
+    gate = (
+        r"One-Time Filter: \(\$\d+ <= '500'::bigint\)\n(\s+(InitPlan|->  CTE Scan).*\n)*"
+        r"\s+->  Limit \(never executed\)"
+    )
+    assert re.search(gate, analyzed), analyzed
+    probe = await repo.probe_or_exact(Filters(tenant_id=big), vector, embedder.model, 40, cap=500, ef_search=10)
+    assert (probe.candidates, probe.tenant_index, probe.exact) == (501, True, None)
+    assert await session.scalar(text("SHOW hnsw.ef_search")) == "10"
+    hits = await repo.hnsw(Filters(tenant_id=big), vector, embedder.model, 40, ef_search=None, tenant_index=True)
+    assert len(hits) == 10 and {h.entry_id for h in hits} <= mine
+    # below the cap the same statement is the whole search: the exact hits, in order
+    probe = await repo.probe_or_exact(Filters(tenant_id=small), vector, embedder.model, 10, cap=500, ef_search=10)
+    assert probe.candidates == 40 and probe.tenant_index is False
+    exact = await repo.exact(Filters(tenant_id=small), vector, embedder.model, 10)
+    assert [h.entry_id for h in probe.exact] == [h.entry_id for h in exact]
 
     # a query vector right in the big tenant's cluster, asked by the small tenant: exact, its own rows only
     hits, plan = await service.nearest(Filters(tenant_id=small), vector, 50)

@@ -4,8 +4,10 @@ pgvector < 0.8 has no iterative index scans: an HNSW scan returns at most `hnsw.
 the tenant filter is applied after, so a tenant that is a small slice of the table gets fewer than
 `limit` rows, or not the nearest ones. So (docs/search.md):
 - few candidate rows (counted with a capped, index-only probe on (tenant_id, source, created_at)):
-  exact scan of those rows, ordered by distance (recall 1.0, cost linear in the tenant's size);
-- many: pgvector >= 0.8 -> HNSW with `hnsw.iterative_scan = relaxed_order`; older -> HNSW with
+  exact scan of those rows, ordered by distance (recall 1.0, cost linear in the tenant's size), in the
+  probe's own statement;
+- many, and the tenant has its own partial HNSW index: a scan of that index;
+- many, no own index yet: pgvector >= 0.8 -> HNSW with `hnsw.iterative_scan = relaxed_order`; older -> HNSW with
   `hnsw.ef_search` raised for the tenant's share of the table; if that still yields fewer than
   `limit` rows, an exact scan.
 """
@@ -21,7 +23,6 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.search.embeddings.base import vector_literal
 from services.search.indexing.vector_indexes import index_name, tenant_literal
 
 _VERSION_CACHE: dict[str, tuple[int, ...]] = {}
@@ -73,6 +74,26 @@ class Hit:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Probe:
+    """What the first statement of a vector search found: the capped candidate count, whether the tenant has a
+    valid partial HNSW index, the table's estimated size, and the exact hits when `candidates` <= the cap."""
+
+    candidates: int
+    tenant_index: bool
+    table_rows: int
+    exact: list[Hit] | None
+
+
+# The query vector travels as a binary float4[] parameter (asyncpg encodes a list of floats natively; no
+# 384-number text literal to format on the client and parse on the server) and is cast to vector in SQL.
+QUERY_VECTOR = "CAST(CAST(:q AS real[]) AS vector)"
+
+
+def vector_param(vector: list[float]) -> list[float]:
+    return [float(x) for x in vector]
+
+
 async def pgvector_version(session: AsyncSession) -> tuple[int, ...]:
     """The server's pgvector version (cached per database URL)."""
     bind = session.bind
@@ -87,31 +108,82 @@ class SearchRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def candidate_count(self, filters: Filters, cap: int) -> int:
-        """How many rows the tenant (+ source/date) has, counted up to `cap` + 1 only."""
-        return (await self.probe(filters, cap))[0]
-
-    async def probe(self, filters: Filters, cap: int) -> tuple[int, bool]:
-        """One round trip: the capped candidate count, and whether the tenant has a valid partial HNSW index."""
-        where, params = filters.sql(indexed_only=True)
-        row = (
-            await self.session.execute(
-                text(
-                    f"SELECT (SELECT count(*) FROM (SELECT 1 FROM search.entry WHERE {where} LIMIT :cap) s), "
-                    "coalesce((SELECT indisvalid AND indisready FROM pg_index "
-                    "WHERE indexrelid = to_regclass(:ix)), false)"
-                ),
-                params | {"cap": cap + 1, "ix": f"search.{index_name(filters.tenant_id)}"},
-            )
-        ).one()
-        return int(row[0] or 0), bool(row[1])
-
-    async def table_rows(self) -> int:
-        """Planner's estimate of the table size (free: no scan)."""
-        est = await self.session.scalar(
-            text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'search.entry'::regclass")
+    async def probe_or_exact(
+        self,
+        filters: Filters,
+        vector: list[float],
+        model: str,
+        limit: int,
+        *,
+        cap: int,
+        ef_search: int,
+        iterative: bool = False,
+    ) -> Probe:
+        """One statement: the capped count, the tenant's index, the table size; `hnsw.ef_search` (and the
+        iterative scan) set for the rest of the transaction for the HNSW query that may follow; and, gated on
+        the count (a one-time filter: never run above the cap), the exact scan of a small tenant's rows. A small
+        tenant's search is one round trip (was probe + query), a large one's two (was probe, SET LOCAL, query)."""
+        sql, params = self.probe_statement(
+            filters, vector, model, limit, cap=cap, ef_search=ef_search, iterative=iterative
         )
-        return max(int(est or 0), 1)
+        rows = await self.session.execute(text(sql), params)
+        found: Probe | None = None
+        hits = []
+        for r in rows:
+            if r.id is None:
+                found = Probe(int(r.n or 0), bool(r.has_index), max(int(r.table_rows or 0), 1), None)
+            else:
+                hits.append(Hit(r.id, 1.0 - float(r.d)))
+        assert found is not None
+        if found.candidates <= cap:
+            found.exact = sorted(hits, key=lambda h: -h.score)
+        return found
+
+    @staticmethod
+    def probe_statement(
+        filters: Filters,
+        vector: list[float],
+        model: str,
+        limit: int,
+        *,
+        cap: int,
+        ef_search: int,
+        iterative: bool = False,
+    ) -> tuple[str, dict[str, Any]]:
+        """The statement of `probe_or_exact` and its parameters (tests EXPLAIN ANALYZE exactly this)."""
+        probe_where, params = filters.sql(indexed_only=True)
+        where, exact_params = filters.sql()
+        iterative_sql = ", set_config('hnsw.iterative_scan', 'relaxed_order', true)" if iterative else ""
+        sql = f"""
+            WITH p AS MATERIALIZED (
+                SELECT (SELECT count(*) FROM (SELECT 1 FROM search.entry WHERE {probe_where} LIMIT :cap1) s) AS n,
+                    coalesce((SELECT indisvalid AND indisready FROM pg_index
+                        WHERE indexrelid = to_regclass(:ix)), false) AS has_index,
+                    (SELECT reltuples::bigint FROM pg_class WHERE oid = 'search.entry'::regclass) AS table_rows,
+                    set_config('hnsw.ef_search', CAST(:ef AS text), true){iterative_sql}
+            )
+            SELECT NULL::uuid AS id, NULL::float8 AS d, n, has_index, table_rows FROM p
+            UNION ALL
+            SELECT e.id, e.d, NULL, NULL, NULL FROM (
+                SELECT id, (embedding <=> {QUERY_VECTOR}) + 0 AS d FROM search.entry
+                WHERE {where} AND embedding_model = :model AND embedding IS NOT NULL
+                ORDER BY d LIMIT :k
+            ) e
+            WHERE (SELECT n FROM p) <= :cap
+            """
+        return sql, (
+            params
+            | exact_params
+            | {
+                "cap1": cap + 1,
+                "cap": cap,
+                "ix": f"search.{index_name(filters.tenant_id)}",
+                "ef": str(int(ef_search)),
+                "q": vector_param(vector),
+                "model": model,
+                "k": limit,
+            }
+        )
 
     async def exact(self, filters: Filters, vector: list[float], model: str, limit: int) -> list[Hit]:
         """Every candidate's distance, sorted: `+ 0` keeps the planner off the HNSW indexes, and sorting by
@@ -120,12 +192,12 @@ class SearchRepository:
         rows = await self.session.execute(
             text(
                 f"""
-                SELECT id, (embedding <=> CAST(:q AS vector)) + 0 AS d FROM search.entry
+                SELECT id, (embedding <=> {QUERY_VECTOR}) + 0 AS d FROM search.entry
                 WHERE {where} AND embedding_model = :model AND embedding IS NOT NULL
                 ORDER BY d LIMIT :k
                 """
             ),
-            params | {"q": vector_literal(vector), "model": model, "k": limit},
+            params | {"q": vector_param(vector), "model": model, "k": limit},
         )
         return [Hit(r.id, 1.0 - float(r.d)) for r in rows]
 
@@ -136,14 +208,16 @@ class SearchRepository:
         model: str,
         limit: int,
         *,
-        ef_search: int,
-        iterative: bool,
+        ef_search: int | None,
+        iterative: bool = False,
         tenant_index: bool = False,
     ) -> list[Hit]:
-        """HNSW scan post-filtered by tenant; with `iterative` (pgvector >= 0.8) the scan goes on until
-        `limit` rows passed the filter; with `tenant_index` the tenant is inlined so the planner picks the
-        tenant's partial index (only its rows: nothing is filtered out by tenant)."""
-        await self.session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
+        """HNSW scan post-filtered by tenant; `ef_search` / `iterative` (pgvector >= 0.8: scan on until `limit`
+        rows passed the filter) are set first unless None / False (`probe_or_exact` set them already); with
+        `tenant_index` the tenant is inlined so the planner picks the tenant's partial index (only its rows:
+        nothing is filtered out by tenant)."""
+        if ef_search is not None:
+            await self.session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
         if iterative:
             await self.session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
         sql, params = self.hnsw_statement(filters, vector, model, limit, tenant_index=tenant_index)
@@ -158,13 +232,13 @@ class SearchRepository:
         where, params = filters.sql(inline_tenant=tenant_index)
         sql = f"""
             WITH c AS MATERIALIZED (
-                SELECT id, embedding <=> CAST(:q AS vector) AS d FROM search.entry
+                SELECT id, embedding <=> {QUERY_VECTOR} AS d FROM search.entry
                 WHERE {where} AND embedding_model = :model
-                ORDER BY embedding <=> CAST(:q AS vector) LIMIT :k
+                ORDER BY embedding <=> {QUERY_VECTOR} LIMIT :k
             )
             SELECT id, d FROM c ORDER BY d
             """
-        return sql, params | {"q": vector_literal(vector), "model": model, "k": limit}
+        return sql, params | {"q": vector_param(vector), "model": model, "k": limit}
 
     async def keyword(self, filters: Filters, ts_config: str, query: str, limit: int) -> list[Hit]:
         where, params = filters.sql()

@@ -128,25 +128,26 @@ class SearchService:
         """The `limit` nearest rows of the tenant, by the cheapest plan that is still correct."""
         cap = self.settings.exact_search_max_rows
         model = self.provider.model
-        candidates, tenant_index = await self.repo.probe(filters, cap)
-        if candidates <= cap:
-            return await self.repo.exact(filters, vector, model, limit), "exact"
         iterative = await pgvector_version(self.session) >= (0, 8, 0)
-        if tenant_index:
-            # the tenant's own graph: every candidate is the tenant's, no ef_search raised for a share
-            ef = max(self.settings.tenant_index_ef_search, limit)
-            hits = await self.repo.hnsw(
-                filters, vector, model, limit, ef_search=ef, iterative=iterative, tenant_index=True
-            )
+        # the tenant's own graph: every candidate is the tenant's, no ef_search raised for a share
+        tenant_ef = max(self.settings.tenant_index_ef_search, limit)
+        probe = await self.repo.probe_or_exact(
+            filters, vector, model, limit, cap=cap, ef_search=tenant_ef, iterative=iterative
+        )
+        if probe.exact is not None:
+            return probe.exact, "exact"
+        if probe.tenant_index:
+            # ef_search and the iterative scan were set by the probe's statement
+            hits = await self.repo.hnsw(filters, vector, model, limit, ef_search=None, tenant_index=True)
             plan = "tenant_hnsw"
         elif iterative:
             ef = max(self.settings.hnsw_ef_search, limit)
-            hits = await self.repo.hnsw(filters, vector, model, limit, ef_search=ef, iterative=True)
+            hits = await self.repo.hnsw(filters, vector, model, limit, ef_search=ef if ef != tenant_ef else None)
             plan = "hnsw_iterative"
         else:
-            share = candidates / await self.repo.table_rows()  # a lower bound: the probe stops at cap + 1
+            share = probe.candidates / probe.table_rows  # a lower bound: the probe stops at cap + 1
             ef = ef_search_for(limit, share, max(self.settings.hnsw_ef_search, limit))
-            hits = await self.repo.hnsw(filters, vector, model, limit, ef_search=ef, iterative=False)
+            hits = await self.repo.hnsw(filters, vector, model, limit, ef_search=ef)
             plan = "hnsw"
         if len(hits) < limit:
             # The filters left too few of the HNSW candidates: only an exact scan is sure to find `limit`.
