@@ -126,7 +126,8 @@ def _loc(loc: tuple | list) -> list[str | int]:
     return [p for p in loc]
 
 
-async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+def app_error_response(exc: AppError, instance: str | None = None) -> JSONResponse:
+    """The problem+json answer of a domain error (also used by pure-ASGI routes outside FastAPI's handlers)."""
     extra = exc.extra
     if exc.status == 422 and "errors" not in extra:  # every 422 has `errors`; loc [] is the request as a whole
         extra = {**extra, "errors": [{"loc": [], "msg": exc.detail}]}
@@ -136,9 +137,13 @@ async def _app_error(request: Request, exc: AppError) -> JSONResponse:
         code=exc.code,
         title=exc.title,
         headers=exc.headers,
-        instance=request.url.path,
+        instance=instance,
         **extra,
     )
+
+
+async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+    return app_error_response(exc, request.url.path)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,10 +2,14 @@
 
 from contextlib import asynccontextmanager
 
+import asyncpg
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from services.channels.config import ChannelsSettings, get_settings
 from services.channels.configs.router import router as channels_router
+from services.channels.webhooks.asgi import WebhookFastPath
+from services.channels.webhooks.intake import WebhookIntake, asyncpg_dsn
 from services.channels.webhooks.router import router as webhooks_router
 from shared.app import create_service_app
 from shared.crypto import SecretBox
@@ -15,14 +19,26 @@ def create_app(settings: ChannelsSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def secrets(app: FastAPI):
+    async def secrets_and_intake(app: FastAPI):
         app.state.box = SecretBox(settings.secrets_key)
-        yield
+        # The webhook hot path's own asyncpg pool (webhooks/intake.py): autocommit, one statement per message.
+        # min_size=0: the service starts (and answers 503 on webhooks) while Postgres is still coming up.
+        pool = await asyncpg.create_pool(
+            asyncpg_dsn(settings.database_url), min_size=0, max_size=settings.db_pool_size, command_timeout=30
+        )
+        app.state.webhook_intake = WebhookIntake(pool, app.state.box, settings.public_base_url)
+        try:
+            yield
+        finally:
+            await pool.close()
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="Channels",
         description="WhatsApp (Twilio) and Telegram webhooks and outbound sending.",
         routers=[channels_router, webhooks_router],
-        lifespan_hooks=[secrets],
+        lifespan_hooks=[secrets_and_intake],
     )
+    # Innermost user middleware: inside RequestContextMiddleware (request id, metrics, access line), ahead of routing.
+    app.user_middleware.append(Middleware(WebhookFastPath))
+    return app

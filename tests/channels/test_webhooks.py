@@ -1,17 +1,41 @@
-"""Provider webhooks: authentic, well-formed, deduplicated messages are stored with their event; nothing else is."""
+"""Provider webhooks: authentic, well-formed, deduplicated messages are stored with their event; nothing else is.
+
+The webhook intake commits on its own connection (one statement, autocommit), so these tests run against committed
+data (`hooks`: the app on a committed database, emptied after each test)."""
 
 import uuid
 
 import orjson
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from services.channels.app import create_app
 from services.channels.base import Outbox
+from services.channels.config import ChannelsSettings
+from services.channels.configs.models import Channel
 from services.channels.webhooks.models import InboundMessage
+from shared.testing import app_client
 from tests.channels.conftest import PUBLIC, create_channel, twilio_sign
 
 
+@pytest.fixture
+async def hooks(stack, committed_db):
+    async with app_client(create_app(stack.settings(ChannelsSettings, public_base_url=PUBLIC))) as client:
+        yield client
+
+
+@pytest.fixture
+async def session(committed_db):
+    """Reads what the app committed (READ COMMITTED: each statement sees the latest commits)."""
+    engine = create_async_engine(committed_db)
+    async with AsyncSession(engine, expire_on_commit=False) as s:
+        yield s
+    await engine.dispose()
+
+
 async def _counts(session):
+    """Every inbound row and channels event in the database (each test starts from an empty one)."""
     inbound = (await session.execute(select(func.count()).select_from(InboundMessage))).scalar_one()
     events = (await session.execute(select(func.count()).select_from(Outbox))).scalar_one()
     return inbound, events
@@ -35,11 +59,11 @@ async def _post_twilio(client, channel_id, form, *, signature=None, path=""):
     return await client.post(f"/webhooks/twilio/{channel_id}{path}", data=form, headers={"X-Twilio-Signature": sig})
 
 
-async def test_twilio_message_stored_once_with_event(channels_client, admin_headers, session):
-    ch = await create_channel(channels_client, admin_headers)
+async def test_twilio_message_stored_once_with_event(hooks, admin_headers, session):
+    ch = await create_channel(hooks, admin_headers)
     form = _twilio_form()
     for _ in range(3):  # Twilio retries: same MessageSid
-        r = await _post_twilio(channels_client, ch["id"], form)
+        r = await _post_twilio(hooks, ch["id"], form)
         assert r.status_code == 200, r.text
         assert r.headers["content-type"].startswith("text/xml") and "<Response>" in r.text
     assert await _counts(session) == (1, 1)
@@ -47,30 +71,26 @@ async def test_twilio_message_stored_once_with_event(channels_client, admin_head
     assert event.stream == "channels.inbound.v1"
     assert event.payload["text"] == "Olá, quero uma pizza"
     assert event.payload["sender"] == "whatsapp:+5511999990000" and event.payload["sender_name"] == "Ana"
-    assert str(event.tenant_id) == str((await session.execute(text("SELECT tenant_id FROM channels.channel"))).scalar())
+    assert event.tenant_id == (await session.execute(select(Channel.tenant_id))).scalar_one()
 
 
-async def test_twilio_voice_note_is_audio(channels_client, admin_headers, session):
-    ch = await create_channel(channels_client, admin_headers)
+async def test_twilio_voice_note_is_audio(hooks, admin_headers, session):
+    ch = await create_channel(hooks, admin_headers)
     form = _twilio_form(
         body="",
         NumMedia="1",
         MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/x/Media/ME1",
         MediaContentType0="audio/ogg",
     )
-    r = await _post_twilio(channels_client, ch["id"], form)
+    r = await _post_twilio(hooks, ch["id"], form)
     assert r.status_code == 200, r.text
     msg = (await session.execute(select(InboundMessage))).scalar_one()
     assert msg.kind == "audio" and msg.media[0]["content_type"] == "audio/ogg"
 
 
-async def test_twilio_forwarded_host_is_what_is_signed(stack, db_conn, admin_headers):
+async def test_twilio_forwarded_host_is_what_is_signed(stack, committed_db, admin_headers):
     """Without a configured public URL, the URL Twilio called is rebuilt from the proxy's forwarded headers."""
-    from services.channels.app import create_app
-    from services.channels.config import ChannelsSettings
-    from shared.testing import app_client
-
-    async with app_client(create_app(stack.settings(ChannelsSettings)), db_conn=db_conn) as client:
+    async with app_client(create_app(stack.settings(ChannelsSettings))) as client:
         ch = await create_channel(client, admin_headers)
         form = _twilio_form()
         url = f"https://bot.example.com/webhooks/twilio/{ch['id']}"
@@ -101,8 +121,8 @@ async def test_twilio_forwarded_host_is_what_is_signed(stack, db_conn, admin_hea
         "too_big",
     ],
 )
-async def test_twilio_bad_input_stores_nothing(channels_client, admin_headers, session, case):
-    ch = await create_channel(channels_client, admin_headers)
+async def test_twilio_bad_input_stores_nothing(hooks, admin_headers, session, case):
+    ch = await create_channel(hooks, admin_headers)
     cid = ch["id"]
     form = _twilio_form()
     url = f"{PUBLIC}/webhooks/twilio/{cid}"
@@ -119,34 +139,34 @@ async def test_twilio_bad_input_stores_nothing(channels_client, admin_headers, s
         "too_big": 413,
     }[case]
     if case == "bad_signature":
-        r = await _post_twilio(channels_client, cid, form, signature="AAAA")
+        r = await _post_twilio(hooks, cid, form, signature="AAAA")
     elif case == "no_signature":
-        r = await channels_client.post(f"/webhooks/twilio/{cid}", data=form)
+        r = await hooks.post(f"/webhooks/twilio/{cid}", data=form)
     elif case == "other_token":
-        r = await _post_twilio(channels_client, cid, form, signature=twilio_sign(url, form, token="other"))
+        r = await _post_twilio(hooks, cid, form, signature=twilio_sign(url, form, token="other"))
     elif case == "tampered_body":
         sig = twilio_sign(url, form)
-        r = await _post_twilio(channels_client, cid, form | {"Body": "transfer money"}, signature=sig)
+        r = await _post_twilio(hooks, cid, form | {"Body": "transfer money"}, signature=sig)
     elif case == "malformed":
-        r = await channels_client.post(
+        r = await hooks.post(
             f"/webhooks/twilio/{cid}",
             content=b"%%%=&&==",
             headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"},
         )
         # a malformed body cannot carry a valid signature either; the parse error is reported first
     elif case == "wrong_type":
-        r = await channels_client.post(f"/webhooks/twilio/{cid}", json=form, headers={"X-Twilio-Signature": "x"})
+        r = await hooks.post(f"/webhooks/twilio/{cid}", json=form, headers={"X-Twilio-Signature": "x"})
     elif case == "no_sid":
         bad = {k: v for k, v in form.items() if k != "MessageSid"}
-        r = await _post_twilio(channels_client, cid, bad)
+        r = await _post_twilio(hooks, cid, bad)
     elif case == "unknown_channel":
         other = str(uuid.uuid4())
-        r = await _post_twilio(channels_client, other, form)
+        r = await _post_twilio(hooks, other, form)
     elif case == "not_uuid":
-        r = await channels_client.post("/webhooks/twilio/xyz", data=form)
+        r = await hooks.post("/webhooks/twilio/xyz", data=form)
     else:
         big = form | {"Body": "x" * 300_000}
-        r = await _post_twilio(channels_client, cid, big)
+        r = await _post_twilio(hooks, cid, big)
     assert r.status_code == expected, (case, r.status_code, r.text)
     assert r.headers["content-type"].startswith("application/problem+json")
     assert await _counts(session) == (0, 0)
@@ -166,18 +186,17 @@ def _tg_update(update_id=1, text_="oi, tudo bem?", chat_id=4242, **kw):
 
 
 async def _secret(session) -> str:
-    from services.channels.configs.models import Channel
     from shared.crypto import SecretBox
 
     ch = (await session.execute(select(Channel))).scalar_one()
     return orjson.loads(SecretBox("test-secrets-key").decrypt(ch.credentials_encrypted))["webhook_secret"]
 
 
-async def test_telegram_update_stored_once(channels_client, admin_headers, session):
-    ch = await create_channel(channels_client, admin_headers, kind="telegram")
+async def test_telegram_update_stored_once(hooks, admin_headers, session):
+    ch = await create_channel(hooks, admin_headers, kind="telegram")
     secret = await _secret(session)
     for _ in range(3):
-        r = await channels_client.post(
+        r = await hooks.post(
             f"/webhooks/telegram/{ch['id']}", json=_tg_update(77), headers={"X-Telegram-Bot-Api-Secret-Token": secret}
         )
         assert r.status_code == 200, r.text
@@ -187,8 +206,8 @@ async def test_telegram_update_stored_once(channels_client, admin_headers, sessi
     assert event.payload["sender_name"] == "Ana Souza" and event.payload["provider_message_id"] == "77"
 
 
-async def test_telegram_voice_edit_and_ignored(channels_client, admin_headers, session):
-    ch = await create_channel(channels_client, admin_headers, kind="telegram")
+async def test_telegram_voice_edit_and_ignored(hooks, admin_headers, session):
+    ch = await create_channel(hooks, admin_headers, kind="telegram")
     headers = {"X-Telegram-Bot-Api-Secret-Token": await _secret(session)}
     voice = _tg_update(
         1,
@@ -217,7 +236,7 @@ async def test_telegram_voice_edit_and_ignored(channels_client, admin_headers, s
         "callback_query": {"id": "1", "from": {"id": 1, "is_bot": False, "first_name": "A"}, "chat_instance": "c"},
     }
     for body in (voice, edited, sticker, callback):
-        r = await channels_client.post(f"/webhooks/telegram/{ch['id']}", json=body, headers=headers)
+        r = await hooks.post(f"/webhooks/telegram/{ch['id']}", json=body, headers=headers)
         assert r.status_code == 200, r.text
     rows = (await session.execute(select(InboundMessage).order_by(InboundMessage.provider_message_id))).scalars().all()
     assert [(m.kind, m.text) for m in rows] == [("audio", None), ("edited", "corrigindo: duas pizzas")]
@@ -225,23 +244,23 @@ async def test_telegram_voice_edit_and_ignored(channels_client, admin_headers, s
 
 
 @pytest.mark.parametrize("case", ["no_secret", "wrong_secret", "malformed", "not_update", "unknown", "too_big"])
-async def test_telegram_bad_input_stores_nothing(channels_client, admin_headers, session, case):
-    ch = await create_channel(channels_client, admin_headers, kind="telegram")
+async def test_telegram_bad_input_stores_nothing(hooks, admin_headers, session, case):
+    ch = await create_channel(hooks, admin_headers, kind="telegram")
     secret = await _secret(session)
     url = f"/webhooks/telegram/{ch['id']}"
     good = {"X-Telegram-Bot-Api-Secret-Token": secret}
     if case == "no_secret":
-        r = await channels_client.post(url, json=_tg_update())
+        r = await hooks.post(url, json=_tg_update())
     elif case == "wrong_secret":
-        r = await channels_client.post(url, json=_tg_update(), headers={"X-Telegram-Bot-Api-Secret-Token": secret[:-1]})
+        r = await hooks.post(url, json=_tg_update(), headers={"X-Telegram-Bot-Api-Secret-Token": secret[:-1]})
     elif case == "malformed":
-        r = await channels_client.post(url, content=b"{not json", headers=good)
+        r = await hooks.post(url, content=b"{not json", headers=good)
     elif case == "not_update":
-        r = await channels_client.post(url, json={"update_id": "abc", "message": 5}, headers=good)
+        r = await hooks.post(url, json={"update_id": "abc", "message": 5}, headers=good)
     elif case == "unknown":
-        r = await channels_client.post(f"/webhooks/telegram/{uuid.uuid4()}", json=_tg_update(), headers=good)
+        r = await hooks.post(f"/webhooks/telegram/{uuid.uuid4()}", json=_tg_update(), headers=good)
     else:
-        r = await channels_client.post(url, content=b"{" + b" " * 400_000 + b"}", headers=good)
+        r = await hooks.post(url, content=b"{" + b" " * 400_000 + b"}", headers=good)
     expected = {
         "no_secret": 403,
         "wrong_secret": 403,
@@ -255,11 +274,68 @@ async def test_telegram_bad_input_stores_nothing(channels_client, admin_headers,
     assert await _counts(session) == (0, 0)
 
 
-async def test_twilio_channel_does_not_take_telegram_updates(channels_client, admin_headers, session):
+async def test_twilio_channel_does_not_take_telegram_updates(hooks, admin_headers, session):
     """A webhook for one channel type cannot be used to inject into another."""
-    ch = await create_channel(channels_client, admin_headers, kind="whatsapp_twilio")
-    r = await channels_client.post(
+    ch = await create_channel(hooks, admin_headers, kind="whatsapp_twilio")
+    r = await hooks.post(
         f"/webhooks/telegram/{ch['id']}", json=_tg_update(), headers={"X-Telegram-Bot-Api-Secret-Token": "x"}
     )
     assert r.status_code == 404
     assert await _counts(session) == (0, 0)
+
+
+async def test_cached_channel_follows_rotation_settings_and_delete(hooks, admin_headers, session):
+    """The intake caches channels; every change to the row is seen on the next webhook."""
+    ch = await create_channel(hooks, admin_headers)
+    cid = ch["id"]
+    assert (await _post_twilio(hooks, cid, _twilio_form(sid="SM1"))).status_code == 200  # cached now
+
+    new_token = "rotated-twilio-token-0123456789"
+    r = await hooks.patch(
+        f"/api/v1/channels/{cid}",
+        json={"credentials": {"auth_token": new_token}, "settings": {"buffer_seconds": 7}},
+        headers=admin_headers,
+    )
+    assert r.status_code == 200, r.text
+    url = f"{PUBLIC}/webhooks/twilio/{cid}"
+    old = _twilio_form(sid="SM2")
+    r = await _post_twilio(hooks, cid, old)  # signed with the old token, which the cache still holds
+    assert r.status_code == 403, r.text
+    new = _twilio_form(sid="SM3")
+    r = await _post_twilio(hooks, cid, new, signature=twilio_sign(url, new, token=new_token))
+    assert r.status_code == 200, r.text
+    events = (await session.execute(select(Outbox).order_by(Outbox.created_at))).scalars().all()
+    assert [e.payload["provider_message_id"] for e in events] == ["SM1", "SM3"]
+    assert events[1].payload["channel_settings"]["buffer_seconds"] == 7
+    assert "buffer_seconds" not in events[0].payload["channel_settings"]
+
+    assert (await hooks.delete(f"/api/v1/channels/{cid}", headers=admin_headers)).status_code == 204
+    gone = _twilio_form(sid="SM4")
+    r = await _post_twilio(hooks, cid, gone, signature=twilio_sign(url, gone, token=new_token))
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    assert await _counts(session) == (2, 2)
+
+
+async def test_twilio_text_postgres_cannot_store_is_422(hooks, admin_headers, session):
+    ch = await create_channel(hooks, admin_headers)
+    r = await _post_twilio(hooks, ch["id"], _twilio_form(body="pizza\x00"))
+    assert r.status_code == 422 and r.json()["errors"], r.text
+    assert await _counts(session) == (0, 0)
+
+
+async def test_webhooks_answer_503_while_postgres_is_unreachable(stack, committed_db):
+    """Providers retry a 503; a 500 would be our bug. Nothing is lost: nothing was accepted."""
+    from shared.devstack import free_port
+
+    down = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/atende"
+    app = create_app(stack.settings(ChannelsSettings, public_base_url=PUBLIC, database_url=down))
+    async with app_client(app) as client:
+        form = _twilio_form()
+        cid = str(uuid.uuid4())
+        r = await _post_twilio(client, cid, form)
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"] and r.headers["content-type"].startswith("application/problem+json")
+        r = await client.post(
+            f"/webhooks/telegram/{cid}", json=_tg_update(), headers={"X-Telegram-Bot-Api-Secret-Token": "x"}
+        )
+        assert r.status_code == 503, r.text

@@ -1,0 +1,362 @@
+"""The webhook hot path: authenticate, parse and store an inbound message with its event in one statement.
+
+Every Twilio/Telegram message crosses this code, so it is written for CPU per request (docs/pipeline.md,
+"Webhook intake"):
+
+- **One round trip.** The inbound row, its `channels.inbound.v1` outbox row and the relay's NOTIFY are one
+  statement on an asyncpg connection in autocommit: Postgres commits it before the answer leaves, so a 2xx still
+  means durable, and a provider retry of the same message inserts nothing (`ON CONFLICT DO NOTHING` on
+  `(channel_id, provider_message_id)`).
+- **The channel is cached, and the statement re-checks it.** Credentials are needed before anything is stored (the
+  signature), so the channel row and its decrypted credentials are cached by id. The insert only happens if the
+  channel still has the cached `updated_at` and is not deleted; any change (credentials rotated, settings, the
+  assistant, a delete) bumps `updated_at`, so a stale entry stores nothing, is dropped, and the request is
+  re-authenticated against the fresh row. A signature that fails against a cached entry is also re-checked once
+  against the fresh row (a rotated token must not be refused for as long as the cache lives). Unknown channels are
+  never cached.
+- Postgres unreachable or out of connections answers 503 with Retry-After (providers retry), never a 500.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import asyncpg
+import orjson
+from aiogram.types import Update
+from pydantic import ValidationError
+from twilio.request_validator import RequestValidator
+
+from services.channels.base import Outbox
+from services.channels.configs.models import Channel
+from services.channels.webhooks.models import InboundMessage
+from shared.crypto import SecretBox
+from shared.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unprocessable, UnsupportedMediaType
+from shared.events.outbox import NOTIFY_CHANNEL
+
+INBOUND_STREAM = "channels.inbound.v1"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+MAX_MEDIA = 10
+MAX_FORM_FIELDS = 200
+CACHE_MAX = 4096
+# Postgres refuses these text values (a NUL, or a character the encoding lacks): the client's error, not ours.
+_UNSTORABLE_TEXT = {"22021", "22P05"}
+
+
+@dataclass
+class Incoming:
+    provider_message_id: str
+    kind: str  # text | audio | media | edited
+    sender: str
+    sender_name: str | None = None
+    text: str | None = None
+    media: list[dict[str, Any]] = field(default_factory=list)
+    reply_to: str | None = None  # where answers go (Telegram chat id, WhatsApp address)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedChannel:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    type: str
+    assistant_id: uuid.UUID | None
+    settings: dict[str, Any]
+    updated_at: datetime
+    credentials: dict[str, str]
+    validator: RequestValidator | None  # Twilio channels: one per auth token, reused
+
+
+def _sql_accept() -> str:
+    channel, inbound, outbox = Channel.__table__.fullname, InboundMessage.__table__.fullname, Outbox.__table__.fullname
+    schema = Outbox.__table__.schema
+    return f"""
+WITH ch AS (
+    SELECT id FROM {channel} WHERE id = $1 AND updated_at = $2 AND deleted_at IS NULL
+), ins AS (
+    INSERT INTO {inbound}
+        (id, tenant_id, channel_id, provider_message_id, kind, sender, sender_name, text, media, received_at)
+    SELECT $3, $4, ch.id, $5, $6, $7, $8, $9, $10::jsonb, $11 FROM ch
+    ON CONFLICT (channel_id, provider_message_id) DO NOTHING
+    RETURNING id
+), ev AS (
+    INSERT INTO {outbox} (id, stream, type, tenant_id, idempotency_key, payload, occurred_at)
+    SELECT $12, $13, $13, $4, $14, $15::jsonb, $11 FROM ins
+    RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM ch) AS channel_ok,
+       EXISTS (SELECT 1 FROM ins) AS stored,
+       (SELECT count(pg_notify('{NOTIFY_CHANNEL}', '{schema}')) FROM ev) AS notified
+"""
+
+
+_SQL_CHANNEL = (
+    f"SELECT id, tenant_id, type, assistant_id, settings, updated_at, credentials_encrypted "
+    f"FROM {Channel.__table__.fullname} WHERE id = $1 AND deleted_at IS NULL"
+)
+
+
+class WebhookIntake:
+    """Shared by the ASGI fast path (webhooks/asgi.py) and the FastAPI routes (webhooks/router.py)."""
+
+    def __init__(self, pool: asyncpg.Pool, box: SecretBox, public_base_url: str = "") -> None:
+        self.pool = pool
+        self.box = box
+        self.public_base_url = public_base_url.rstrip("/")
+        self._cache: dict[uuid.UUID, CachedChannel] = {}
+        self._sql_accept = _sql_accept()
+
+    # ---- channels -------------------------------------------------------------------------------------------
+
+    async def _fetch(self, cid: uuid.UUID) -> CachedChannel | None:
+        row = await self._db(lambda conn: conn.fetchrow(_SQL_CHANNEL, cid))
+        if row is None:
+            self._cache.pop(cid, None)
+            return None
+        creds = orjson.loads(self.box.decrypt(row["credentials_encrypted"]))
+        settings = row["settings"]
+        entry = CachedChannel(
+            id=row["id"],
+            tenant_id=row["tenant_id"],
+            type=row["type"],
+            assistant_id=row["assistant_id"],
+            settings=orjson.loads(settings) if isinstance(settings, str) else (settings or {}),
+            updated_at=row["updated_at"],
+            credentials=creds,
+            validator=RequestValidator(creds["auth_token"]) if row["type"] == "whatsapp_twilio" else None,
+        )
+        if len(self._cache) >= CACHE_MAX:
+            self._cache.clear()
+        self._cache[cid] = entry
+        return entry
+
+    async def channel(self, channel_id: str, kind: str, *, fresh: bool = False) -> tuple[CachedChannel, bool]:
+        """The channel named in the URL, and whether it came from the cache. 404 for anything else."""
+        try:
+            cid = uuid.UUID(channel_id)
+        except ValueError:
+            raise NotFound("unknown channel") from None
+        entry = None if fresh else self._cache.get(cid)
+        cached = entry is not None
+        if entry is None:
+            entry = await self._fetch(cid)
+        if entry is None or entry.type != kind:
+            raise NotFound("unknown channel")
+        return entry, cached
+
+    # ---- storing --------------------------------------------------------------------------------------------
+
+    async def _db(self, fn):
+        try:
+            async with self.pool.acquire(timeout=5) as conn:
+                return await fn(conn)
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) in _UNSTORABLE_TEXT:
+                raise Unprocessable("the text has a character that cannot be stored (a NUL, \\u0000)") from None
+            if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError):
+                raise ServiceUnavailable("the database is unavailable; retry", headers={"Retry-After": "5"}) from None
+            raise
+        except (OSError, TimeoutError, asyncpg.InterfaceError):
+            raise ServiceUnavailable("the database is unavailable; retry", headers={"Retry-After": "5"}) from None
+
+    async def _insert(self, ch: CachedChannel, msg: Incoming) -> tuple[bool, uuid.UUID | None]:
+        inbound_id, event_id = uuid.uuid4(), uuid.uuid4()
+        received_at = datetime.now(UTC)
+        media = orjson.dumps(msg.media).decode()
+        key = f"inbound:{ch.id}:{msg.provider_message_id}"
+        payload = orjson.dumps(
+            {
+                "inbound_id": str(inbound_id),
+                "channel_id": str(ch.id),
+                "channel_type": ch.type,
+                "assistant_id": str(ch.assistant_id) if ch.assistant_id else None,
+                "provider_message_id": msg.provider_message_id,
+                "kind": msg.kind,
+                "sender": msg.sender,
+                "sender_name": msg.sender_name,
+                "reply_to": msg.reply_to or msg.sender,
+                "text": msg.text,
+                "media": msg.media,
+                "channel_settings": ch.settings,
+                "received_at": received_at.isoformat(),
+            }
+        ).decode()
+        args = (
+            ch.id, ch.updated_at, inbound_id, ch.tenant_id, msg.provider_message_id, msg.kind, msg.sender,
+            msg.sender_name, msg.text, media, received_at, event_id, INBOUND_STREAM, key, payload,
+        )  # fmt: skip
+        row = await self._db(lambda conn: conn.fetchrow(self._sql_accept, *args))
+        return bool(row["channel_ok"]), (inbound_id if row["stored"] else None)
+
+    async def accept(self, ch: CachedChannel, msg: Incoming, recheck) -> uuid.UUID | None:
+        """Store once; None for a provider retry. `recheck(fresh_channel)` re-authenticates after a cache miss."""
+        ok, inbound_id = await self._insert(ch, msg)
+        if ok:
+            return inbound_id
+        # The channel changed or went away since it was cached: authenticate against the row as it is now.
+        fresh, _ = await self.channel(str(ch.id), ch.type, fresh=True)
+        recheck(fresh)
+        ok, inbound_id = await self._insert(fresh, msg)
+        if not ok:  # changed again in between: extremely unlikely; the provider retries
+            raise ServiceUnavailable("the channel is being updated; retry", headers={"Retry-After": "1"})
+        return inbound_id
+
+    # ---- Twilio ---------------------------------------------------------------------------------------------
+
+    def public_url(self, headers: Mapping[str, str], scheme: str, path: str, query: str) -> str:
+        """The URL Twilio called (and signed): configured base, else what the proxy in front says."""
+        base = self.public_base_url
+        if not base:
+            proto = headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
+            host = headers.get("x-forwarded-host") or headers.get("host") or ""
+            base = f"{proto}://{host.split(',')[0].strip()}"
+        return base + path + ("?" + query if query else "")
+
+    @staticmethod
+    def twilio_params(content_type: str, body: bytes) -> dict[str, str]:
+        if content_type.split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+            raise UnsupportedMediaType("Twilio webhooks are application/x-www-form-urlencoded")
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("malformed form body") from None
+        if len(pairs) > MAX_FORM_FIELDS:
+            raise BadRequest("too many form fields")
+        return dict(pairs)
+
+    @staticmethod
+    def _twilio_ok(ch: CachedChannel, url: str, params: dict[str, str], signature: str) -> bool:
+        return bool(signature) and ch.validator is not None and ch.validator.validate(url, params, signature)
+
+    async def twilio_channel(self, channel_id: str, url: str, params: dict[str, str], signature: str) -> CachedChannel:
+        """The channel, once the signature holds for it (re-checked against the fresh row on a cached miss)."""
+        ch, cached = await self.channel(channel_id, "whatsapp_twilio")
+        if not self._twilio_ok(ch, url, params, signature):
+            if cached:
+                ch, _ = await self.channel(channel_id, "whatsapp_twilio", fresh=True)
+            if not cached or not self._twilio_ok(ch, url, params, signature):
+                raise Forbidden("invalid Twilio signature")
+        return ch
+
+    async def twilio_message(
+        self, channel_id: str, headers: Mapping[str, str], scheme: str, path: str, query: str, body: bytes
+    ) -> uuid.UUID | None:
+        """A signed WhatsApp message: stored once. 4xx for anything not authentic or not well formed."""
+        params = self.twilio_params(headers.get("content-type", ""), body)
+        url = self.public_url(headers, scheme, path, query)
+        signature = headers.get("x-twilio-signature", "")
+        ch = await self.twilio_channel(channel_id, url, params, signature)
+        msg = twilio_incoming(params)
+
+        def recheck(fresh: CachedChannel) -> None:
+            if not self._twilio_ok(fresh, url, params, signature):
+                raise Forbidden("invalid Twilio signature")
+
+        return await self.accept(ch, msg, recheck)
+
+    # ---- Telegram -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _telegram_ok(ch: CachedChannel, given: str) -> bool:
+        return hmac.compare_digest(given.encode(), ch.credentials.get("webhook_secret", "").encode())
+
+    async def telegram_update(self, channel_id: str, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+        ch, cached = await self.channel(channel_id, "telegram")
+        given = headers.get("x-telegram-bot-api-secret-token", "")
+        if not self._telegram_ok(ch, given):
+            if cached:
+                ch, _ = await self.channel(channel_id, "telegram", fresh=True)
+            if not cached or not self._telegram_ok(ch, given):
+                raise Forbidden("invalid or missing X-Telegram-Bot-Api-Secret-Token")
+        try:
+            update = Update.model_validate(orjson.loads(body))
+        except (orjson.JSONDecodeError, ValidationError, TypeError):
+            raise BadRequest("body is not a Telegram Update") from None
+        incoming = telegram_incoming(update)
+        if incoming is None:
+            return {"ok": True, "handled": False}
+
+        def recheck(fresh: CachedChannel) -> None:
+            if not self._telegram_ok(fresh, given):
+                raise Forbidden("invalid or missing X-Telegram-Bot-Api-Secret-Token")
+
+        inbound_id = await self.accept(ch, incoming, recheck)
+        return {"ok": True, "handled": True, "duplicate": inbound_id is None}
+
+
+def _short(value: str | None, limit: int = 200) -> str | None:
+    return value[:limit] if value else None
+
+
+def twilio_incoming(params: dict[str, str]) -> Incoming:
+    sid = params.get("MessageSid") or params.get("SmsMessageSid")
+    sender = params.get("From")
+    if not sid or not sender:
+        raise BadRequest("MessageSid and From are required")
+    try:
+        num_media = min(int(params.get("NumMedia") or 0), MAX_MEDIA)
+    except ValueError:
+        raise BadRequest("NumMedia must be a number") from None
+    media = [
+        {"url": params[f"MediaUrl{i}"], "content_type": params.get(f"MediaContentType{i}", "")}
+        for i in range(num_media)
+        if params.get(f"MediaUrl{i}")
+    ]
+    is_audio = any(m["content_type"].startswith("audio/") for m in media)
+    msg = Incoming(
+        provider_message_id=sid[:200],
+        kind="audio" if is_audio else "media" if media else "text",
+        sender=sender[:200],
+        sender_name=_short(params.get("ProfileName")),
+        text=params.get("Body") or None,
+        media=media,
+        reply_to=sender[:200],
+    )
+    if msg.text is None and not media:
+        raise BadRequest("message has neither Body nor media")
+    return msg
+
+
+def telegram_incoming(update: Update) -> Incoming | None:
+    """What we handle: text, voice, audio, and edited text. Anything else is acknowledged and dropped."""
+    message = update.message or update.edited_message
+    if message is None or message.chat is None:
+        return None
+    user = message.from_user
+    name = " ".join(p for p in (user.first_name, user.last_name) if p) if user else None
+    base = {
+        "provider_message_id": str(update.update_id),
+        "sender": str(user.id if user else message.chat.id),
+        "sender_name": _short(name),
+        "reply_to": str(message.chat.id),
+    }
+    if update.edited_message is not None:
+        if not message.text:
+            return None
+        return Incoming(kind="edited", text=message.text, **base)
+    if message.voice or message.audio:
+        f = message.voice or message.audio
+        media = [
+            {
+                "file_id": f.file_id,
+                "content_type": f.mime_type or "audio/ogg",
+                "duration": f.duration,
+                "file_size": f.file_size,
+            }
+        ]
+        return Incoming(kind="audio", text=message.caption, media=media, **base)
+    if message.text:
+        return Incoming(kind="text", text=message.text, **base)
+    return None
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """DATABASE_URL is SQLAlchemy's (postgresql+asyncpg://...); asyncpg takes the plain libpq form."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
