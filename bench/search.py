@@ -250,6 +250,18 @@ def load_avg() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of a process (the server backend), in clock ticks: summed over many queries, its CPU."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # a server on another host: no CPU column
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
 async def queries_for(session, tid, n: int) -> list[list[float]]:
     rows = await session.execute(
         text("SELECT embedding::text FROM search.entry WHERE tenant_id = :t ORDER BY random() LIMIT :n"),
@@ -322,65 +334,79 @@ async def bench(args) -> None:
         class Stub:  # the query vectors are synthetic: the service's own model is not needed to plan
             model, dimensions = MODEL, 384
 
-        # every tenant, `--queries` queries each, grouped by tenant size; the same vectors for the naive baseline
+        # every tenant, `--queries` queries each, grouped by tenant size; the same vectors for the naive baseline.
+        # The ground truth (exact search) first, untimed; then the timed passes, one per --tenant-ef-search value.
         per_bucket: dict[str, dict] = {}
         queries: dict[uuid.UUID, list[tuple[list[float], set]]] = {}
-        print(f"\nsemantic k=10, every tenant, {args.queries} queries each (load {load_avg()})", flush=True)
-        for tid, n in sorted(ids, key=lambda t: t[1]) if not args.skip_tenant_table else []:
+        ordered = sorted(ids, key=lambda t: t[1]) if not args.skip_tenant_table else []
+        for tid, n in ordered:
             b = per_bucket.setdefault(
-                bucket_of(n),
-                {
-                    "tenants": 0,
-                    "rows": [],
-                    "lat": [],
-                    "rec": [],
-                    "min_rec": 1.0,
-                    "min_n": 10**9,
-                    "plans": set(),
-                    "naive_lat": [],
-                    "naive_rec": [],
-                    "naive_n": [],
-                },
+                bucket_of(n), {"tenants": 0, "rows": [], "naive_lat": [], "naive_rec": [], "naive_n": []}
             )
             b["tenants"] += 1
             b["rows"].append(n)
-            tenant_rec = []
             async with AsyncSession(engine) as session:
                 vectors = await queries_for(session, tid, args.queries)
-            queries[tid] = []
-            for vec in vectors:
-                async with AsyncSession(engine) as session, session.begin():
-                    service = SearchService(session, Stub(), tenants, settings)
-                    started = time.perf_counter()
-                    hits, plan = await service.nearest(Filters(tenant_id=tid), vec, 10)
-                    b["lat"].append((time.perf_counter() - started) * 1000)
-                    b["plans"].add(plan)
-                    b["min_n"] = min(b["min_n"], len(hits))
-                    exact = await SearchRepository(session).exact(Filters(tenant_id=tid), vec, MODEL, 10)
-                    truth = {h.entry_id for h in exact}
-                    r = len({h.entry_id for h in hits} & truth) / max(1, len(truth))
-                    tenant_rec.append(r)
-                    b["rec"].append(r)
-                    queries[tid].append((vec, truth))
-            b["min_rec"] = min(b["min_rec"], statistics.mean(tenant_rec))
-        print(
-            "\n| tenant rows | tenants | plan | p50 ms | p95 ms | recall@10 mean | worst tenant | fewest rows |"
-            "\n|---|---|---|---|---|---|---|---|"
-        )
-        all_lat = []
-        for label, b in per_bucket.items():
-            all_lat += b["lat"]
+                repo = SearchRepository(session)
+                queries[tid] = [
+                    (vec, {h.entry_id for h in await repo.exact(Filters(tenant_id=tid), vec, MODEL, 10)})
+                    for vec in vectors
+                ]
+        ef_values = [int(x) for x in args.tenant_ef_search.split(",")] if args.tenant_ef_search else []
+        passes = [("warm-up", ef_values[0] if ef_values else settings.tenant_index_ef_search)] * args.warm_passes
+        passes += [("timed", ef) for ef in ef_values or [settings.tenant_index_ef_search]]
+        for kind, ef in passes if ordered else []:
+            pass_settings = settings.model_copy(update={"tenant_index_ef_search": ef})
+            stats: dict[str, dict] = {}
+            load_before = load_avg()
+            for tid, n in ordered:
+                st = stats.setdefault(
+                    bucket_of(n),
+                    {"lat": [], "rec": [], "tenant_rec": [], "min_n": 10**9, "plans": set(), "server": 0, "client": 0},
+                )
+                tenant_rec = []
+                for vec, truth in queries[tid]:
+                    async with AsyncSession(engine) as session, session.begin():
+                        service = SearchService(session, Stub(), tenants, pass_settings)
+                        raw = await (await session.connection()).get_raw_connection()
+                        pid = raw.driver_connection.get_server_pid()  # no round trip (and no BEGIN yet)
+                        server_before, client_before = cpu_ticks(pid), time.process_time()
+                        started = time.perf_counter()
+                        hits, plan = await service.nearest(Filters(tenant_id=tid), vec, 10)
+                        st["lat"].append((time.perf_counter() - started) * 1000)
+                        st["client"] += time.process_time() - client_before
+                        st["server"] += cpu_ticks(pid) - server_before
+                    st["plans"].add(plan)
+                    st["min_n"] = min(st["min_n"], len(hits))
+                    tenant_rec.append(len({h.entry_id for h in hits} & truth) / max(1, len(truth)))
+                st["rec"] += tenant_rec
+                st["tenant_rec"].append(statistics.mean(tenant_rec))
             print(
-                f"| {label} ({min(b['rows'])}-{max(b['rows'])}) | {b['tenants']} | {'/'.join(sorted(b['plans']))} | "
-                f"{pct(b['lat'], 50):.2f} | {pct(b['lat'], 95):.2f} | {statistics.mean(b['rec']):.3f} | "
-                f"{b['min_rec']:.3f} | {b['min_n']} |",
+                f"\n{kind} pass: semantic k=10 through SearchService.nearest, every tenant, {args.queries} queries "
+                f"each, tenant-index ef_search {ef} (load {load_before} before, {load_avg()} after)"
+                "\n| tenant rows | tenants | plan | p50 ms | p95 ms | p99 ms | recall@10 mean | worst tenant "
+                "| worst query | fewest rows | server CPU ms/query | client CPU ms/query |"
+                "\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+            )
+            all_lat, all_rec = [], []
+            for label, st in stats.items():
+                b = per_bucket[label]
+                all_lat += st["lat"]
+                all_rec += st["rec"]
+                q = len(st["lat"])
+                print(
+                    f"| {label} ({min(b['rows'])}-{max(b['rows'])}) | {b['tenants']} | {'/'.join(sorted(st['plans']))} "
+                    f"| {pct(st['lat'], 50):.2f} | {pct(st['lat'], 95):.2f} | {pct(st['lat'], 99):.2f} "
+                    f"| {statistics.mean(st['rec']):.3f} | {min(st['tenant_rec']):.3f} | {min(st['rec']):.1f} "
+                    f"| {st['min_n']} | {st['server'] * 1000 / TICKS / q:.2f} | {st['client'] * 1000 / q:.2f} |",
+                    flush=True,
+                )
+            print(
+                f"all {len(all_lat)} tenant-filtered queries: p50 {pct(all_lat, 50):.2f} ms, "
+                f"p95 {pct(all_lat, 95):.2f} ms, p99 {pct(all_lat, 99):.2f} ms, recall@10 mean "
+                f"{statistics.mean(all_rec):.3f}, load {load_avg()}",
                 flush=True,
             )
-        print(
-            f"all tenant-filtered queries: p50 {pct(all_lat, 50):.2f} ms, p95 {pct(all_lat, 95):.2f} ms, "
-            f"load {load_avg()}\n",
-            flush=True,
-        )
 
         if not args.no_global:
             await build_global_index(engine, args)
@@ -503,14 +529,20 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--exact-cap", type=int, default=5_000, help="SEARCH_EXACT_SEARCH_MAX_ROWS")
     parser.add_argument("--tenant-index-min-rows", type=int, default=5_000, help="SEARCH_TENANT_INDEX_MIN_ROWS")
-    parser.add_argument("--hnsw-m", type=int, default=24, help="SEARCH_HNSW_M (per-tenant indexes)")
-    parser.add_argument("--hnsw-ef-construction", type=int, default=128, help="SEARCH_HNSW_EF_CONSTRUCTION")
+    parser.add_argument("--hnsw-m", type=int, default=16, help="SEARCH_HNSW_M (per-tenant indexes)")
+    parser.add_argument("--hnsw-ef-construction", type=int, default=200, help="SEARCH_HNSW_EF_CONSTRUCTION")
     parser.add_argument("--build-memory", default="4GB", help="maintenance_work_mem of the index builds")
     parser.add_argument("--build-workers", type=int, default=1, help="max_parallel_maintenance_workers")
     parser.add_argument("--shared-buffers", default="4GB", help="embedded server only")
     parser.add_argument("--use-env-db", action="store_true", help="use DATABASE_URL instead of an embedded server")
     parser.add_argument("--workdir", default=".data/bench-search")
     parser.add_argument("--no-global", action="store_true", help="no global HNSW index: no naive baseline")
+    parser.add_argument(
+        "--tenant-ef-search",
+        help="comma-separated SEARCH_TENANT_INDEX_EF_SEARCH values, one timed every-tenant pass each (default: the "
+        "setting)",
+    )
+    parser.add_argument("--warm-passes", type=int, default=0, help="untimed every-tenant passes first (warm caches)")
     parser.add_argument("--skip-tenant-table", action="store_true", help="skip the every-tenant semantic pass")
     parser.add_argument(
         "--rebuild-tenant-indexes",

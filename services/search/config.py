@@ -36,10 +36,12 @@ class SearchSettings(ServiceSettings):
     tenant_index_interval_seconds: int = Field(300, ge=0)
     tenant_index_build_memory: str = Field("1GB", pattern=r"^[0-9]+(kB|MB|GB)$")  # maintenance_work_mem
     tenant_index_max_builds: int = Field(4, ge=1)  # per pass, largest tenants first
-    # graph of the per-tenant indexes: 16/64 (the global index's) gave recall@10 0.865 on a 234k-row tenant,
-    # 24/128 0.99 on the same queries, at 2.6x the build time (docs/search.md)
-    hnsw_m: int = Field(24, ge=2, le=100)
-    hnsw_ef_construction: int = Field(128, ge=4, le=1000)
+    # graph of the per-tenant indexes. m no larger than the global index's (16, migration 0002): pgvector 0.6
+    # costs an HNSW scan as (levels + 2) x m, so with m=24 the planner gave a tenant holding 23% of the 1M table
+    # the global index (+ tenant filter) instead of its own. ef_construction 200, not 64: 16/64 gave recall@10
+    # 0.865 on that tenant (docs/search.md)
+    hnsw_m: int = Field(16, ge=2, le=16)
+    hnsw_ef_construction: int = Field(200, ge=4, le=1000)
     max_limit: int = Field(50, ge=1, le=200)
     rrf_k: int = Field(60, ge=1)
     # Tenant locale (text search configuration): cached from auth's internal tenant endpoint.
