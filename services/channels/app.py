@@ -9,7 +9,7 @@ from starlette.middleware import Middleware
 from services.channels.config import ChannelsSettings, get_settings
 from services.channels.configs.router import router as channels_router
 from services.channels.webhooks.asgi import WebhookFastPath
-from services.channels.webhooks.intake import WebhookIntake, asyncpg_dsn
+from services.channels.webhooks.intake import WebhookIntake, asyncpg_dsn, keep_session
 from services.channels.webhooks.router import router as webhooks_router
 from shared.app import create_service_app
 from shared.crypto import SecretBox
@@ -24,7 +24,11 @@ def create_app(settings: ChannelsSettings | None = None) -> FastAPI:
         # The webhook hot path's own asyncpg pool (webhooks/intake.py): autocommit, one statement per message.
         # min_size=0: the service starts (and answers 503 on webhooks) while Postgres is still coming up.
         pool = await asyncpg.create_pool(
-            asyncpg_dsn(settings.database_url), min_size=0, max_size=settings.db_pool_size, command_timeout=30
+            asyncpg_dsn(settings.database_url),
+            min_size=0,
+            max_size=settings.db_pool_size,
+            command_timeout=30,
+            reset=keep_session,
         )
         app.state.webhook_intake = WebhookIntake(pool, app.state.box, settings.public_base_url)
         try:

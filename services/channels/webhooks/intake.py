@@ -355,6 +355,12 @@ def telegram_incoming(update: Update) -> Incoming | None:
     return None
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release. asyncpg's default (advisory unlock, CLOSE ALL, UNLISTEN *, RESET ALL) is one more
+    round trip per webhook; this pool only ever runs single autocommit statements (no session state to undo), and
+    asyncpg still rolls back a transaction left open before calling this."""
+
+
 def asyncpg_dsn(database_url: str) -> str:
     """DATABASE_URL is SQLAlchemy's (postgresql+asyncpg://...); asyncpg takes the plain libpq form."""
     from sqlalchemy.engine import make_url
