@@ -339,3 +339,23 @@ async def test_webhooks_answer_503_while_postgres_is_unreachable(stack, committe
             f"/webhooks/telegram/{cid}", json=_tg_update(), headers={"X-Telegram-Bot-Api-Secret-Token": "x"}
         )
         assert r.status_code == 503, r.text
+
+
+async def test_token_rotated_elsewhere_is_picked_up_on_the_first_new_signature(hooks, admin_headers, monkeypatch):
+    """A cached channel whose token changed: the first webhook signed with the new token is re-checked, not refused."""
+    from services.channels.webhooks import intake
+
+    monkeypatch.setattr(intake, "RECHECK_AFTER_SECONDS", 0.0)
+    ch = await create_channel(hooks, admin_headers)
+    cid, url = ch["id"], f"{PUBLIC}/webhooks/twilio/{ch['id']}"
+    assert (await _post_twilio(hooks, cid, _twilio_form(sid="SM1"))).status_code == 200  # cached with the old token
+    new_token = "rotated-twilio-token-abcdef"
+    r = await hooks.patch(
+        f"/api/v1/channels/{cid}", json={"credentials": {"auth_token": new_token}}, headers=admin_headers
+    )
+    assert r.status_code == 200, r.text
+    form = _twilio_form(sid="SM2")
+    r = await _post_twilio(hooks, cid, form, signature=twilio_sign(url, form, token=new_token))
+    assert r.status_code == 200, r.text
+    forged = _twilio_form(sid="SM3")
+    assert (await _post_twilio(hooks, cid, forged, signature="AAAA")).status_code == 403

@@ -12,14 +12,16 @@ Every Twilio/Telegram message crosses this code, so it is written for CPU per re
   channel still has the cached `updated_at` and is not deleted; any change (credentials rotated, settings, the
   assistant, a delete) bumps `updated_at`, so a stale entry stores nothing, is dropped, and the request is
   re-authenticated against the fresh row. A signature that fails against a cached entry is also re-checked once
-  against the fresh row (a rotated token must not be refused for as long as the cache lives). Unknown channels are
-  never cached.
+  against the fresh row (a rotated token must not be refused for as long as the cache lives), at most once a second
+  per channel (RECHECK_AFTER_SECONDS), so forged requests do not each cost a read. Unknown channels are never
+  cached.
 - Postgres unreachable or out of connections answers 503 with Retry-After (providers retry), never a 500.
 """
 
 from __future__ import annotations
 
 import hmac
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +47,9 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 MAX_MEDIA = 10
 MAX_FORM_FIELDS = 200
 CACHE_MAX = 4096
+# A signature that fails against a cached channel re-reads the row (the token may have been rotated), but at most
+# once per this many seconds per channel: forged requests cannot turn into one database read each.
+RECHECK_AFTER_SECONDS = 1.0
 # Postgres refuses these text values (a NUL, or a character the encoding lacks): the client's error, not ours.
 _UNSTORABLE_TEXT = {"22021", "22P05"}
 
@@ -70,6 +75,7 @@ class CachedChannel:
     updated_at: datetime
     credentials: dict[str, str]
     validator: RequestValidator | None  # Twilio channels: one per auth token, reused
+    fetched_at: float  # time.monotonic()
 
 
 def _sql_accept() -> str:
@@ -129,6 +135,7 @@ class WebhookIntake:
             updated_at=row["updated_at"],
             credentials=creds,
             validator=RequestValidator(creds["auth_token"]) if row["type"] == "whatsapp_twilio" else None,
+            fetched_at=time.monotonic(),
         )
         if len(self._cache) >= CACHE_MAX:
             self._cache.clear()
@@ -136,18 +143,19 @@ class WebhookIntake:
         return entry
 
     async def channel(self, channel_id: str, kind: str, *, fresh: bool = False) -> tuple[CachedChannel, bool]:
-        """The channel named in the URL, and whether it came from the cache. 404 for anything else."""
+        """The channel named in the URL, and whether a re-read could change it (a cache entry old enough to be
+        re-checked, RECHECK_AFTER_SECONDS). 404 for anything else."""
         try:
             cid = uuid.UUID(channel_id)
         except ValueError:
             raise NotFound("unknown channel") from None
         entry = None if fresh else self._cache.get(cid)
-        cached = entry is not None
+        recheckable = entry is not None and time.monotonic() - entry.fetched_at > RECHECK_AFTER_SECONDS
         if entry is None:
             entry = await self._fetch(cid)
         if entry is None or entry.type != kind:
             raise NotFound("unknown channel")
-        return entry, cached
+        return entry, recheckable
 
     # ---- storing --------------------------------------------------------------------------------------------
 
@@ -235,11 +243,11 @@ class WebhookIntake:
 
     async def twilio_channel(self, channel_id: str, url: str, params: dict[str, str], signature: str) -> CachedChannel:
         """The channel, once the signature holds for it (re-checked against the fresh row on a cached miss)."""
-        ch, cached = await self.channel(channel_id, "whatsapp_twilio")
+        ch, recheckable = await self.channel(channel_id, "whatsapp_twilio")
         if not self._twilio_ok(ch, url, params, signature):
-            if cached:
+            if recheckable:
                 ch, _ = await self.channel(channel_id, "whatsapp_twilio", fresh=True)
-            if not cached or not self._twilio_ok(ch, url, params, signature):
+            if not recheckable or not self._twilio_ok(ch, url, params, signature):
                 raise Forbidden("invalid Twilio signature")
         return ch
 
@@ -266,12 +274,12 @@ class WebhookIntake:
         return hmac.compare_digest(given.encode(), ch.credentials.get("webhook_secret", "").encode())
 
     async def telegram_update(self, channel_id: str, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
-        ch, cached = await self.channel(channel_id, "telegram")
+        ch, recheckable = await self.channel(channel_id, "telegram")
         given = headers.get("x-telegram-bot-api-secret-token", "")
         if not self._telegram_ok(ch, given):
-            if cached:
+            if recheckable:
                 ch, _ = await self.channel(channel_id, "telegram", fresh=True)
-            if not cached or not self._telegram_ok(ch, given):
+            if not recheckable or not self._telegram_ok(ch, given):
                 raise Forbidden("invalid or missing X-Telegram-Bot-Api-Secret-Token")
         try:
             update = Update.model_validate(orjson.loads(body))
