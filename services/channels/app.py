@@ -29,6 +29,7 @@ def create_app(settings: ChannelsSettings | None = None) -> FastAPI:
             max_size=settings.db_pool_size,
             command_timeout=30,
             reset=keep_session,
+            server_settings={"application_name": "channels-webhook-intake"},
         )
         app.state.webhook_intake = WebhookIntake(pool, app.state.box, settings.public_base_url)
         try:

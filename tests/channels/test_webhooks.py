@@ -359,3 +359,22 @@ async def test_token_rotated_elsewhere_is_picked_up_on_the_first_new_signature(h
     assert r.status_code == 200, r.text
     forged = _twilio_form(sid="SM3")
     assert (await _post_twilio(hooks, cid, forged, signature="AAAA")).status_code == 403
+
+
+async def test_intake_survives_its_pooled_connections_being_killed(hooks, admin_headers, session):
+    """Postgres restarted (or a DBA killed the backends) while the pool sat idle: the next webhook still lands."""
+    from sqlalchemy import text
+
+    ch = await create_channel(hooks, admin_headers)
+    assert (await _post_twilio(hooks, ch["id"], _twilio_form(sid="SM1"))).status_code == 200
+    killed = await session.scalar(
+        text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'channels-webhook-intake'"
+        )
+    )
+    await session.commit()
+    assert killed >= 1
+    r = await _post_twilio(hooks, ch["id"], _twilio_form(sid="SM2"))
+    assert r.status_code == 200, r.text
+    assert await _counts(session) == (2, 2)

@@ -52,6 +52,13 @@ CACHE_MAX = 4096
 RECHECK_AFTER_SECONDS = 1.0
 # Postgres refuses these text values (a NUL, or a character the encoding lacks): the client's error, not ours.
 _UNSTORABLE_TEXT = {"22021", "22P05"}
+_BROKEN = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
+# Postgres is gone, restarting, shutting down or out of connections: the provider should retry (503).
+_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
 
 
 @dataclass
@@ -160,17 +167,32 @@ class WebhookIntake:
     # ---- storing --------------------------------------------------------------------------------------------
 
     async def _db(self, fn):
-        try:
-            async with self.pool.acquire(timeout=5) as conn:
-                return await fn(conn)
-        except asyncpg.PostgresError as exc:
-            if getattr(exc, "sqlstate", None) in _UNSTORABLE_TEXT:
-                raise Unprocessable("the text has a character that cannot be stored (a NUL, \\u0000)") from None
-            if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError):
-                raise ServiceUnavailable("the database is unavailable; retry", headers={"Retry-After": "5"}) from None
-            raise
-        except (OSError, TimeoutError, asyncpg.InterfaceError):
-            raise ServiceUnavailable("the database is unavailable; retry", headers={"Retry-After": "5"}) from None
+        """Run `fn(conn)` on a pooled connection. A connection that broke while idle in the pool (Postgres restarted)
+        is retried once on a new one: every statement here is idempotent (the insert is ON CONFLICT DO NOTHING, so
+        a statement that committed before its answer was lost reads as a provider retry). What still fails is a
+        503 with Retry-After (the provider retries), never a 500."""
+        for attempt in (1, 2):
+            try:
+                conn = await self.pool.acquire(timeout=5)
+            except (OSError, TimeoutError, asyncpg.InterfaceError, *_UNAVAILABLE):
+                conn = None
+            if conn is not None:
+                try:
+                    return await fn(conn)
+                except asyncpg.PostgresError as exc:
+                    if getattr(exc, "sqlstate", None) in _UNSTORABLE_TEXT:
+                        raise Unprocessable("the text has a character that cannot be stored (a NUL, \\u0000)") from None
+                    if not isinstance(exc, _UNAVAILABLE):
+                        raise
+                    conn.terminate()
+                except _BROKEN:
+                    # e.g. a backend killed while idle: asyncpg's protocol is left mid-state. Never pool it again.
+                    conn.terminate()
+                finally:
+                    await self.pool.release(conn)
+            if attempt == 2:
+                raise ServiceUnavailable("the database is unavailable; retry", headers={"Retry-After": "5"})
+        raise AssertionError("unreachable")
 
     async def _insert(self, ch: CachedChannel, msg: Incoming) -> tuple[bool, uuid.UUID | None]:
         inbound_id, event_id = uuid.uuid4(), uuid.uuid4()
