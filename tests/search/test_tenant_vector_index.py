@@ -17,8 +17,11 @@ from services.search.query.repository import Filters, SearchRepository
 from services.search.query.service import SearchService
 from tests.search.test_isolation_scale import load_synthetic, sample_queries
 
-# the default m (what the planner's choice depends on), a quicker build than the default ef_construction
-FAST = {"m": SearchSettings.model_fields["hnsw_m"].default, "ef_construction": 64}
+# the production graph: m decides the planner's choice, m and ef_construction the recall at the default ef_search
+FAST = {
+    "m": SearchSettings.model_fields["hnsw_m"].default,
+    "ef_construction": SearchSettings.model_fields["hnsw_ef_construction"].default,
+}
 
 
 def literal(value) -> str:
