@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import signal
@@ -358,8 +359,14 @@ async def setup_channel(db_url: str) -> tuple[uuid.UUID, uuid.UUID]:
 def start_workers(procs: Procs, env: dict[str, str], relay_ms: int, nice: int = 0) -> None:
     wenv = env | {"EVENTS_RELAY_INTERVAL_MS": str(relay_ms)}
     prefix = ["nice", "-n", str(nice)] if nice else []
-    procs.start("channels-worker", [*prefix, sys.executable, "-m", "services.channels.worker"], wenv)
-    procs.start("chat-worker", [*prefix, sys.executable, "-m", "services.chat.worker"], wenv)
+    for name, module in (("channels-worker", "services.channels.worker"), ("chat-worker", "services.chat.worker")):
+        proc = procs.start(name, [*prefix, sys.executable, "-m", module], wenv)
+        if nice:
+            # Every process here leads its own session, and with sched_autogroup (Linux desktops and this VM) the
+            # scheduler shares CPU between sessions first: a nice level only counts inside one. The autogroup's
+            # own nice is what lowers the worker against the API (production: cgroup CPU weights do this).
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{proc.pid}/autogroup").write_text(str(nice))
 
 
 def stop_workers(procs: Procs) -> None:

@@ -17,6 +17,7 @@ import structlog
 from gateway.config import GatewaySettings
 from gateway.routes import Route
 from gateway.upstream_client import UpstreamError, UpstreamPool, UpstreamResponse
+from shared.asgi import ClientGone, read_body
 from shared.errors import PayloadTooLarge
 
 log = structlog.get_logger("gateway.proxy")
@@ -50,10 +51,6 @@ REQUEST_DROP = HOP_BY_HOP | {
 }
 # Set by the gateway's own server and middleware; an upstream copy would duplicate them.
 RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server", b"x-request-id"}
-
-
-class ClientGone(Exception):
-    """The client went away while we were reading its body."""
 
 
 class Upstreams:
@@ -135,22 +132,6 @@ def forwarded_headers(
     return client_ip, out
 
 
-async def _read_body(receive, limit: int) -> bytes:
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
 async def _stream_body(receive, limit: int) -> AsyncIterator[bytes]:
     size = 0
     while True:
@@ -184,7 +165,7 @@ async def forward(
     if content_length is not None and content_length > route.max_body:
         raise PayloadTooLarge(f"request body is larger than {route.max_body} bytes")
     if content_length is not None and content_length <= buffer_below:
-        content = await _read_body(receive, route.max_body) if content_length else None
+        content = await read_body(receive, route.max_body) if content_length else None
     elif content_length is None and not chunked:
         content = None
     else:

@@ -15,6 +15,8 @@ import orjson
 import structlog
 
 from services.channels.webhooks.intake import EMPTY_TWIML, WebhookIntake
+from shared.asgi import ClientGone
+from shared.asgi import read_body as read_asgi_body
 from shared.errors import AppError, PayloadTooLarge, app_error_response
 
 _TWIML = EMPTY_TWIML.encode()
@@ -33,25 +35,13 @@ _ROUTES = {
 
 
 async def read_body(scope, receive, limit: int) -> bytes:
-    """The body, refused past the size limit without reading it all."""
+    """The body, refused past the size limit without reading it all (a declared length over it: not at all)."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             if value.isdigit() and int(value) > limit:
                 raise PayloadTooLarge(f"webhook bodies are limited to {limit} bytes")
             break
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client went away
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"webhook bodies are limited to {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return await read_asgi_body(receive, limit)
 
 
 class WebhookFastPath:
@@ -96,5 +86,7 @@ class WebhookFastPath:
                     }
                 )
                 await send({"type": "http.response.body", "body": answer})
+        except ClientGone:
+            return  # nothing to answer; nothing was stored
         except AppError as exc:
             await app_error_response(exc, scope["path"])(scope, receive, send)
