@@ -32,8 +32,8 @@ class SearchSettings(ServiceSettings):
     # Per-tenant partial HNSW indexes (indexing/vector_indexes.py), built by the worker for tenants with at
     # least this many rows; dropped below half of it. interval 0: the worker never builds them.
     tenant_index_min_rows: int = Field(5_000, ge=100)
-    # 1M bench, 16/200 graphs: the same recall@10 at 100 as at 200 (and 400, 800) for every tenant, at half the
-    # server CPU (p95 7.3 vs 17.5 ms for the >100k-row tenants); docs/search.md
+    # 1M bench, 16/200 graphs: every tenant's recall@10 the same at 100 as at 200 (the largest's also at 400 and
+    # 800), at under half the server CPU for the >100k-row tenants (p95 7.3 vs 17.5 ms); docs/search.md
     tenant_index_ef_search: int = Field(100, ge=10, le=1000)
     tenant_index_interval_seconds: int = Field(300, ge=0)
     tenant_index_build_memory: str = Field("1GB", pattern=r"^[0-9]+(kB|MB|GB)$")  # maintenance_work_mem
