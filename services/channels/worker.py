@@ -7,6 +7,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import uvloop
 
 from services.channels.base import Outbox, ProcessedEvent
 from services.channels.config import ChannelsSettings, get_settings
@@ -15,15 +18,23 @@ from services.channels.outbound.senders import build_senders
 from services.channels.outbound.service import OUTBOUND_STREAM, OutboundSender
 from services.channels.webhooks.service import INBOUND_STREAM
 from shared.crypto import SecretBox
-from shared.db import create_engine, create_sessionmaker
-from shared.events.worker import ConsumerSpec, run_worker
+from shared.db import create_sessionmaker
+from shared.events import Envelope
+from shared.events.worker import ConsumerSpec, create_worker_engine, run_worker
 from shared.http import create_http_client
 
 
+def is_voice_note(envelope: Envelope) -> bool:
+    """The media group's only work: anything else on channels.inbound.v1 is acked without a transaction."""
+    return envelope.payload.get("kind") == "audio"
+
+
 async def run(settings: ChannelsSettings, stop: asyncio.Event | None = None) -> None:
+    # The twilio library logs every request and response (a dozen plain-text lines) at INFO.
+    logging.getLogger("twilio").setLevel(logging.WARNING)
     box = SecretBox(settings.secrets_key)
     # The sender commits its "sending" marker outside the consumer's transaction: its own small pool.
-    engine = create_engine(settings.database_url, pool_size=2)
+    engine = create_worker_engine(settings.database_url, pool_size=2)
     http = create_http_client(timeout=30)
     sender = OutboundSender(
         create_sessionmaker(engine),
@@ -35,17 +46,20 @@ async def run(settings: ChannelsSettings, stop: asyncio.Event | None = None) -> 
     media = MediaForwarder(box, http, settings.media_max_bytes, settings.telegram_api_url, settings.twilio_api_url)
     consumers = [
         ConsumerSpec(stream=OUTBOUND_STREAM, handler=sender.handle, concurrency=8),
-        ConsumerSpec(stream=INBOUND_STREAM, handler=media.handle, group=MEDIA_GROUP, concurrency=2),
+        ConsumerSpec(
+            stream=INBOUND_STREAM, handler=media.handle, group=MEDIA_GROUP, concurrency=2, accepts=is_voice_note
+        ),
     ]
     try:
         await run_worker(settings, Outbox, ProcessedEvent, consumers, stop=stop)
     finally:
+        await sender.aclose()
         await http.aclose()
         await engine.dispose()
 
 
 def main() -> None:
-    asyncio.run(run(get_settings()))
+    uvloop.run(run(get_settings()))
 
 
 if __name__ == "__main__":

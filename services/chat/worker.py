@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import SimpleNamespace
 
 import redis.asyncio as aioredis
+import uvloop
 
 from services.chat.base import Outbox, ProcessedEvent
 from services.chat.buffers.store import BufferStore
@@ -18,17 +20,19 @@ from services.chat.config import ChatSettings, get_settings
 from services.chat.pipeline.flusher import Flusher
 from services.chat.pipeline.inbound import InboundHandler, TranscriptHandler
 from services.chat.runtime import chat_runtime
-from shared.db import create_engine, create_sessionmaker
+from shared.db import create_sessionmaker
 from shared.events.transcription import COMPLETED_STREAM
-from shared.events.worker import ConsumerSpec, run_worker
+from shared.events.worker import ConsumerSpec, create_worker_engine, run_worker
 from shared.http import create_http_client
 
 INBOUND_STREAM = "channels.inbound.v1"
 
 
 async def run(settings: ChatSettings, stop: asyncio.Event | None = None) -> None:
+    # The OpenAI SDK's HTTP client (httpx2, not covered by shared.logging's httpx filter) logs each call at INFO.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     stop = stop or asyncio.Event()
-    engine = create_engine(settings.database_url, settings.db_pool_size)
+    engine = create_worker_engine(settings.database_url, settings.db_pool_size)
     redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=15)
     http = create_http_client()
     app = SimpleNamespace(
@@ -63,7 +67,7 @@ async def _stopping(stop: asyncio.Event, coro) -> None:
 
 
 def main() -> None:
-    asyncio.run(run(get_settings()))
+    uvloop.run(run(get_settings()))
 
 
 if __name__ == "__main__":

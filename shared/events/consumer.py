@@ -30,6 +30,7 @@ from shared.logging import get_logger
 log = get_logger("events.consumer")
 
 Handler = Callable[[Envelope, AsyncSession], Awaitable[None]]
+Accepts = Callable[[Envelope], bool]
 
 
 class TransientError(Exception):
@@ -63,6 +64,9 @@ class StreamConsumer:
     `concurrency` > 1 runs up to that many handlers at once: entries of a batch are then handled in
     no particular order. Retries and reclaims also break stream order. A handler that needs
     per-conversation ordering must enforce it itself (e.g. a row lock or a version check).
+
+    `accepts`, when given, says which events the handler has anything to do for: the others are acked
+    at once, with no transaction and no `processed_event` row (there is no effect to make idempotent).
     """
 
     def __init__(
@@ -84,6 +88,7 @@ class StreamConsumer:
         dlq_maxlen: int = 10_000,
         idle_consumer_ms: int = 24 * 3600 * 1000,
         max_unacked_deliveries: int | None = None,
+        accepts: Accepts | None = None,
     ) -> None:
         if max_deliveries < 1 or concurrency < 1 or batch < 1:
             raise ValueError("max_deliveries, concurrency and batch must be >= 1")
@@ -94,6 +99,7 @@ class StreamConsumer:
         self.group = group
         self.name = consumer_name
         self.handler = handler
+        self.accepts = accepts
         self.max_deliveries = max_deliveries
         # Delivered this often with neither ack nor recorded failure: its consumers keep dying on it (poison).
         self.max_unacked_deliveries = max_unacked_deliveries or 3 * max_deliveries
@@ -254,6 +260,10 @@ class StreamConsumer:
                 error = f"gave up after {deliveries - 1} deliveries without an ack (consumer died?)"
                 await self._dead_letter(eid, fields, error, deliveries)
                 return
+            if not self._accepted(envelope):
+                await self.redis.xack(self.stream, self.group, eid)
+                self._tries.pop(eid, None)
+                return
             try:
                 duplicate = await self._process(envelope)
             except Exception as exc:  # noqa: BLE001 - recorded, retried, dead-lettered at the end
@@ -285,6 +295,15 @@ class StreamConsumer:
                 log.info("event_duplicate_skipped", stream=self.stream, group=self.group, key=envelope.idempotency_key)
         finally:
             self._in_flight.discard(eid)
+
+    def _accepted(self, envelope: Envelope) -> bool:
+        """False only when `accepts` says so; a predicate that fails leaves the decision to the handler."""
+        if self.accepts is None:
+            return True
+        try:
+            return bool(self.accepts(envelope))
+        except Exception:  # noqa: BLE001 - e.g. an odd payload: the handler (and its retries/DLQ) decides
+            return True
 
     async def _process(self, envelope: Envelope) -> bool:
         """Record the key and run the handler in one transaction; True if the key was already processed."""

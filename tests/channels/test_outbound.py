@@ -1,5 +1,6 @@
 """Outbound replies: sent through the real provider libraries to stand-ins, at most once, retried, split."""
 
+import asyncio
 import uuid
 
 import pytest
@@ -10,7 +11,7 @@ from services.channels.config import ChannelsSettings
 from services.channels.configs.schemas import ChannelCreate
 from services.channels.configs.service import ChannelService
 from services.channels.outbound.models import Delivery
-from services.channels.outbound.senders import build_senders
+from services.channels.outbound.senders import ClientCache, build_senders
 from services.channels.outbound.service import OutboundSender, PermanentSendFailure
 from services.channels.outbound.split import split_reply
 from shared.crypto import SecretBox
@@ -54,6 +55,7 @@ async def world(stack, committed_db):
             "telegram": telegram.id,
             "whatsapp": whatsapp.id,
         }
+        await sender.aclose()
     await engine.dispose()
 
 
@@ -171,6 +173,35 @@ async def test_typing_indicator(world):
     await _handle(world, event)
     [call] = world["tg"].named("sendChatAction")
     assert call["params"]["action"] == "typing"
+
+
+async def test_twilio_client_and_its_connections_are_reused_per_credentials(world):
+    twilio_sender = world["sender"].senders["whatsapp_twilio"]
+    for _ in range(3):
+        await _handle(world, _event(world, "whatsapp"))
+    assert len(world["tw"].named("messages.create")) == 3
+    assert len(twilio_sender.clients) == 1  # one client (and one HTTP session) for these credentials
+    [client] = twilio_sender.clients._clients.values()
+    assert not client.http_client.session.closed
+    await world["sender"].aclose()
+    assert client.http_client.session.closed and len(twilio_sender.clients) == 0
+
+
+async def test_client_cache_closes_the_least_recently_used_after_its_grace():
+    closed = []
+
+    async def close(client):
+        closed.append(client)
+
+    cache = ClientCache(lambda key: f"client-{key}", close, grace=0.05, max_clients=2)
+    assert cache.get("a") == "client-a" and cache.get("b") == "client-b"
+    assert cache.get("a") == "client-a"  # now most recently used
+    assert cache.get("c") == "client-c"  # "b" retired, closed after the grace (a send may still be using it)
+    assert closed == []
+    await asyncio.sleep(0.1)
+    assert closed == ["client-b"] and len(cache) == 2
+    await cache.aclose()
+    assert sorted(closed) == ["client-a", "client-b", "client-c"]
 
 
 def test_split_reply_keeps_sentences_and_limits():

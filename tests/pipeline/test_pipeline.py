@@ -6,6 +6,7 @@ import time
 
 from services.channels.worker import run as run_channels_worker
 from services.chat.worker import run as run_chat_worker
+from shared.events import Envelope
 from shared.testing import wait_for
 from tests.pipeline.conftest import SYSTEM_PROMPT
 
@@ -44,7 +45,7 @@ async def test_telegram_burst_answered_once_with_all_messages_in_order(pipeline)
     assert [m["role"] for m in msgs] == ["user"] * 5 + ["assistant"]
 
 
-async def test_whatsapp_through_gateway_buffer_off_and_redelivery(pipeline):
+async def test_whatsapp_through_gateway_buffer_off_and_redelivery(pipeline, redis):
     p = pipeline
     await p.setup_tenant(buffer_enabled=False)
     ch = await p.channel("whatsapp_twilio")
@@ -62,6 +63,10 @@ async def test_whatsapp_through_gateway_buffer_off_and_redelivery(pipeline):
     assert SYSTEM_PROMPT in p.llm.requests[0]["body"]["messages"][0]["content"]
     contacts = (await p.gw.get("/api/v1/contacts", headers=p.headers)).json()["items"]
     assert len(contacts) == 1 and contacts[0]["name"] == "Caio"
+    # WhatsApp has no typing indicator: the flusher sends channels no typing event for it.
+    events = [Envelope.from_fields(f) for _, f in await redis.xrange("chat.outbound.v1")]
+    mine = [e.type for e in events if e.payload.get("channel_id") == ch["id"]]
+    assert mine == ["chat.outbound.v1"]
 
 
 async def test_max_wait_caps_a_continuous_stream(pipeline):

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 import orjson
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.channels.configs.repository import ChannelRepository
 from services.channels.outbound.models import Delivery
-from services.channels.outbound.senders import Sender, SendError
+from services.channels.outbound.senders import Sender, SendError, close_senders
 from services.channels.outbound.split import split_reply
 from shared.crypto import SecretBox
 from shared.db import utcnow
@@ -75,28 +75,40 @@ class OutboundSender:
             limit = min(limit, self.split_max_chars)
         parts = split_reply(text, limit)
         sent_ids: list[str] = []
-        delivery = await session.get(Delivery, delivery_id)
+        tries = _Tries()
         try:
             for part in parts:
-                result = await self._send_with_retry(sender, creds, recipient, part, delivery)
+                result = await self._send_with_retry(sender, creds, recipient, part, tries)
                 sent_ids.append(result)
         except SendError as exc:
-            delivery.status = "failed"
-            delivery.error = str(exc)[:1000]
-            delivery.provider_message_ids = ",".join(sent_ids) or None
-            delivery.updated_at = utcnow()
-            await self._commit_now(delivery)
+            await self._commit_now(delivery_id, str(exc)[:1000], ",".join(sent_ids) or None, tries.attempts)
             raise PermanentSendFailure(str(exc)) from None
-        delivery.status = "sent"
-        delivery.parts = len(parts)
-        delivery.provider_message_ids = ",".join(sent_ids)
-        delivery.sent_at = utcnow()
-        delivery.updated_at = utcnow()
-        log.info("reply_sent", channel_id=str(channel.id), parts=len(parts), attempts=delivery.attempts)
+        # One UPDATE in the consumer's transaction (committed with its processed-event record), no read first.
+        now = utcnow()
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id)
+            .values(
+                status="sent",
+                parts=len(parts),
+                provider_message_ids=",".join(sent_ids),
+                attempts=tries.attempts,
+                sent_at=now,
+                updated_at=now,
+            )
+        )
+        log.info("reply_sent", channel_id=str(channel.id), parts=len(parts), attempts=tries.attempts)
+
+    async def aclose(self) -> None:
+        """Close the providers' clients (and their connection pools)."""
+        await close_senders(self.senders)
 
     async def _claim(self, envelope: Envelope, channel, recipient: str) -> uuid.UUID | None:
-        """Commit the `sending` marker, or learn this message was already handled."""
-        async with self.sessionmaker() as s, s.begin():
+        """Commit the `sending` marker, or learn this message was already handled. The insert is one autocommit
+        statement (committed when it returns: no BEGIN/COMMIT round trips before the send); only a conflict, rare,
+        takes a transaction."""
+        async with self.sessionmaker() as s:
+            await s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             row = (
                 await s.execute(
                     insert(Delivery)
@@ -115,8 +127,9 @@ class OutboundSender:
                     .returning(Delivery.id)
                 )
             ).first()
-            if row is not None:
-                return row[0]
+        if row is not None:
+            return row[0]
+        async with self.sessionmaker() as s, s.begin():
             existing = (
                 await s.execute(
                     select(Delivery).where(Delivery.idempotency_key == envelope.idempotency_key).with_for_update()
@@ -129,11 +142,11 @@ class OutboundSender:
                 log.warning("delivery_unknown", delivery_id=str(existing.id))
             return None
 
-    async def _send_with_retry(self, sender: Sender, creds, recipient: str, text: str, delivery: Delivery) -> str:
+    async def _send_with_retry(self, sender: Sender, creds, recipient: str, text: str, tries: _Tries) -> str:
         attempt = 0
         while True:
             attempt += 1
-            delivery.attempts += 1
+            tries.attempts += 1
             try:
                 return (await sender.send(creds, recipient, text)).provider_message_id
             except SendError as exc:
@@ -143,14 +156,27 @@ class OutboundSender:
                 log.info("send_retry", attempt=attempt, wait=wait, error=str(exc))
                 await asyncio.sleep(min(wait, self.max_backoff))
 
-    async def _commit_now(self, delivery: Delivery) -> None:
+    async def _commit_now(self, delivery_id: uuid.UUID, error: str, provider_ids: str | None, attempts: int) -> None:
         """Record a failure even though the consumer's transaction will roll back."""
         async with self.sessionmaker() as s, s.begin():
-            row = await s.get(Delivery, delivery.id)
-            if row is not None:
-                row.status, row.error = delivery.status, delivery.error
-                row.provider_message_ids, row.attempts = delivery.provider_message_ids, delivery.attempts
-                row.updated_at = utcnow()
+            await s.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(
+                    status="failed",
+                    error=error,
+                    provider_message_ids=provider_ids,
+                    attempts=attempts,
+                    updated_at=utcnow(),
+                )
+            )
+
+
+@dataclass
+class _Tries:
+    """Provider calls made for one delivery (every part, every retry)."""
+
+    attempts: int = 0
 
 
 def _uuid_or_none(value) -> uuid.UUID | None:

@@ -24,10 +24,14 @@ class ContactRepository:
         stmt = select(Contact).where(Contact.id == contact_id, Contact.tenant_id == tenant_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def find_on_channel(self, tenant_id: uuid.UUID, channel_id: uuid.UUID, external_id: str) -> Contact | None:
+    async def find_on_channel(
+        self, tenant_id: uuid.UUID, channel_id: uuid.UUID, external_id: str, *, lock: bool = False
+    ) -> Contact | None:
         stmt = select(Contact).where(
             Contact.tenant_id == tenant_id, Contact.channel_id == channel_id, Contact.external_id == external_id
         )
+        if lock:
+            stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def list(

@@ -19,10 +19,11 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from services.chat.assistants.repository import AssistantRepository
+from services.chat.assistants.models import Assistant
 from services.chat.buffers.store import BufferStore, Claim
-from services.chat.contacts.repository import ContactRepository
+from services.chat.contacts.models import Contact
 from services.chat.runtime import ChatRuntime
+from services.chat.tenants.client import TenantSettings
 from services.chat.threads.answers import AnswerService, Turn, history_of
 from services.chat.threads.events import OUTBOUND_STREAM, is_channel_thread
 from services.chat.threads.models import Message, Thread
@@ -31,6 +32,7 @@ from shared.errors import AppError
 from shared.events import Envelope
 
 log = structlog.get_logger("flusher")
+TYPING_CHANNELS = ("telegram",)  # channels with a typing indicator
 
 
 def context_key(thread_id: uuid.UUID, recent: list[Message]) -> str:
@@ -111,50 +113,52 @@ class Flusher:
         thread_id = uuid.UUID(claim.meta["thread_id"])
         ids = list(dict.fromkeys(str(i["message_id"]) for i in claim.items))
         rt = self.runtime
+        tenant = await rt.tenants.get(tenant_id)
+        # Everything the answer needs, read on one connection. Reads only, each statement its own snapshot as under
+        # READ COMMITTED anyway: autocommit spares the BEGIN and ROLLBACK round trips.
         async with rt.sessionmaker() as session:
-            rows = (
-                (
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            repo = ThreadRepository(session)
+            recent = await repo.recent_messages(tenant_id, thread_id, rt.settings.context_max_messages)
+            wanted = {uuid.UUID(i) for i in ids}
+            rows = [m for m in recent if m.id in wanted]
+            if len(rows) < len(wanted):  # older than the context window, or not committed yet: ask for them
+                stmt = select(Message).where(Message.tenant_id == tenant_id, Message.id.in_(wanted))
+                rows = list((await session.execute(stmt)).scalars())
+                # Read again after them, so the context (and the answer's batch_key) holds everything the rows hold.
+                recent = await repo.recent_messages(tenant_id, thread_id, rt.settings.context_max_messages)
+            rows = sorted(rows, key=lambda m: (m.created_at, m.seq))
+            thread, contact, assistant = await repo.get_with_parties(tenant_id, thread_id)
+            wait = self._not_ready(claim, rows, ids, thread)
+            turn, answered = None, False
+            if wait is None:
+                turn = self._turn(tenant, thread, contact, assistant, rows, recent)
+                answered = (
                     await session.execute(
-                        select(Message)
-                        .where(Message.tenant_id == tenant_id, Message.id.in_([uuid.UUID(i) for i in ids]))
-                        .order_by(Message.created_at, Message.seq)
+                        select(Message.id).where(Message.tenant_id == tenant_id, Message.batch_key == turn.batch_key)
                     )
-                )
-                .scalars()
-                .all()
-            )
-            thread = await ThreadRepository(session).get(tenant_id, thread_id)
-        age = time.time() - float(claim.meta.get("first_at", time.time()))
-        if len(rows) < len(ids) and age < self.not_visible_grace:
+                ).first() is not None
+        if wait == "waiting_commit":
             await self.store.release(claim, retry_in=0.2)  # the inbound transaction has not committed yet
-            return "waiting_commit"
-        due = float(claim.meta.get("due_at", time.time()))
-        if any(m.transcript_status == "pending" for m in rows) and time.time() < due + self.transcript_grace:
+            return wait
+        if wait == "waiting_transcript":
             await self.store.release(claim, retry_in=1.0)
-            return "waiting_transcript"
-        if not rows or thread is None or not thread.ai_enabled:
+            return wait
+        if wait is not None or answered:
+            # Nothing to say, or answered already: by a flusher that died before acking, or one whose context
+            # already held this burst.
             await self.store.ack(claim)
             self._attempts.pop(claim.key, None)
-            return "no_answer_needed"
-        turn = await self._turn(session_maker=rt.sessionmaker, tenant_id=tenant_id, thread=thread, rows=rows)
-        async with rt.sessionmaker() as session:
-            answered = (
-                await session.execute(
-                    select(Message.id).where(Message.tenant_id == tenant_id, Message.batch_key == turn.batch_key)
-                )
-            ).first()
-        if answered:
-            # Answered already: by a flusher that died before acking, or one whose context already held this burst.
-            await self.store.ack(claim)
-            self._attempts.pop(claim.key, None)
-            return "answered_before"
+            return wait or "answered_before"
         await self._typing(thread, claim)
         service = AnswerService(rt)
         await service.prepare(turn)
-        if not await self.store.renew(claim):
-            return "lease_lost"  # stalled past the lease: the burst is another flusher's now
         try:
-            await service.answer(turn)
+            # The lease is checked (and renewed) while the LLM answers: the fence before the answer is stored.
+            answer, renewed = await asyncio.gather(service.generate(turn), self.store.renew(claim))
+            if not renewed:
+                return "lease_lost"  # stalled past the lease: the burst is another flusher's now
+            await service.store_answer(turn, answer)
         except IntegrityError:
             log.info("burst_answered_concurrently", key=claim.key)
         except AppError as exc:
@@ -172,17 +176,27 @@ class Flusher:
         log.info("burst_answered", key=claim.key, messages=len(rows))
         return "answered"
 
-    async def _turn(self, *, session_maker, tenant_id, thread: Thread, rows: list[Message]) -> Turn:
-        rt = self.runtime
-        tenant = await rt.tenants.get(tenant_id)
-        async with session_maker() as session:
-            contact = await ContactRepository(session).get(tenant_id, thread.contact_id) if thread.contact_id else None
-            assistant = (
-                await AssistantRepository(session).get(tenant_id, thread.assistant_id) if thread.assistant_id else None
-            )
-            recent = await ThreadRepository(session).recent_messages(
-                tenant_id, thread.id, rt.settings.context_max_messages
-            )
+    def _not_ready(self, claim: Claim, rows: list[Message], ids: list[str], thread: Thread | None) -> str | None:
+        """Why this burst cannot be answered now (None: it can)."""
+        age = time.time() - float(claim.meta.get("first_at", time.time()))
+        if len(rows) < len(ids) and age < self.not_visible_grace:
+            return "waiting_commit"
+        due = float(claim.meta.get("due_at", time.time()))
+        if any(m.transcript_status == "pending" for m in rows) and time.time() < due + self.transcript_grace:
+            return "waiting_transcript"
+        if not rows or thread is None or not thread.ai_enabled:
+            return "no_answer_needed"
+        return None
+
+    def _turn(
+        self,
+        tenant: TenantSettings,
+        thread: Thread,
+        contact: Contact | None,
+        assistant: Assistant | None,
+        rows: list[Message],
+        recent: list[Message],
+    ) -> Turn:
         # The burst is the question: the knowledge lookup sees all of it.
         question = Message(**{c.key: getattr(rows[-1], c.key) for c in Message.__table__.columns})
         question.content = "\n".join(m.content for m in rows)
@@ -198,8 +212,9 @@ class Flusher:
         )
 
     async def _typing(self, thread: Thread, claim: Claim) -> None:
-        """Best effort, not through the outbox: a lost typing hint harms no one."""
-        if not is_channel_thread(thread):
+        """Best effort, not through the outbox: a lost typing hint harms no one. Only for channels that show one
+        (WhatsApp through Twilio has none: an event there would cost channels a transaction for nothing)."""
+        if not is_channel_thread(thread) or thread.channel not in TYPING_CHANNELS:
             return
         env = Envelope(
             type="chat.typing.v1",

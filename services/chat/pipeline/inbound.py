@@ -55,11 +55,12 @@ class InboundHandler:
         if tenant_id is None:
             raise ValueError("channels.inbound.v1 without tenant_id")
         channel_id = uuid.UUID(p["channel_id"])
-        contact = await self._contact(session, tenant_id, channel_id, p)
-        thread = await self._open_thread(session, tenant_id, contact, p)
+        received_at = _received_at(p)
+        contact, created = await self._contact(session, tenant_id, channel_id, p, received_at)
+        thread = await self._open_thread(session, tenant_id, contact, p, received_at, new_contact=created)
         content, status = _content(p)
-        row = (
-            await session.execute(
+        message = (
+            await session.scalars(
                 insert(Message)
                 .values(
                     id=uuid.uuid4(),
@@ -70,19 +71,20 @@ class InboundHandler:
                     content=content,
                     sector=thread.sector,
                     incomplete=False,
-                    created_at=_received_at(p),
+                    created_at=received_at,
                     external_id=inbound_external_id(p["inbound_id"]),
                     transcript_status=status,
                 )
                 .on_conflict_do_nothing(
                     index_elements=["tenant_id", "external_id"], index_where=Message.external_id.is_not(None)
                 )
-                .returning(Message.id)
+                .returning(Message),
+                execution_options={"populate_existing": True},
             )
         ).first()
-        if row is None:
+        if message is None:
             return  # stored by an earlier delivery
-        message = await session.get(Message, row[0])
+        # Unchanged for a new contact or thread (created with these values): the ORM then writes nothing.
         thread.last_message_at = message.created_at
         contact.last_seen_at = message.created_at
         await emit_index(session, thread, message)
@@ -123,54 +125,64 @@ class InboundHandler:
             max_wait=max(max_wait, seconds),
         )
 
-    async def _contact(self, session: AsyncSession, tenant_id: uuid.UUID, channel_id: uuid.UUID, p: dict) -> Contact:
+    async def _contact(
+        self, session: AsyncSession, tenant_id: uuid.UUID, channel_id: uuid.UUID, p: dict, received_at: datetime
+    ) -> tuple[Contact, bool]:
+        """Found or created (True: by us), and locked (FOR UPDATE, or as our own uncommitted insert): concurrent
+        messages of one contact then never open two threads."""
         address = str(p.get("reply_to") or p["sender"])[:200]
         repo = ContactRepository(session)
-        contact = await repo.find_on_channel(tenant_id, channel_id, address)
+        contact = await repo.find_on_channel(tenant_id, channel_id, address, lock=True)
         if contact is not None:
             if p.get("sender_name") and not contact.name:
                 contact.name = str(p["sender_name"])[:200]
-            return contact
+            return contact, False
         phone = address.removeprefix("whatsapp:") if p.get("channel_type") == "whatsapp_twilio" else None
-        await session.execute(
-            insert(Contact)
-            .values(
-                id=uuid.uuid4(),
-                tenant_id=tenant_id,
-                name=(p.get("sender_name") or None),
-                channel=p["channel_type"],
-                channel_id=channel_id,
-                external_id=address,
-                phone=phone,
-                attributes={},
-                created_at=utcnow(),
-                updated_at=utcnow(),
+        now = utcnow()
+        contact = (
+            await session.scalars(
+                insert(Contact)
+                .values(
+                    id=uuid.uuid4(),
+                    tenant_id=tenant_id,
+                    name=(p.get("sender_name") or None),
+                    channel=p["channel_type"],
+                    channel_id=channel_id,
+                    external_id=address,
+                    phone=phone,
+                    attributes={},
+                    last_seen_at=received_at,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(
+                    index_elements=["tenant_id", "channel_id", "external_id"],
+                    index_where=(Contact.channel_id.is_not(None)) & (Contact.external_id.is_not(None)),
+                )
+                .returning(Contact),
+                execution_options={"populate_existing": True},
             )
-            .on_conflict_do_nothing(
-                index_elements=["tenant_id", "channel_id", "external_id"],
-                index_where=(Contact.channel_id.is_not(None)) & (Contact.external_id.is_not(None)),
-            )
-        )
-        contact = await repo.find_on_channel(tenant_id, channel_id, address)
+        ).first()
+        if contact is not None:
+            return contact, True
+        # Created meanwhile by another message's transaction (committed: the insert waited for it).
+        contact = await repo.find_on_channel(tenant_id, channel_id, address, lock=True)
         assert contact is not None
-        return contact
+        return contact, False
 
-    async def _open_thread(self, session: AsyncSession, tenant_id: uuid.UUID, contact: Contact, p: dict) -> Thread:
-        """One open thread per contact and channel; locked so concurrent messages never open two."""
-        await session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update())
-        stmt = (
-            select(Thread)
-            .where(
-                Thread.tenant_id == tenant_id,
-                Thread.contact_id == contact.id,
-                Thread.channel_id == contact.channel_id,
-                Thread.status != "closed",
-                Thread.deleted_at.is_(None),
-            )
-            .order_by(Thread.last_message_at.desc())
-            .limit(1)
-        )
-        thread = (await session.execute(stmt)).scalar_one_or_none()
+    async def _open_thread(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        contact: Contact,
+        p: dict,
+        received_at: datetime,
+        *,
+        new_contact: bool,
+    ) -> Thread:
+        """One open thread per contact and channel (the contact row is locked by `_contact`). A contact this
+        transaction created has none yet (nobody else can see it), so there is nothing to look up."""
+        thread = None if new_contact else await self._find_open_thread(session, tenant_id, contact)
         if thread is not None:
             return thread
         assistant_id = uuid.UUID(p["assistant_id"]) if p.get("assistant_id") else None
@@ -189,11 +201,26 @@ class InboundHandler:
             status="open",
             ai_enabled=True,
             needs_human=False,
-            last_message_at=utcnow(),
+            last_message_at=received_at,
         )
         session.add(thread)
         await session.flush()
         return thread
+
+    async def _find_open_thread(self, session: AsyncSession, tenant_id: uuid.UUID, contact: Contact) -> Thread | None:
+        stmt = (
+            select(Thread)
+            .where(
+                Thread.tenant_id == tenant_id,
+                Thread.contact_id == contact.id,
+                Thread.channel_id == contact.channel_id,
+                Thread.status != "closed",
+                Thread.deleted_at.is_(None),
+            )
+            .order_by(Thread.last_message_at.desc())
+            .limit(1)
+        )
+        return (await session.execute(stmt)).scalar_one_or_none()
 
 
 def _received_at(p: dict) -> datetime:

@@ -16,11 +16,13 @@ from typing import Any
 import anyio
 import orjson
 import structlog
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.chat.assistants.models import Assistant
 from services.chat.assistants.repository import AssistantRepository
+from services.chat.base import Outbox
 from services.chat.contacts.models import Contact
 from services.chat.contacts.repository import ContactRepository
 from services.chat.context.builder import (
@@ -36,13 +38,14 @@ from services.chat.metrics.models import TokenUsage
 from services.chat.runtime import ChatRuntime
 from services.chat.tenants.client import TenantSettings
 from services.chat.threads.errors import MessageEmpty, MessageTooLong, ThreadNotFound
-from services.chat.threads.events import emit_index, emit_outbound
+from services.chat.threads.events import emit_index, emit_outbound, index_event, outbound_event
 from services.chat.threads.models import Message, Thread
 from services.chat.threads.repository import ThreadRepository
 from services.chat.threads.schemas import MessageCreate, MessageRead, ThreadCreate
 from services.chat.threads.service import ThreadService
 from shared.db import utcnow
 from shared.errors import AppError
+from shared.events.outbox import emit_many
 
 log = structlog.get_logger("answers")
 
@@ -220,23 +223,24 @@ class AnswerService:
 
     async def answer(self, turn: Turn) -> Message | None:
         """Non-streaming: the whole answer, stored. Provider down -> LLMUnavailable (the user message is kept)."""
+        answer = await self.generate(turn)
+        return await self.store_answer(turn, answer) if answer is not None else None
+
+    async def generate(self, turn: Turn) -> Answer | None:
+        """The answer, not stored yet (the LLM's, or the knowledge base's without one)."""
         if not turn.needs_answer:
             return None
         if turn.mode == KNOWLEDGE_ONLY:
-            return await self.store_answer(turn, self.knowledge_answer(turn))
+            return self.knowledge_answer(turn)
         assistant_temp = turn.assistant.temperature if turn.assistant else None
         started = time.perf_counter()
         completion = await self.rt.llm.complete(turn.config, turn.messages, temperature=assistant_temp)
-        latency = int((time.perf_counter() - started) * 1000)
-        return await self.store_answer(
-            turn,
-            Answer(
-                content=completion.content,
-                model=completion.model,
-                tokens_in=completion.tokens_in,
-                tokens_out=completion.tokens_out,
-                latency_ms=latency,
-            ),
+        return Answer(
+            content=completion.content,
+            model=completion.model,
+            tokens_in=completion.tokens_in,
+            tokens_out=completion.tokens_out,
+            latency_ms=int((time.perf_counter() - started) * 1000),
         )
 
     async def open_stream(self, turn: Turn) -> LLMStream | None:
@@ -301,36 +305,52 @@ class AnswerService:
 
     async def store_answer(self, turn: Turn, answer: Answer) -> Message:
         tenant_id = turn.thread.tenant_id
+        created_at = utcnow()
+        changes: dict[str, Any] = {"last_message_at": created_at}
+        if answer.handover:
+            changes["needs_human"] = True
         async with self.rt.sessionmaker() as session, session.begin():
-            thread = await ThreadRepository(session).get(tenant_id, turn.thread.id, include_deleted=True, lock=True)
+            # The UPDATE is also the thread's row lock (concurrent answers to one thread queue here).
+            thread = (
+                await session.scalars(
+                    update(Thread)
+                    .where(Thread.id == turn.thread.id, Thread.tenant_id == tenant_id)
+                    .values(**changes)
+                    .returning(Thread),
+                    execution_options={"populate_existing": True},
+                )
+            ).first()
             if thread is None:  # pragma: no cover - threads are never hard-deleted
                 raise ThreadNotFound(f"thread {turn.thread.id} not found")
             validated = "pending" if turn.tenant.require_approval else "ai"
-            message = Message(
-                id=uuid.uuid4(),
-                tenant_id=tenant_id,
-                thread_id=thread.id,
-                contact_id=thread.contact_id,
-                role="assistant",
-                content=answer.content,
-                sector=thread.sector,
-                validated_by=validated,
-                model=answer.model,
-                tokens_in=answer.tokens_in,
-                tokens_out=answer.tokens_out,
-                latency_ms=answer.latency_ms,
-                incomplete=answer.incomplete,
-                batch_key=turn.batch_key,
-                created_at=utcnow(),
-            )
-            session.add(message)
-            await session.flush()
-            thread.last_message_at = message.created_at
-            if answer.handover:
-                thread.needs_human = True
-            await emit_index(session, thread, message)
+            message = (
+                await session.scalars(
+                    insert(Message)
+                    .values(
+                        id=uuid.uuid4(),
+                        tenant_id=tenant_id,
+                        thread_id=thread.id,
+                        contact_id=thread.contact_id,
+                        role="assistant",
+                        content=answer.content,
+                        sector=thread.sector,
+                        validated_by=validated,
+                        model=answer.model,
+                        tokens_in=answer.tokens_in,
+                        tokens_out=answer.tokens_out,
+                        latency_ms=answer.latency_ms,
+                        incomplete=answer.incomplete,
+                        batch_key=turn.batch_key,
+                        created_at=created_at,
+                    )
+                    .returning(Message)
+                )
+            ).one()
+            events = [index_event(message, thread)]
             if validated == "ai" and not answer.incomplete:
-                await emit_outbound(session, thread, turn.contact, message, answer.content, turn.tenant.split_replies)
+                reply = outbound_event(thread, turn.contact, message, answer.content, turn.tenant.split_replies)
+                events += [reply] if reply is not None else []
+            await emit_many(session, Outbox, events)  # one statement for both
             if answer.model != KNOWLEDGE_ONLY:
                 await record_usage(session, tenant_id, answer.model, answer.tokens_in or 0, answer.tokens_out or 0)
         return message

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.chat.base import Outbox
 from services.chat.contacts.models import Contact
 from services.chat.threads.models import Message, Thread
-from shared.events.outbox import emit
+from shared.events.outbox import OutboxEvent, emit, emit_many
 from shared.events.search import (
     INDEX_STREAM,
     MESSAGE_DELETED,
@@ -28,7 +28,7 @@ def is_channel_thread(thread: Thread) -> bool:
     return thread.channel in CHANNEL_KINDS and thread.channel_id is not None
 
 
-async def emit_index(session: AsyncSession, thread: Thread, message: Message) -> None:
+def index_event(message: Message, thread: Thread) -> OutboxEvent:
     """The message's current state for search (`search.message.upserted`; a review correction replaces the text)."""
     payload = MessageIndexed(
         message_id=message.id,
@@ -39,15 +39,17 @@ async def emit_index(session: AsyncSession, thread: Thread, message: Message) ->
         text=message.corrected_content or message.content,
         created_at=message.created_at,
     )
-    await emit(
-        session,
-        Outbox,
+    return OutboxEvent(
         stream=INDEX_STREAM,
         type=MESSAGE_UPSERTED,
         idempotency_key=f"chat.index:{message.id}:{message.reviewed_at.isoformat() if message.reviewed_at else 0}",
         tenant_id=message.tenant_id,
         payload=payload.model_dump(mode="json", exclude_none=True),
     )
+
+
+async def emit_index(session: AsyncSession, thread: Thread, message: Message) -> None:
+    await emit_many(session, Outbox, [index_event(message, thread)])
 
 
 async def emit_thread_hidden(session: AsyncSession, thread: Thread) -> None:
@@ -76,15 +78,13 @@ async def emit_thread_restored(session: AsyncSession, thread: Thread, at: dateti
     )
 
 
-async def emit_outbound(
-    session: AsyncSession, thread: Thread, contact: Contact | None, message: Message, text: str, split_replies: bool
-) -> bool:
-    """Send a reply to the customer's channel; False when the thread has no channel address."""
+def outbound_event(
+    thread: Thread, contact: Contact | None, message: Message, text: str, split_replies: bool
+) -> OutboxEvent | None:
+    """A reply for the customer's channel; None when the thread has no channel address."""
     if not is_channel_thread(thread) or contact is None or not contact.external_id:
-        return False
-    await emit(
-        session,
-        Outbox,
+        return None
+    return OutboxEvent(
         stream=OUTBOUND_STREAM,
         type="chat.outbound.v1",
         idempotency_key=f"chat.outbound:{message.id}",
@@ -101,4 +101,14 @@ async def emit_outbound(
             "split_replies": split_replies,
         },
     )
+
+
+async def emit_outbound(
+    session: AsyncSession, thread: Thread, contact: Contact | None, message: Message, text: str, split_replies: bool
+) -> bool:
+    """Send a reply to the customer's channel; False when the thread has no channel address."""
+    event = outbound_event(thread, contact, message, text, split_replies)
+    if event is None:
+        return False
+    await emit_many(session, Outbox, [event])
     return True

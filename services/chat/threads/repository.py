@@ -9,6 +9,8 @@ from datetime import datetime
 from sqlalchemy import exists, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.chat.assistants.models import Assistant
+from services.chat.contacts.models import Contact
 from services.chat.threads.models import Message, Thread
 
 
@@ -44,6 +46,24 @@ class ThreadRepository:
         if lock:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def get_with_parties(
+        self, tenant_id: uuid.UUID, thread_id: uuid.UUID
+    ) -> tuple[Thread | None, Contact | None, Assistant | None]:
+        """A live thread with its contact and assistant (each None if absent or not this tenant's), one statement."""
+        stmt = (
+            select(Thread, Contact, Assistant)
+            .outerjoin(Contact, (Contact.id == Thread.contact_id) & (Contact.tenant_id == tenant_id))
+            .outerjoin(
+                Assistant,
+                (Assistant.id == Thread.assistant_id)
+                & (Assistant.tenant_id == tenant_id)
+                & Assistant.deleted_at.is_(None),
+            )
+            .where(Thread.id == thread_id, Thread.tenant_id == tenant_id, Thread.deleted_at.is_(None))
+        )
+        row = (await self.session.execute(stmt)).first()
+        return (row[0], row[1], row[2]) if row is not None else (None, None, None)
 
     async def list(
         self, tenant_id: uuid.UUID, filters: ThreadFilters, limit: int, before: tuple[datetime, uuid.UUID] | None

@@ -338,3 +338,24 @@ async def test_pending_entry_trimmed_from_the_stream_is_acked_not_stuck(sm, redi
     await _drain(consumer, lambda: _ack_done(redis))
     assert await effects(sm) == [(kept.idempotency_key, "in-test")]
     assert await effects(sm, lost.idempotency_key) == []
+
+
+async def test_entries_the_handler_does_not_accept_are_acked_without_a_transaction(sm, redis):
+    calls = []
+
+    async def handler(envelope, session):
+        calls.append(envelope.payload["kind"])
+        await _write_effect(envelope, session)
+
+    consumer = _consumer(redis, sm, handler, accepts=lambda env: env.payload["kind"] == "audio")
+    await consumer.ensure_group()
+    text_entry = await _publish(redis, kind="text")
+    audio = await _publish(redis, kind="audio")
+    odd = await _publish(redis)  # the predicate raises (no "kind"): the handler decides, as without `accepts`
+    assert await consumer.poll_once() == 3
+    assert calls == ["audio"]
+    assert [k for k, _ in await effects(sm)] == [audio.idempotency_key]
+    assert await _processed(sm, text_entry.idempotency_key) == 0  # nothing recorded for a skipped entry
+    assert await _processed(sm, audio.idempotency_key) == 1
+    assert await _processed(sm, odd.idempotency_key) == 0  # the handler raised KeyError: retried, not acked
+    assert await _pending(redis) == 1

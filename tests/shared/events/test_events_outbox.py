@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from services.search.base import Outbox, ProcessedEvent
 from shared.events.consumer import StreamConsumer
 from shared.events.envelope import Envelope
-from shared.events.outbox import emit
+from shared.events.outbox import OutboxEvent, emit, emit_many
 from shared.events.relay import OutboxRelay
 from shared.testing import wait_for
 from tests.shared.events.support import effects, spawn
@@ -170,3 +170,30 @@ async def test_commit_wakes_the_relay_without_waiting_for_the_poll(sm, redis):
     finally:
         stop.set()
         await task
+
+
+async def test_emit_many_writes_every_event_in_one_statement_and_the_relay_publishes_them(sm, redis):
+    events = [
+        OutboxEvent(stream=STREAM, type="t.v1", idempotency_key=f"many-{i}", payload={"i": i}, tenant_id=uuid.uuid4())
+        for i in range(2)
+    ]
+    async with sm() as s, s.begin():
+        sent = await emit_many(s, Outbox, events)
+    assert [e.idempotency_key for e in sent] == ["many-0", "many-1"]
+    relay = OutboxRelay(sm, redis, Outbox, interval=5)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await wait_for(lambda: _none_left(sm), timeout=5)
+        assert sorted((e.idempotency_key, e.payload["i"]) for e in await _entries(redis)) == [
+            ("many-0", 0),
+            ("many-1", 1),
+        ]
+        assert {e.id for e in await _entries(redis)} == {e.id for e in sent}
+    finally:
+        stop.set()
+        await task
+
+
+async def _none_left(sm) -> bool:
+    return await _unpublished(sm) == 0

@@ -79,3 +79,57 @@ async def test_run_worker_wires_relay_and_consumers(sm, redis, stack):
 
 async def _pending_zero(redis) -> bool:
     return (await redis.xpending("test.spec.v1", "search"))["pending"] == 0
+
+
+async def test_worker_engine_without_pre_ping_recovers_from_killed_connections(sm, redis, committed_db):
+    """No pre-ping on worker engines: a pooled connection killed under the consumer fails one delivery, which is
+    retried as an outage (not counted toward the DLQ) on a fresh connection; the effect happens once."""
+    from sqlalchemy import event, text
+
+    from shared.db import create_sessionmaker
+    from shared.events.consumer import StreamConsumer
+    from shared.events.worker import create_worker_engine
+
+    async def handler(envelope, session):
+        await session.execute(
+            text("INSERT INTO public.event_effect (key, worker) VALUES (:k, 'no-ping')"),
+            {"k": envelope.idempotency_key},
+        )
+
+    engine = create_worker_engine(committed_db, 2)
+    disconnects = []
+    event.listen(engine.sync_engine, "handle_error", lambda ctx: disconnects.append(ctx.is_disconnect))
+    try:
+        consumer = StreamConsumer(
+            redis,
+            create_sessionmaker(engine),
+            ProcessedEvent,
+            stream="test.noping.v1",
+            group="g",
+            consumer_name="c1",
+            handler=handler,
+            block_ms=50,
+            retry_backoff_ms=20,
+            max_deliveries=1,  # a counted failure would dead-letter at once
+        )
+        await consumer.ensure_group()
+        first = Envelope(type="t.v1", idempotency_key="np-1", payload={})
+        await redis.xadd("test.noping.v1", first.to_fields())
+        assert await consumer.poll_once() == 1
+        async with engine.connect() as conn:  # the pooled connection the consumer used
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with sm() as s, s.begin():
+            await s.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        second = Envelope(type="t.v1", idempotency_key="np-2", payload={})
+        await redis.xadd("test.noping.v1", second.to_fields())
+
+        async def done():
+            await consumer.poll_once()
+            return [k for k, _ in await effects(sm)] == ["np-1", "np-2"]
+
+        await wait_for(done, timeout=10, interval=0)
+        assert disconnects == [True]  # the killed connection was really used, once, and seen as a disconnect
+        assert await redis.xlen("test.noping.v1.dlq") == 0
+        assert (await redis.xpending("test.noping.v1", "g"))["pending"] == 0
+    finally:
+        await engine.dispose()
