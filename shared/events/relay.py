@@ -7,6 +7,7 @@ consumers dedupe by idempotency key (shared/events/consumer.py does it for them)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -35,6 +36,12 @@ def envelope_of(row: Any) -> Envelope:
     )
 
 
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    """Until `stop` or `seconds`, leaving no task behind (an un-cancelled `stop.wait()` per call piles up)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
 class OutboxRelay:
     """Moves outbox rows to streams; several relays may run at once (rows are claimed FOR UPDATE SKIP LOCKED)."""
 
@@ -50,6 +57,7 @@ class OutboxRelay:
         retention: timedelta | None = timedelta(days=7),
         prune_every: float = 600.0,
         notify: bool = True,
+        coalesce: float = 0.005,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.redis = redis
@@ -60,6 +68,10 @@ class OutboxRelay:
         self.retention = retention
         self.prune_every = prune_every
         self.notify = notify
+        # After a pass that published something, the next one waits this long even if woken: under a burst every
+        # commit NOTIFYs, and one pass per commit (claim, XADD, mark: three round trips and a transaction for one
+        # row) cost more than the rows. A lone event never waits (its wake comes long after the last pass).
+        self.coalesce = coalesce
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -133,12 +145,12 @@ class OutboxRelay:
                     await raw.add_listener(NOTIFY_CHANNEL, on_notify)
                     self._wake.set()  # anything committed while we were not listening
                     while not stop.is_set() and not raw.is_closed():
-                        await asyncio.wait([asyncio.ensure_future(stop.wait())], timeout=5)
+                        await _wait(stop, 5)
                     if not raw.is_closed():
                         await raw.remove_listener(NOTIFY_CHANNEL, on_notify)
             except Exception as exc:  # noqa: BLE001 - polling carries on while the listener reconnects
                 log.info("outbox_listen_retry", error=type(exc).__name__)
-                await asyncio.wait([asyncio.ensure_future(stop.wait())], timeout=2)
+                await _wait(stop, 2)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; errors (database or Redis down) are logged and retried with backoff."""
@@ -167,6 +179,8 @@ class OutboxRelay:
                 backoff = min(max(backoff * 2, 0.1), 5.0)
             if count >= self.batch:
                 continue  # more are waiting: no sleep
+            if count and self.coalesce:
+                await asyncio.sleep(self.coalesce)
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             await asyncio.wait(waiters, timeout=backoff, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:
