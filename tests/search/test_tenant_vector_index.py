@@ -1,6 +1,7 @@
 """Per-tenant partial HNSW indexes: built above the threshold, used by the planner (EXPLAIN, generic plans
 included), tenant-isolated, `limit` rows with recall >= 0.95 against exact; the worker's CONCURRENTLY
-lifecycle (build, idempotent re-run, drop when the tenant shrinks)."""
+lifecycle (build, idempotent re-run, drop when the tenant shrinks, rebuild of an index built with other
+`m`/`ef_construction`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.search.config import SearchSettings
-from services.search.indexing.vector_indexes import create_sql, existing, index_name, maintain, maintain_forever
+from services.search.indexing.vector_indexes import (
+    NEW,
+    catalog,
+    create_sql,
+    existing,
+    index_name,
+    maintain,
+    maintain_forever,
+)
 from services.search.query.repository import Filters, SearchRepository
 from services.search.query.service import SearchService
 from tests.search.test_isolation_scale import load_synthetic, sample_queries
@@ -193,5 +202,81 @@ async def test_concurrent_build_and_drop_lifecycle(stack, embedder):
                 await conn.execute(text("DELETE FROM search.entry WHERE tenant_id = :t"), {"t": tenant})
                 for left in set(await existing(conn)) - before:  # ours, and any other committed tenant's
                     await conn.execute(text(f"DROP INDEX IF EXISTS search.{index_name(left)}"))
+    finally:
+        await engine.dispose()
+
+
+async def test_rebuilds_index_with_other_build_parameters(stack, embedder):
+    """A tenant index left by the short-lived m=24/ef_construction=128 default is rebuilt CONCURRENTLY at the
+    configured parameters (new name first, swap, old dropped): the tenant keeps exactly one valid index."""
+    tenant = uuid.uuid4()
+    name = index_name(tenant)
+    want = SearchSettings.model_fields["hnsw_m"].default, SearchSettings.model_fields["hnsw_ef_construction"].default
+    configured = sorted([f"m={want[0]}", f"ef_construction={want[1]}"])
+    engine = create_async_engine(stack.database_url, pool_size=1)
+
+    async def tenant_indexes(conn) -> list[tuple[str, bool, list[str]]]:
+        """Every index on search.entry whose predicate names the tenant, whatever its name."""
+        rows = await conn.execute(
+            text(
+                "SELECT c.relname, i.indisvalid AND i.indisready, c.reloptions FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'search.entry'::regclass "
+                "AND pg_get_expr(i.indpred, i.indrelid) LIKE :t"
+            ),
+            {"t": f"%{tenant}%"},
+        )
+        return [(n, bool(ok), sorted(opts or [])) for n, ok, opts in rows]
+
+    async def ours(conn) -> list[str]:
+        return [
+            a.action
+            for a in await maintain(conn, min_rows=200, m=want[0], ef_construction=want[1])
+            if a.tenant_id == tenant
+        ]
+
+    try:
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(
+                text(
+                    "INSERT INTO search.entry (id, tenant_id, source, ref_id, text, embedding, embedding_model, "
+                    "embedding_dim, created_at) SELECT gen_random_uuid(), :t, 'messages', gen_random_uuid(), 'x', "
+                    "(SELECT array_agg(random() - 0.5)::vector(384) FROM generate_series(1, 384) WHERE g > 0), "
+                    ":m, 384, now() FROM generate_series(1, 300) g"
+                ),
+                {"t": tenant, "m": embedder.model},
+            )
+            try:
+                # by hand, as the released 24/128 default built it
+                await conn.execute(text(create_sql(tenant, m=24, ef_construction=128)))
+                assert await tenant_indexes(conn) == [(name, True, ["ef_construction=128", "m=24"])]
+                assert await ours(conn) == ["rebuilt"]
+                assert await tenant_indexes(conn) == [(name, True, configured)]
+                assert await ours(conn) == []  # idempotent: the configured parameters are left alone
+
+                # interrupted midway, 1: a killed CONCURRENTLY build of `_new` (invalid) next to a stale index
+                await conn.execute(text(f"DROP INDEX search.{name}"))
+                await conn.execute(text(create_sql(tenant, m=24, ef_construction=128)))
+                await conn.execute(text(create_sql(tenant, m=want[0], ef_construction=want[1], suffix=NEW)))
+                await conn.execute(
+                    text("UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass(:n)"),
+                    {"n": f"search.{name}{NEW}"},
+                )
+                assert await ours(conn) == ["dropped_stale", "rebuilt"]
+                assert await tenant_indexes(conn) == [(name, True, configured)]
+
+                # interrupted midway, 2: `_new` built, the swap never ran: the next pass only swaps and drops
+                await conn.execute(text(f"DROP INDEX search.{name}"))
+                await conn.execute(text(create_sql(tenant, m=24, ef_construction=128)))
+                await conn.execute(text(create_sql(tenant, m=want[0], ef_construction=want[1], suffix=NEW)))
+                assert len(await tenant_indexes(conn)) == 2
+                assert await ours(conn) == ["rebuilt"]
+                assert await tenant_indexes(conn) == [(name, True, configured)]
+                assert [ix.suffix for ix in await catalog(conn) if ix.tenant_id == tenant] == [""]
+                assert (await existing(conn))[tenant] is True
+            finally:
+                await conn.execute(text("DELETE FROM search.entry WHERE tenant_id = :t"), {"t": tenant})
+                for left, _, _ in await tenant_indexes(conn):
+                    await conn.execute(text(f"DROP INDEX IF EXISTS search.{left}"))
     finally:
         await engine.dispose()

@@ -4,9 +4,11 @@ only (full recall at a low `ef_search`, no post-filter) on pgvector 0.6, which h
 
 Built with CREATE INDEX CONCURRENTLY (writes go on), named from the tenant id (`ix_entry_hnsw_t_<hex>`),
 found by the planner through the catalog (`indisvalid`), so there is no state of our own to drift. A run
-(`maintain`) is idempotent: it builds the missing ones, largest tenant first; drops invalid leftovers of an
-interrupted build and the indexes of tenants that shrank below half the threshold (or have no rows left).
-Only one process maintains at a time (advisory lock). See docs/search.md.
+(`maintain`) is idempotent: it builds the missing ones, largest tenant first; rebuilds an index whose `m` /
+`ef_construction` (pg_class.reloptions) differ from the configured ones (built under `<name>_new`, swapped in
+by two renames in one statement, the old one then dropped CONCURRENTLY: the tenant always has an index);
+drops invalid leftovers of an interrupted build and the indexes of tenants that shrank below half the
+threshold (or have no rows left). Only one process maintains at a time (advisory lock). See docs/search.md.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ log = get_logger("search.vector_indexes")
 
 PREFIX = "ix_entry_hnsw_t_"
 LOCK_KEY = 0x5EA2C8  # pg_advisory_lock key: one maintainer at a time
+NEW, OLD = "_new", "_old"  # a rebuild's staging names: `<name>_new` is built, swapped in, `<name>_old` dropped
+HNSW_DEFAULTS = {"m": 16, "ef_construction": 64}  # pgvector's, for an index built without WITH (...)
 
 
 def index_name(tenant_id: uuid.UUID) -> str:
@@ -47,9 +51,11 @@ def tenant_literal(tenant_id: uuid.UUID) -> str:
     return f"'{uuid.UUID(str(tenant_id))}'::uuid"
 
 
-def create_sql(tenant_id: uuid.UUID, *, m: int, ef_construction: int, concurrently: bool = True) -> str:
+def create_sql(
+    tenant_id: uuid.UUID, *, m: int, ef_construction: int, concurrently: bool = True, suffix: str = ""
+) -> str:
     return (
-        f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {index_name(tenant_id)} "
+        f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {index_name(tenant_id)}{suffix} "
         f"ON search.entry USING hnsw (embedding vector_cosine_ops) WITH (m = {int(m)}, "
         f"ef_construction = {int(ef_construction)}) WHERE tenant_id = {tenant_literal(tenant_id)}"
     )
@@ -58,7 +64,7 @@ def create_sql(tenant_id: uuid.UUID, *, m: int, ef_construction: int, concurrent
 @dataclass
 class IndexAction:
     tenant_id: uuid.UUID
-    action: str  # "created" | "dropped" | "dropped_invalid" | "failed"
+    action: str  # "created" | "rebuilt" | "dropped" | "dropped_invalid" | "dropped_stale" | "failed"
     rows: int
     seconds: float = 0.0
     size_bytes: int = 0
@@ -80,6 +86,46 @@ async def existing(conn: AsyncConnection) -> dict[uuid.UUID, bool]:
         tenant_id = tenant_of(name)
         if tenant_id is not None:
             found[tenant_id] = bool(ok)
+    return found
+
+
+@dataclass
+class CatalogIndex:
+    tenant_id: uuid.UUID
+    suffix: str  # "" (the one the planner and the probe use), NEW or OLD
+    valid: bool
+    params: dict[str, int]  # m, ef_construction
+
+
+def build_params(reloptions: list[str] | None) -> dict[str, int]:
+    """`{m=24,ef_construction=128}` -> {"m": 24, "ef_construction": 128}; pgvector's defaults where absent."""
+    params = dict(HNSW_DEFAULTS)
+    for option in reloptions or ():
+        key, _, value = option.partition("=")
+        if key in params:
+            try:
+                params[key] = int(value)
+            except ValueError:
+                params[key] = -1  # unreadable: differs from any configured value, so it gets rebuilt
+    return params
+
+
+async def catalog(conn: AsyncConnection) -> list[CatalogIndex]:
+    """Every per-tenant HNSW index, staging names of a rebuild included, with its build parameters."""
+    rows = await conn.execute(
+        text(
+            "SELECT c.relname, i.indisvalid AND i.indisready AS ok, c.reloptions FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'search' AND c.relname LIKE :prefix"
+        ),
+        {"prefix": PREFIX + "%"},
+    )
+    found = []
+    for name, ok, reloptions in rows:
+        suffix = next((s for s in (NEW, OLD) if name.endswith(s)), "")
+        tenant_id = tenant_of(name.removesuffix(suffix) if suffix else name)
+        if tenant_id is not None:
+            found.append(CatalogIndex(tenant_id, suffix, bool(ok), build_params(reloptions)))
     return found
 
 
@@ -114,9 +160,39 @@ async def maintain(
     try:
         if build_memory:
             await conn.execute(text("SELECT set_config('maintenance_work_mem', :v, false)"), {"v": build_memory})
+        want = {"m": int(m), "ef_construction": int(ef_construction)}
         counts = await tenant_rows(conn)
-        have = await existing(conn)
-        for tenant_id, valid in have.items():
+        indexes = await catalog(conn)
+        have = {ix.tenant_id: ix.valid for ix in indexes if not ix.suffix}
+        stale = {ix.tenant_id: ix.params for ix in indexes if not ix.suffix and ix.valid and ix.params != want}
+
+        async def drop(tenant_id: uuid.UUID, suffix: str = "") -> None:
+            await conn.execute(
+                text(
+                    f"DROP INDEX {'CONCURRENTLY ' if concurrently else ''}IF EXISTS "
+                    f"search.{index_name(tenant_id)}{suffix}"
+                )
+            )
+
+        async def swap_in(tenant_id: uuid.UUID) -> None:
+            """`<name>_new` becomes `<name>` in one statement (renaming an index takes SHARE UPDATE EXCLUSIVE:
+            reads and writes go on), then the old one is dropped CONCURRENTLY; at every step the tenant has a
+            valid index under its deterministic name (the probe's to_regclass)."""
+            name = index_name(tenant_id)
+            if have.get(tenant_id) is not None:
+                await conn.execute(
+                    text(
+                        f"DO $$BEGIN ALTER INDEX search.{name} RENAME TO {name}{OLD}; "
+                        f"ALTER INDEX search.{name}{NEW} RENAME TO {name}; END$$"
+                    )
+                )
+                await drop(tenant_id, OLD)
+            else:
+                await conn.execute(text(f"ALTER INDEX search.{name}{NEW} RENAME TO {name}"))
+            have[tenant_id] = True
+            stale.pop(tenant_id, None)
+
+        for tenant_id, valid in list(have.items()):
             rows = counts.get(tenant_id, 0)
             if not valid:
                 action = "dropped_invalid"  # an interrupted CONCURRENTLY build leaves an invalid index
@@ -124,31 +200,65 @@ async def maintain(
                 action = "dropped"  # hysteresis: a tenant hovering at the threshold is not rebuilt each pass
             else:
                 continue
-            await conn.execute(
-                text(f"DROP INDEX {'CONCURRENTLY ' if concurrently else ''}IF EXISTS search.{index_name(tenant_id)}")
-            )
+            await drop(tenant_id)
             actions.append(IndexAction(tenant_id, action, rows))
             log.info("tenant_vector_index_" + action, tenant_id=str(tenant_id), rows=rows)
-            if action == "dropped_invalid":
-                have[tenant_id] = False
-        wanted = sorted(
+            del have[tenant_id]
+            stale.pop(tenant_id, None)
+        # leftovers of a rebuild interrupted midway: `_old` (the swap ran, its drop did not) always goes;
+        # a valid `_new` with the configured parameters is swapped in (cheap, not counted as a build), any
+        # other `_new` (invalid: killed CONCURRENTLY build; or built for other parameters) is dropped
+        for ix in indexes:
+            rows = counts.get(ix.tenant_id, 0)
+            if ix.suffix == NEW and ix.valid and ix.params == want and rows >= min_rows // 2:
+                await swap_in(ix.tenant_id)
+                actions.append(IndexAction(ix.tenant_id, "rebuilt", rows))
+                log.info("tenant_vector_index_rebuild_resumed", tenant_id=str(ix.tenant_id), rows=rows, **want)
+            elif ix.suffix:
+                await drop(ix.tenant_id, ix.suffix)
+                actions.append(IndexAction(ix.tenant_id, "dropped_stale", rows))
+                log.info("tenant_vector_index_dropped_stale", tenant_id=str(ix.tenant_id), name_suffix=ix.suffix)
+        # bounded work: missing indexes first (those tenants are on the slow global path), then rebuilds of
+        # indexes built with other parameters, largest tenant first in each, at most `max_builds` in all
+        missing = sorted(
             ((tid, n) for tid, n in counts.items() if n >= min_rows and not have.get(tid)),
             key=lambda t: -t[1],
         )
-        for tenant_id, rows in wanted[:max_builds]:
+        rebuild = sorted(((tid, counts.get(tid, 0)) for tid in stale), key=lambda t: -t[1])
+        for tenant_id, rows in (missing + rebuild)[:max_builds]:
+            old_params = stale.get(tenant_id)
+            suffix = NEW if old_params else ""
             started = time.perf_counter()
             try:
                 await conn.execute(
-                    text(create_sql(tenant_id, m=m, ef_construction=ef_construction, concurrently=concurrently))
+                    text(
+                        create_sql(
+                            tenant_id, m=m, ef_construction=ef_construction, concurrently=concurrently, suffix=suffix
+                        )
+                    )
                 )
+                if old_params:
+                    await swap_in(tenant_id)
             except Exception as exc:  # noqa: BLE001 - one tenant's failed build must not stop the others
                 actions.append(IndexAction(tenant_id, "failed", rows, error=str(exc)[:300]))
                 log.error("tenant_vector_index_failed", tenant_id=str(tenant_id), error=str(exc)[:300])
                 continue
             seconds = time.perf_counter() - started
             size = await index_size(conn, tenant_id)
-            actions.append(IndexAction(tenant_id, "created", rows, seconds, size))
-            log.info("tenant_vector_index_created", tenant_id=str(tenant_id), rows=rows, seconds=round(seconds, 1))
+            if old_params:
+                actions.append(IndexAction(tenant_id, "rebuilt", rows, seconds, size))
+                log.info(
+                    "tenant_vector_index_rebuilt",
+                    tenant_id=str(tenant_id),
+                    rows=rows,
+                    seconds=round(seconds, 1),
+                    old_m=old_params["m"],
+                    old_ef_construction=old_params["ef_construction"],
+                    **want,
+                )
+            else:
+                actions.append(IndexAction(tenant_id, "created", rows, seconds, size))
+                log.info("tenant_vector_index_created", tenant_id=str(tenant_id), rows=rows, seconds=round(seconds, 1))
     finally:
         await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
     return actions
