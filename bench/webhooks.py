@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import os
 import signal
@@ -42,6 +41,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from twilio.request_validator import RequestValidator
 
+from shared.cli import DevSettings
 from shared.devstack import EmbeddedPostgres, EmbeddedRedis, _child_setup, free_port
 from shared.migrations import upgrade_all
 
@@ -55,6 +55,8 @@ SECRETS_KEY = "bench-secrets-key"
 _CLK = os.sysconf("SC_CLK_TCK")
 STALL_SECONDS = 20.0  # a drain that sees no progress this long has found what is lost
 _SEQ = itertools.count(1)  # senders and MessageSids unique over the whole run
+
+WORKER_NICE = DevSettings.model_fields["worker_nice"].default  # what `make run` gives the workers
 
 
 def pct(values: list[float], q: float) -> float:
@@ -125,11 +127,11 @@ class Procs:
         self.running: dict[str, subprocess.Popen] = {}
         self.extra: dict[str, int] = {}  # servers started elsewhere (postgres, redis)
 
-    def start(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+    def start(self, name: str, cmd: list[str], env: dict[str, str], nice: int = 0) -> subprocess.Popen:
         log = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(
             cmd, env=env, stdout=log, stderr=log, cwd=Path(__file__).resolve().parent.parent,
-            preexec_fn=_child_setup(None, None, signal.SIGTERM),
+            preexec_fn=_child_setup(None, None, signal.SIGTERM, nice),
         )  # fmt: skip
         log.close()
         self.running[name] = proc
@@ -357,16 +359,11 @@ async def setup_channel(db_url: str) -> tuple[uuid.UUID, uuid.UUID]:
 
 
 def start_workers(procs: Procs, env: dict[str, str], relay_ms: int, nice: int = 0) -> None:
+    """The two workers as `make run` starts them: own session, at `nice` (process and autogroup: see
+    shared.devstack.lower_priority; production does the same with cgroup CPU weights)."""
     wenv = env | {"EVENTS_RELAY_INTERVAL_MS": str(relay_ms)}
-    prefix = ["nice", "-n", str(nice)] if nice else []
     for name, module in (("channels-worker", "services.channels.worker"), ("chat-worker", "services.chat.worker")):
-        proc = procs.start(name, [*prefix, sys.executable, "-m", module], wenv)
-        if nice:
-            # Every process here leads its own session, and with sched_autogroup (Linux desktops and this VM) the
-            # scheduler shares CPU between sessions first: a nice level only counts inside one. The autogroup's
-            # own nice is what lowers the worker against the API (production: cgroup CPU weights do this).
-            with contextlib.suppress(OSError):
-                Path(f"/proc/{proc.pid}/autogroup").write_text(str(nice))
+        procs.start(name, [sys.executable, "-m", module], wenv, nice)
 
 
 def stop_workers(procs: Procs) -> None:
@@ -601,8 +598,9 @@ def main() -> None:
         "--pause-workers", action="store_true", help="SIGSTOP the workers while sending (the API's own capacity)"
     )
     parser.add_argument(
-        "--worker-nice", type=int, default=0, help="nice level of the workers in part 1 (0: as the API)"
-    )
+        "--worker-nice", type=int, default=WORKER_NICE,
+        help=f"nice of the workers in part 1 (default {WORKER_NICE}: DEV_WORKER_NICE's, as `make run`; 0: as the API)",
+    )  # fmt: skip
     parser.add_argument("--profile", default="", help="directory for py-spy collapsed stacks of the API per level")
     parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of every process (INFO = production)")
     args = parser.parse_args()

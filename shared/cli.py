@@ -58,6 +58,10 @@ class DevSettings(BaseSettings):
     # Seconds to wait for every /health after start, and for children to stop after SIGTERM before SIGKILL.
     startup_timeout: float = Field(120.0, gt=0)
     stop_timeout: float = Field(10.0, gt=0)
+    # CPU priority (nice, 0-19) of the stream workers against the APIs, the gateway and the servers: a burst of
+    # webhooks is acked first and the workers catch up on the stream backlog, which is durable (docs/pipeline.md,
+    # "Ack throughput"). 0 = the same priority as everything else.
+    worker_nice: int = Field(10, ge=0, le=19)
 
 
 class ConfigError(Exception):
@@ -234,15 +238,15 @@ class Supervisor:
     width: int = 21  # the longest tag, transcription-worker, plus a space
     children: list[Child] = field(default_factory=list)
 
-    def spawn(self, name: str, argv: list[str]) -> Child:
+    def spawn(self, name: str, argv: list[str], nice: int = 0) -> Child:
         proc = subprocess.Popen(
             argv,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            # Own process group (stopped as a group) and SIGTERM if we die, even by SIGKILL.
-            preexec_fn=_child_setup(None, None, signal.SIGTERM),
+            # Own process group (stopped as a group), at `nice`, and SIGTERM if we die, even by SIGKILL.
+            preexec_fn=_child_setup(None, None, signal.SIGTERM, nice),
         )
         reader = threading.Thread(target=self._forward, args=(name, proc), daemon=True, name=f"out-{name}")
         reader.start()
@@ -569,7 +573,8 @@ def run_dev() -> int:
                 say(f"no demo seed yet ({SEED_MODULE} does not exist); starting without demo data", err=True)
             for spec in specs:
                 if spec.name != "gateway":
-                    sup.spawn(f"{spec.name}-worker", [sys.executable, "-m", f"{spec.module}.worker"])
+                    argv = [sys.executable, "-m", f"{spec.module}.worker"]
+                    sup.spawn(f"{spec.name}-worker", argv, nice=dev.worker_nice)
             for spec in specs:
                 sup.spawn(spec.name, uvicorn_argv(spec))
             wait_healthy(sup, specs, dev.startup_timeout)

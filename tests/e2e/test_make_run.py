@@ -135,7 +135,33 @@ def assert_full_tree(run: DevRun) -> dict[int, tuple[float, str]]:
         assert any(f"uvicorn {module}" in c for c in cmds), f"no uvicorn for {app}: {cmds}"
     for worker in WORKERS:
         assert any(f"-m services.{worker}.worker" in c for c in cmds), f"no {worker} worker: {cmds}"
+    assert_worker_priority(run.tree())
     return snap
+
+
+def autogroup_nice(pid: int) -> int | None:
+    """The nice of the process's scheduler autogroup (`/autogroup-N nice K`); None without sched_autogroup."""
+    try:
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def assert_worker_priority(tree: list[psutil.Process]) -> None:
+    """DEV_WORKER_NICE (default 10): the stream workers yield the CPU to the APIs, which keep nice 0."""
+    seen = {"worker": 0, "api": 0}
+    for p in tree:
+        cmd = " ".join(p.cmdline())
+        kind = "worker" if ".worker" in cmd and "-m services." in cmd else "api" if "uvicorn " in cmd else None
+        if kind is None:
+            continue
+        seen[kind] += 1
+        want = 10 if kind == "worker" else 0
+        assert p.nice() == want, (cmd, p.nice())
+        if (group := autogroup_nice(p.pid)) is not None:
+            assert group == want, (cmd, group)
+    assert seen["worker"] == len(WORKERS), seen
+    assert seen["api"] == len(APPS), seen
 
 
 def check_every_service(run: DevRun) -> None:
