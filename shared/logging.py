@@ -99,7 +99,8 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level, stream=sys.stdout, format="%(message)s")
-    for noisy in ("uvicorn.access", "httpx", "httpcore"):
+    # Per-request INFO lines of HTTP clients: httpx2 is the OpenAI SDK's client, twilio dumps every REST call.
+    for noisy in ("uvicorn.access", "httpx", "httpx2", "httpcore", "twilio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

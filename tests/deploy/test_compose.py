@@ -103,3 +103,14 @@ def test_only_the_data_network_holds_postgres_and_redis(compose) -> None:
     gateway_ip = compose["services"]["gateway"]["networks"]["apps"]["ipv4_address"]
     trusted = compose["services"]["auth"]["environment"]["AUTH_TRUSTED_PROXIES"]
     assert yaml.safe_load(trusted) == [gateway_ip]
+
+
+def test_workers_have_a_lower_cpu_weight_than_the_apis(compose) -> None:
+    """As `make run` (DEV_WORKER_NICE): under contention the APIs (webhook acks) get the CPU first; the workers drain
+    the durable stream backlog afterwards."""
+    services = compose["services"]
+    workers = [name for name in services if name.endswith("-worker")]
+    assert len(workers) == 5, workers
+    for name in workers:
+        api = services[name.removesuffix("-worker")]
+        assert services[name].get("cpu_shares", 1024) < api.get("cpu_shares", 1024), name
