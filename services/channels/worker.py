@@ -45,7 +45,7 @@ async def run(settings: ChannelsSettings, stop: asyncio.Event | None = None) -> 
     )
     media = MediaForwarder(box, http, settings.media_max_bytes, settings.telegram_api_url, settings.twilio_api_url)
     consumers = [
-        ConsumerSpec(stream=OUTBOUND_STREAM, handler=sender.handle, concurrency=8),
+        ConsumerSpec(stream=OUTBOUND_STREAM, handler=sender.handle, concurrency=8, raw=True),
         ConsumerSpec(
             stream=INBOUND_STREAM, handler=media.handle, group=MEDIA_GROUP, concurrency=2, accepts=is_voice_note
         ),

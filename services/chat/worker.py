@@ -45,7 +45,7 @@ async def run(settings: ChatSettings, stop: asyncio.Event | None = None) -> None
             inbound = InboundHandler(app.state.chat, store, wake=flusher.wake)
             consumers = [
                 # One at a time per worker: a customer's messages are stored in the order they arrive.
-                ConsumerSpec(stream=INBOUND_STREAM, handler=inbound.handle),
+                ConsumerSpec(stream=INBOUND_STREAM, handler=inbound.handle, raw=True),
                 ConsumerSpec(stream=COMPLETED_STREAM, handler=TranscriptHandler(wake=flusher.wake).handle),
             ]
             await asyncio.gather(

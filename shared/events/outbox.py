@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+import orjson
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events.envelope import Envelope
+from shared.logging import get_logger
 
+log = get_logger("events.outbox")
 NOTIFY_CHANNEL = "atende_outbox"
+# A row its producer publishes itself right after commit (`publish_committed`) is written with `created_at` this far
+# in the future: the relay only takes rows whose `created_at` has passed, so it leaves this one alone unless the
+# producer died between its commit and its XADD, and then publishes it after this grace.
+DIRECT_PUBLISH_GRACE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,9 @@ async def emit_many(session: AsyncSession, outbox_model: type, events: Sequence[
                 "idempotency_key": e.idempotency_key,
                 "payload": env.model_dump(mode="json")["payload"],
                 "occurred_at": env.occurred_at,
+                # Postgres' clock, like the relay's `created_at <= statement_timestamp()`: a producer whose clock runs
+                # ahead of the database's cannot delay its own events.
+                "created_at": func.now(),
             }
             for e, env in zip(events, envelopes, strict=True)
         ]
@@ -71,3 +82,57 @@ async def emit_many(session: AsyncSession, outbox_model: type, events: Sequence[
     counted = select(func.count()).select_from(inserted).subquery()
     await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, table.schema)).select_from(counted))
     return envelopes
+
+
+@dataclass(frozen=True)
+class CommittedEvent:
+    """An outbox row written with a deferred `created_at` (DIRECT_PUBLISH_GRACE_SECONDS), committed, to publish now."""
+
+    stream: str
+    envelope: Envelope
+
+
+async def publish_committed(
+    redis, conn: asyncpg.Connection, outbox_table: str, events: Sequence[CommittedEvent], *, maxlen: int
+) -> bool:
+    """XADD committed events at once instead of through the relay, then mark their rows published.
+
+    Never raises: a failure before the XADD leaves the rows to the relay once their grace has passed (nothing is lost);
+    a failure between the XADD and the mark publishes them a second time then, with the same envelope id and
+    idempotency key, which consumers skip (shared/events/consumer.py). Returns whether both steps succeeded."""
+    if not events:
+        return True
+    try:
+        pipe = redis.pipeline(transaction=False)
+        for e in events:
+            pipe.xadd(e.stream, e.envelope.to_fields(), maxlen=maxlen, approximate=True)
+        await pipe.execute()
+    except Exception as exc:  # noqa: BLE001 - the relay is the safety net
+        log.warning("direct_publish_failed", step="xadd", error=f"{type(exc).__name__}: {exc}"[:300])
+        return False
+    try:
+        await conn.execute(
+            f"UPDATE {outbox_table} SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL",
+            [e.envelope.id for e in events],
+        )
+    except Exception as exc:  # noqa: BLE001 - published; the relay will publish it again (consumers dedupe)
+        log.warning("direct_publish_failed", step="mark", error=f"{type(exc).__name__}: {exc}"[:300])
+        return False
+    return True
+
+
+def committed_event(row: Mapping[str, Any]) -> CommittedEvent:
+    """The event an outbox row (as RETURNING gives it: id, stream, type, tenant_id, idempotency_key, payload,
+    occurred_at) stands for: the same envelope the relay would build from it."""
+    payload = row["payload"]
+    return CommittedEvent(
+        stream=row["stream"],
+        envelope=Envelope(
+            id=row["id"],
+            type=row["type"],
+            tenant_id=row["tenant_id"],
+            occurred_at=row["occurred_at"],
+            idempotency_key=row["idempotency_key"],
+            payload=orjson.loads(payload) if isinstance(payload, str) else payload,
+        ),
+    )

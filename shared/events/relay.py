@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import utcnow
@@ -86,7 +86,8 @@ class OutboxRelay:
                 (
                     await session.execute(
                         select(model)
-                        .where(model.published_at.is_(None))
+                        # A row with a future created_at is its producer's to publish (DIRECT_PUBLISH_GRACE_SECONDS).
+                        .where(model.published_at.is_(None), model.created_at <= func.statement_timestamp())
                         .order_by(model.created_at)
                         .limit(self.batch)
                         .with_for_update(skip_locked=True)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.config import ServiceSettings
 from shared.db import create_sessionmaker
-from shared.events.consumer import Accepts, Handler, StreamConsumer
+from shared.events.consumer import Accepts, Handler, RawHandler, StreamConsumer
 from shared.events.relay import OutboxRelay
 from shared.logging import configure_logging, get_logger
 
@@ -25,7 +25,7 @@ class ConsumerSpec:
     """One stream this service consumes; unset knobs come from the settings (EVENTS_*)."""
 
     stream: str
-    handler: Handler
+    handler: Handler | RawHandler
     group: str | None = None  # default: the service name (one consumer group per service)
     max_deliveries: int | None = None
     claim_idle_ms: int | None = None
@@ -34,6 +34,7 @@ class ConsumerSpec:
     block_ms: int = 1_000
     concurrency: int = 1
     accepts: Accepts | None = None  # events the handler has nothing to do for are acked without a transaction
+    raw: bool = False  # the handler is a RawHandler (asyncpg connection, see shared/events/consumer.py)
 
 
 def create_worker_engine(database_url: str, pool_size: int) -> AsyncEngine:
@@ -70,6 +71,7 @@ def build_consumers(
             concurrency=spec.concurrency,
             dlq_maxlen=settings.events_dlq_maxlen,
             accepts=spec.accepts,
+            raw=spec.raw,
         )
         for spec in specs
     ]

@@ -17,6 +17,7 @@ from services.channels.outbound.split import split_reply
 from shared.crypto import SecretBox
 from shared.db import create_sessionmaker
 from shared.events import Envelope
+from shared.events.raw import raw_connection
 from shared.testing import serve_app
 from tests.channels.conftest import BOT_TOKEN, TWILIO_SID, TWILIO_TOKEN
 from tests.support.providers import TelegramStandIn, TwilioStandIn
@@ -75,12 +76,16 @@ def _event(w, channel_key, text="Sua pizza chega às 20h.", key=None, **extra):
 
 
 async def _handle(w, event, *, commit=True):
-    async with w["maker"]() as s:
-        await w["sender"].handle(event, s)
-        if commit:
-            await s.commit()
-        else:
-            await s.rollback()
+    """As the consumer runs it: in a transaction on a raw connection, committed (or lost, as by a crash)."""
+    async with raw_connection(w["maker"], autocommit=False) as conn:
+        tr = conn.transaction()
+        await tr.start()
+        try:
+            await w["sender"].handle(event, conn)
+        except BaseException:
+            await tr.rollback()
+            raise
+        await (tr.commit() if commit else tr.rollback())
 
 
 async def _delivery(w, key):

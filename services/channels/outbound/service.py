@@ -1,9 +1,9 @@
 """Send chat.outbound.v1 replies to the customer, at most once per message.
 
-The delivery row is the idempotency record. It is committed as `sending` in its own transaction
-before the provider is called, so a crash after the provider accepted the message can never lead
-to a second send: a redelivered event that finds `sending` marks the delivery `unknown` (for a
-human to check) instead of sending again.
+The delivery row is the idempotency record. It is committed as `sending` in its own statement (autocommit, on
+the sender's own pool) before the provider is called, so a crash after the provider accepted the message can
+never lead to a second send: a redelivered event that finds `sending` marks the delivery `unknown` (for a human
+to check) instead of sending again.
 """
 
 from __future__ import annotations
@@ -12,21 +12,44 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 
+import asyncpg
 import orjson
 import structlog
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.channels.configs.repository import ChannelRepository
+from services.channels.configs.models import Channel
 from services.channels.outbound.models import Delivery
 from services.channels.outbound.senders import Sender, SendError, close_senders
 from services.channels.outbound.split import split_reply
 from shared.crypto import SecretBox
 from shared.db import utcnow
 from shared.events import Envelope
+from shared.events.raw import raw_connection
 
 log = structlog.get_logger("outbound")
+_CHANNEL, _DELIVERY = Channel.__table__.fullname, Delivery.__table__.fullname
+SQL_CHANNEL = (
+    f"SELECT type, credentials_encrypted FROM {_CHANNEL} WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL"
+)
+SQL_CLAIM = f"""
+WITH channel AS (
+    SELECT id, tenant_id, type, credentials_encrypted FROM {_CHANNEL}
+    WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL
+), delivery AS (
+    INSERT INTO {_DELIVERY}
+        (id, tenant_id, channel_id, idempotency_key, message_id, recipient, status, parts, attempts, created_at,
+         updated_at)
+    SELECT $3, channel.tenant_id, channel.id, $4, $5, $6, 'sending', 0, 0, now(), now() FROM channel
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+)
+SELECT channel.type, channel.credentials_encrypted, (SELECT id FROM delivery) AS delivery_id FROM channel
+"""
+SQL_SENT = (
+    f"UPDATE {_DELIVERY} SET status = 'sent', parts = $3, provider_message_ids = $4, attempts = $5, sent_at = $6, "
+    "updated_at = $6 WHERE id = $1 AND tenant_id = $2"
+)
 OUTBOUND_STREAM = "chat.outbound.v1"
 TYPING_TYPE = "chat.typing.v1"
 # Provider hard limits per message.
@@ -48,29 +71,45 @@ class OutboundSender:
     base_backoff: float = 0.5
     max_backoff: float = 30.0
 
-    async def handle(self, envelope: Envelope, session: AsyncSession) -> None:
-        """Consumer handler for chat.outbound.v1 (runs in the consumer's transaction)."""
+    def __post_init__(self) -> None:
+        self._creds: dict[str, dict[str, str]] = {}  # ciphertext -> decrypted credentials (a rotation is new text)
+
+    async def handle(self, envelope: Envelope, conn: asyncpg.Connection) -> None:
+        """Raw consumer handler for chat.outbound.v1 (shared/events/consumer.py; runs in the consumer's transaction,
+        which commits the final delivery state together with the processed-event record)."""
         payload = envelope.payload
         if envelope.tenant_id is None:
             raise PermanentSendFailure("outbound event without tenant_id")
-        channel = await ChannelRepository(session).get(envelope.tenant_id, uuid.UUID(payload["channel_id"]))
-        if channel is None:
-            raise PermanentSendFailure(f"channel {payload['channel_id']} not found for this tenant")
-        sender = self.senders[channel.type]
-        creds = orjson.loads(self.box.decrypt(channel.credentials_encrypted))
+        channel_id = uuid.UUID(payload["channel_id"])
         recipient = str(payload["recipient"])
-        if envelope.type == TYPING_TYPE:
+        typing = envelope.type == TYPING_TYPE
+        # The channel, and (not for a typing hint) the `sending` marker: one autocommit statement on our own pool,
+        # committed when it returns, before the provider is called.
+        async with raw_connection(self.sessionmaker, autocommit=True) as own:
+            if typing:
+                row = await own.fetchrow(SQL_CHANNEL, channel_id, envelope.tenant_id)
+            else:
+                row = await own.fetchrow(
+                    SQL_CLAIM, channel_id, envelope.tenant_id, uuid.uuid4(), envelope.idempotency_key,
+                    _uuid_or_none(payload.get("message_id")), recipient[:200],
+                )  # fmt: skip
+        if row is None:
+            raise PermanentSendFailure(f"channel {payload['channel_id']} not found for this tenant")
+        channel_type = row["type"]
+        sender = self.senders[channel_type]
+        creds = self._credentials(row["credentials_encrypted"])
+        if typing:
             try:
                 await sender.typing(creds, recipient)
             except Exception as exc:  # noqa: BLE001 - a typing hint is best effort
                 log.info("typing_failed", error=type(exc).__name__)
             return
-
-        delivery_id = await self._claim(envelope, channel, recipient)
+        delivery_id = row["delivery_id"]
         if delivery_id is None:
+            await self._already_handled(envelope)
             return
         text = str(payload.get("text") or "").strip()
-        limit = PROVIDER_MAX_CHARS[channel.type]
+        limit = PROVIDER_MAX_CHARS[channel_type]
         if payload.get("split_replies"):
             limit = min(limit, self.split_max_chars)
         parts = split_reply(text, limit)
@@ -84,51 +123,26 @@ class OutboundSender:
             await self._commit_now(delivery_id, str(exc)[:1000], ",".join(sent_ids) or None, tries.attempts)
             raise PermanentSendFailure(str(exc)) from None
         # One UPDATE in the consumer's transaction (committed with its processed-event record), no read first.
-        now = utcnow()
-        await session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id)
-            .values(
-                status="sent",
-                parts=len(parts),
-                provider_message_ids=",".join(sent_ids),
-                attempts=tries.attempts,
-                sent_at=now,
-                updated_at=now,
-            )
+        await conn.execute(
+            SQL_SENT, delivery_id, envelope.tenant_id, len(parts), ",".join(sent_ids), tries.attempts, utcnow()
         )
-        log.info("reply_sent", channel_id=str(channel.id), parts=len(parts), attempts=tries.attempts)
+        log.info("reply_sent", channel_id=str(channel_id), parts=len(parts), attempts=tries.attempts)
+
+    def _credentials(self, encrypted: str) -> dict[str, str]:
+        creds = self._creds.get(encrypted)
+        if creds is None:
+            if len(self._creds) >= 1024:
+                self._creds.clear()
+            creds = self._creds[encrypted] = orjson.loads(self.box.decrypt(encrypted))
+        return creds
 
     async def aclose(self) -> None:
         """Close the providers' clients (and their connection pools)."""
         await close_senders(self.senders)
 
-    async def _claim(self, envelope: Envelope, channel, recipient: str) -> uuid.UUID | None:
-        """Commit the `sending` marker, or learn this message was already handled. The insert is one autocommit
-        statement (committed when it returns: no BEGIN/COMMIT round trips before the send); only a conflict, rare,
-        takes a transaction."""
-        async with self.sessionmaker() as s:
-            await s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            row = (
-                await s.execute(
-                    insert(Delivery)
-                    .values(
-                        id=uuid.uuid4(),
-                        tenant_id=channel.tenant_id,
-                        channel_id=channel.id,
-                        idempotency_key=envelope.idempotency_key,
-                        message_id=_uuid_or_none(envelope.payload.get("message_id")),
-                        recipient=recipient[:200],
-                        status="sending",
-                        parts=0,
-                        attempts=0,
-                    )
-                    .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                    .returning(Delivery.id)
-                )
-            ).first()
-        if row is not None:
-            return row[0]
+    async def _already_handled(self, envelope: Envelope) -> None:
+        """The delivery exists: sent, failed, or interrupted mid-send by a crash (`sending`: marked `unknown`, never
+        sent again). Rare, so through the ORM in its own transaction."""
         async with self.sessionmaker() as s, s.begin():
             existing = (
                 await s.execute(
@@ -140,7 +154,6 @@ class OutboundSender:
                 existing.error = "interrupted mid-send; not re-sent to avoid a duplicate (check the provider)"
                 existing.updated_at = utcnow()
                 log.warning("delivery_unknown", delivery_id=str(existing.id))
-            return None
 
     async def _send_with_retry(self, sender: Sender, creds, recipient: str, text: str, tries: _Tries) -> str:
         attempt = 0

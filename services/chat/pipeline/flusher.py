@@ -14,10 +14,14 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
+import asyncpg
+import orjson
 import structlog
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from asyncpg.exceptions import UniqueViolationError
+from sqlalchemy.dialects.postgresql import JSONB
 
 from services.chat.assistants.models import Assistant
 from services.chat.buffers.store import BufferStore, Claim
@@ -27,9 +31,9 @@ from services.chat.tenants.client import TenantSettings
 from services.chat.threads.answers import AnswerService, Turn, history_of
 from services.chat.threads.events import OUTBOUND_STREAM, is_channel_thread
 from services.chat.threads.models import Message, Thread
-from services.chat.threads.repository import ThreadRepository
 from shared.errors import AppError
 from shared.events import Envelope
+from shared.events.raw import raw_connection
 
 log = structlog.get_logger("flusher")
 TYPING_CHANNELS = ("telegram",)  # channels with a typing indicator
@@ -41,6 +45,99 @@ def context_key(thread_id: uuid.UUID, recent: list[Message]) -> str:
     would send the customer the same answer twice; with this key the second one cannot be stored."""
     last = next((m for m in recent if m.role == "user"), None)  # `recent` is newest first
     return hashlib.sha256(f"context:{thread_id}:{last.id if last else ''}".encode()).hexdigest()[:64]
+
+
+def _sql_read() -> str:
+    thread, message = Thread.__table__.fullname, Message.__table__.fullname
+    contact, assistant = Contact.__table__.fullname, Assistant.__table__.fullname
+    return f"""
+WITH thread AS (
+    SELECT * FROM {thread} WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
+), recent AS (
+    SELECT * FROM {message} WHERE tenant_id = $1 AND thread_id = $2 ORDER BY seq DESC LIMIT $3
+), extra AS (
+    SELECT * FROM {message}
+    WHERE tenant_id = $1 AND id = ANY($4::uuid[]) AND id NOT IN (SELECT id FROM recent)
+), context AS (
+    SELECT encode(sha256(convert_to(
+        'context:' || $2::text || ':' ||
+        coalesce((SELECT id::text FROM recent WHERE role = 'user' ORDER BY seq DESC LIMIT 1), ''), 'UTF8')), 'hex'
+    ) AS batch_key
+)
+SELECT
+    (SELECT row_to_json(thread)::text FROM thread) AS thread,
+    (SELECT row_to_json(c)::text FROM {contact} c JOIN thread ON c.id = thread.contact_id WHERE c.tenant_id = $1)
+        AS contact,
+    (SELECT row_to_json(a)::text FROM {assistant} a JOIN thread ON a.id = thread.assistant_id
+     WHERE a.tenant_id = $1 AND a.deleted_at IS NULL) AS assistant,
+    (SELECT json_agg(r ORDER BY r.seq DESC)::text FROM recent r) AS recent,
+    (SELECT json_agg(e)::text FROM extra e) AS extra,
+    context.batch_key,
+    EXISTS (SELECT 1 FROM {message} m WHERE m.tenant_id = $1 AND m.batch_key = context.batch_key) AS answered
+FROM context
+"""
+
+
+SQL_READ = _sql_read()
+
+
+@dataclass
+class BurstSnapshot:
+    """What a flush reads, from one snapshot: the thread with its parties, the recent history (newest first), the
+    burst's messages older than it, the context's batch key (`context_key`) and whether it was answered already."""
+
+    thread: Thread | None
+    contact: Contact | None
+    assistant: Assistant | None
+    recent: list[Message]
+    extra: list[Message]
+    batch_key: str
+    answered: bool
+
+
+async def read_burst(
+    conn: asyncpg.Connection, tenant_id: uuid.UUID, thread_id: uuid.UUID, ids: list[str], limit: int
+) -> BurstSnapshot:
+    row = await conn.fetchrow(SQL_READ, tenant_id, thread_id, limit, [uuid.UUID(i) for i in ids])
+    return BurstSnapshot(
+        thread=_one(Thread, row["thread"]),
+        contact=_one(Contact, row["contact"]),
+        assistant=_one(Assistant, row["assistant"]),
+        recent=_many(Message, row["recent"]),
+        extra=_many(Message, row["extra"]),
+        batch_key=row["batch_key"],
+        answered=row["answered"],
+    )
+
+
+def _converters(model) -> list[tuple[str, str, Any]]:
+    """(json key, attribute, parse) per column: row_to_json gives uuids and timestamps as text."""
+    out = []
+    for c in model.__table__.columns:
+        python = c.type.python_type if not isinstance(c.type, JSONB) else dict
+        parse = uuid.UUID if python is uuid.UUID else datetime.fromisoformat if python is datetime else None
+        out.append((c.name, c.key, parse))
+    return out
+
+
+_CONVERTERS: dict[type, list[tuple[str, str, Any]]] = {}
+
+
+def _build(model, data: dict):
+    conv = _CONVERTERS.get(model) or _CONVERTERS.setdefault(model, _converters(model))
+    values = {}
+    for name, key, parse in conv:
+        v = data.get(name)
+        values[key] = parse(v) if parse is not None and v is not None else v
+    return model(**values)
+
+
+def _one(model, text: str | None):
+    return _build(model, orjson.loads(text)) if text else None
+
+
+def _many(model, text: str | None) -> list:
+    return [_build(model, d) for d in orjson.loads(text)] if text else []
 
 
 @dataclass
@@ -114,30 +211,20 @@ class Flusher:
         ids = list(dict.fromkeys(str(i["message_id"]) for i in claim.items))
         rt = self.runtime
         tenant = await rt.tenants.get(tenant_id)
-        # Everything the answer needs, read on one connection. Reads only, each statement its own snapshot as under
-        # READ COMMITTED anyway: autocommit spares the BEGIN and ROLLBACK round trips.
-        async with rt.sessionmaker() as session:
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            repo = ThreadRepository(session)
-            recent = await repo.recent_messages(tenant_id, thread_id, rt.settings.context_max_messages)
-            wanted = {uuid.UUID(i) for i in ids}
-            rows = [m for m in recent if m.id in wanted]
-            if len(rows) < len(wanted):  # older than the context window, or not committed yet: ask for them
-                stmt = select(Message).where(Message.tenant_id == tenant_id, Message.id.in_(wanted))
-                rows = list((await session.execute(stmt)).scalars())
-                # Read again after them, so the context (and the answer's batch_key) holds everything the rows hold.
-                recent = await repo.recent_messages(tenant_id, thread_id, rt.settings.context_max_messages)
-            rows = sorted(rows, key=lambda m: (m.created_at, m.seq))
-            thread, contact, assistant = await repo.get_with_parties(tenant_id, thread_id)
-            wait = self._not_ready(claim, rows, ids, thread)
-            turn, answered = None, False
-            if wait is None:
-                turn = self._turn(tenant, thread, contact, assistant, rows, recent)
-                answered = (
-                    await session.execute(
-                        select(Message.id).where(Message.tenant_id == tenant_id, Message.batch_key == turn.batch_key)
-                    )
-                ).first() is not None
+        # Everything the answer needs in one autocommit statement (one snapshot, no BEGIN/ROLLBACK round trips).
+        async with raw_connection(rt.sessionmaker, autocommit=True) as conn:
+            snap = await read_burst(conn, tenant_id, thread_id, ids, rt.settings.context_max_messages)
+        recent = snap.recent
+        wanted = {uuid.UUID(i) for i in ids}
+        rows = sorted(
+            [m for m in recent if m.id in wanted] + snap.extra, key=lambda m: (m.created_at, m.seq)
+        )  # the burst; `extra`: older than the context window
+        thread, contact, assistant = snap.thread, snap.contact, snap.assistant
+        wait = self._not_ready(claim, rows, ids, thread)
+        turn = None
+        if wait is None:
+            turn = self._turn(tenant, thread, contact, assistant, rows, recent, snap.batch_key)
+        answered = snap.answered
         if wait == "waiting_commit":
             await self.store.release(claim, retry_in=0.2)  # the inbound transaction has not committed yet
             return wait
@@ -158,8 +245,8 @@ class Flusher:
             answer, renewed = await asyncio.gather(service.generate(turn), self.store.renew(claim))
             if not renewed:
                 return "lease_lost"  # stalled past the lease: the burst is another flusher's now
-            await service.store_answer(turn, answer)
-        except IntegrityError:
+            await service.store_channel_answer(turn, answer)
+        except UniqueViolationError:
             log.info("burst_answered_concurrently", key=claim.key)
         except AppError as exc:
             attempts = self._attempts.get(claim.key, 0) + 1
@@ -170,7 +257,7 @@ class Flusher:
             # The provider stayed down: a human takes it from here, and the customer is told so.
             log.warning("burst_handed_over", key=claim.key, error=exc.code)
             turn.config = None
-            await service.store_answer(turn, service.knowledge_answer(turn))
+            await service.store_channel_answer(turn, service.knowledge_answer(turn))
         await self.store.ack(claim)
         self._attempts.pop(claim.key, None)
         log.info("burst_answered", key=claim.key, messages=len(rows))
@@ -196,6 +283,7 @@ class Flusher:
         assistant: Assistant | None,
         rows: list[Message],
         recent: list[Message],
+        batch_key: str,
     ) -> Turn:
         # The burst is the question: the knowledge lookup sees all of it.
         question = Message(**{c.key: getattr(rows[-1], c.key) for c in Message.__table__.columns})
@@ -208,7 +296,7 @@ class Flusher:
             assistant=assistant,
             history=history_of(recent),
             needs_answer=True,
-            batch_key=context_key(thread.id, recent),
+            batch_key=batch_key,
         )
 
     async def _typing(self, thread: Thread, claim: Claim) -> None:

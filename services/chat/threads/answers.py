@@ -38,14 +38,16 @@ from services.chat.metrics.models import TokenUsage
 from services.chat.runtime import ChatRuntime
 from services.chat.tenants.client import TenantSettings
 from services.chat.threads.errors import MessageEmpty, MessageTooLong, ThreadNotFound
-from services.chat.threads.events import emit_index, emit_outbound, index_event, outbound_event
+from services.chat.threads.events import OUTBOUND_STREAM, emit_index, emit_outbound, index_event, outbound_event
 from services.chat.threads.models import Message, Thread
 from services.chat.threads.repository import ThreadRepository
 from services.chat.threads.schemas import MessageCreate, MessageRead, ThreadCreate
 from services.chat.threads.service import ThreadService
 from shared.db import utcnow
 from shared.errors import AppError
-from shared.events.outbox import emit_many
+from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS, committed_event, emit_many, publish_committed
+from shared.events.raw import raw_connection
+from shared.events.search import INDEX_STREAM, MESSAGE_UPSERTED
 
 log = structlog.get_logger("answers")
 
@@ -354,6 +356,88 @@ class AnswerService:
             if answer.model != KNOWLEDGE_ONLY:
                 await record_usage(session, tenant_id, answer.model, answer.tokens_in or 0, answer.tokens_out or 0)
         return message
+
+    async def store_channel_answer(self, turn: Turn, answer: Answer) -> Message:
+        """`store_answer` for the channel pipeline's flusher, in one autocommit statement (the thread's row lock is
+        its UPDATE, the answer, its outbox rows and the token usage), its events published right after the commit
+        instead of through the relay (which remains the safety net, shared/events/outbox.py). A second answer to
+        the same context fails on `batch_key` as a whole: asyncpg's UniqueViolationError, nothing stored."""
+        tenant_id = turn.thread.tenant_id
+        created_at = utcnow()
+        validated = "pending" if turn.tenant.require_approval else "ai"
+        message = Message(
+            id=uuid.uuid4(), tenant_id=tenant_id, thread_id=turn.thread.id, contact_id=turn.thread.contact_id,
+            role="assistant", content=answer.content, sector=turn.thread.sector, validated_by=validated,
+            model=answer.model, tokens_in=answer.tokens_in, tokens_out=answer.tokens_out, latency_ms=answer.latency_ms,
+            incomplete=answer.incomplete, batch_key=turn.batch_key, created_at=created_at,
+        )  # fmt: skip
+        index = index_event(message, turn.thread)
+        index_payload = {k: v for k, v in index.payload.items() if k not in ("contact_id", "sector")}  # the row's
+        reply = None
+        if validated == "ai" and not answer.incomplete:
+            reply = outbound_event(turn.thread, turn.contact, message, answer.content, turn.tenant.split_replies)
+        usage = answer.model != KNOWLEDGE_ONLY
+        async with raw_connection(self.rt.sessionmaker, autocommit=True) as conn:
+            rows = await conn.fetch(
+                SQL_STORE_CHANNEL_ANSWER,
+                tenant_id, turn.thread.id, created_at, answer.handover, message.id, answer.content, validated,
+                answer.model, answer.tokens_in, answer.tokens_out, answer.latency_ms, answer.incomplete,
+                turn.batch_key, uuid.uuid4(), index.idempotency_key, orjson.dumps(index_payload).decode(),
+                uuid.uuid4() if reply else None, reply.idempotency_key if reply else None,
+                orjson.dumps(reply.payload).decode() if reply else None, DIRECT_PUBLISH_GRACE_SECONDS,
+                usage, created_at.date(), (answer.model or "")[:200], answer.tokens_in or 0, answer.tokens_out or 0,
+            )  # fmt: skip
+            if not rows:  # pragma: no cover - threads are never hard-deleted
+                raise ThreadNotFound(f"thread {turn.thread.id} not found")
+            message.seq = rows[0]["seq"]
+            events = [committed_event(r) for r in rows if r["id"] is not None]
+            # Outbound first: it is what the customer waits for.
+            events.sort(key=lambda e: e.stream != OUTBOUND_STREAM)
+            await publish_committed(
+                self.rt.state.redis, conn, Outbox.__table__.fullname, events, maxlen=self.settings.events_stream_maxlen
+            )
+        return message
+
+
+def _sql_store_channel_answer() -> str:
+    thread, message = Thread.__table__.fullname, Message.__table__.fullname
+    outbox, usage = Outbox.__table__.fullname, TokenUsage.__table__.fullname
+    return f"""
+WITH thread AS (
+    UPDATE {thread} SET last_message_at = $3, updated_at = $3, needs_human = needs_human OR $4
+    WHERE id = $2 AND tenant_id = $1
+    RETURNING id, contact_id, sector
+), message AS (
+    INSERT INTO {message} (id, tenant_id, thread_id, contact_id, role, content, sector, validated_by, model,
+                           tokens_in, tokens_out, latency_ms, incomplete, batch_key, created_at)
+    SELECT $5, $1, thread.id, thread.contact_id, 'assistant', $6, thread.sector, $7, $8, $9, $10, $11, $12, $13, $3
+    FROM thread
+    RETURNING id, contact_id, sector, seq
+), events AS (
+    INSERT INTO {outbox} (id, stream, type, tenant_id, idempotency_key, payload, occurred_at, created_at)
+    SELECT $14::uuid, '{INDEX_STREAM}', '{MESSAGE_UPSERTED}', $1, $15::text,
+           $16::jsonb
+               || jsonb_strip_nulls(jsonb_build_object('contact_id', message.contact_id, 'sector', message.sector)),
+           $3, now() + make_interval(secs => $20)
+    FROM message
+    UNION ALL
+    SELECT $17::uuid, '{OUTBOUND_STREAM}', '{OUTBOUND_STREAM}', $1, $18::text, $19::jsonb, $3,
+           now() + make_interval(secs => $20)
+    FROM message
+    WHERE $17::uuid IS NOT NULL
+    RETURNING id, stream, type, tenant_id, idempotency_key, payload, occurred_at
+), usage AS (
+    INSERT INTO {usage} AS u (tenant_id, day, model, requests, tokens_in, tokens_out)
+    SELECT $1, $22, $23, 1, $24, $25 FROM message WHERE $21
+    ON CONFLICT (tenant_id, day, model) DO UPDATE
+    SET requests = u.requests + 1, tokens_in = u.tokens_in + excluded.tokens_in,
+        tokens_out = u.tokens_out + excluded.tokens_out
+)
+SELECT message.seq, events.* FROM message LEFT JOIN events ON true
+"""
+
+
+SQL_STORE_CHANNEL_ANSWER = _sql_store_channel_answer()
 
 
 async def record_usage(session: AsyncSession, tenant_id: uuid.UUID, model: str, tokens_in: int, tokens_out: int):

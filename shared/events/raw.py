@@ -1,0 +1,46 @@
+"""Raw asyncpg on the event path: prepared statements instead of the ORM where every message pays for them.
+
+The connection comes from the caller's SQLAlchemy sessionmaker (its pool, and in tests whatever the sessionmaker is
+bound to), so pooling, the outage handling of the workers and the test fixtures stay as they are. Statements run
+through asyncpg's own statement cache (prepared once per connection); json/jsonb parameters are passed as text and
+come back decoded (SQLAlchemy's codecs on its asyncpg connections).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+# Postgres is down, restarting, shutting down or out of connections, or the connection broke: an outage (consumers
+# retry it without counting it toward the DLQ), never a bad event.
+OUTAGE_ERRORS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+# The connection itself may be unusable after these (backend killed, Postgres restarted, a statement cut off):
+# never pool it again.
+CONNECTION_ERRORS = (*OUTAGE_ERRORS, OSError, TimeoutError)
+
+
+@asynccontextmanager
+async def raw_connection(
+    sessionmaker: async_sessionmaker[AsyncSession], *, autocommit: bool
+) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled asyncpg connection. `autocommit`: each statement commits on its own (no BEGIN/COMMIT round trips);
+    otherwise the caller opens `conn.transaction()` itself. A connection that broke is invalidated (dropped from the
+    pool) before the error propagates."""
+    async with sessionmaker() as session:
+        options = {"isolation_level": "AUTOCOMMIT"} if autocommit else None
+        conn = await session.connection(execution_options=options)
+        raw = (await conn.get_raw_connection()).driver_connection
+        try:
+            yield raw
+        except CONNECTION_ERRORS:
+            await conn.invalidate()
+            raise
