@@ -28,6 +28,7 @@ def create_app(settings: ChannelsSettings | None = None) -> FastAPI:
             min_size=0,
             max_size=settings.db_pool_size,
             command_timeout=30,
+            timeout=5,  # connecting (intake.py takes a free connection without an acquire timeout)
             reset=keep_session,
             server_settings={"application_name": "channels-webhook-intake"},
         )

@@ -378,3 +378,26 @@ async def test_intake_survives_its_pooled_connections_being_killed(hooks, admin_
     r = await _post_twilio(hooks, ch["id"], _twilio_form(sid="SM2"))
     assert r.status_code == 200, r.text
     assert await _counts(session) == (2, 2)
+
+
+async def test_twilio_signature_forms_the_library_accepts(hooks, admin_headers, session):
+    """The intake checks the URL as rebuilt first and falls back to RequestValidator.validate: Twilio signing the
+    URL with its default port (`:443`) still passes, and anything the library refuses is refused (no 500 for a
+    header that is not ASCII)."""
+    ch = await create_channel(hooks, admin_headers)
+    path = f"/webhooks/twilio/{ch['id']}"
+    with_port = f"{PUBLIC}:443{path}"
+    form = _twilio_form(sid="SM" + "p" * 32)
+    r = await _post_twilio(hooks, ch["id"], form, signature=twilio_sign(with_port, form))
+    assert r.status_code == 200, r.text
+    other = _twilio_form(sid="SM" + "q" * 32)
+    for bad in (
+        twilio_sign(f"{PUBLIC}:8443{path}", other),  # another port: not the URL Twilio was given
+        twilio_sign(f"{PUBLIC}{path}", other, token="another-token"),
+        twilio_sign(f"{PUBLIC}{path}", form),  # the other message's signature
+    ):
+        r = await _post_twilio(hooks, ch["id"], other, signature=bad)
+        assert r.status_code == 403, r.text
+    r = await hooks.post(path, data=other, headers={"X-Twilio-Signature": "sïgnature".encode("latin-1")})
+    assert r.status_code == 403, r.text
+    assert await _counts(session) == (1, 1)
