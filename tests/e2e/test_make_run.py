@@ -148,7 +148,7 @@ def autogroup_nice(pid: int) -> int | None:
 
 
 def assert_worker_priority(tree: list[psutil.Process]) -> None:
-    """DEV_WORKER_NICE (default 10): the stream workers yield the CPU to the APIs, which keep nice 0."""
+    """DEV_WORKER_NICE (default 19, the lowest priority): the stream workers yield the CPU to the APIs (nice 0)."""
     seen = {"worker": 0, "api": 0}
     for p in tree:
         cmd = " ".join(p.cmdline())
@@ -156,7 +156,7 @@ def assert_worker_priority(tree: list[psutil.Process]) -> None:
         if kind is None:
             continue
         seen[kind] += 1
-        want = 10 if kind == "worker" else 0
+        want = 19 if kind == "worker" else 0
         assert p.nice() == want, (cmd, p.nice())
         if (group := autogroup_nice(p.pid)) is not None:
             assert group == want, (cmd, group)
