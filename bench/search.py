@@ -94,8 +94,7 @@ async def setup_db(url: str | None, workdir: Path, args) -> tuple[str, object | 
             await conn.execute(text(f'CREATE DATABASE "{name}"'))
     await admin.dispose()
     db = f"{head}/{name}"
-    if not found:
-        await asyncio.to_thread(upgrade, "search", db)
+    await asyncio.to_thread(upgrade, "search", db)  # a reused database too (0004 drops the global index)
     return db, pg
 
 
@@ -161,26 +160,10 @@ async def build_session(conn, args) -> None:
 
 async def build_tenant_indexes(engine, args) -> None:
     """The per-tenant partial HNSW indexes, by the worker's maintenance pass (only the missing ones), timed."""
-    from services.search.indexing.vector_indexes import maintain
+    from services.search.indexing.vector_indexes import catalog, maintain
 
     async with engine.connect() as conn:
         await build_session(conn, args)
-        if args.rebuild_tenant_indexes:
-            # an index built with other m / ef_construction is dropped, so maintain() rebuilds it with these
-            wanted = sorted([f"ef_construction={args.hnsw_ef_construction}", f"m={args.hnsw_m}"])
-            stale = [
-                name
-                for name, opts in await conn.execute(
-                    text(
-                        "SELECT c.relname, c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                        "WHERE n.nspname = 'search' AND c.relkind = 'i' AND c.relname LIKE 'ix_entry_hnsw_t_%'"
-                    )
-                )
-                if sorted(opts or []) != wanted
-            ]
-            for name in stale:
-                await conn.execute(text(f"DROP INDEX search.{name}"))
-            print(f"dropped {len(stale)} per-tenant indexes not built with {', '.join(wanted)}", flush=True)
         await conn.execute(text("VACUUM ANALYZE search.entry"))
         started = time.perf_counter()
         actions = await maintain(
@@ -190,17 +173,23 @@ async def build_tenant_indexes(engine, args) -> None:
             ef_construction=args.hnsw_ef_construction,
             build_memory=args.build_memory,
             concurrently=False,
+            ivfflat_min_rows=args.ivfflat_min_rows,
         )
         seconds = time.perf_counter() - started
-        created = [a for a in actions if a.action == "created"]
+        created = [a for a in actions if a.action in ("created", "rebuilt") and a.seconds]
+        kinds = {ix.tenant_id: ix.params for ix in await catalog(conn) if not ix.suffix}
         for a in sorted(created, key=lambda a: -a.rows):
-            print(f"  tenant index {a.rows:8d} rows: {a.seconds:7.1f}s {a.size_bytes / 2**20:8.1f} MiB", flush=True)
+            print(
+                f"  tenant index {a.rows:8d} rows: {a.action} {kinds.get(a.tenant_id)} {a.seconds:7.1f}s "
+                f"{a.size_bytes / 2**20:8.1f} MiB",
+                flush=True,
+            )
         for a in actions:
             if a.action == "failed":
                 print(f"  tenant index {a.rows:8d} rows FAILED: {a.error}", flush=True)
         print(
-            f"per-tenant HNSW built now (>= {args.tenant_index_min_rows} rows, m={args.hnsw_m}, "
-            f"ef_construction={args.hnsw_ef_construction}, "
+            f"per-tenant indexes built now (>= {args.tenant_index_min_rows} rows; HNSW m={args.hnsw_m}, "
+            f"ef_construction={args.hnsw_ef_construction}; IVFFlat from {args.ivfflat_min_rows} rows, "
             f"{args.build_workers} parallel worker(s)): {len(created)} indexes, {sum(a.rows for a in created)} rows, "
             f"{seconds:.1f}s, {sum(a.size_bytes for a in created) / 2**20:.1f} MiB, load {load_avg()}",
             flush=True,
@@ -215,7 +204,7 @@ async def build_tenant_indexes(engine, args) -> None:
         ).one()
         table = await conn.scalar(text("SELECT pg_table_size('search.entry')"))
         print(
-            f"all per-tenant HNSW indexes: {n}, {int(total) / 2**20:.1f} MiB; table (heap + TOAST) "
+            f"all per-tenant vector indexes: {n}, {int(total) / 2**20:.1f} MiB; table (heap + TOAST) "
             f"{int(table) / 2**20:.1f} MiB",
             flush=True,
         )
@@ -244,6 +233,14 @@ async def build_global_index(engine, args) -> None:
             flush=True,
         )
         await conn.execute(text("ANALYZE search.entry"))
+
+
+async def drop_global_index(engine) -> None:
+    """The product has none since migration 0004: with it the planner may prefer it over a tenant's own index."""
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("DROP INDEX IF EXISTS search.ix_entry_embedding_hnsw"))
+        print("global HNSW index dropped again", flush=True)
 
 
 def load_avg() -> str:
@@ -295,7 +292,7 @@ class CachedEmbeddings:
 async def bench(args) -> None:
     from services.search.config import SearchSettings
     from services.search.indexing.vector_indexes import index_name
-    from services.search.query.repository import QUERY_VECTOR, Filters, SearchRepository, ef_search_for, vector_param
+    from services.search.query.repository import QUERY_VECTOR, Filters, SearchRepository, vector_param
     from services.search.query.schemas import SearchQuery
     from services.search.query.service import SearchService
     from services.search.tenants.service import TenantDirectory
@@ -320,16 +317,35 @@ async def bench(args) -> None:
             ids = await load(engine, args.rows, args.tenants)
         await build_tenant_indexes(engine, args)  # the design's indexes first: its numbers do not need the global one
         if args.build_only:
-            if not args.no_global:
-                await build_global_index(engine, args)
             print(f"\nbuild only: done, load {load_avg()}", flush=True)
             return
         settings = SearchSettings(
             database_url=db,
             exact_search_max_rows=args.exact_cap,
             tenant_index_min_rows=args.tenant_index_min_rows,
+            tenant_ivfflat_min_rows=args.ivfflat_min_rows,
             auth_url="",
         )
+        if args.ivfflat_scan_rows:
+            settings = settings.model_copy(update={"tenant_ivfflat_scan_rows": args.ivfflat_scan_rows})
+        if args.warm_indexes:
+            from services.search.indexing.vector_indexes import warm
+
+            async with engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                started = time.perf_counter()
+                warmed = await warm(
+                    conn,
+                    queries=settings.tenant_index_warm_queries,
+                    ef_search=settings.tenant_index_warm_ef_search,
+                )
+            print(
+                f"warm-up of {len(warmed)} per-tenant indexes ({sum(w.size_bytes for w in warmed) / 2**20:.0f} MiB, "
+                f"{sum(w.queries for w in warmed)} queries, HNSW ef_search {settings.tenant_index_warm_ef_search}): "
+                f"{time.perf_counter() - started:.1f}s, largest {max((w.seconds for w in warmed), default=0):.1f}s, "
+                f"load {load_avg()}",
+                flush=True,
+            )
         tenants = TenantDirectory(None)
 
         class Stub:  # the query vectors are synthetic: the service's own model is not needed to plan
@@ -415,9 +431,9 @@ async def bench(args) -> None:
                 flush=True,
             )
 
-        if not args.no_global:
+        if args.naive:
             await build_global_index(engine, args)
-        for tid, n in ids if per_bucket and not args.no_global else []:
+        for tid, n in ids if per_bucket and args.naive else []:
             b = per_bucket[bucket_of(n)]
             for vec, truth in queries[tid]:
                 async with AsyncSession(engine) as session, session.begin():
@@ -434,7 +450,9 @@ async def bench(args) -> None:
                     b["naive_lat"].append((time.perf_counter() - started) * 1000)
                     b["naive_n"].append(len(got))
                     b["naive_rec"].append(len(got & truth) / max(1, len(truth)))
-        if per_bucket and not args.no_global:
+        if args.naive:
+            await drop_global_index(engine)
+        if per_bucket and args.naive:
             print(
                 "\nnaive: unfiltered global HNSW (ef_search 40) then WHERE tenant_id, same queries"
                 "\n| tenant rows | naive rows returned | naive recall@10 | naive p50 ms | naive p95 ms |"
@@ -447,6 +465,9 @@ async def bench(args) -> None:
                     flush=True,
                 )
 
+        if args.tenant_table_only:
+            print(f"\ndone (tenant table only), load {load_avg()}", flush=True)
+            return
         by_size = sorted(ids, key=lambda t: t[1])
         picks = {
             "smallest": by_size[0],
@@ -456,11 +477,11 @@ async def bench(args) -> None:
             "largest": by_size[-1],
         }
         print(
-            "\nforced plans (p50 ms of the query alone): exact | global HNSW at ef for the share (recall) | "
-            "tenant HNSW at SEARCH_TENANT_INDEX_EF_SEARCH (recall)"
+            "\nforced plans (p50 ms of the query alone): exact | the tenant's own index at "
+            "SEARCH_TENANT_INDEX_EF_SEARCH / SEARCH_TENANT_IVFFLAT_PROBES (recall)"
         )
         for label, (tid, n) in picks.items():
-            ex, hn, th, hn_rec, th_rec = [], [], [], [], []
+            ex, th, th_rec = [], [], []
             async with AsyncSession(engine) as session:
                 vectors = await queries_for(session, tid, min(args.queries, 15))
             has_index = n >= args.tenant_index_min_rows
@@ -471,31 +492,23 @@ async def bench(args) -> None:
                     s = time.perf_counter()
                     truth = {h.entry_id for h in await repo.exact(f, vec, MODEL, 10)}
                     ex.append((time.perf_counter() - s) * 1000)
-                    ef = ef_search_for(10, n / args.rows, 100)
-                    if not args.no_global:
-                        s = time.perf_counter()
-                        got = await repo.hnsw(f, vec, MODEL, 10, ef_search=ef, iterative=False)
-                        hn.append((time.perf_counter() - s) * 1000)
-                        hn_rec.append(len({h.entry_id for h in got} & truth) / 10)
                     if has_index:
-                        s = time.perf_counter()
-                        got = await repo.hnsw(
+                        # the probe statement sets ef_search / ivfflat.probes as a search would
+                        await repo.probe_or_exact(
                             f,
                             vec,
                             MODEL,
                             10,
+                            cap=0,
                             ef_search=settings.tenant_index_ef_search,
-                            iterative=False,
-                            tenant_index=True,
+                            ivfflat_scan_rows=settings.tenant_ivfflat_scan_rows,
                         )
+                        s = time.perf_counter()
+                        got = await repo.hnsw(f, vec, MODEL, 10, ef_search=None, iterative=False, tenant_index=True)
                         th.append((time.perf_counter() - s) * 1000)
                         th_rec.append(len({h.entry_id for h in got} & truth) / 10)
             tenant_part = f"{pct(th, 50):7.2f} ({statistics.mean(th_rec):.3f})" if th else "   (no index)"
-            print(
-                f"  {label:8} {n:7d} exact {pct(ex, 50):8.2f} | global ef {ef:4d} {pct(hn, 50):7.2f} "
-                f"({statistics.mean(hn_rec) if hn_rec else float('nan'):.3f}) | tenant {tenant_part}",
-                flush=True,
-            )
+            print(f"  {label:8} {n:7d} exact {pct(ex, 50):8.2f} | tenant {tenant_part}", flush=True)
 
         from services.search.embeddings.local import LocalEmbeddings
 
@@ -543,7 +556,18 @@ def main() -> None:
     parser.add_argument("--shared-buffers", default="4GB", help="embedded server only")
     parser.add_argument("--use-env-db", action="store_true", help="use DATABASE_URL instead of an embedded server")
     parser.add_argument("--workdir", default=".data/bench-search")
-    parser.add_argument("--no-global", action="store_true", help="no global HNSW index: no naive baseline")
+    parser.add_argument(
+        "--naive",
+        action="store_true",
+        help="build the global HNSW index (timed) for the naive unfiltered-then-filter baseline, drop it after",
+    )
+    parser.add_argument("--ivfflat-min-rows", type=int, default=50_000, help="SEARCH_TENANT_IVFFLAT_MIN_ROWS")
+    parser.add_argument(
+        "--ivfflat-scan-rows", type=int, default=0, help="SEARCH_TENANT_IVFFLAT_SCAN_ROWS (0: the setting)"
+    )
+    parser.add_argument(
+        "--warm-indexes", action="store_true", help="the worker's warm-up of the per-tenant indexes before the passes"
+    )
     parser.add_argument(
         "--tenant-ef-search",
         help="comma-separated SEARCH_TENANT_INDEX_EF_SEARCH values, one timed every-tenant pass each (default: the "
@@ -552,9 +576,7 @@ def main() -> None:
     parser.add_argument("--warm-passes", type=int, default=0, help="untimed every-tenant passes first (warm caches)")
     parser.add_argument("--skip-tenant-table", action="store_true", help="skip the every-tenant semantic pass")
     parser.add_argument(
-        "--rebuild-tenant-indexes",
-        action="store_true",
-        help="drop per-tenant indexes built with another --hnsw-m / --hnsw-ef-construction (then rebuilt)",
+        "--tenant-table-only", action="store_true", help="stop after the every-tenant passes (no forced plans, modes)"
     )
     parser.add_argument("--build-only", action="store_true", help="load and build the indexes, measure nothing")
     parser.add_argument("--db-name", help="keep the data in this database; a re-run reuses it (no load, no build)")

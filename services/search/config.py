@@ -38,12 +38,26 @@ class SearchSettings(ServiceSettings):
     tenant_index_interval_seconds: int = Field(300, ge=0)
     tenant_index_build_memory: str = Field("1GB", pattern=r"^[0-9]+(kB|MB|GB)$")  # maintenance_work_mem
     tenant_index_max_builds: int = Field(4, ge=1)  # per pass, largest tenants first
-    # graph of the per-tenant indexes. m no larger than the global index's (16, migration 0002): pgvector 0.6
-    # costs an HNSW scan as (levels + 2) x m, so with m=24 the planner gave a tenant holding 23% of the 1M table
-    # the global index (+ tenant filter) instead of its own. ef_construction 200, not 64: 16/64 gave recall@10
-    # 0.865 on that tenant (docs/search.md)
-    hnsw_m: int = Field(16, ge=2, le=16)
+    # graph of the per-tenant HNSW indexes. 16/200: m=32 left as many of the 1M bench's largest tenant's rows
+    # unreachable (3.7% vs 2.7% of 300) at +50% build time; 16/64 gave recall@10 0.865 there (docs/search.md).
+    # No global index competes since migration 0004 (with it, pgvector 0.6's (levels + 2) x m cost made the
+    # planner prefer the global m=16 index over a tenant's m=24 one): re-creating one means m <= 16 again
+    hnsw_m: int = Field(16, ge=2, le=64)
     hnsw_ef_construction: int = Field(200, ge=4, le=1000)
+    # from this many rows a tenant's index is IVFFlat (lists = sqrt(rows)), kept down to half of it; 0: HNSW for
+    # every size. 1M bench: HNSW 16/200 graphs of 70k-234k rows had queries landing in a wrong region (0 of 10)
+    # and up to 3.5% unreachable rows; IVFFlat: recall@10 1.000 on 200 queries of the 234k tenant at probes 1-40,
+    # built in 9 s (HNSW: 256-385 s)
+    tenant_ivfflat_min_rows: int = Field(50_000, ge=0)
+    # rows an IVFFlat query compares, over the lists it probes: probes = ceil(this / (rows / lists)), so the cost
+    # stays ~this + sqrt(rows) whatever the tenant's size (1M bench: 6 probes of 484 lists at 234k rows, 12 of
+    # 226 at 51k; a fixed 10 probes gave the 234k-row tenant p95 18.2 ms, and 5 probes the 51k one recall 0.978)
+    tenant_ivfflat_scan_rows: int = Field(2_500, ge=1)
+    # warm-up of the per-tenant indexes after a Postgres start (no pg_prewarm in pgserver): IVFFlat indexes read
+    # whole, HNSW graphs by this many searches each at this ef_search; 0 queries: no warm-up
+    tenant_index_warm_queries: int = Field(20, ge=0)
+    tenant_index_warm_ef_search: int = Field(400, ge=10, le=1000)
+    tenant_index_warm_check_seconds: int = Field(30, ge=1)  # how often the worker checks for a restart
     max_limit: int = Field(50, ge=1, le=200)
     rrf_k: int = Field(60, ge=1)
     # Tenant locale (text search configuration): cached from auth's internal tenant endpoint.

@@ -28,7 +28,8 @@ A_TEXTS = [
 
 async def load_synthetic(session, model: str, tenants: dict[uuid.UUID, int], hnsw: bool = True) -> None:
     """Clustered synthetic vectors made in SQL (topic + sub-topic + phrasing), quickly, without the model."""
-    await session.execute(text("DROP INDEX search.ix_entry_embedding_hnsw"))  # rebuilt below, rolled back after
+    # migration 0004 dropped the global index; `hnsw=True` builds one (rolled back with the test) for the global path
+    await session.execute(text("DROP INDEX IF EXISTS search.ix_entry_embedding_hnsw"))
     await session.execute(text("SELECT setseed(0.42)"))
     # topics (100 per tenant), sub-topics (100) and phrasings (10): a row is the sum of one of each
     for name, count, scale in (("cen", 100 * len(tenants), 1.0), ("sub", 100, 0.5), ("var", 10, 0.25)):
@@ -61,7 +62,7 @@ async def load_synthetic(session, model: str, tenants: dict[uuid.UUID, int], hns
             ),
             {"tid": tenant_id, "model": model},
         )
-    if hnsw:  # the production index (migration 0002's parameters), built once after the load
+    if hnsw:  # migration 0002's global index, built once after the load
         await session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         await session.execute(
             text(

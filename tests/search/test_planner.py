@@ -38,6 +38,14 @@ async def test_small_tenant_above_cap_falls_back_to_exact(session, embedder, ten
         ),
         {"t": crowd, "v": literal, "m": embedder.model},
     )
+    # the global HNSW path only exists with a global index (migration 0004 dropped migration 0002's): re-created
+    # here, rolled back with the test
+    await session.execute(
+        text(
+            "CREATE INDEX ix_entry_embedding_hnsw ON search.entry USING hnsw (embedding vector_cosine_ops) "
+            "WITH (m = 16, ef_construction = 64)"
+        )
+    )
     await session.execute(text("ANALYZE search.entry"))
     # on a table this small Postgres would rather sort; make it use the HNSW index as it does at scale
     for knob in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):

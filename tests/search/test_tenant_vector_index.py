@@ -18,9 +18,12 @@ from services.search.indexing.vector_indexes import (
     catalog,
     create_sql,
     existing,
+    fits,
     index_name,
+    lists_for,
     maintain,
     maintain_forever,
+    warm,
 )
 from services.search.query.repository import Filters, SearchRepository
 from services.search.query.service import SearchService
@@ -82,9 +85,11 @@ async def test_partial_index_built_used_isolated_and_accurate(session, embedder,
         Filters(tenant_id=big), vector, embedder.model, 10, tenant_index=False
     )
     assert index_name(big) not in await explain(session, sql_param, params_param, generic=True)
-    # with the global index of migration 0002 next to it, the tenant's own index still wins the cost comparison
-    # for a tenant holding most of the table (pgvector 0.6 costs a scan as (levels + 2) x m: with m=24 the global
-    # m=16 index won for a 23%-share tenant of the 1M bench, and the tenant's queries were post-filtered)
+    # migration 0004 dropped the global index; re-created next to it (m=16), the tenant's own m=16 index still wins
+    # the cost comparison for a tenant holding most of the table (pgvector 0.6 costs a scan as (levels + 2) x m:
+    # with m=24 the global m=16 index won for a 23%-share tenant of the 1M bench, and its queries were
+    # post-filtered)
+    assert await session.scalar(text("SELECT to_regclass('search.ix_entry_embedding_hnsw')")) is None
     await session.execute(
         text(
             "CREATE INDEX ix_entry_embedding_hnsw ON search.entry USING hnsw (embedding vector_cosine_ops) "
@@ -134,9 +139,12 @@ async def test_partial_index_built_used_isolated_and_accurate(session, embedder,
         r[0] for r in await session.execute(text("SELECT id FROM search.entry WHERE tenant_id = :t"), {"t": small})
     }
     assert plan == "exact" and len(hits) == 40 and {h.entry_id for h in hits} == theirs
-    # above the exact cap without an index of its own: the global path (here: no HNSW at all -> exact fallback)
+    # above the exact cap without an index of its own and no global index (migration 0004): exact
     hits, plan = await service.nearest(Filters(tenant_id=other), vector, 10)
-    assert plan.startswith("hnsw") and len(hits) == 10
+    assert plan == "exact_unindexed" and len(hits) == 10
+    assert [h.entry_id for h in hits] == [
+        h.entry_id for h in await repo.exact(Filters(tenant_id=other), vector, embedder.model, 10)
+    ]
 
     # a filter the index does not cover (a rare sector) still returns `limit` matching rows: exact fallback
     await session.execute(
@@ -280,3 +288,106 @@ async def test_rebuilds_index_with_other_build_parameters(stack, embedder):
                     await conn.execute(text(f"DROP INDEX IF EXISTS search.{left}"))
     finally:
         await engine.dispose()
+
+
+async def grow(session, tenant_id: uuid.UUID, rows: int) -> None:
+    """`rows` more rows for the tenant: copies of its own vectors, slightly moved (no model needed)."""
+    await session.execute(
+        text(
+            "INSERT INTO search.entry (id, tenant_id, source, ref_id, text, ts_config, embedding, embedding_model, "
+            "embedding_dim, created_at) SELECT gen_random_uuid(), tenant_id, source, gen_random_uuid(), text, "
+            "ts_config, embedding + (SELECT array_agg((random() - 0.5) * 0.02)::vector(384) "
+            "FROM generate_series(1, 384) WHERE g > 0), embedding_model, 384, created_at "
+            "FROM search.entry, generate_series(1, 1) g WHERE tenant_id = :t LIMIT :n"
+        ),
+        {"t": tenant_id, "n": rows},
+    )
+
+
+async def test_largest_tenants_get_ivfflat_without_global_index(session, embedder, tenants, search_settings):
+    """From `ivfflat_min_rows` a tenant's index is IVFFlat (lists = sqrt(rows)); with no global index (migration
+    0004) the planner takes a tenant's own index whatever its kind or m; the kind follows the tenant's size (with
+    hysteresis) and IVFFlat lists its growth; the warm-up reads each index and leaves no setting behind."""
+    big, mid = uuid.uuid4(), uuid.uuid4()
+    await load_synthetic(session, embedder.model, {big: 3_000, mid: 2_200}, hnsw=False)
+    conn = await session.connection()
+    # m=24: loses to a global m=16 index on pgvector 0.6's cost model, wins now there is none
+    args = {"min_rows": 2_000, "ivfflat_min_rows": 2_500, "m": 24, "ef_construction": 200, "concurrently": False}
+    actions = await maintain(conn, **args)
+    assert sorted((a.tenant_id == big, a.action) for a in actions) == [(False, "created"), (True, "created")]
+    kinds = {ix.tenant_id: ix.params for ix in await catalog(conn)}
+    assert kinds[big] == {"kind": "ivfflat", "lists": lists_for(3_000)} == {"kind": "ivfflat", "lists": 55}
+    assert kinds[mid] == {"kind": "hnsw", "m": 24, "ef_construction": 200}
+    assert await maintain(conn, **args) == []  # idempotent
+    await session.execute(text("ANALYZE search.entry"))
+    # the warm-up: every index; IVFFlat by one query probing every list, HNSW by `queries` searches
+    warmed = await warm(conn, queries=5, ef_search=200)
+    assert {(w.tenant_id, w.kind, w.queries) for w in warmed} == {(big, "ivfflat", 1), (mid, "hnsw", 5)}
+    assert await session.scalar(text("SHOW ivfflat.probes")) == "1"  # reset: nothing left for later queries
+    assert await session.scalar(text("SHOW hnsw.ef_search")) == "40"
+
+    repo = SearchRepository(session)
+    settings = search_settings.model_copy(update={"exact_search_max_rows": 500, "tenant_index_min_rows": 2_000})
+    service = SearchService(session, embedder, tenants, settings)
+    for tenant_id, kind in ((big, "ivfflat"), (mid, "hnsw")):
+        [vector] = await sample_queries(session, tenant_id, 1)
+        sql, params = repo.hnsw_statement(Filters(tenant_id=tenant_id), vector, embedder.model, 10, tenant_index=True)
+        assert f"Index Scan using {index_name(tenant_id)}" in await explain(session, sql, params)
+        assert f"Index Scan using {index_name(tenant_id)}" in await explain(session, sql, params, generic=True)
+        mine = {
+            r[0]
+            for r in await session.execute(text("SELECT id FROM search.entry WHERE tenant_id = :t"), {"t": tenant_id})
+        }
+        recalls = []
+        for vector in await sample_queries(session, tenant_id, 20):
+            hits, plan = await service.nearest(Filters(tenant_id=tenant_id), vector, 10)
+            assert plan == f"tenant_{kind}" and len(hits) == 10 and {h.entry_id for h in hits} <= mine
+            exact = await repo.exact(Filters(tenant_id=tenant_id), vector, embedder.model, 10)
+            recalls.append(len({h.entry_id for h in hits} & {h.entry_id for h in exact}) / 10)
+        assert sum(recalls) / len(recalls) >= 0.95, (kind, recalls)
+    # the probe statement sets ivfflat.probes for the IVFFlat scan after it (transaction-local): enough of the
+    # 55 lists of ~54.5 rows to compare 300 rows -> 6
+    probe = await repo.probe_or_exact(
+        Filters(tenant_id=big), vector, embedder.model, 10, cap=500, ef_search=40, ivfflat_scan_rows=300
+    )
+    assert (probe.index_kind, probe.ivfflat_probes) == ("ivfflat", 6)
+    assert await session.scalar(text("SHOW ivfflat.probes")) == "6"
+    probe = await repo.probe_or_exact(
+        Filters(tenant_id=big), vector, embedder.model, 10, cap=500, ef_search=40, ivfflat_scan_rows=10**6
+    )
+    assert await session.scalar(text("SHOW ivfflat.probes")) == "55"  # at most every list
+
+    # the HNSW tenant grows past the threshold: rebuilt as IVFFlat; the IVFFlat one shrinks below it but stays
+    # above half of it: kept (hysteresis), and its lists are not rebuilt for a growth within LISTS_TOLERANCE
+    await grow(session, mid, 400)
+    await session.execute(
+        text("DELETE FROM search.entry WHERE id IN (SELECT id FROM search.entry WHERE tenant_id = :t LIMIT 1500)"),
+        {"t": big},
+    )
+    assert [(a.tenant_id, a.action) for a in await maintain(conn, **args)] == [(mid, "rebuilt")]
+    kinds = {ix.tenant_id: ix.params for ix in await catalog(conn)}
+    assert kinds[mid] == {"kind": "ivfflat", "lists": lists_for(2_600)} and kinds[big]["lists"] == 55
+    assert fits(kinds[big], {"kind": "ivfflat", "lists": lists_for(1_500)})  # 39 lists wanted: 55 within 1.5x
+    # grown past the tolerance (sqrt(rows) > 1.5 x 55 lists): rebuilt with lists = sqrt(rows)
+    await grow(session, big, 1_500)
+    await grow(session, big, 3_000)
+    await grow(session, big, 1_000)
+    rows = await session.scalar(text("SELECT count(*) FROM search.entry WHERE tenant_id = :t"), {"t": big})
+    assert rows == 7_000 and lists_for(rows) == 84
+    assert [(a.tenant_id, a.action) for a in await maintain(conn, **args)] == [(big, "rebuilt")]
+    assert {ix.tenant_id: ix.params for ix in await catalog(conn)}[big] == {"kind": "ivfflat", "lists": 84}
+    assert [ix.suffix for ix in await catalog(conn) if ix.tenant_id in (big, mid)] == ["", ""]
+
+    # what the warm-up's IVFFlat query reads: every page of the index
+    assert [w.tenant_id for w in await warm(conn, queries=5, ef_search=200, only={big})] == [big]
+    await session.execute(text("SET LOCAL ivfflat.probes = 84"))
+    [vector] = await sample_queries(session, big, 1)
+    sql, params = repo.hnsw_statement(Filters(tenant_id=big), vector, embedder.model, 10, tenant_index=True)
+    analyzed = [r[0] for r in await session.execute(text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql), params)]
+    touched = max(
+        sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", line)) for line in analyzed if "Buffers" in line
+    )
+    pages = await session.scalar(
+        text("SELECT pg_relation_size(to_regclass(:n)) / 8192"), {"n": f"search.{index_name(big)}"}
+    )
+    assert touched >= pages, analyzed

@@ -6,10 +6,11 @@ the tenant filter is applied after, so a tenant that is a small slice of the tab
 - few candidate rows (counted with a capped, index-only probe on (tenant_id, source, created_at)):
   exact scan of those rows, ordered by distance (recall 1.0, cost linear in the tenant's size), in the
   probe's own statement;
-- many, and the tenant has its own partial HNSW index: a scan of that index;
-- many, no own index yet: pgvector >= 0.8 -> HNSW with `hnsw.iterative_scan = relaxed_order`; older -> HNSW with
-  `hnsw.ef_search` raised for the tenant's share of the table; if that still yields fewer than
-  `limit` rows, an exact scan.
+- many, and the tenant has its own partial index (HNSW, or IVFFlat for the largest): a scan of that index;
+- many, no own index yet (until the worker's next pass): exact; only if a global HNSW index exists (migration
+  0004 dropped it): pgvector >= 0.8 -> HNSW with `hnsw.iterative_scan = relaxed_order`; older -> HNSW with
+  `hnsw.ef_search` raised for the tenant's share of the table; if that still yields fewer than `limit` rows,
+  an exact scan.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.search.indexing.vector_indexes import index_name, tenant_literal
+from services.search.indexing.vector_indexes import GLOBAL_INDEX, index_name, tenant_literal
 
 _VERSION_CACHE: dict[str, tuple[int, ...]] = {}
 
@@ -77,12 +78,16 @@ class Hit:
 @dataclass
 class Probe:
     """What the first statement of a vector search found: the capped candidate count, whether the tenant has a
-    valid partial HNSW index, the table's estimated size, and the exact hits when `candidates` <= the cap."""
+    valid partial index and its kind (`hnsw` / `ivfflat`), the table's estimated size, whether a global HNSW
+    index exists, and the exact hits when `candidates` <= the cap."""
 
     candidates: int
     tenant_index: bool
     table_rows: int
     exact: list[Hit] | None
+    index_kind: str | None = None
+    global_index: bool = False
+    ivfflat_probes: int | None = None  # what the statement set (meaningful for an IVFFlat index)
 
 
 # The query vector travels as a binary float4[] parameter (asyncpg encodes a list of floats natively; no
@@ -118,20 +123,38 @@ class SearchRepository:
         cap: int,
         ef_search: int,
         iterative: bool = False,
+        ivfflat_scan_rows: int = 2_500,
     ) -> Probe:
         """One statement: the capped count, the tenant's index, the table size; `hnsw.ef_search` (and the
         iterative scan) set for the rest of the transaction for the HNSW query that may follow; and, gated on
         the count (a one-time filter: never run above the cap), the exact scan of a small tenant's rows. A small
-        tenant's search is one round trip (was probe + query), a large one's two (was probe, SET LOCAL, query)."""
+        tenant's search is one round trip (was probe + query), a large one's two (was probe, SET LOCAL, query).
+        `ivfflat.probes` is set the same way, for a tenant whose index is IVFFlat: enough lists (of the index's
+        reltuples / lists rows each) to compare ~`ivfflat_scan_rows` rows."""
         sql, params = self.probe_statement(
-            filters, vector, model, limit, cap=cap, ef_search=ef_search, iterative=iterative
+            filters,
+            vector,
+            model,
+            limit,
+            cap=cap,
+            ef_search=ef_search,
+            iterative=iterative,
+            ivfflat_scan_rows=ivfflat_scan_rows,
         )
         rows = await self.session.execute(text(sql), params)
         found: Probe | None = None
         hits = []
         for r in rows:
             if r.id is None:
-                found = Probe(int(r.n or 0), bool(r.has_index), max(int(r.table_rows or 0), 1), None)
+                found = Probe(
+                    int(r.n or 0),
+                    bool(r.has_index),
+                    max(int(r.table_rows or 0), 1),
+                    None,
+                    r.index_kind,
+                    bool(r.global_index),
+                    int(r.ivfflat_probes) if r.ivfflat_probes is not None else None,
+                )
             else:
                 hits.append(Hit(r.id, 1.0 - float(r.d)))
         assert found is not None
@@ -149,6 +172,7 @@ class SearchRepository:
         cap: int,
         ef_search: int,
         iterative: bool = False,
+        ivfflat_scan_rows: int = 2_500,
     ) -> tuple[str, dict[str, Any]]:
         """The statement of `probe_or_exact` and its parameters (tests EXPLAIN ANALYZE exactly this)."""
         probe_where, params = filters.sql(indexed_only=True)
@@ -159,12 +183,21 @@ class SearchRepository:
                 SELECT (SELECT count(*) FROM (SELECT 1 FROM search.entry WHERE {probe_where} LIMIT :cap1) s) AS n,
                     coalesce((SELECT indisvalid AND indisready FROM pg_index
                         WHERE indexrelid = to_regclass(:ix)), false) AS has_index,
+                    (SELECT a.amname::text FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+                        WHERE c.oid = to_regclass(:ix)) AS index_kind,
+                    to_regclass(:global_ix) IS NOT NULL AS global_index,
                     (SELECT reltuples::bigint FROM pg_class WHERE oid = 'search.entry'::regclass) AS table_rows,
-                    set_config('hnsw.ef_search', CAST(:ef AS text), true){iterative_sql}
+                    set_config('hnsw.ef_search', CAST(:ef AS text), true),
+                    set_config('ivfflat.probes', coalesce((SELECT least(l.lists, greatest(1, ceil(
+                        CAST(:scan_rows AS float8) / greatest(1.0, c.reltuples / l.lists))))::int
+                        FROM pg_class c, LATERAL (SELECT coalesce(substring(array_to_string(c.reloptions, ',')
+                            FROM 'lists=([0-9]+)')::int, 100) AS lists) l
+                        WHERE c.oid = to_regclass(:ix)), 1)::text, true) AS ivfflat_probes{iterative_sql}
             )
-            SELECT NULL::uuid AS id, NULL::float8 AS d, n, has_index, table_rows FROM p
+            SELECT NULL::uuid AS id, NULL::float8 AS d, n, has_index, index_kind, global_index, table_rows,
+                ivfflat_probes FROM p
             UNION ALL
-            SELECT e.id, e.d, NULL, NULL, NULL FROM (
+            SELECT e.id, e.d, NULL, NULL, NULL, NULL, NULL, NULL FROM (
                 SELECT id, (embedding <=> {QUERY_VECTOR}) + 0 AS d FROM search.entry
                 WHERE {where} AND embedding_model = :model AND embedding IS NOT NULL
                 ORDER BY d LIMIT :k
@@ -179,6 +212,8 @@ class SearchRepository:
                 "cap": cap,
                 "ix": f"search.{index_name(filters.tenant_id)}",
                 "ef": str(int(ef_search)),
+                "scan_rows": float(ivfflat_scan_rows),
+                "global_ix": f"search.{GLOBAL_INDEX}",
                 "q": vector_param(vector),
                 "model": model,
                 "k": limit,
@@ -212,10 +247,10 @@ class SearchRepository:
         iterative: bool = False,
         tenant_index: bool = False,
     ) -> list[Hit]:
-        """HNSW scan post-filtered by tenant; `ef_search` / `iterative` (pgvector >= 0.8: scan on until `limit`
+        """Index scan post-filtered by tenant; `ef_search` / `iterative` (pgvector >= 0.8: scan on until `limit`
         rows passed the filter) are set first unless None / False (`probe_or_exact` set them already); with
-        `tenant_index` the tenant is inlined so the planner picks the tenant's partial index (only its rows:
-        nothing is filtered out by tenant)."""
+        `tenant_index` the tenant is inlined so the planner picks the tenant's partial index, HNSW or IVFFlat
+        (only its rows: nothing is filtered out by tenant)."""
         if ef_search is not None:
             await self.session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
         if iterative:

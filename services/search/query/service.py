@@ -132,14 +132,24 @@ class SearchService:
         # the tenant's own graph: every candidate is the tenant's, no ef_search raised for a share
         tenant_ef = max(self.settings.tenant_index_ef_search, limit)
         probe = await self.repo.probe_or_exact(
-            filters, vector, model, limit, cap=cap, ef_search=tenant_ef, iterative=iterative
+            filters,
+            vector,
+            model,
+            limit,
+            cap=cap,
+            ef_search=tenant_ef,
+            iterative=iterative,
+            ivfflat_scan_rows=self.settings.tenant_ivfflat_scan_rows,
         )
         if probe.exact is not None:
             return probe.exact, "exact"
         if probe.tenant_index:
-            # ef_search and the iterative scan were set by the probe's statement
+            # ef_search / ivfflat.probes and the iterative scan were set by the probe's statement
             hits = await self.repo.hnsw(filters, vector, model, limit, ef_search=None, tenant_index=True)
-            plan = "tenant_hnsw"
+            plan = f"tenant_{probe.index_kind or 'hnsw'}"
+        elif not probe.global_index:
+            # above the cap, its own index not built yet (the worker's next pass) and no global one: exact
+            return await self.repo.exact(filters, vector, model, limit), "exact_unindexed"
         elif iterative:
             ef = max(self.settings.hnsw_ef_search, limit)
             hits = await self.repo.hnsw(filters, vector, model, limit, ef_search=ef if ef != tenant_ef else None)
