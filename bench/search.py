@@ -465,6 +465,33 @@ async def bench(args) -> None:
                     flush=True,
                 )
 
+        if args.reachability:
+            # each of N stored vectors of the largest tenants as its own query: is the row in its own top 10?
+            # (an HNSW graph can hold rows no search reaches; IVFFlat compares every row of a probed list)
+            print(f"\nreachability: {args.reachability} stored vectors per tenant as their own query, nearest()")
+            for tid, n in sorted(ids, key=lambda t: -t[1])[:4]:
+                async with AsyncSession(engine) as session:
+                    rows = await session.execute(
+                        text(
+                            "SELECT id, embedding::text FROM search.entry WHERE tenant_id = :t "
+                            "ORDER BY hashtext(id::text) LIMIT :n"
+                        ),
+                        {"t": tid, "n": args.reachability},
+                    )
+                    sample = [(r[0], [float(x) for x in r[1].strip("[]").split(",")]) for r in rows]
+                found, plans = 0, set()
+                for entry_id, vec in sample:
+                    async with AsyncSession(engine) as session, session.begin():
+                        hits, plan = await SearchService(session, Stub(), tenants, settings).nearest(
+                            Filters(tenant_id=tid), vec, 10
+                        )
+                    found += entry_id in {h.entry_id for h in hits}
+                    plans.add(plan)
+                print(
+                    f"  {n:7d} rows ({'/'.join(sorted(plans))}): {found} of {len(sample)} found "
+                    f"({100 * (1 - found / max(1, len(sample))):.1f}% unreachable)",
+                    flush=True,
+                )
         if args.tenant_table_only:
             print(f"\ndone (tenant table only), load {load_avg()}", flush=True)
             return
@@ -575,6 +602,9 @@ def main() -> None:
     )
     parser.add_argument("--warm-passes", type=int, default=0, help="untimed every-tenant passes first (warm caches)")
     parser.add_argument("--skip-tenant-table", action="store_true", help="skip the every-tenant semantic pass")
+    parser.add_argument(
+        "--reachability", type=int, default=0, help="N stored vectors of each of the 4 largest tenants as own query"
+    )
     parser.add_argument(
         "--tenant-table-only", action="store_true", help="stop after the every-tenant passes (no forced plans, modes)"
     )

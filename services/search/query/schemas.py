@@ -68,4 +68,6 @@ class SearchAnswer(BaseModel):
     mode: Mode
     limit: int
     embedding_model: str | None = None
-    plan: str | None = None  # how the vector search ran: exact | hnsw | hnsw_iterative | hnsw+exact
+    # how the vector search ran: exact | tenant_hnsw | tenant_ivfflat | exact_unindexed | hnsw | hnsw_iterative,
+    # "+exact" when the index scan yielded too few rows
+    plan: str | None = None
