@@ -33,8 +33,9 @@ async def raw_connection(
     sessionmaker: async_sessionmaker[AsyncSession], *, autocommit: bool
 ) -> AsyncIterator[asyncpg.Connection]:
     """A pooled asyncpg connection. `autocommit`: each statement commits on its own (no BEGIN/COMMIT round trips);
-    otherwise the caller opens `conn.transaction()` itself. A connection that broke is invalidated (dropped from the
-    pool) before the error propagates."""
+    otherwise the caller opens `conn.transaction()` itself. A connection that broke is invalidated before the error
+    propagates, and so are the others pooled with it (as SQLAlchemy does on a disconnect): after a Postgres restart
+    every idle one is dead too, and each would otherwise fail one more statement."""
     async with sessionmaker() as session:
         options = {"isolation_level": "AUTOCOMMIT"} if autocommit else None
         conn = await session.connection(execution_options=options)
@@ -43,4 +44,5 @@ async def raw_connection(
             yield raw
         except CONNECTION_ERRORS:
             await conn.invalidate()
+            await conn.engine.dispose(close=False)  # a fresh pool; connections in use elsewhere finish as they are
             raise
