@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
+import sys
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -43,6 +45,32 @@ def create_worker_engine(database_url: str, pool_size: int) -> AsyncEngine:
     `connection_invalidated` set: SQLAlchemy then recycles the whole pool, and consumers retry it as an outage
     (`is_transient`), relays and the flusher on their next pass."""
     return create_async_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+
+
+def await_chain(task: asyncio.Task, limit: int = 40) -> list[str]:
+    """Where a task is waiting: each coroutine of its await chain (file:line function), outermost first, then what
+    the innermost awaits (a future, a sleep). `Task.get_stack()` gives only the outermost frame of a coroutine."""
+    chain: list[str] = []
+    obj = task.get_coro()
+    while obj is not None and len(chain) < limit:
+        frame = getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None) or getattr(obj, "ag_frame", None)
+        if frame is None:
+            chain.append(repr(obj)[:200])
+            break
+        chain.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        obj = getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None) or getattr(obj, "ag_await", None)
+    return chain
+
+
+def dump_tasks() -> None:
+    """SIGUSR1: every asyncio task of this worker and where it waits, to stderr whatever the log level (`kill -USR1
+    <pid>`; a worker that stopped making progress with an idle event loop shows which await never returned)."""
+    lines = [f"worker {os.getpid()}: {len(asyncio.all_tasks())} tasks"]
+    for task in sorted(asyncio.all_tasks(), key=lambda t: t.get_name())[:200]:
+        lines.append(f"- {task.get_name()}:")
+        lines += [f"    {frame}" for frame in await_chain(task)]
+    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.flush()
 
 
 def consumer_name() -> str:
@@ -97,6 +125,9 @@ async def run_worker(
             signals.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread: the caller's `stop` is the only way out
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
+        signals.append(signal.SIGUSR1)
     block_s = max((c.block_ms for c in consumers), default=1_000) / 1000
     # One connection per handler that can be in flight, plus the relay (the pool may overflow to twice that).
     in_flight = 1 + sum(c.concurrency for c in consumers)
