@@ -32,10 +32,13 @@ def create_app(settings: ChannelsSettings | None = None) -> FastAPI:
             reset=keep_session,
             server_settings={"application_name": "channels-webhook-intake"},
         )
-        app.state.webhook_intake = WebhookIntake(pool, app.state.box, settings.public_base_url)
+        app.state.webhook_intake = WebhookIntake(
+            pool, app.state.box, settings.public_base_url, settings.webhook_notify_interval_ms / 1000
+        )
         try:
             yield
         finally:
+            await app.state.webhook_intake.wake.close()
             await pool.close()
 
     app = create_service_app(

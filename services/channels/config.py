@@ -20,6 +20,9 @@ class ChannelsSettings(ServiceSettings):
     telegram_api_url: str = ""
     twilio_api_url: str = ""
     webhook_max_body_bytes: int = Field(256 * 1024, ge=1024)
+    # Each API process wakes the outbox relay (NOTIFY) at most once per this many ms; a message stored in between
+    # is covered by one NOTIFY at the interval's end (webhooks/intake.py, RelayWake). 0 = a NOTIFY per message.
+    webhook_notify_interval_ms: int = Field(10, ge=0, le=1000)
     # Voice notes travel inline to transcription: keep this at or below TRANSCRIPTION_MAX_INLINE_AUDIO_BYTES.
     media_max_bytes: int = Field(5 * 1024 * 1024, ge=1024)
     media_dir: str = ".data/media"

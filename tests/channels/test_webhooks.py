@@ -3,8 +3,11 @@
 The webhook intake commits on its own connection (one statement, autocommit), so these tests run against committed
 data (`hooks`: the app on a committed database, emptied after each test)."""
 
+import asyncio
+import time
 import uuid
 
+import asyncpg
 import orjson
 import pytest
 from sqlalchemy import func, select
@@ -14,7 +17,9 @@ from services.channels.app import create_app
 from services.channels.base import Outbox
 from services.channels.config import ChannelsSettings
 from services.channels.configs.models import Channel
+from services.channels.webhooks.intake import asyncpg_dsn
 from services.channels.webhooks.models import InboundMessage
+from shared.events.outbox import NOTIFY_CHANNEL
 from shared.testing import app_client
 from tests.channels.conftest import PUBLIC, create_channel, twilio_sign
 
@@ -401,3 +406,75 @@ async def test_twilio_signature_forms_the_library_accepts(hooks, admin_headers, 
     r = await hooks.post(path, data=other, headers={"X-Twilio-Signature": "sïgnature".encode("latin-1")})
     assert r.status_code == 403, r.text
     assert await _counts(session) == (1, 1)
+
+
+class _Wakes:
+    """Listens like the relay (LISTEN atende_outbox) and, for each wake-up, counts the channels events committed at
+    that point: what a relay pass woken by it would find."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.seen: list[tuple[float, int]] = []  # (received at, events visible then)
+        self._queue: asyncio.Queue[float] = asyncio.Queue()
+
+    async def __aenter__(self):
+        self.listen = await asyncpg.connect(self.dsn)
+        self.reader = await asyncpg.connect(self.dsn)
+        await self.listen.add_listener(NOTIFY_CHANNEL, self._on)
+        self._task = asyncio.create_task(self._count())
+        return self
+
+    def _on(self, _conn, _pid, _channel, payload: str) -> None:
+        if payload == "channels":
+            self._queue.put_nowait(time.monotonic())
+
+    async def _count(self) -> None:
+        while True:
+            at = await self._queue.get()
+            self.seen.append((at, await self.reader.fetchval("SELECT count(*) FROM channels.outbox")))
+
+    async def settle(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        while not self._queue.empty():
+            await asyncio.sleep(0.05)
+
+    async def __aexit__(self, *exc):
+        self._task.cancel()
+        await self.listen.close()
+        await self.reader.close()
+
+
+async def test_relay_wake_ups_are_coalesced_and_every_stored_message_is_covered(stack, committed_db, admin_headers):
+    """CHANNELS_WEBHOOK_NOTIFY_INTERVAL_MS: a burst wakes the relay a few times, not once per message, and the last
+    wake-up comes after the last commit, so a relay pass woken by it finds every event (none waits for the poll)."""
+    app = create_app(stack.settings(ChannelsSettings, public_base_url=PUBLIC, webhook_notify_interval_ms=300))
+    async with app_client(app) as client, _Wakes(asyncpg_dsn(stack.database_url)) as wakes:
+        ch = await create_channel(client, admin_headers)
+        for i in range(5):  # one after the other, well inside one interval
+            assert (await _post_twilio(client, ch["id"], _twilio_form(sid=f"SMseq{i}"))).status_code == 200
+        last_answer = time.monotonic()
+        await wakes.settle(0.8)
+        assert 2 <= len(wakes.seen) < 5, wakes.seen  # the first message's own NOTIFY, then one trailing
+        assert wakes.seen[-1][0] > last_answer and wakes.seen[-1][1] == 5, (wakes.seen, last_answer)
+
+        wakes.seen.clear()
+        answers = await asyncio.gather(
+            *(_post_twilio(client, ch["id"], _twilio_form(sid=f"SMpar{i}")) for i in range(20))
+        )
+        last_answer = time.monotonic()
+        assert [r.status_code for r in answers] == [200] * 20
+        await wakes.settle(0.8)
+        assert 1 <= len(wakes.seen) < 10, wakes.seen
+        assert wakes.seen[-1][0] > last_answer and wakes.seen[-1][1] == 25, (wakes.seen, last_answer)
+
+
+async def test_relay_wake_per_message_when_the_interval_is_zero(stack, committed_db, admin_headers):
+    """0 = every stored message NOTIFYs in its own statement; a provider retry stores nothing and wakes nothing."""
+    app = create_app(stack.settings(ChannelsSettings, public_base_url=PUBLIC, webhook_notify_interval_ms=0))
+    async with app_client(app) as client, _Wakes(asyncpg_dsn(stack.database_url)) as wakes:
+        ch = await create_channel(client, admin_headers)
+        for i in range(4):
+            assert (await _post_twilio(client, ch["id"], _twilio_form(sid=f"SMone{i}"))).status_code == 200
+        assert (await _post_twilio(client, ch["id"], _twilio_form(sid="SMone0"))).status_code == 200  # a retry
+        await wakes.settle(0.5)
+        assert len(wakes.seen) == 4 and wakes.seen[-1][1] == 4, wakes.seen  # one each; the retry none
