@@ -81,14 +81,16 @@ def _tree(pid: int) -> list[int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    total = 0.0
-    for p in _tree(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / _CLK
-    return total
+    """utime + stime of pid and its descendants."""
+    return sum(cpu_seconds_one(p) for p in _tree(pid))
+
+
+def cpu_seconds_one(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # gone (e.g. a backend that ended during the level: its CPU is in "postgres" only)
+    return (int(fields[11]) + int(fields[12])) / _CLK
 
 
 # -- stand-ins (uvicorn --factory targets) -------------------------------------------------------------------------
@@ -278,6 +280,18 @@ class Checker:
             else:
                 self.sent_at[to] = at
 
+    async def backends(self) -> dict[str, list[int]]:
+        """Postgres backend pids by who holds them: the webhook intake's (its application_name) and the rest
+        (workers, relays, this checker), so a level's Postgres CPU can be split between the two."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT pid, application_name FROM pg_stat_activity WHERE backend_type = 'client backend'")
+            )
+            out: dict[str, list[int]] = {"intake": [], "workers+checker": []}
+            for pid, app in rows:
+                out["intake" if app == "channels-webhook-intake" else "workers+checker"].append(pid)
+        return out
+
     async def counts(self, tag: str) -> tuple[int, int, int]:
         """(inbound rows, chat rows for them, distinct external ids among those chat rows)."""
         async with self.engine.connect() as conn:
@@ -387,6 +401,8 @@ async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> l
             load = os.getloadavg()[0]
             cpu = cpu_seconds(api.pid)
             others = {name: cpu_seconds(pid) for name, pid in cpu_pids(procs).items()}
+            pg_before = {pid: cpu_seconds_one(pid) for pids in (await checker.backends()).values() for pid in pids}
+            client = _self_cpu()
             spy = profile(args, procs, api.pid, f"{tag}")
             paused = [p.pid for n, p in procs.running.items() if n.endswith("worker")] if args.pause_workers else []
             for pid in paused:
@@ -398,6 +414,9 @@ async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> l
                     os.kill(pid, signal.SIGCONT)
             cpu = cpu_seconds(api.pid) - cpu
             others = {name: (cpu_seconds(pid) - others[name]) / wall for name, pid in cpu_pids(procs).items()}
+            for who, pids in (await checker.backends()).items():  # backends opened during the level count from 0
+                others[f"pg:{who}"] = sum(cpu_seconds_one(p) - pg_before.get(p, 0.0) for p in pids) / wall
+            others["load generator"] = (_self_cpu() - client) / wall
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(30)
@@ -422,6 +441,12 @@ async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> l
             print_throughput([row], header=len(rows) == 1)
         procs.stop(f"api-{workers}w")
     return rows
+
+
+def _self_cpu() -> float:
+    """This process (the load generator, plus the checker's idle connection) in CPU seconds."""
+    t = os.times()
+    return t.user + t.system
 
 
 def cpu_pids(procs: Procs) -> dict[str, int]:
