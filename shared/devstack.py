@@ -70,24 +70,15 @@ def _child_setup(uid: int | None, gid: int | None, sig: int, nice: int = 0):
 
 
 def lower_priority(nice: int) -> None:
-    """This process at `nice` (0-19) against the rest of the machine; 19 also puts it in the idle scheduling class.
+    """This process at `nice` (0-19) against the rest of the machine.
 
     With `sched_autogroup` on (most Linux desktops and many VMs, `/proc/sys/kernel/sched_autogroup_enabled`),
     the scheduler first shares CPU between sessions, and every child here leads its own session: a process's own
     nice then only counts against processes of the same session. So the session's autogroup gets the nice too;
-    without autogroup the process nice is the one that counts.
-
-    Nice alone leaves a gap: a nice-19 process that got a core while the APIs waited on Postgres keeps it until its
-    time slice ends when an API wakes (EEVDF's run-to-parity: slices are not shortened by nice), which is a few
-    milliseconds added to a webhook's ack. A waking normal task preempts an idle-class one at once, so 19 (the
-    default, "the lowest") is SCHED_IDLE as well (docs/pipeline.md, "Ack throughput"). None of this needs
-    privilege; a kernel without SCHED_IDLE keeps the nice."""
+    without autogroup the process nice is the one that counts. Lowering either needs no privilege."""
     os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
     with contextlib.suppress(OSError):
         Path("/proc/self/autogroup").write_text(str(nice))
-    if nice >= 19:
-        with contextlib.suppress(OSError, AttributeError):
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _site_packages_dir(module: str) -> Path:
