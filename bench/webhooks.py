@@ -403,6 +403,7 @@ async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> l
             others = {name: cpu_seconds(pid) for name, pid in cpu_pids(procs).items()}
             pg_before = {pid: cpu_seconds_one(pid) for pids in (await checker.backends()).values() for pid in pids}
             client = _self_cpu()
+            queued = run_delay(api.pid)
             spy = profile(args, procs, api.pid, f"{tag}")
             paused = [p.pid for n, p in procs.running.items() if n.endswith("worker")] if args.pause_workers else []
             for pid in paused:
@@ -417,6 +418,7 @@ async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> l
             for who, pids in (await checker.backends()).items():  # backends opened during the level count from 0
                 others[f"pg:{who}"] = sum(cpu_seconds_one(p) - pg_before.get(p, 0.0) for p in pids) / wall
             others["load generator"] = (_self_cpu() - client) / wall
+            queued = (run_delay(api.pid) - queued) / wall
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(30)
@@ -435,12 +437,25 @@ async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> l
                 "load": load,
                 "accepted": len(accepted),
                 "cores": others | {"api": cpu / wall},
+                "api_queued": queued,
                 **check,
             }
             rows.append(row)
             print_throughput([row], header=len(rows) == 1)
         procs.stop(f"api-{workers}w")
     return rows
+
+
+def run_delay(pid: int) -> float:
+    """Seconds the threads of pid and its descendants spent runnable but waiting for a CPU (/proc/*/schedstat)."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
 
 
 def _self_cpu() -> float:
@@ -482,6 +497,7 @@ def print_throughput(rows: list[dict], header: bool = True) -> None:
             flush=True,
         )
         print("          cores busy while sending: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cores"].items()))
+        print(f"          API runnable but waiting for a core: {r['api_queued'] * 1000:.0f} ms per second")
 
 
 async def send_latency(args, procs: Procs, env, checker: Checker, channel_id) -> list[dict]:
