@@ -144,7 +144,6 @@ class RelayWake:
         self.pool = pool
         self.interval = interval
         self.schema = schema
-        self.sent = 0  # NOTIFYs this process asked for (inline and trailing), for tests and metrics
         self._last = -float("inf")
         self._armed = False  # a trailing NOTIFY is scheduled and not sent yet
         self._task: asyncio.Task | None = None
@@ -154,29 +153,28 @@ class RelayWake:
         now = time.monotonic()
         if now - self._last >= self.interval:
             self._last = now
-            self.sent += 1
             return True
         return False
 
     def after_commit(self) -> None:
-        """A message was committed without a NOTIFY of its own: make sure one is sent after this point."""
+        """A message was committed without a NOTIFY of its own: make sure one is sent after this point. One task at
+        most: a commit made while a NOTIFY is being sent re-arms it, and the task sends once more."""
         if self._armed:
-            return  # scheduled and not yet sent, so it is sent after this commit
+            return  # a NOTIFY is scheduled and not sent yet, so it is sent after this commit
         self._armed = True
-        self._task = asyncio.get_running_loop().create_task(self._trailing())
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._trailing())
 
     async def _trailing(self) -> None:
-        try:
+        while self._armed:
             await asyncio.sleep(max(0.0, self._last + self.interval - time.monotonic()))
-        finally:
-            self._armed = False  # a commit from here on needs a NOTIFY sent after it: the next one
-        self._last = time.monotonic()
-        self.sent += 1
-        try:
-            async with self.pool.acquire(timeout=5) as conn:
-                await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, self.schema)
-        except Exception as exc:  # noqa: BLE001 - a hint only: the relay's poll takes the row
-            log.info("relay_wake_failed", error=type(exc).__name__)
+            self._armed = False  # a commit from here on needs a NOTIFY sent after it: the next round
+            self._last = time.monotonic()
+            try:
+                async with self.pool.acquire(timeout=5) as conn:
+                    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, self.schema)
+            except Exception as exc:  # noqa: BLE001 - a hint only: the relay's poll takes the row
+                log.info("relay_wake_failed", error=type(exc).__name__)
 
     async def close(self) -> None:
         if self._task is not None and not self._task.done():
