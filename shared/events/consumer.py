@@ -141,11 +141,14 @@ class StreamConsumer:
         self._stop.set()
 
     async def ensure_group(self) -> None:
+        """The group (and stream) if missing, and this consumer in it from the start: Redis 6.2 lists a consumer only
+        once an entry is delivered to it, so a live consumer of a quiet stream was missing from XINFO CONSUMERS."""
         try:
             await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        await self.redis.xgroup_createconsumer(self.stream, self.group, self.name)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Consume until `stop()` (or the given event) is set; Redis/DB outages are logged and retried."""
@@ -389,11 +392,17 @@ class StreamConsumer:
             await self.redis.xack(self.stream, self.group, *gone)
 
     async def _forget_idle_consumers(self) -> None:
-        """Remove group members with nothing pending that were idle for long (old worker processes)."""
+        """Remove members with nothing pending idle for long (dead workers); rejoin if a replica removed us that way
+        (Redis 6.2 does not refresh the idle time on reads that find nothing: a quiet live consumer looks dead)."""
+        member = False
         for c in await self.redis.xinfo_consumers(self.stream, self.group):
             name = _s(c["name"])
-            if name != self.name and int(c["pending"]) == 0 and int(c["idle"]) > self.idle_consumer_ms:
+            if name == self.name:
+                member = True
+            elif int(c["pending"]) == 0 and int(c["idle"]) > self.idle_consumer_ms:
                 await self.redis.xgroup_delconsumer(self.stream, self.group, name)
+        if not member:
+            await self.redis.xgroup_createconsumer(self.stream, self.group, self.name)
 
 
 def _id_key(eid: str) -> tuple[int, int]:

@@ -359,3 +359,30 @@ async def test_entries_the_handler_does_not_accept_are_acked_without_a_transacti
     assert await _processed(sm, audio.idempotency_key) == 1
     assert await _processed(sm, odd.idempotency_key) == 0  # the handler raised KeyError: retried, not acked
     assert await _pending(redis) == 1
+
+
+async def _member(redis, name: str) -> bool:
+    return name in {c["name"].decode() for c in await redis.xinfo_consumers(STREAM, "g")}
+
+
+async def test_a_running_consumer_is_a_group_member_before_anything_is_delivered_to_it(sm, redis):
+    """Redis 6.2 lists a consumer in XINFO CONSUMERS only once an entry is delivered to it: a worker that starts
+    after the traffic (the chaos test's last restart, after the Postgres crash) read and reclaimed in a loop and was
+    never listed. It is a member from its start, and again after a replica's cleanup removed it."""
+    earlier = _consumer(redis, sm, _write_effect, consumer_name="earlier")
+    await earlier.ensure_group()
+    first = await _publish(redis)
+    await _drain(earlier, lambda: _processed(sm, first.idempotency_key))  # the group has history, nothing new
+    consumer = _consumer(redis, sm, _write_effect, consumer_name="late", claim_idle_ms=100)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await wait_for(lambda: _member(redis, "late"), timeout=5)
+        later = await _publish(redis)  # and it is the live consumer: what comes now reaches it
+        await wait_for(lambda: _processed(sm, later.idempotency_key), timeout=5)
+        # Removed as if idle for a day (Redis 6.2 does not refresh the idle time of reads that find nothing).
+        await redis.xgroup_delconsumer(STREAM, "g", "late")
+        await wait_for(lambda: _member(redis, "late"), timeout=5)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
