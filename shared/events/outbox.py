@@ -121,18 +121,21 @@ async def publish_committed(
     return True
 
 
+def row_envelope(row: Mapping[str, Any]) -> Envelope:
+    """The envelope an outbox row stands for, as asyncpg returns it (id, type, tenant_id, idempotency_key, payload,
+    occurred_at): the same id every time it is published, so consumers recognise a republished row."""
+    payload = row["payload"]
+    return Envelope(
+        id=row["id"],
+        type=row["type"],
+        tenant_id=row["tenant_id"],
+        occurred_at=row["occurred_at"],
+        idempotency_key=row["idempotency_key"],
+        payload=orjson.loads(payload) if isinstance(payload, str) else payload,
+    )
+
+
 def committed_event(row: Mapping[str, Any]) -> CommittedEvent:
     """The event an outbox row (as RETURNING gives it: id, stream, type, tenant_id, idempotency_key, payload,
     occurred_at) stands for: the same envelope the relay would build from it."""
-    payload = row["payload"]
-    return CommittedEvent(
-        stream=row["stream"],
-        envelope=Envelope(
-            id=row["id"],
-            type=row["type"],
-            tenant_id=row["tenant_id"],
-            occurred_at=row["occurred_at"],
-            idempotency_key=row["idempotency_key"],
-            payload=orjson.loads(payload) if isinstance(payload, str) else payload,
-        ),
-    )
+    return CommittedEvent(stream=row["stream"], envelope=row_envelope(row))

@@ -14,30 +14,16 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import orjson
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import utcnow
 from shared.events.envelope import Envelope
-from shared.events.outbox import NOTIFY_CHANNEL
+from shared.events.outbox import NOTIFY_CHANNEL, row_envelope
 from shared.events.raw import raw_connection
 from shared.logging import get_logger
 
 log = get_logger("events.relay")
-
-
-def _envelope(row: Any) -> Envelope:
-    """envelope_of for a row as asyncpg returns it."""
-    payload = row["payload"]
-    return Envelope(
-        id=row["id"],
-        type=row["type"],
-        tenant_id=row["tenant_id"],
-        occurred_at=row["occurred_at"],
-        idempotency_key=row["idempotency_key"],
-        payload=orjson.loads(payload) if isinstance(payload, str) else payload,
-    )
 
 
 def envelope_of(row: Any) -> Envelope:
@@ -119,7 +105,7 @@ class OutboxRelay:
         """XADD every row in one round trip; an error for one row does not stop the others."""
         pipe = self.redis.pipeline(transaction=False)
         for row in rows:
-            pipe.xadd(row["stream"], _envelope(row).to_fields(), maxlen=self.stream_maxlen, approximate=True)
+            pipe.xadd(row["stream"], row_envelope(row).to_fields(), maxlen=self.stream_maxlen, approximate=True)
         return await pipe.execute(raise_on_error=False)
 
     async def _mark(self, conn: asyncpg.Connection, rows: Sequence[Any], results: list[Any]) -> int:
