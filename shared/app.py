@@ -1,4 +1,13 @@
-"""create_service_app(): the same lifespan, middleware, errors and operational routes for every service."""
+"""create_service_app(): the same lifespan, middleware, errors and operational routes for every service.
+
+The ASGI stack of a request (FastAPI's `build_middleware_stack`): Starlette's ServerErrorMiddleware → FastAPI's
+exception-telemetry and body-limit middleware → `RequestContextMiddleware` → FastAPI's exception and exit-stack
+middleware → routing. A service with a hot plain-ASGI path passes `front_path=` (a `FrontPath`): a dispatcher in
+front of all that hands the requests it claims straight to a second `RequestContextMiddleware` around it (same
+metrics), so they skip the three outer layers, which do nothing for them: `RequestContextMiddleware` answers
+every exception itself (a problem+json 500 carrying the request id) before ServerErrorMiddleware could, and a
+front path enforces its own body limit. Every other request takes the full stack, unchanged.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +16,10 @@ import logging
 import re
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 import structlog
@@ -30,27 +40,39 @@ _RID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 
+# registry -> (requests counter, latency histogram, series cache): one set per registry, however many
+# RequestContextMiddleware instances use it (a registry refuses a second metric of the same name)
+_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, tuple[Counter, Histogram, dict]] = weakref.WeakKeyDictionary()
 
-class RequestContextMiddleware:
-    """Pure ASGI: request id in/out, structlog context, Prometheus metrics, one access-log line."""
 
-    def __init__(self, app, *, service: str, registry: CollectorRegistry, access_log: bool = True) -> None:
-        self.app = app
-        self.service = service
-        self.access_log = access_log
-        self.requests = Counter(
-            "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry
-        )
-        self.latency = Histogram(
+def _request_metrics(registry: CollectorRegistry) -> tuple[Counter, Histogram, dict]:
+    metrics = _METRICS.get(registry)
+    if metrics is None:
+        requests = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry)
+        latency = Histogram(
             "http_request_duration_seconds",
             "HTTP request latency",
             ["method", "route"],
             registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
-        # (method, route, status) -> its counter and histogram children: labels() costs as much as the rest of this
-        # middleware; bounded because the method comes from the client
-        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        metrics = _METRICS[registry] = (requests, latency, {})
+    return metrics
+
+
+class RequestContextMiddleware:
+    """Pure ASGI: request id in/out, structlog context, Prometheus metrics, one access-log line.
+
+    Instances on the same registry share its metrics and series cache (create_service_app's front path has its own
+    instance beside the one in FastAPI's stack)."""
+
+    def __init__(self, app, *, service: str, registry: CollectorRegistry, access_log: bool = True) -> None:
+        self.app = app
+        self.service = service
+        self.access_log = access_log
+        # _series: (method, route, status) -> its counter and histogram children: labels() costs as much as the rest
+        # of this middleware; bounded because the method comes from the client
+        self.requests, self.latency, self._series = _request_metrics(registry)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -104,6 +126,36 @@ class RequestContextMiddleware:
                 log.info("request", method=method, route=template, status=status, latency_ms=round(elapsed * 1000, 2))
 
 
+class FrontPath(Protocol):
+    """A plain-ASGI handler for a service's hottest requests, served ahead of FastAPI (create_service_app).
+
+    It runs inside `RequestContextMiddleware` and nothing else: it answers its own errors (problem+json),
+    enforces its own body limit, sets `scope["route"]` to an object with the route template as `.path` (metrics
+    and the access line), and leaves an unexpected exception to `RequestContextMiddleware` (a 500 problem)."""
+
+    def claims(self, scope) -> bool:
+        """Whether this HTTP request is one of its own (cheap: every request of the service is asked)."""
+        ...
+
+    async def __call__(self, scope, receive, send) -> None: ...
+
+
+class FrontDispatch:
+    """The outermost layer of an app with a front path: the requests it claims go to `front` (the front path inside
+    its `RequestContextMiddleware`), everything else (other requests, lifespan) to `app`, FastAPI's full stack."""
+
+    def __init__(self, app, front, claims: Callable[[Any], bool]) -> None:
+        self.app = app  # `app`: FastAPI's walks of the built stack (the OpenTelemetry check) go on through it
+        self.front = front
+        self.claims = claims
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and self.claims(scope):
+            await self.front(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 ReadinessCheck = Callable[[FastAPI], Awaitable[tuple[bool, dict[str, Any]]]]
 
 
@@ -140,10 +192,12 @@ def create_service_app(
     access_log: bool = True,
     use_database: bool = True,
     readiness: ReadinessCheck | None = None,
+    front_path: FrontPath | None = None,
 ) -> FastAPI:
     """A FastAPI app with engine, Redis and httpx on app.state, problem+json errors and /health /ready /metrics.
 
     `use_database=False` (the gateway) builds no engine; `readiness` replaces the Postgres/Redis check of /ready.
+    `front_path` serves the requests it claims ahead of FastAPI's whole stack (module docstring).
     """
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
 
@@ -180,14 +234,24 @@ def create_service_app(
     )
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
-    app.add_middleware(
-        RequestContextMiddleware,
-        service=settings.service_name,
-        registry=registry,
+    context: dict[str, Any] = {
+        "service": settings.service_name,
+        "registry": registry,
         # the access line is INFO: below that level skip building it (a filtered structlog call is not free)
-        access_log=access_log and logging.getLevelName(settings.log_level) <= logging.INFO,
-    )
+        "access_log": access_log and logging.getLevelName(settings.log_level) <= logging.INFO,
+    }
+    app.add_middleware(RequestContextMiddleware, **context)
     install_error_handlers(app)
+    if front_path is not None:
+        # Starlette builds the stack on the first request (scope["app"] is set before it runs, so a front path
+        # reaches app.state); the dispatcher goes in front of what FastAPI builds.
+        build_full_stack = app.build_middleware_stack
+
+        def build_middleware_stack():
+            front = RequestContextMiddleware(front_path, **context)
+            return FrontDispatch(build_full_stack(), front, front_path.claims)
+
+        app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
 
     ops = APIRouter(tags=["operations"])
 

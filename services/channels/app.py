@@ -4,7 +4,6 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from fastapi import FastAPI
-from starlette.middleware import Middleware
 
 from services.channels.config import ChannelsSettings, get_settings
 from services.channels.configs.router import router as channels_router
@@ -33,12 +32,18 @@ def create_app(settings: ChannelsSettings | None = None) -> FastAPI:
             server_settings={"application_name": "channels-webhook-intake"},
         )
         app.state.webhook_intake = WebhookIntake(
-            pool, app.state.box, settings.public_base_url, settings.webhook_notify_interval_ms / 1000
+            pool,
+            app.state.box,
+            settings.public_base_url,
+            settings.webhook_notify_interval_ms / 1000,
+            batch_max_rows=settings.webhook_batch_max_rows,
+            insert_statements=settings.webhook_insert_statements,
+            registry=app.state.metrics_registry,
         )
         try:
             yield
         finally:
-            await app.state.webhook_intake.wake.close()
+            await app.state.webhook_intake.close()
             await pool.close()
 
     app = create_service_app(
@@ -47,7 +52,7 @@ def create_app(settings: ChannelsSettings | None = None) -> FastAPI:
         description="WhatsApp (Twilio) and Telegram webhooks and outbound sending.",
         routers=[channels_router, webhooks_router],
         lifespan_hooks=[secrets_and_intake],
+        # The two message webhooks skip FastAPI's whole stack, inside their own request context (webhooks/asgi.py).
+        front_path=WebhookFastPath(),
     )
-    # Innermost user middleware: inside RequestContextMiddleware (request id, metrics, access line), ahead of routing.
-    app.user_middleware.append(Middleware(WebhookFastPath))
     return app
