@@ -23,6 +23,11 @@ class ChannelsSettings(ServiceSettings):
     # Each API process wakes the outbox relay (NOTIFY) at most once per this many ms; a message stored in between
     # is covered by one NOTIFY at the interval's end (webhooks/intake.py, RelayWake). 0 = a NOTIFY per message.
     webhook_notify_interval_ms: int = Field(10, ge=0, le=1000)
+    # Group commit (webhooks/intake.py, InsertBatcher): each API process runs at most WEBHOOK_INSERT_STATEMENTS
+    # intake statements at a time; messages arriving meanwhile go together in the next one, up to BATCH_MAX_ROWS.
+    # 1 = off: one statement per message, as many at a time as the pool allows.
+    webhook_batch_max_rows: int = Field(64, ge=1, le=1000)
+    webhook_insert_statements: int = Field(2, ge=1, le=100)
     # Voice notes travel inline to transcription: keep this at or below TRANSCRIPTION_MAX_INLINE_AUDIO_BYTES.
     media_max_bytes: int = Field(5 * 1024 * 1024, ge=1024)
     media_dir: str = ".data/media"

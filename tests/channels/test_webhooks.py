@@ -465,7 +465,9 @@ async def test_relay_wake_ups_are_coalesced_and_every_stored_message_is_covered(
         assert [r.status_code for r in answers] == [200] * 20
         await wakes.settle(0.8)
         assert 1 <= len(wakes.seen) < 10, wakes.seen
-        assert wakes.seen[-1][0] > last_answer and wakes.seen[-1][1] == 25, (wakes.seen, last_answer)
+        # Concurrent messages share statements (group commit), so the last one may carry the NOTIFY itself, which
+        # Postgres delivers at its commit, before the answers leave: what must hold is that it sees every event.
+        assert wakes.seen[-1][1] == 25, (wakes.seen, last_answer)
 
 
 async def test_relay_wake_per_message_when_the_interval_is_zero(stack, committed_db, admin_headers):
