@@ -27,7 +27,7 @@ class ChannelsSettings(ServiceSettings):
     # intake statements at a time; messages arriving meanwhile go together in the next one, up to BATCH_MAX_ROWS.
     # 1 = off: one statement per message, as many at a time as the pool allows.
     webhook_batch_max_rows: int = Field(64, ge=1, le=1000)
-    webhook_insert_statements: int = Field(2, ge=1, le=100)
+    webhook_insert_statements: int = Field(4, ge=1, le=100)
     # Voice notes travel inline to transcription: keep this at or below TRANSCRIPTION_MAX_INLINE_AUDIO_BYTES.
     media_max_bytes: int = Field(5 * 1024 * 1024, ge=1024)
     media_dir: str = ".data/media"

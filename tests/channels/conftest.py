@@ -1,6 +1,7 @@
 import uuid
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from twilio.request_validator import RequestValidator
 
 from services.channels.app import create_app
@@ -21,6 +22,16 @@ def tenant_id():
 @pytest.fixture
 def admin_headers(make_token, tenant_id):
     return {"Authorization": f"Bearer {make_token(tenant_id=tenant_id, role='admin')}"}
+
+
+@pytest.fixture
+async def committed_session(committed_db):
+    """Reads what an app committed on the committed database (READ COMMITTED: each statement sees the latest
+    commits). The webhook intake commits on its own connection, so its tests cannot use the rolled-back `session`."""
+    engine = create_async_engine(committed_db)
+    async with AsyncSession(engine, expire_on_commit=False) as s:
+        yield s
+    await engine.dispose()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import uuid
 import asyncpg
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from services.channels.app import create_app
 from services.channels.base import Outbox
@@ -87,11 +86,8 @@ class _Blocker:
 
 
 @pytest.fixture
-async def session(committed_db):
-    engine = create_async_engine(committed_db)
-    async with AsyncSession(engine, expire_on_commit=False) as s:
-        yield s
-    await engine.dispose()
+def session(committed_session):
+    return committed_session
 
 
 def _app(stack, **settings):
@@ -187,3 +183,30 @@ async def test_batching_off_is_one_statement_per_message(stack, committed_db, ad
         assert [r.status_code for r in answers] == [200] * 10
         assert "channels_webhook_insert_rows" not in (await client.get("/metrics")).text
     assert (await session.execute(select(func.count()).select_from(InboundMessage))).scalar_one() == 10
+
+
+async def test_a_full_queue_answers_503_and_stores_nothing_for_that_message(
+    stack, committed_db, admin_headers, session, monkeypatch
+):
+    """The queue behind the intake's statements is capped (MAX_QUEUED, 3 here): past it a message is a 503 with
+    Retry-After (the provider retries) and is not stored; the queued ones are stored when the statement frees."""
+    from services.channels.webhooks import intake as intake_module
+
+    monkeypatch.setattr(intake_module, "MAX_QUEUED", 3)
+    app = _app(stack)
+    async with app_client(app) as client:
+        ch = await create_channel(client, admin_headers)
+        intake = app.state.webhook_intake
+        async with _Blocker(asyncpg_dsn(stack.database_url), ch, "SMheld") as blocker:
+            held = asyncio.create_task(_post(client, ch["id"], _form("SMheld")))
+            await wait_for(blocker.waiting)
+            queued = [asyncio.create_task(_post(client, ch["id"], _form(f"SMfull{i}"))) for i in range(3)]
+            await wait_for(lambda: len(intake.batcher._queue) == 3)  # noqa: SLF001
+            refused = await _post(client, ch["id"], _form("SMrefused"))
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            await blocker.release()
+            answers = await asyncio.gather(held, *queued)
+        assert [r.status_code for r in answers] == [200] * 4
+    stored = (await session.execute(select(InboundMessage.provider_message_id))).scalars().all()
+    assert sorted(stored) == ["SMfull0", "SMfull1", "SMfull2", "SMheld"]

@@ -29,13 +29,8 @@ async def client(app):
 
 
 @pytest.fixture
-async def session(committed_db):
-    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-
-    engine = create_async_engine(committed_db)
-    async with AsyncSession(engine, expire_on_commit=False) as s:
-        yield s
-    await engine.dispose()
+def session(committed_session):
+    return committed_session
 
 
 async def _telegram_secret(session, channel_id: str) -> str:

@@ -11,7 +11,6 @@ import asyncpg
 import orjson
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from services.channels.app import create_app
 from services.channels.base import Outbox
@@ -31,12 +30,8 @@ async def hooks(stack, committed_db):
 
 
 @pytest.fixture
-async def session(committed_db):
-    """Reads what the app committed (READ COMMITTED: each statement sees the latest commits)."""
-    engine = create_async_engine(committed_db)
-    async with AsyncSession(engine, expire_on_commit=False) as s:
-        yield s
-    await engine.dispose()
+def session(committed_session):
+    return committed_session
 
 
 async def _counts(session):

@@ -67,6 +67,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 MAX_MEDIA = 10
 MAX_FORM_FIELDS = 200
 CACHE_MAX = 4096
+MAX_QUEUED = 10_000  # messages of one API process waiting for an intake statement (InsertBatcher)
 # A signature that fails against a cached channel re-reads the row (the token may have been rotated), but at most
 # once per this many seconds per channel: forged requests cannot turn into one database read each.
 RECHECK_AFTER_SECONDS = 1.0
@@ -259,6 +260,8 @@ class InsertBatcher:
         if not self._senders:
             loop = asyncio.get_running_loop()
             self._senders = [loop.create_task(self._send_forever()) for _ in range(self.statements)]
+        if len(self._queue) >= MAX_QUEUED:  # Postgres is far behind: let the provider retry, keep memory bounded
+            raise ServiceUnavailable("too many messages waiting to be stored; retry", headers={"Retry-After": "1"})
         waiting = _Waiting(args, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
         self._ready.set()
@@ -344,7 +347,7 @@ class WebhookIntake:
         notify_interval: float = 0.01,
         *,
         batch_max_rows: int = 64,
-        insert_statements: int = 2,
+        insert_statements: int = 4,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.pool = pool
