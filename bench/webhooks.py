@@ -403,7 +403,9 @@ async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> l
             others = {name: cpu_seconds(pid) for name, pid in cpu_pids(procs).items()}
             pg_before = {pid: cpu_seconds_one(pid) for pids in (await checker.backends()).values() for pid in pids}
             client = _self_cpu()
-            queued = run_delay(api.pid)
+            waiters = {"api": api.pid, "load generator": os.getpid(), **procs.extra}  # extra: postgres, redis
+            waiters |= {n: p.pid for n, p in procs.running.items() if n.endswith("worker")}
+            queued = {name: run_delay(pid) for name, pid in waiters.items()}
             spy = profile(args, procs, api.pid, f"{tag}")
             paused = [p.pid for n, p in procs.running.items() if n.endswith("worker")] if args.pause_workers else []
             for pid in paused:
@@ -418,7 +420,7 @@ async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> l
             for who, pids in (await checker.backends()).items():  # backends opened during the level count from 0
                 others[f"pg:{who}"] = sum(cpu_seconds_one(p) - pg_before.get(p, 0.0) for p in pids) / wall
             others["load generator"] = (_self_cpu() - client) / wall
-            queued = (run_delay(api.pid) - queued) / wall
+            queued = {name: (run_delay(pid) - queued[name]) / wall for name, pid in waiters.items()}
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(30)
@@ -437,7 +439,8 @@ async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> l
                 "load": load,
                 "accepted": len(accepted),
                 "cores": others | {"api": cpu / wall},
-                "api_queued": queued,
+                "api_queued": queued["api"],
+                "queued": queued,
                 **check,
             }
             rows.append(row)
@@ -497,7 +500,8 @@ def print_throughput(rows: list[dict], header: bool = True) -> None:
             flush=True,
         )
         print("          cores busy while sending: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cores"].items()))
-        print(f"          API runnable but waiting for a core: {r['api_queued'] * 1000:.0f} ms per second")
+        print(f"          API runnable but waiting for a core: {r['api_queued'] * 1000:.0f} ms per second"
+              + " (" + ", ".join(f"{k} {v * 1000:.0f}" for k, v in r.get("queued", {}).items() if k != "api") + ")")
 
 
 async def send_latency(args, procs: Procs, env, checker: Checker, channel_id) -> list[dict]:
