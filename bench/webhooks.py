@@ -450,9 +450,10 @@ async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> l
 
 
 def run_delay(pid: int) -> float:
-    """Seconds the threads of pid and its descendants spent runnable but waiting for a CPU (/proc/*/schedstat)."""
+    """Seconds the threads of pid and its descendants spent runnable but waiting for a CPU (/proc/*/schedstat).
+    For this process (the load generator) its own threads only: every other process here is its descendant."""
     total = 0
-    for p in _tree(pid):
+    for p in [pid] if pid == os.getpid() else _tree(pid):
         try:
             for task in Path(f"/proc/{p}/task").iterdir():
                 total += int((task / "schedstat").read_text().split()[1])
