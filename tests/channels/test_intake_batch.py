@@ -44,6 +44,13 @@ def _rows_histogram(metrics: str) -> dict[str, float]:
     return out
 
 
+async def _queue(client, intake, posts) -> list[asyncio.Task]:
+    """Post each (channel, form) concurrently; return once all of them wait in the intake's queue."""
+    tasks = [asyncio.create_task(_post(client, ch["id"], form)) for ch, form in posts]
+    await wait_for(lambda: len(intake.batcher._queue) == len(posts))  # noqa: SLF001 - what is queued
+    return tasks
+
+
 class _Blocker:
     """Holds the intake's statement: an open transaction has inserted (channel, sid) already."""
 
@@ -74,6 +81,12 @@ class _Blocker:
                 "AND wait_event_type = 'Lock'"
             )
         )
+
+    async def hold(self, client) -> asyncio.Task:
+        """Post the blocked message; return (its request still open) once its statement waits for this transaction."""
+        held = asyncio.create_task(_post(client, self.channel["id"], _form(self.sid)))
+        await wait_for(self.waiting)
+        return held
 
     async def release(self) -> None:
         if not self.released:
@@ -106,11 +119,9 @@ async def test_messages_queued_behind_a_statement_are_stored_together_each_once(
         ch = await create_channel(client, admin_headers)
         intake = app.state.webhook_intake
         async with _Blocker(asyncpg_dsn(stack.database_url), ch, "SMheld") as blocker:
-            held = asyncio.create_task(_post(client, ch["id"], _form("SMheld")))
-            await wait_for(blocker.waiting)
+            held = await blocker.hold(client)
             sids = [f"SMq{i}" for i in range(17)] + ["SMq0", "SMq1", "SMq2"]
-            queued = [asyncio.create_task(_post(client, ch["id"], _form(sid))) for sid in sids]
-            await wait_for(lambda: len(intake.batcher._queue) == len(sids))  # noqa: SLF001 - what is queued
+            queued = await _queue(client, intake, [(ch, _form(sid)) for sid in sids])
             await blocker.release()
             answers = await asyncio.gather(held, *queued)
         assert [r.status_code for r in answers] == [200] * 21, [r.text for r in answers if r.status_code != 200]
@@ -144,8 +155,7 @@ async def test_one_message_postgres_refuses_fails_alone_and_a_stale_channel_is_r
         assert r.status_code == 200, r.text
 
         async with _Blocker(asyncpg_dsn(stack.database_url), a, "SMheld") as blocker:
-            held = asyncio.create_task(_post(client, a["id"], _form("SMheld")))
-            await wait_for(blocker.waiting)
+            held = await blocker.hold(client)
             batch = [
                 (a, _form("SMa1")),
                 (a, _form("SMnul", body="pizza\x00")),
@@ -153,8 +163,7 @@ async def test_one_message_postgres_refuses_fails_alone_and_a_stale_channel_is_r
                 (b, _form("SMb1")),  # b changed since it was cached
                 (a, _form("SMa2")),
             ]
-            queued = [asyncio.create_task(_post(client, ch["id"], form)) for ch, form in batch]
-            await wait_for(lambda: len(intake.batcher._queue) == len(batch))  # noqa: SLF001
+            queued = await _queue(client, intake, batch)
             await blocker.release()
             held_answer, *answers = await asyncio.gather(held, *queued)
 
@@ -198,10 +207,8 @@ async def test_a_full_queue_answers_503_and_stores_nothing_for_that_message(
         ch = await create_channel(client, admin_headers)
         intake = app.state.webhook_intake
         async with _Blocker(asyncpg_dsn(stack.database_url), ch, "SMheld") as blocker:
-            held = asyncio.create_task(_post(client, ch["id"], _form("SMheld")))
-            await wait_for(blocker.waiting)
-            queued = [asyncio.create_task(_post(client, ch["id"], _form(f"SMfull{i}"))) for i in range(3)]
-            await wait_for(lambda: len(intake.batcher._queue) == 3)  # noqa: SLF001
+            held = await blocker.hold(client)
+            queued = await _queue(client, intake, [(ch, _form(f"SMfull{i}")) for i in range(3)])
             refused = await _post(client, ch["id"], _form("SMrefused"))
             assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
             assert refused.headers["content-type"].startswith("application/problem+json")
