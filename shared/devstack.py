@@ -70,15 +70,26 @@ def _child_setup(uid: int | None, gid: int | None, sig: int, nice: int = 0):
 
 
 def lower_priority(nice: int) -> None:
-    """This process at `nice` (0-19) against the rest of the machine.
+    """This process at `nice` (0-19) against the rest of the machine; 19 also puts it in the idle scheduling class.
 
     With `sched_autogroup` on (most Linux desktops and many VMs, `/proc/sys/kernel/sched_autogroup_enabled`),
     the scheduler first shares CPU between sessions, and every child here leads its own session: a process's own
     nice then only counts against processes of the same session. So the session's autogroup gets the nice too;
-    without autogroup the process nice is the one that counts. Lowering either needs no privilege."""
+    without autogroup the process nice is the one that counts.
+
+    Nice alone is not enough on a small box: measured on two shared cores (docs/pipeline.md, "fourth session"), a
+    level of webhooks that starts while the nice-19 workers are busy (right after they drained the previous one)
+    often runs with the workers taking ~0.7 of the two cores while the API and Postgres wait for one, and the ack
+    rate falls by a third or more (4 of 6 such levels); with the workers in the idle class, 0 of 2. The kernel lets any
+    waking normal task preempt an idle-class one at once and counts a core running only idle-class tasks as free
+    when placing a wake-up, which nice does not give. So 19 (the default, "the lowest") is SCHED_IDLE as well. None
+    of this needs privilege; a kernel without SCHED_IDLE keeps the nice."""
     os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
     with contextlib.suppress(OSError):
         Path("/proc/self/autogroup").write_text(str(nice))
+    if nice >= 19:
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _site_packages_dir(module: str) -> Path:

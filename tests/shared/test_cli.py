@@ -238,3 +238,22 @@ def test_urls_in_messages_never_show_a_password():
     assert safe_url("postgresql+asyncpg://app:hunter2@db:5432/x") == "postgresql+asyncpg://app:***@db:5432/x"
     assert safe_url("redis://:hunter2@cache:6379/0") == "redis://:***@cache:6379/0"
     assert safe_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize(("nice", "policy"), [(19, os.SCHED_IDLE), (10, os.SCHED_OTHER), (0, os.SCHED_OTHER)])
+def test_worker_priority_lowest_is_the_idle_class(nice: int, policy: int):
+    """DEV_WORKER_NICE=19 (the default) also puts the worker in the idle scheduling class: a waking API preempts it
+    at once (shared.devstack.lower_priority says why nice alone was not enough). Below 19 it is the nice only; 0
+    changes nothing."""
+    from shared.devstack import _child_setup
+
+    proc = subprocess.Popen(["sleep", "30"], preexec_fn=_child_setup(None, None, 15, nice))  # noqa: PLW1509
+    try:
+        assert os.sched_getscheduler(proc.pid) == policy
+        assert os.getpriority(os.PRIO_PROCESS, proc.pid) == nice
+        autogroup = Path(f"/proc/{proc.pid}/autogroup")
+        if autogroup.exists():  # sched_autogroup on: the session's nice is the one that counts between sessions
+            assert autogroup.read_text().split()[-1] == str(nice)
+    finally:
+        proc.kill()
+        proc.wait()
