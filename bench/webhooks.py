@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import signal
@@ -83,6 +84,36 @@ def _tree(pid: int) -> list[int]:
 def cpu_seconds(pid: int) -> float:
     """utime + stime of pid and its descendants."""
     return sum(cpu_seconds_one(p) for p in _tree(pid))
+
+
+def cpu_ticks() -> tuple[list[list[int]], int, int]:
+    """Per-CPU /proc/stat counters (user nice system idle iowait irq softirq steal, in clock ticks), the context
+    switches, and the inter-processor interrupts a wake-up on another CPU costs (rescheduling + function call)."""
+    lines = Path("/proc/stat").read_text().splitlines()
+    per_cpu = [[int(v) for v in line.split()[1:9]] for line in lines if line.startswith("cpu") and line[3].isdigit()]
+    switches = next(int(line.split()[1]) for line in lines if line.startswith("ctxt "))
+    ipis = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/interrupts").read_text().splitlines():
+            name, _, rest = line.strip().partition(":")
+            if name in ("RES", "CAL"):
+                ipis += sum(int(v) for v in rest.split()[: len(per_cpu)])
+    return per_cpu, switches, ipis
+
+
+def cpu_split(before, after, wall: float, requests: int) -> str:
+    """How busy each CPU was between two cpu_ticks(), the time the hypervisor gave to others (steal), and the
+    context switches and wake-up interrupts per request."""
+    out = []
+    for i, (a, b) in enumerate(zip(before[0], after[0], strict=True)):
+        d = [y - x for x, y in zip(a, b, strict=True)]
+        total = max(1, sum(d))
+        out.append(f"cpu{i} {100 * (total - d[3] - d[4]) / total:.0f}% (softirq {100 * d[6] / total:.0f}%, steal "
+                   f"{100 * d[7] / total:.0f}%)")
+    n = max(1, requests)
+    out.append(f"{(after[1] - before[1]) / n:.1f} context switches and {(after[2] - before[2]) / n:.1f} IPIs per "
+               f"request ({(after[2] - before[2]) / wall:.0f} IPIs/s)")
+    return ", ".join(out)
 
 
 def cpu_seconds_one(pid: int) -> float:
@@ -161,6 +192,15 @@ def uvicorn_cmd(target: str, port: int, *, factory: bool = False, workers: int =
     if workers > 1:
         cmd += ["--workers", str(workers)]
     return cmd + (["--factory"] if factory else [])
+
+
+def api_cmd(args, port: int, processes: int) -> list[str]:
+    """The channels API as `processes` processes: by default each with its own SO_REUSEPORT socket, like replicas
+    behind a Service (bench/replicas.py); `--api-spread accept` is `uvicorn --workers`, one shared socket."""
+    if processes > 1 and args.api_spread == "reuseport":
+        cmd = [sys.executable, "-m", "bench.replicas", "services.channels.main:app", "--host", HOST]
+        return cmd + ["--port", str(port), "--processes", str(processes)]
+    return uvicorn_cmd("services.channels.main:app", port, workers=processes)
 
 
 def wait_http(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
@@ -389,7 +429,7 @@ async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> l
     rows = []
     for workers in args.api_workers:
         port = free_port()
-        api = procs.start(f"api-{workers}w", uvicorn_cmd("services.channels.main:app", port, workers=workers), env)
+        api = procs.start(f"api-{workers}w", api_cmd(args, port, workers), env)
         wait_http(f"http://{HOST}:{port}/health", api)
         signer = Signer(str(channel_id), port)
         warm = [signer.request(f"W{workers}x") for _ in range(200)]  # imports, pools, first-use costs
@@ -400,13 +440,17 @@ async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> l
             reqs = [signer.request(tag) for _ in range(count)]
             load = os.getloadavg()[0]
             cpu = cpu_seconds(api.pid)
+            per_proc = {p: cpu_seconds_one(p) for p in _tree(api.pid)}
             others = {name: cpu_seconds(pid) for name, pid in cpu_pids(procs).items()}
             pg_before = {pid: cpu_seconds_one(pid) for pids in (await checker.backends()).values() for pid in pids}
             client = _self_cpu()
+            ticks = cpu_ticks()
             waiters = {"api": api.pid, "load generator": os.getpid(), **procs.extra}  # extra: postgres, redis
             waiters |= {n: p.pid for n, p in procs.running.items() if n.endswith("worker")}
             queued = {name: run_delay(pid) for name, pid in waiters.items()}
             spy = profile(args, procs, api.pid, f"{tag}")
+            sched = perf_sched(args, tag)
+            burners = idle_burners(args.idle_burners)
             paused = [p.pid for n, p in procs.running.items() if n.endswith("worker")] if args.pause_workers else []
             for pid in paused:
                 os.kill(pid, signal.SIGSTOP)
@@ -415,7 +459,15 @@ async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> l
             finally:
                 for pid in paused:
                     os.kill(pid, signal.SIGCONT)
+                for b in burners:
+                    b.kill()
+                    b.wait()
+                if sched is not None:
+                    sched.send_signal(signal.SIGINT)
+                    sched.wait(30)
             cpu = cpu_seconds(api.pid) - cpu
+            per_proc = sorted(((cpu_seconds_one(p) - c) / wall for p, c in per_proc.items()), reverse=True)
+            split = cpu_split(ticks, cpu_ticks(), wall, len(lat))
             others = {name: (cpu_seconds(pid) - others[name]) / wall for name, pid in cpu_pids(procs).items()}
             for who, pids in (await checker.backends()).items():  # backends opened during the level count from 0
                 others[f"pg:{who}"] = sum(cpu_seconds_one(p) - pg_before.get(p, 0.0) for p in pids) / wall
@@ -439,7 +491,9 @@ async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> l
                 "load": load,
                 "accepted": len(accepted),
                 "cores": others | {"api": cpu / wall},
+                "split": split,
                 "api_queued": queued["api"],
+                "api_procs": per_proc,
                 "queued": queued,
                 **check,
             }
@@ -485,6 +539,75 @@ def profile(args, procs: Procs, pid: int, tag: str) -> subprocess.Popen | None:
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def perf_sched(args, tag: str) -> subprocess.Popen | None:
+    """--perf-sched DIR: `perf sched record -a` while the level runs (diagnosis of where requests wait)."""
+    if not args.perf_sched:
+        return None
+    Path(args.perf_sched).mkdir(parents=True, exist_ok=True)
+    cmd = ["perf", "sched", "record", "-a", "-o", str(Path(args.perf_sched) / f"{tag}.data")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # perf's set-up, before the clock starts
+    return proc
+
+
+def idle_burners(n: int) -> list[subprocess.Popen]:
+    """--idle-burners N: N busy loops in the SCHED_IDLE class while a level runs: CPU load that takes only what no
+    one else wants, without the workers' syscalls, sockets and database traffic (a control for --pause-workers)."""
+    loop = "import os; os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\nwhile True: pass"
+    return [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(n)]
+
+
+HALT_POLL = Path("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+
+
+def halt_poll() -> str:
+    """The guest's halt-polling window (cpuidle-haltpoll in a KVM guest), or "n/a" where there is none."""
+    try:
+        return HALT_POLL.read_text().strip() + " ns"
+    except OSError:
+        return "n/a"
+
+
+def wake_probe(rounds: int = 3000) -> str:
+    """Round trip of one byte between two processes over pipes, both on CPU 0 and across CPUs 0 and 1 (p50, p99).
+
+    A request here crosses processes (load generator, API, Postgres backend) several times, so this cost is in
+    every request. On the 2-vCPU KVM guest this was measured on, a wake-up to the other, idle vCPU costs ~50 us
+    (the vCPU halted and the host must run it again) against ~4 us on the same CPU: docs/pipeline.md."""
+    if len(os.sched_getaffinity(0)) < 2:
+        return "n/a (one CPU)"
+    out = []
+    for a, b in ((0, 0), (0, 1)):
+        r1, w1 = os.pipe()
+        r2, w2 = os.pipe()
+        child = os.fork()
+        if child == 0:
+            try:
+                os.sched_setaffinity(0, {b})
+                while os.read(r1, 1) == b"x":
+                    os.write(w2, b"x")
+            finally:
+                os._exit(0)
+        mask = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {a})
+        lat = []
+        try:
+            for _ in range(rounds):
+                t = time.perf_counter()
+                os.write(w1, b"x")
+                os.read(r2, 1)
+                lat.append(time.perf_counter() - t)
+        finally:
+            os.write(w1, b"q")
+            os.waitpid(child, 0)
+            os.sched_setaffinity(0, mask)
+            for fd in (r1, w1, r2, w2):
+                os.close(fd)
+        out.append(f"{'same CPU' if a == b else 'across CPUs'} p50 {pct(lat, 0.5) * 1e6:.0f} us, "
+                   f"p99 {pct(lat, 0.99) * 1e6:.0f} us")  # fmt: skip
+    return "; ".join(out)
+
+
 def print_throughput(rows: list[dict], header: bool = True) -> None:
     if header:
         print(
@@ -500,7 +623,10 @@ def print_throughput(rows: list[dict], header: bool = True) -> None:
             + (f"  non-2xx: {r['bad_detail']}" if r["bad"] else ""),
             flush=True,
         )
-        print("          cores busy while sending: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cores"].items()))
+        print("          cores busy while sending: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cores"].items())
+              + (" (per process: " + " / ".join(f"{v:.2f}" for v in r["api_procs"]) + ")" if "api_procs" in r else ""))
+        if "split" in r:
+            print(f"          per CPU while sending: {r['split']}")
         print(f"          API runnable but waiting for a core: {r['api_queued'] * 1000:.0f} ms per second"
               + " (" + ", ".join(f"{k} {v * 1000:.0f}" for k, v in r.get("queued", {}).items() if k != "api") + ")")
 
@@ -600,6 +726,7 @@ async def run(args, db_url: str, redis_url: str, logdir: Path, servers: dict[str
         checker = Checker(db_url, tenant_id, channel_id, tw_port)
         print(f"{os.cpu_count()} cores, load average {os.getloadavg()}, LOG_LEVEL={args.log_level}, "
               f"fsync={'off' if os.environ.get('PG_FAST') else 'on'}", flush=True)  # fmt: skip
+        print(f"wake-up round trip between two processes: {wake_probe()}; guest halt polling {halt_poll()}", flush=True)
         if args.levels:
             start_workers(procs, env, args.throughput_relay_ms, args.worker_nice)
             mode = (
@@ -647,9 +774,31 @@ def main() -> None:
         "--worker-nice", type=int, default=WORKER_NICE,
         help=f"nice of the workers in part 1 (default {WORKER_NICE}: DEV_WORKER_NICE's, as `make run`; 0: as the API)",
     )  # fmt: skip
+    parser.add_argument(
+        "--halt-poll-ns", type=int, default=None,
+        help=f"set {HALT_POLL} for the run (root, KVM guests with cpuidle-haltpoll), restored after",
+    )  # fmt: skip
+    parser.add_argument(
+        "--api-spread", choices=["reuseport", "accept"], default="reuseport",
+        help="several API processes: own SO_REUSEPORT socket each (replicas; default) or uvicorn --workers' shared one",
+    )  # fmt: skip
+    parser.add_argument("--idle-burners", type=int, default=0, help="SCHED_IDLE busy loops while sending (diagnosis)")
+    parser.add_argument("--perf-sched", default="", help="directory for `perf sched record` data per level")
     parser.add_argument("--profile", default="", help="directory for py-spy collapsed stacks of the API per level")
     parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of every process (INFO = production)")
     args = parser.parse_args()
+    restore = None
+    if args.halt_poll_ns is not None:  # a machine setting: set for this run only, put back after
+        restore = HALT_POLL.read_text().strip()
+        HALT_POLL.write_text(str(args.halt_poll_ns))
+    try:
+        _main(args)
+    finally:
+        if restore is not None:
+            HALT_POLL.write_text(restore)
+
+
+def _main(args) -> None:
     base = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
     os.environ.setdefault("PG_FAST", "1")  # fsync off like the other benches; PG_FAST= (empty) for fsync on
     if not os.environ["PG_FAST"]:
