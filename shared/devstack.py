@@ -77,14 +77,12 @@ def lower_priority(nice: int) -> None:
     nice then only counts against processes of the same session. So the session's autogroup gets the nice too;
     without autogroup the process nice is the one that counts.
 
-    Nice alone is not enough on a small box: measured on two shared cores (docs/pipeline.md, "fourth session"), a
-    level of webhooks that starts while the nice-19 workers are busy (right after they drained the previous one)
-    often runs with the workers taking ~0.7 of the two cores while the API and Postgres wait for one, and the ack
-    rate falls by a third or more (4 of 6 such levels); with the workers in the idle class, 0 of 3. The kernel lets any
-    waking normal task preempt an idle-class one at once and counts a core running only idle-class tasks as free
-    when placing a wake-up, which nice does not give (it does not remove that mode: docs/pipeline.md). So 19 (the
-    default, "the lowest") is SCHED_IDLE as well. None
-    of this needs privilege; a kernel without SCHED_IDLE keeps the nice."""
+    19 (the default, "the lowest") is the idle scheduling class as well: a waking API or server preempts a worker at
+    once, and a core running only workers counts as free when the kernel places a wake-up, which nice does not give.
+    The slow bench levels that first argued for it (docs/pipeline.md, "fourth session") had another cause: in levels
+    with their signature one API process had every connection ("fifth session" there). So the idle class is kept
+    for what it guarantees, not for a measured gain. None of this needs privilege; a kernel without SCHED_IDLE keeps
+    the nice."""
     os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
     with contextlib.suppress(OSError):
         Path("/proc/self/autogroup").write_text(str(nice))
