@@ -551,10 +551,12 @@ def perf_sched(args, tag: str) -> subprocess.Popen | None:
 
 
 def idle_burners(n: int) -> list[subprocess.Popen]:
-    """--idle-burners N: N busy loops in the SCHED_IDLE class while a level runs: CPU load that takes only what no
-    one else wants, without the workers' syscalls, sockets and database traffic (a control for --pause-workers)."""
-    loop = "import os; os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\nwhile True: pass"
-    return [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(n)]
+    """--idle-burners N: N busy loops while a level runs, started exactly as the workers are (own session, so own
+    autogroup, at DEV_WORKER_NICE's 19, so the idle class): CPU load at the workers' priority without their
+    syscalls, sockets and database traffic (a control for --pause-workers). Started as plain children they would
+    share this process's autogroup, and the kernel would give them that group's share of the CPU."""
+    setup = _child_setup(None, None, signal.SIGTERM, 19)
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=setup) for _ in range(n)]
 
 
 HALT_POLL = Path("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
