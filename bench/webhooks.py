@@ -2,8 +2,9 @@
 
 Starts its own embedded Postgres + Redis (temp dir, every schema migrated), an instant OpenAI-protocol stand-in
 and a Twilio REST stand-in (each its own uvicorn subprocess, so they cost the load generator nothing), the
-channels API (uvicorn, uvloop + httptools, 1 then 2 worker processes) and the channels and chat workers
-(`python -m services.channels.worker` / `python -m services.chat.worker`, configured by env only).
+channels API (uvicorn, uvloop + httptools, 1 then 2 processes; several are replicas, each with its own
+SO_REUSEPORT socket: bench/replicas.py) and the channels and chat workers (`python -m services.channels.worker` /
+`python -m services.chat.worker`, configured by env only).
 
 1. Webhooks at rising concurrency: every request is a real `X-Twilio-Signature`-signed form with a unique
    MessageSid and a unique sender (a new contact, thread and answer each). Requests are built and signed before
@@ -762,7 +763,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", type=_levels, default=_levels("1:300,8:1500,32:2000,64:2000"),
                         help="concurrency:count pairs ('' skips part 1)")  # fmt: skip
-    parser.add_argument("--api-workers", type=_ints, default=[1, 2], help="uvicorn worker processes to try")
+    parser.add_argument("--api-workers", type=_ints, default=[1, 2], help="API processes to try (see --api-spread)")
     parser.add_argument("--throughput-relay-ms", type=int, default=200, help="EVENTS_RELAY_INTERVAL_MS for part 1")
     parser.add_argument("--relay-ms", type=_ints, default=[200, 20], help="relay intervals for part 2 ('' skips)")
     parser.add_argument("--send-count", type=int, default=200, help="messages per relay interval in part 2")
