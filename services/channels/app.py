@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from services.channels.config import ChannelsSettings, get_settings
 from services.channels.configs.router import router as channels_router
 from services.channels.webhooks.asgi import WebhookFastPath
-from services.channels.webhooks.intake import WebhookIntake, asyncpg_dsn, keep_session
+from services.channels.webhooks.intake import DirectPublish, WebhookIntake, asyncpg_dsn, keep_session
 from services.channels.webhooks.router import router as webhooks_router
 from shared.app import create_service_app
 from shared.crypto import SecretBox
@@ -39,6 +39,12 @@ def create_app(settings: ChannelsSettings | None = None) -> FastAPI:
             batch_max_rows=settings.webhook_batch_max_rows,
             insert_statements=settings.webhook_insert_statements,
             registry=app.state.metrics_registry,
+            direct=DirectPublish(
+                app.state.redis,
+                pool,
+                per_second=settings.webhook_direct_publish_per_second,
+                maxlen=settings.events_stream_maxlen,
+            ),
         )
         try:
             yield

@@ -46,7 +46,10 @@ async def chat_runtime(app: FastAPI):
     settings: ChatSettings = app.state.settings
     tokens = ServiceTokenProvider(app.state.http, settings.auth_url, "chat", settings.service_secret)
     llm = OpenAIProvider(
-        timeout=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries, max_tokens=settings.llm_max_tokens
+        timeout=settings.llm_timeout_seconds,
+        max_retries=settings.llm_max_retries,
+        max_tokens=settings.llm_max_tokens,
+        transport=settings.llm_http_transport,
     )
     app.state.chat = ChatRuntime(
         settings=settings,

@@ -442,7 +442,10 @@ class _Wakes:
 async def test_relay_wake_ups_are_coalesced_and_every_stored_message_is_covered(stack, committed_db, admin_headers):
     """CHANNELS_WEBHOOK_NOTIFY_INTERVAL_MS: a burst wakes the relay a few times, not once per message, and the last
     wake-up comes after the last commit, so a relay pass woken by it finds every event (none waits for the poll)."""
-    app = create_app(stack.settings(ChannelsSettings, public_base_url=PUBLIC, webhook_notify_interval_ms=300))
+    # The relay's wake-ups are for events the API does not publish itself: with direct publishing on, these messages
+    # would not NOTIFY at all (tests/channels/test_intake_direct.py).
+    settings = dict(public_base_url=PUBLIC, webhook_notify_interval_ms=300, webhook_direct_publish_per_second=0)
+    app = create_app(stack.settings(ChannelsSettings, **settings))
     async with app_client(app) as client, _Wakes(asyncpg_dsn(stack.database_url)) as wakes:
         ch = await create_channel(client, admin_headers)
         for i in range(5):  # one after the other, well inside one interval
@@ -467,7 +470,10 @@ async def test_relay_wake_ups_are_coalesced_and_every_stored_message_is_covered(
 
 async def test_relay_wake_per_message_when_the_interval_is_zero(stack, committed_db, admin_headers):
     """0 = every stored message NOTIFYs in its own statement; a provider retry stores nothing and wakes nothing."""
-    app = create_app(stack.settings(ChannelsSettings, public_base_url=PUBLIC, webhook_notify_interval_ms=0))
+    # The relay's wake-ups are for events the API does not publish itself: with direct publishing on, these messages
+    # would not NOTIFY at all (tests/channels/test_intake_direct.py).
+    settings = dict(public_base_url=PUBLIC, webhook_notify_interval_ms=0, webhook_direct_publish_per_second=0)
+    app = create_app(stack.settings(ChannelsSettings, **settings))
     async with app_client(app) as client, _Wakes(asyncpg_dsn(stack.database_url)) as wakes:
         ch = await create_channel(client, admin_headers)
         for i in range(4):

@@ -2,6 +2,7 @@
 
 import time
 
+import pytest
 from sqlalchemy import text
 
 from services.chat.app import create_app
@@ -11,13 +12,18 @@ from shared.testing_llm import answer_for
 from .conftest import chat_settings, new_thread, post
 
 
-async def test_429_then_success_is_answered(chat, headers, llm):
-    thread = await new_thread(chat, headers)
-    llm.fail(429, times=1)
-    r = await post(chat, headers, thread["id"], "are you there?")
-    assert r.status_code == 201, r.text
-    assert len(llm.requests) == 2  # the SDK retried after the 429
-    assert r.json()["assistant_message"]["content"] == answer_for(llm.last["messages"])
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])  # CHAT_LLM_HTTP_TRANSPORT: the SDK's retries on both
+async def test_429_then_success_is_answered(stack, db_conn, llm, headers, transport):
+    app = create_app(chat_settings(stack, llm, llm_http_transport=transport))
+    async with app_client(app, db_conn=db_conn) as chat:
+        thread = await new_thread(chat, headers)
+        llm.fail(429, times=1)
+        r = await post(chat, headers, thread["id"], "are you there?")
+        assert r.status_code == 201, r.text
+        assert len(llm.requests) == 2  # the SDK retried after the 429
+        assert r.json()["assistant_message"]["content"] == answer_for(llm.last["messages"])
+        client = next(iter(app.state.chat.llm._clients.values()))  # noqa: SLF001 - which transport it was built on
+        assert (type(client._client).__name__ == "_InstalledAioHttpClient") == (transport == "aiohttp")  # noqa: SLF001
 
 
 async def test_provider_always_500_gives_503_and_keeps_the_user_message(chat, headers, llm):
@@ -33,8 +39,10 @@ async def test_provider_always_500_gives_503_and_keeps_the_user_message(chat, he
     assert [(m["role"], m["content"]) for m in items] == [("user", "please keep me")]
 
 
-async def test_hanging_provider_times_out_as_503(stack, db_conn, llm, headers):
-    app = create_app(chat_settings(stack, llm, llm_timeout_seconds=0.3, llm_max_retries=0))
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_hanging_provider_times_out_as_503(stack, db_conn, llm, headers, transport):
+    settings = chat_settings(stack, llm, llm_timeout_seconds=0.3, llm_max_retries=0, llm_http_transport=transport)
+    app = create_app(settings)
     async with app_client(app, db_conn=db_conn) as client:
         thread = await new_thread(client, headers)
         llm.hang(seconds=3)

@@ -36,6 +36,7 @@ Every Twilio/Telegram message crosses this code, so it is written for CPU per re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import time
 import uuid
@@ -58,7 +59,8 @@ from services.channels.configs.models import Channel
 from services.channels.webhooks.models import InboundMessage
 from shared.crypto import SecretBox
 from shared.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unprocessable, UnsupportedMediaType
-from shared.events.outbox import NOTIFY_CHANNEL
+from shared.events.envelope import Envelope
+from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS, NOTIFY_CHANNEL
 from shared.logging import get_logger
 
 log = get_logger("channels.intake")
@@ -127,8 +129,8 @@ WITH ch AS (
     ON CONFLICT (channel_id, provider_message_id) DO NOTHING
     RETURNING id
 ), ev AS (
-    INSERT INTO {outbox} (id, stream, type, tenant_id, idempotency_key, payload, occurred_at)
-    SELECT $12, $13, $13, $4, $14, $15::jsonb, $11 FROM ins
+    INSERT INTO {outbox} (id, stream, type, tenant_id, idempotency_key, payload, occurred_at, created_at)
+    SELECT $12, $13, $13, $4, $14, $15::jsonb, $11, now() + make_interval(secs => $17::float8) FROM ins
     RETURNING id
 )
 SELECT EXISTS (SELECT 1 FROM ch) AS channel_ok,
@@ -139,7 +141,8 @@ SELECT EXISTS (SELECT 1 FROM ch) AS channel_ok,
 
 def _sql_accept_many() -> str:
     """`_sql_accept` for many messages at once: the same checks and inserts per row (the channels may differ), one
-    answer row per message, in the order given (`n`), and at most one NOTIFY for the statement."""
+    answer row per message, in the order given (`n`), and at most one NOTIFY for the statement. $17: how far in the
+    future the events' `created_at` is (DirectPublish: the grace; else 0, the relay's at once)."""
     channel, inbound, outbox = Channel.__table__.fullname, InboundMessage.__table__.fullname, Outbox.__table__.fullname
     schema = Outbox.__table__.schema
     return f"""
@@ -159,8 +162,9 @@ WITH input AS (
     ON CONFLICT (channel_id, provider_message_id) DO NOTHING
     RETURNING id
 ), ev AS (
-    INSERT INTO {outbox} (id, stream, type, tenant_id, idempotency_key, payload, occurred_at)
-    SELECT ch.event_id, $15, $15, ch.tenant_id, ch.idempotency_key, ch.payload::jsonb, ch.received_at
+    INSERT INTO {outbox} (id, stream, type, tenant_id, idempotency_key, payload, occurred_at, created_at)
+    SELECT ch.event_id, $15, $15, ch.tenant_id, ch.idempotency_key, ch.payload::jsonb, ch.received_at,
+           now() + make_interval(secs => $17::float8)
     FROM ch JOIN ins ON ins.id = ch.inbound_id ORDER BY ch.n
     RETURNING id
 )
@@ -227,6 +231,106 @@ class RelayWake:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+class DirectPublish:
+    """The API publishes the `channels.inbound.v1` events of its intake statements itself, right after their commit,
+    instead of waiting for the channels relay (NOTIFY, claim, XADD, mark: ~2 ms and four round trips on the way to
+    the answer, docs/pipeline.md). The relay stays the safety net, as for chat's own events
+    (`shared.events.outbox.publish_committed`):
+
+    - a statement taken for direct publishing writes its outbox rows with `created_at = now() + grace` and no NOTIFY,
+      so the relay leaves them alone for the grace (DIRECT_PUBLISH_GRACE_SECONDS);
+    - after the commit the rows are XADDed (one pipeline), then marked published (one UPDATE for every row marked
+      meanwhile, by one marker task);
+    - the API dying or Redis failing before the XADD leaves the rows to the relay, which publishes them once the grace
+      is over: the message is late, never lost. Dying between the XADD and the mark publishes the event twice with
+      the same envelope id and idempotency key; chat's consumer skips the second (`processed_event`).
+    - after a failed XADD, direct publishing pauses for PAUSE_SECONDS (the relay's NOTIFY path at once instead of
+      the grace for every message while Redis is down).
+
+    It costs the API a Redis and a Postgres round trip per statement, which the relay does more cheaply for many rows
+    at once. So it is for quiet traffic, where the latency is: at most `per_second` statements per second per process
+    are published this way (CHANNELS_WEBHOOK_DIRECT_PUBLISH_PER_SECOND); beyond that, under a burst, the events go
+    through the relay as before, where batching makes them cheap. 0 turns it off."""
+
+    PAUSE_SECONDS = 1.0
+    MARK_MAX = 1000  # ids per UPDATE
+
+    def __init__(self, redis, pool: asyncpg.Pool, *, per_second: int, maxlen: int) -> None:
+        self.redis = redis
+        self.pool = pool
+        self.per_second = per_second
+        self.maxlen = maxlen
+        self._window = -float("inf")
+        self._used = 0
+        self._paused_until = -float("inf")
+        self._tasks: set[asyncio.Task] = set()
+        self._unmarked: list[uuid.UUID] = []
+        self._marker: asyncio.Task | None = None
+        self._sql_mark = (
+            f"UPDATE {Outbox.__table__.fullname} SET published_at = now() "
+            "WHERE id = ANY($1::uuid[]) AND published_at IS NULL"
+        )
+
+    def take(self) -> bool:
+        """Whether the next statement's events are published directly (counted against this second's allowance)."""
+        if self.per_second <= 0:
+            return False
+        now = time.monotonic()
+        if now < self._paused_until:
+            return False
+        if now - self._window >= 1.0:
+            self._window, self._used = now, 0
+        if self._used >= self.per_second:
+            return False
+        self._used += 1
+        return True
+
+    def publish(self, events: list[tuple[uuid.UUID, dict[str, str]]]) -> None:
+        """XADD (event id, stream fields) of committed rows in the background: the webhook's answer does not wait."""
+        if not events:
+            return
+        task = asyncio.get_running_loop().create_task(self._publish(events))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, events: list[tuple[uuid.UUID, dict[str, str]]]) -> None:
+        try:
+            if len(events) == 1:
+                await self.redis.xadd(INBOUND_STREAM, events[0][1], maxlen=self.maxlen, approximate=True)
+            else:
+                pipe = self.redis.pipeline(transaction=False)
+                for _, fields in events:
+                    pipe.xadd(INBOUND_STREAM, fields, maxlen=self.maxlen, approximate=True)
+                await pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - the relay publishes the rows after the grace
+            self._paused_until = time.monotonic() + self.PAUSE_SECONDS
+            log.warning("direct_publish_failed", step="xadd", events=len(events), error=type(exc).__name__)
+            return
+        self._unmarked.extend(event_id for event_id, _ in events)
+        if self._marker is None or self._marker.done():
+            self._marker = asyncio.get_running_loop().create_task(self._mark())
+
+    async def _mark(self) -> None:
+        while self._unmarked:
+            ids, self._unmarked = self._unmarked[: self.MARK_MAX], self._unmarked[self.MARK_MAX :]
+            try:
+                async with self.pool.acquire(timeout=5) as conn:
+                    await conn.execute(self._sql_mark, ids)
+            except Exception as exc:  # noqa: BLE001 - published; the relay publishes them again (consumers dedupe)
+                log.warning("direct_publish_failed", step="mark", events=len(ids), error=type(exc).__name__)
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Let XADDs and marks in flight finish (a shutdown should not leave published rows to be published again)."""
+        pending = [*self._tasks]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+        if self._marker is not None and not self._marker.done():
+            await asyncio.wait([self._marker], timeout=timeout)
+        for task in [*self._tasks, *([self._marker] if self._marker else [])]:
+            if not task.done():
+                task.cancel()
 
 
 class _Waiting:
@@ -305,13 +409,18 @@ class InsertBatcher:
 
     async def _execute(self, rows: list[tuple]) -> list[tuple[bool, bool]]:
         columns = [list(c) for c in zip(*rows, strict=True)]
-        notify = self.intake.wake.inline()
-        result = await self.intake._db(lambda conn: conn.fetch(self._sql, *columns, INBOUND_STREAM, notify))
+        intake = self.intake
+        direct = intake.direct is not None and intake.direct.take()
+        notify = not direct and intake.wake.inline()
+        delay = DIRECT_PUBLISH_GRACE_SECONDS if direct else 0.0
+        result = await intake._db(lambda conn: conn.fetch(self._sql, *columns, INBOUND_STREAM, notify, delay))
         if self.rows_seen is not None:
             self.rows_seen.observe(len(rows))
         answers = [(r["channel_ok"], r["stored"]) for r in result]
-        if not notify and any(stored for _, stored in answers):
-            self.intake.wake.after_commit()
+        if direct:  # before the answers are settled: the XADD is written ahead of the responses
+            intake.direct.publish([_event(row) for row, (_, stored) in zip(rows, answers, strict=True) if stored])
+        elif not notify and any(stored for _, stored in answers):
+            intake.wake.after_commit()
         return answers
 
     async def close(self) -> None:
@@ -321,6 +430,23 @@ class InsertBatcher:
         self._senders = []
         while self._queue:
             _settle(self._queue.popleft().future, exc=_stopping())
+
+
+def _event(row: tuple) -> tuple[uuid.UUID, dict[str, str]]:
+    """The envelope of a stored row's outbox event (a batch row: `_insert`'s arguments without the stream), as the
+    relay would publish it: the same id, idempotency key and payload."""
+    fields = Envelope.raw_fields(
+        id=row[11], type=INBOUND_STREAM, tenant_id=row[3], occurred_at=row[10], idempotency_key=row[12],
+        payload_json=row[13],
+    )  # fmt: skip
+    return row[11], fields
+
+
+def _discard(conn) -> None:
+    """Close a pooled connection for good. When asyncpg has already seen it close (the backend was killed), the pool
+    has taken it back by itself and detached our proxy, whose `terminate()` then raises: nothing is left to close."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
 
 
 def _stopping() -> ServiceUnavailable:
@@ -349,8 +475,10 @@ class WebhookIntake:
         batch_max_rows: int = 64,
         insert_statements: int = 4,
         registry: CollectorRegistry | None = None,
+        direct: DirectPublish | None = None,
     ) -> None:
         self.pool = pool
+        self.direct = direct
         self.box = box
         self.public_base_url = public_base_url.rstrip("/")
         self.wake = RelayWake(pool, notify_interval, Outbox.__table__.schema)
@@ -369,6 +497,8 @@ class WebhookIntake:
     async def close(self) -> None:
         if self.batcher is not None:
             await self.batcher.close()
+        if self.direct is not None:
+            await self.direct.close()
         await self.wake.close()
 
     # ---- channels -------------------------------------------------------------------------------------------
@@ -437,10 +567,10 @@ class WebhookIntake:
                         raise Unprocessable("the text has a character that cannot be stored (a NUL, \\u0000)") from None
                     if not isinstance(exc, _UNAVAILABLE):
                         raise
-                    conn.terminate()
+                    _discard(conn)
                 except _BROKEN:
                     # e.g. a backend killed while idle: asyncpg's protocol is left mid-state. Never pool it again.
-                    conn.terminate()
+                    _discard(conn)
                 finally:
                     await self.pool.release(conn)
             if attempt == 2:
@@ -476,9 +606,13 @@ class WebhookIntake:
         if self.batcher is not None:
             channel_ok, stored = await self.batcher.run((*args[:12], *args[13:]))  # the stream is the statement's
             return channel_ok, (inbound_id if stored else None)
-        notify = self.wake.inline()
-        row = await self._db(lambda conn: conn.fetchrow(self._sql_accept, *args, notify))
-        if row["stored"] and not notify:
+        direct = self.direct is not None and self.direct.take()
+        notify = not direct and self.wake.inline()
+        delay = DIRECT_PUBLISH_GRACE_SECONDS if direct else 0.0
+        row = await self._db(lambda conn: conn.fetchrow(self._sql_accept, *args, notify, delay))
+        if row["stored"] and direct:
+            self.direct.publish([_event((*args[:12], *args[13:]))])
+        elif row["stored"] and not notify:
             self.wake.after_commit()
         return bool(row["channel_ok"]), (inbound_id if row["stored"] else None)
 

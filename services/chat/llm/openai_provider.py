@@ -31,8 +31,9 @@ _OPTIONS: Any = {"security": {"bearer_auth": True}}  # as `create` sends it: the
 class OpenAIProvider:
     """Retries with backoff on 429/5xx/timeouts are the SDK's own (`max_retries`, honouring Retry-After)."""
 
-    def __init__(self, *, timeout: float, max_retries: int, max_tokens: int) -> None:
+    def __init__(self, *, timeout: float, max_retries: int, max_tokens: int, transport: str = "aiohttp") -> None:
         self.timeout = timeout
+        self.transport = transport
         self.max_retries = max_retries
         self.max_tokens = max_tokens
         self._clients: OrderedDict[tuple[str, str], openai.AsyncOpenAI] = OrderedDict()
@@ -46,6 +47,9 @@ class OpenAIProvider:
                 api_key=config.api_key or _NO_KEY,
                 timeout=self.timeout,
                 max_retries=self.max_retries,
+                # The SDK's own aiohttp transport (openai[aiohttp]): the same requests, retries and errors, with
+                # less CPU per call than httpx's pure-Python connection handling; None = the SDK's httpx client.
+                http_client=openai.DefaultAioHttpClient() if self.transport == "aiohttp" else None,
             )
             self._clients[key] = client
             if len(self._clients) > _MAX_CLIENTS:
