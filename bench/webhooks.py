@@ -358,6 +358,53 @@ class Checker:
             ).one()
         return inbound, rows, distinct
 
+    async def hops(self, redis_url: str, sent_at: dict[str, float]) -> str:
+        """Median ms between the timestamps the pipeline already records for each message of a send run (every
+        message has its own sender, so its own thread): the webhook sent (here) -> `received_at` (the API, before
+        its statement) -> XADD of `channels.inbound.v1` (the Redis entry id) -> the answer's row (`created_at`: its
+        statement's start; the chat consumer, flusher and LLM call are in this hop) -> XADD of `chat.outbound.v1` ->
+        the Twilio stand-in got the send. One clock: every process runs on this machine."""
+        import orjson
+        import redis.asyncio as aioredis
+
+        r = aioredis.from_url(redis_url)
+        try:
+            inbound = {
+                env["payload"]["sender"]: int(eid.split(b"-")[0]) / 1000
+                for eid, f in await r.xrange("channels.inbound.v1")
+                if (env := orjson.loads(f[b"envelope"]))["payload"].get("sender") in sent_at
+            }
+            outbound = {
+                env["payload"]["recipient"]: int(eid.split(b"-")[0]) / 1000
+                for eid, f in await r.xrange("chat.outbound.v1")
+                if (env := orjson.loads(f[b"envelope"]))["payload"].get("recipient") in sent_at
+            }
+        finally:
+            await r.aclose()
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT i.sender, extract(epoch FROM i.received_at) AS received, "
+                    "extract(epoch FROM min(a.created_at)) AS answered "
+                    "FROM channels.inbound_message i "
+                    "JOIN chat.message u ON u.tenant_id = :t AND u.external_id = 'inbound:' || i.id::text "
+                    "JOIN chat.message a ON a.tenant_id = :t AND a.thread_id = u.thread_id AND a.role = 'assistant' "
+                    "WHERE i.channel_id = :c AND i.sender = ANY(:s) GROUP BY i.sender, i.received_at"
+                ),
+                {"t": self.tenant_id, "c": self.channel_id, "s": list(sent_at)},
+            )
+            db = {sender: (float(rec), float(ans)) for sender, rec, ans in rows}
+        names = ["sent->API", "API->inbound XADD", "XADD->answer stored", "answer->outbound XADD", "XADD->Twilio"]
+        steps: list[list[float]] = [[] for _ in names]
+        for sender, t0 in sent_at.items():
+            if sender not in db or sender not in inbound or sender not in outbound or sender not in self.sent_at:
+                continue
+            rec, ans = db[sender]
+            points = [t0, rec, inbound[sender], ans, outbound[sender], self.sent_at[sender]]
+            for i in range(len(names)):
+                steps[i].append((points[i + 1] - points[i]) * 1000)
+        return ", ".join(f"{n} {pct(v, 0.5):.1f}" for n, v in zip(names, steps, strict=True))
+
     async def drain(self, tag: str, accepted: int, senders: list[str], timeout: float) -> dict[str, float]:
         """Wait (bounded) until every accepted message reached chat and was answered; the counts at the end."""
         started = last_progress = time.monotonic()
@@ -651,6 +698,10 @@ async def send_latency(args, procs: Procs, env, checker: Checker, channel_id) ->
             reqs = [signer.request(tag) for _ in range(args.send_count)]
             sent_at: dict[str, float] = {}
             load = os.getloadavg()[0]
+            pids = cpu_pids(procs) | {"api": api.pid}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            workers = ("chat-worker", "channels-worker")
+            spies = [profile(args, procs, procs.running[n].pid, f"{tag}-{n}") for n in workers]
             reader, writer = await asyncio.open_connection(HOST, port)
             try:
                 for _, sender, raw in reqs:
@@ -662,6 +713,11 @@ async def send_latency(args, procs: Procs, env, checker: Checker, channel_id) ->
             finally:
                 writer.close()
             await checker.drain(tag, len(reqs), list(sent_at), args.drain_timeout)
+            cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / len(reqs) for name, pid in pids.items()}
+            for spy in spies:
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(30)
             lat = [(checker.sent_at[s] - t) * 1000 for s, t in sent_at.items() if s in checker.sent_at]
             row = {
                 "relay": relay_ms,
@@ -675,6 +731,10 @@ async def send_latency(args, procs: Procs, env, checker: Checker, channel_id) ->
             }
             rows.append(row)
             print_send([row], header=len(rows) == 1)
+            # Sending, waiting and draining: what each process spent per message (the path's CPU, not wall time).
+            spent = ", ".join(f"{name} {ms:.1f}" for name, ms in sorted(cpu.items(), key=lambda kv: -kv[1]))
+            print(f"         CPU ms per message: {spent} (total {sum(cpu.values()):.1f})", flush=True)
+            print(f"         median ms per hop: {await checker.hops(env['REDIS_URL'], sent_at)}", flush=True)
     finally:
         procs.stop("api-send")
     return rows
@@ -787,7 +847,9 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--idle-burners", type=int, default=0, help="SCHED_IDLE busy loops while sending (diagnosis)")
     parser.add_argument("--perf-sched", default="", help="directory for `perf sched record` data per level")
-    parser.add_argument("--profile", default="", help="directory for py-spy collapsed stacks of the API per level")
+    parser.add_argument(
+        "--profile", default="", help="py-spy collapsed stacks to this directory (part 1: the API, part 2: workers)"
+    )
     parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of every process (INFO = production)")
     args = parser.parse_args()
     restore = None
