@@ -208,3 +208,24 @@ async def test_a_burst_sharing_statements_is_published_once_each(stack, world, a
     assert sorted(e.payload["provider_message_id"] for e in events) == sorted(set(sids))
     await world.grace_passes()
     assert await world.relay.publish_once() == 0
+
+
+async def test_the_allowance_counts_messages_so_a_burst_goes_through_the_relay(stack, world, admin_headers):
+    """A statement is direct only if all its messages fit in the second's allowance: under a burst of shared
+    statements most events take the relay (which costs the API nothing), and each is still published once."""
+    app = _app(stack, webhook_direct_publish_per_second=4, webhook_insert_statements=1)
+    async with app_client(app) as client:
+        ch = await create_channel(client, admin_headers)
+        started = time.monotonic()
+        await asyncio.gather(*(_post(client, ch["id"], f"SMflood{i}") for i in range(40)))
+        elapsed = time.monotonic() - started
+        await _settled(app)
+
+    rows = await world.outbox()
+    direct = [r for r in rows if r.deferred]
+    assert len(rows) == 40
+    assert len(direct) <= 4 * (math.ceil(elapsed) + 1), (len(direct), elapsed)
+    assert all(r.published for r in direct) and not any(r.published for r in rows if not r.deferred)
+    assert await world.relay.publish_once() == 40 - len(direct)
+    events = await world.stream()
+    assert sorted(e.id for e in events) == sorted(r.id for r in rows)
