@@ -23,6 +23,8 @@ from shared.events import Envelope
 from shared.events.worker import ConsumerSpec, create_worker_engine, run_worker
 from shared.http import create_http_client
 
+OUTBOUND_CONCURRENCY = 8  # sends in flight per worker
+
 
 def is_voice_note(envelope: Envelope) -> bool:
     """The media group's only work: anything else on channels.inbound.v1 is acked without a transaction."""
@@ -33,8 +35,9 @@ async def run(settings: ChannelsSettings, stop: asyncio.Event | None = None) -> 
     # The twilio library logs every request and response (a dozen plain-text lines) at INFO.
     logging.getLogger("twilio").setLevel(logging.WARNING)
     box = SecretBox(settings.secrets_key)
-    # The sender commits its "sending" marker outside the consumer's transaction: its own small pool.
-    engine = create_worker_engine(settings.database_url, pool_size=2)
+    # The sender keeps its own record (the delivery row) and commits each statement itself, on its own pool: one
+    # connection per send in flight at most, and none held while a provider answers.
+    engine = create_worker_engine(settings.database_url, pool_size=OUTBOUND_CONCURRENCY // 2)
     http = create_http_client(timeout=30)
     sender = OutboundSender(
         create_sessionmaker(engine),
@@ -45,7 +48,7 @@ async def run(settings: ChannelsSettings, stop: asyncio.Event | None = None) -> 
     )
     media = MediaForwarder(box, http, settings.media_max_bytes, settings.telegram_api_url, settings.twilio_api_url)
     consumers = [
-        ConsumerSpec(stream=OUTBOUND_STREAM, handler=sender.handle, concurrency=8, raw=True),
+        ConsumerSpec(stream=OUTBOUND_STREAM, handler=sender.handle, concurrency=OUTBOUND_CONCURRENCY, idempotent=True),
         ConsumerSpec(
             stream=INBOUND_STREAM, handler=media.handle, group=MEDIA_GROUP, concurrency=2, accepts=is_voice_note
         ),

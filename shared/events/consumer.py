@@ -36,11 +36,19 @@ Handler = Callable[[Envelope, AsyncSession], Awaitable[None]]
 # that transaction has committed (given the same connection, now outside any transaction), before the XACK.
 AfterCommit = Callable[[asyncpg.Connection], Awaitable[None]]
 RawHandler = Callable[[Envelope, asyncpg.Connection], Awaitable[AfterCommit | None]]
+# An idempotent handler keeps its own record of what it did (the outbound delivery row): no transaction, no
+# connection, no `processed_event` row (see StreamConsumer).
+IdempotentHandler = Callable[[Envelope], Awaitable[None]]
 Accepts = Callable[[Envelope], bool]
 
 
 class TransientError(Exception):
     """Raise from a handler when a dependency is down: retried with backoff, never counted toward the DLQ."""
+
+
+class PermanentError(Exception):
+    """Raise from a handler when retrying cannot help (a provider refused for good, a channel that is gone): the
+    entry goes to the DLQ at once, with this error, instead of after `max_deliveries` attempts."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -77,6 +85,11 @@ class StreamConsumer:
 
     `raw`: the handler is a RawHandler (asyncpg connection instead of a session; the hot paths, where the ORM's
     CPU per statement was most of the cost). Same transaction, same `processed_event` record, same guarantees.
+
+    `idempotent`: the handler is an IdempotentHandler that keeps its own record of what it did, committed by itself
+    (the outbound sender's delivery row, keyed by the idempotency key, decides whether a message is sent). It runs
+    with no consumer transaction and no `processed_event` row: nothing is held open while it waits on a provider,
+    and three round trips (BEGIN, the record, COMMIT) are saved. The entry is still acked only after it returns.
     """
 
     def __init__(
@@ -88,7 +101,7 @@ class StreamConsumer:
         stream: str,
         group: str,
         consumer_name: str,
-        handler: Handler | RawHandler,
+        handler: Handler | RawHandler | IdempotentHandler,
         max_deliveries: int = 5,
         claim_idle_ms: int = 30_000,
         retry_backoff_ms: int = 500,
@@ -100,9 +113,12 @@ class StreamConsumer:
         max_unacked_deliveries: int | None = None,
         accepts: Accepts | None = None,
         raw: bool = False,
+        idempotent: bool = False,
     ) -> None:
         if max_deliveries < 1 or concurrency < 1 or batch < 1:
             raise ValueError("max_deliveries, concurrency and batch must be >= 1")
+        if raw and idempotent:
+            raise ValueError("a handler is raw or idempotent, not both")
         self.redis = redis
         self.sessionmaker = sessionmaker
         self.processed = processed_model
@@ -112,6 +128,7 @@ class StreamConsumer:
         self.handler = handler
         self.accepts = accepts
         self.raw = raw
+        self.idempotent = idempotent
         table = processed_model.__table__
         self._sql_processed = (
             f"INSERT INTO {table.fullname} (consumer, idempotency_key, event_id, processed_at) "
@@ -299,7 +316,7 @@ class StreamConsumer:
                     tenant_id=str(envelope.tenant_id or ""),
                 )
                 transient = is_transient(exc)
-                if deliveries >= self.max_deliveries and not transient:
+                if (deliveries >= self.max_deliveries or isinstance(exc, PermanentError)) and not transient:
                     await self._dead_letter(eid, fields, error, deliveries)
                 else:
                     if len(self._tries) > 10_000:
@@ -327,6 +344,9 @@ class StreamConsumer:
 
     async def _process(self, envelope: Envelope) -> bool:
         """Record the key and run the handler in one transaction; True if the key was already processed."""
+        if self.idempotent:
+            await self.handler(envelope)  # its own record says whether it is a duplicate
+            return False
         if self.raw:
             return await self._process_raw(envelope)
         model = self.processed

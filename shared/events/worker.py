@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.config import ServiceSettings
 from shared.db import create_sessionmaker
-from shared.events.consumer import Accepts, Handler, RawHandler, StreamConsumer
+from shared.events.consumer import Accepts, Handler, IdempotentHandler, RawHandler, StreamConsumer
 from shared.events.relay import OutboxRelay
 from shared.logging import configure_logging, get_logger
 
@@ -27,7 +27,7 @@ class ConsumerSpec:
     """One stream this service consumes; unset knobs come from the settings (EVENTS_*)."""
 
     stream: str
-    handler: Handler | RawHandler
+    handler: Handler | RawHandler | IdempotentHandler
     group: str | None = None  # default: the service name (one consumer group per service)
     max_deliveries: int | None = None
     claim_idle_ms: int | None = None
@@ -37,6 +37,7 @@ class ConsumerSpec:
     concurrency: int = 1
     accepts: Accepts | None = None  # events the handler has nothing to do for are acked without a transaction
     raw: bool = False  # the handler is a RawHandler (asyncpg connection, see shared/events/consumer.py)
+    idempotent: bool = False  # an IdempotentHandler: its own record, no transaction (shared/events/consumer.py)
 
 
 def create_worker_engine(database_url: str, pool_size: int) -> AsyncEngine:
@@ -100,6 +101,7 @@ def build_consumers(
             dlq_maxlen=settings.events_dlq_maxlen,
             accepts=spec.accepts,
             raw=spec.raw,
+            idempotent=spec.idempotent,
         )
         for spec in specs
     ]
@@ -130,7 +132,7 @@ async def run_worker(
         signals.append(signal.SIGUSR1)
     block_s = max((c.block_ms for c in consumers), default=1_000) / 1000
     # One connection per handler that can be in flight, plus the relay (the pool may overflow to twice that).
-    in_flight = 1 + sum(c.concurrency for c in consumers)
+    in_flight = 1 + sum(c.concurrency for c in consumers if not c.idempotent)
     engine = create_worker_engine(settings.database_url, max(2, min(settings.db_pool_size, in_flight)))
     sessionmaker = create_sessionmaker(engine)
     redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=block_s + 10)

@@ -4,20 +4,21 @@ import asyncio
 import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.channels.base import ProcessedEvent
 from services.channels.config import ChannelsSettings
 from services.channels.configs.schemas import ChannelCreate
 from services.channels.configs.service import ChannelService
 from services.channels.outbound.models import Delivery
 from services.channels.outbound.senders import ClientCache, build_senders
-from services.channels.outbound.service import OutboundSender, PermanentSendFailure
+from services.channels.outbound.service import OUTBOUND_STREAM, OutboundSender, PermanentSendFailure
 from services.channels.outbound.split import split_reply
 from shared.crypto import SecretBox
 from shared.db import create_sessionmaker
 from shared.events import Envelope
-from shared.events.raw import raw_connection
+from shared.events.consumer import StreamConsumer
 from shared.testing import serve_app
 from tests.channels.conftest import BOT_TOKEN, TWILIO_SID, TWILIO_TOKEN
 from tests.support.providers import TelegramStandIn, TwilioStandIn
@@ -75,17 +76,9 @@ def _event(w, channel_key, text="Sua pizza chega às 20h.", key=None, **extra):
     )
 
 
-async def _handle(w, event, *, commit=True):
-    """As the consumer runs it: in a transaction on a raw connection, committed (or lost, as by a crash)."""
-    async with raw_connection(w["maker"], autocommit=False) as conn:
-        tr = conn.transaction()
-        await tr.start()
-        try:
-            await w["sender"].handle(event, conn)
-        except BaseException:
-            await tr.rollback()
-            raise
-        await (tr.commit() if commit else tr.rollback())
+async def _handle(w, event):
+    """As the channels worker's consumer runs it: an idempotent handler, no transaction of the consumer's."""
+    await w["sender"].handle(event)
 
 
 async def _delivery(w, key):
@@ -105,9 +98,15 @@ async def test_telegram_send_once_even_when_redelivered(world):
 
 
 async def test_crash_after_send_never_sends_twice(world):
-    """The consumer's transaction is lost after the provider accepted: the redelivery must not re-send."""
+    """The process died after the provider accepted and before the `sent` update: the redelivery must not re-send.
+    (The durable state such a crash leaves, `sending`, is written back after a real send; the SIGKILL itself is
+    tests/e2e/test_chaos.py's.)"""
     event = _event(world, "telegram")
-    await _handle(world, event, commit=False)  # sent, then the process "died" before commit/ack
+    await _handle(world, event)
+    async with world["maker"]() as s, s.begin():
+        await s.execute(
+            update(Delivery).where(Delivery.idempotency_key == event.idempotency_key).values(status="sending")
+        )
     await _handle(world, event)  # redelivered
     assert len(world["tg"].named("sendMessage")) == 1
     d = await _delivery(world, event.idempotency_key)
@@ -135,6 +134,26 @@ async def test_permanent_failure_recorded_and_raised(world):
     assert d.status == "failed" and "refused" in d.error
     await _handle(world, event)  # a redelivery does not try again
     assert len(world["tg"].named("sendMessage")) == 1
+
+
+async def test_a_permanent_refusal_is_dead_lettered_at_once_by_the_consumer(world, redis):
+    """Through the channels worker's consumer: one call to the provider, the delivery `failed` with the error, and
+    the event in the DLQ at the first failure (a redelivery could only find the delivery and do nothing)."""
+    world["tg"].fail(400, times=1)
+    consumer = StreamConsumer(
+        redis, world["maker"], ProcessedEvent, stream=OUTBOUND_STREAM, group="channels", consumer_name="c1",
+        handler=world["sender"].handle, idempotent=True, block_ms=50,
+    )  # fmt: skip
+    await consumer.ensure_group()
+    event = _event(world, "telegram")
+    await redis.xadd(OUTBOUND_STREAM, event.to_fields())
+    assert await consumer.poll_once() == 1
+    ((_, dead),) = await redis.xrange(f"{OUTBOUND_STREAM}.dlq")
+    assert b"PermanentSendFailure" in dead[b"error"] and dead[b"attempts"] == b"1"
+    assert (await redis.xpending(OUTBOUND_STREAM, "channels"))["pending"] == 0
+    assert len(world["tg"].named("sendMessage")) == 1
+    d = await _delivery(world, event.idempotency_key)
+    assert d.status == "failed" and "refused" in d.error
 
 
 async def test_server_errors_exhaust_retries(world):

@@ -72,16 +72,20 @@ async def test_redelivery_changes_nothing_and_the_index_event_is_published_once(
     await world.deliver(again, other_key)
     assert len(await world.rows("SELECT id FROM chat.message WHERE tenant_id = :t")) == 1
     assert await world.rows("SELECT t.last_message_at, c.last_seen_at FROM chat.thread t, chat.contact c") == before
+    # One index row, the relay's to publish at once (the consumer leaves it: nobody waits on it), and only once.
+    assert await world.redis.xrange(INDEX_STREAM) == []
+    [row] = await world.rows("SELECT id, published_at, created_at <= now() AS due FROM chat.outbox")
+    assert row.published_at is None and row.due
+    relay = OutboxRelay(world.sm, world.redis, Outbox, notify=False)
+    assert await relay.publish_once() == 1
+    assert await relay.publish_once() == 0
     entries = await world.redis.xrange(INDEX_STREAM)
     assert len(entries) == 1
     index = Envelope.from_fields(entries[0][1])
     [message] = await world.rows("SELECT id, thread_id FROM chat.message WHERE tenant_id = :t")
+    assert index.id == row.id
     assert index.payload["message_id"] == str(message.id) and index.payload["thread_id"] == str(message.thread_id)
     assert index.payload["text"] == "quero uma pizza" and index.payload["contact_id"]
-    # The row is marked published: the relay, even past the grace, has nothing to send again.
-    [row] = await world.rows("SELECT id, published_at FROM chat.outbox")
-    assert row.id == index.id and row.published_at is not None
-    assert await OutboxRelay(world.sm, world.redis, Outbox, notify=False).publish_once() == 0
     # Buffer off: the flusher is woken once per stored message, after the commit.
     assert world.wakes == [1]
 
@@ -96,6 +100,7 @@ async def test_a_taken_over_thread_gets_no_buffer_entry(world):
     await world.deliver(world.inbound(text_="um humano, por favor"))
     assert len(await world.rows("SELECT id FROM chat.message WHERE tenant_id = :t")) == 2
     assert len((await world.handler.store.get(key)).items) == 1  # the second one was not added
+    assert await OutboxRelay(world.sm, world.redis, Outbox, notify=False).publish_once() == 2
     assert len(await world.redis.xrange(INDEX_STREAM)) == 2  # still indexed
 
 

@@ -1,9 +1,11 @@
 """Send chat.outbound.v1 replies to the customer, at most once per message.
 
-The delivery row is the idempotency record. It is committed as `sending` in its own statement (autocommit, on
-the sender's own pool) before the provider is called, so a crash after the provider accepted the message can
-never lead to a second send: a redelivered event that finds `sending` marks the delivery `unknown` (for a human
-to check) instead of sending again.
+The delivery row is the idempotency record. It is committed as `sending` in its own statement (autocommit)
+before the provider is called, so a crash after the provider accepted the message can never lead to a second
+send: a redelivered event that finds `sending` marks the delivery `unknown` (for a human to check) instead of
+sending again. With that record the consumer needs no transaction of its own (an idempotent handler,
+shared/events/consumer.py): the claim, the provider call and the final state are three steps with no
+connection held in between, however long a provider's Retry-After makes the sending.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 
-import asyncpg
 import orjson
 import structlog
 from sqlalchemy import select, update
@@ -25,6 +26,7 @@ from services.channels.outbound.split import split_reply
 from shared.crypto import SecretBox
 from shared.db import utcnow
 from shared.events import Envelope
+from shared.events.consumer import PermanentError
 from shared.events.raw import raw_connection
 
 log = structlog.get_logger("outbound")
@@ -57,8 +59,9 @@ PROVIDER_MAX_CHARS = {"telegram": 4096, "whatsapp_twilio": 1600}
 FINAL = {"sent", "delivered", "read", "failed", "undelivered", "unknown"}
 
 
-class PermanentSendFailure(Exception):
-    """The provider refused for good (or retries ran out); the event belongs in the DLQ."""
+class PermanentSendFailure(PermanentError):
+    """The provider refused for good (or retries ran out), or the channel is not this tenant's: the delivery row
+    says so and the event goes to the DLQ at once (a redelivery could only find the row and do nothing)."""
 
 
 @dataclass
@@ -74,17 +77,17 @@ class OutboundSender:
     def __post_init__(self) -> None:
         self._creds: dict[str, dict[str, str]] = {}  # ciphertext -> decrypted credentials (a rotation is new text)
 
-    async def handle(self, envelope: Envelope, conn: asyncpg.Connection) -> None:
-        """Raw consumer handler for chat.outbound.v1 (shared/events/consumer.py; runs in the consumer's transaction,
-        which commits the final delivery state together with the processed-event record)."""
+    async def handle(self, envelope: Envelope) -> None:
+        """Idempotent consumer handler for chat.outbound.v1 (shared/events/consumer.py): every statement commits on
+        its own, on this sender's pool."""
         payload = envelope.payload
         if envelope.tenant_id is None:
             raise PermanentSendFailure("outbound event without tenant_id")
         channel_id = uuid.UUID(payload["channel_id"])
         recipient = str(payload["recipient"])
         typing = envelope.type == TYPING_TYPE
-        # The channel, and (not for a typing hint) the `sending` marker: one autocommit statement on our own pool,
-        # committed when it returns, before the provider is called.
+        # The channel, and (not for a typing hint) the `sending` marker: one autocommit statement, committed when it
+        # returns, before the provider is called.
         async with raw_connection(self.sessionmaker, autocommit=True) as own:
             if typing:
                 row = await own.fetchrow(SQL_CHANNEL, channel_id, envelope.tenant_id)
@@ -122,10 +125,11 @@ class OutboundSender:
         except SendError as exc:
             await self._commit_now(delivery_id, str(exc)[:1000], ",".join(sent_ids) or None, tries.attempts)
             raise PermanentSendFailure(str(exc)) from None
-        # One UPDATE in the consumer's transaction (committed with its processed-event record), no read first.
-        await conn.execute(
-            SQL_SENT, delivery_id, envelope.tenant_id, len(parts), ",".join(sent_ids), tries.attempts, utcnow()
-        )
+        # One autocommit UPDATE, no read first. A crash before it leaves `sending`: `unknown` on redelivery.
+        async with raw_connection(self.sessionmaker, autocommit=True) as own:
+            await own.execute(
+                SQL_SENT, delivery_id, envelope.tenant_id, len(parts), ",".join(sent_ids), tries.attempts, utcnow()
+            )
         log.info("reply_sent", channel_id=str(channel_id), parts=len(parts), attempts=tries.attempts)
 
     def _credentials(self, encrypted: str) -> dict[str, str]:
@@ -170,7 +174,7 @@ class OutboundSender:
                 await asyncio.sleep(min(wait, self.max_backoff))
 
     async def _commit_now(self, delivery_id: uuid.UUID, error: str, provider_ids: str | None, attempts: int) -> None:
-        """Record a failure even though the consumer's transaction will roll back."""
+        """Record a failure (rare: through the ORM)."""
         async with self.sessionmaker() as s, s.begin():
             await s.execute(
                 update(Delivery)
