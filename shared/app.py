@@ -30,7 +30,7 @@ from sqlalchemy import text
 
 from shared.config import ServiceSettings
 from shared.db import create_engine, create_sessionmaker
-from shared.errors import install_error_handlers, problem
+from shared.errors import install_error_handlers, outage_of, outage_response, problem
 from shared.http import REQUEST_ID_HEADER, create_http_client
 from shared.logging import configure_logging, ops_forwarder
 from shared.openapi import document_problems
@@ -105,7 +105,11 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
-            # Answer here (not in Starlette's outer error middleware) so the 500 carries the request id.
+            # Answer here (not in Starlette's outer error middleware) so the answer carries the request id: a 503
+            # when a dependency is down (Postgres, Redis: an outage, not a bug), else a 500.
+            if outage_of(exc) is not None and not response_started:
+                await outage_response(exc, scope.get("path"))(scope, receive, send_wrapper)
+                return
             log.error("unhandled_error", error_type=type(exc).__name__, path=scope.get("path"), exc_info=exc)
             if response_started:
                 raise

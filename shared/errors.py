@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -173,14 +177,76 @@ _UNSTORABLE_TEXT = {"22021", "22P05"}
 
 
 async def _db_error(request: Request, exc: DBAPIError) -> JSONResponse:
-    """Text Postgres cannot store is the client's error (422); any other database failure stays a 500."""
+    """Text Postgres cannot store is the client's error (422); the database being down or out of connections is a
+    503 (`_outage`); any other database failure stays a 500."""
     if getattr(exc.orig, "sqlstate", None) in _UNSTORABLE_TEXT:
         msg = "the text has a character that cannot be stored (a NUL, \\u0000)"
         return problem(422, msg, code="unstorable_text", instance=request.url.path, errors=[{"loc": [], "msg": msg}])
+    if outage_of(exc) is not None:
+        return await _outage(request, exc)
     return await _unhandled(request, exc)
 
 
+# Postgres down, restarting, shutting down or out of connections, or the connection broke (asyncpg's own errors,
+# from the raw hot paths; shared/events/raw.py has the same list for the consumers).
+_PG_OUTAGE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+OUTAGE_RETRY_AFTER = 2  # seconds a client is asked to wait after a 503 for a dependency that is down
+
+
+def outage_of(exc: BaseException) -> str | None:
+    """Which dependency an exception says is down ("database", "redis"), or None: an outage, not a bug."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return "redis"
+    if isinstance(exc, PoolTimeout):  # every pooled connection busy for the pool's timeout
+        return "database"
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            return "database"
+        exc = exc.orig if exc.orig is not None else exc
+    cause = getattr(exc, "__cause__", None)
+    for e in (exc, cause):
+        if isinstance(e, _PG_OUTAGE) or (isinstance(e, OSError) and _from_database(e)):
+            return "database"
+    return None
+
+
+def _from_database(exc: OSError) -> bool:
+    """A socket error raised while connecting to Postgres (asyncpg gives a bare OSError for a refused connect)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith(("asyncpg", "sqlalchemy")):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def outage_response(exc: BaseException, path: str | None) -> JSONResponse:
+    """A dependency is down: 503 with Retry-After, naming which one (never its address or the error's text)."""
+    dependency = outage_of(exc) or "a dependency"
+    log.warning("dependency_unavailable", dependency=dependency, error_type=type(exc).__name__, path=path)
+    return problem(
+        503,
+        f"{dependency} is unavailable right now; retry shortly",
+        code="dependency_unavailable",
+        headers={"Retry-After": str(OUTAGE_RETRY_AFTER)},
+        instance=path,
+        dependency=dependency,
+    )
+
+
+async def _outage(request: Request, exc: Exception) -> JSONResponse:
+    return outage_response(exc, request.url.path)
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    if outage_of(exc) is not None:
+        return await _outage(request, exc)
     log.error("unhandled_error", error_type=type(exc).__name__, path=request.url.path, exc_info=exc)
     return problem(500, "An internal error occurred; it has been logged.", instance=request.url.path)
 
@@ -191,4 +257,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _db_error)
+    app.add_exception_handler(RedisConnectionError, _outage)
+    app.add_exception_handler(RedisTimeoutError, _outage)
+    app.add_exception_handler(PoolTimeout, _outage)
     app.add_exception_handler(Exception, _unhandled)
