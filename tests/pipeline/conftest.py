@@ -176,6 +176,7 @@ async def pipeline(stack, committed_db, redis):
         gw_port = free_port()
         urls["gateway"] = f"http://127.0.0.1:{gw_port}"
         p = Pipeline(stack, urls, llm, tg, tw)
+        p.redis = redis  # the test Redis, for assertions on the streams
         urls["chat"] = await es.enter_async_context(serve_app(create_chat(p.chat_settings())))
         urls["channels"] = await es.enter_async_context(serve_app(create_channels(p.channels_settings())))
         gw = create_gateway(

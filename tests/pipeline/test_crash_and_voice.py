@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.channels.worker import run as run_channels_worker
 from services.chat.worker import run as run_chat_worker
@@ -43,6 +45,78 @@ def _chat_worker_process(p, lease: int) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def _channels_worker_process(p, claim_idle_ms: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHANNELS_", "EVENTS_"))} | {
+        "DATABASE_URL": p.stack.database_url,
+        "REDIS_URL": p.stack.redis_url,
+        "SECRETS_KEY": "test-secrets-key",
+        "JWKS_JSON": p.stack.keys.jwks_json,
+        "AUTH_URL": p.urls["auth"],
+        "LOG_LEVEL": "WARNING",
+        "CHANNELS_TELEGRAM_API_URL": p.urls["telegram"],
+        "CHANNELS_TWILIO_API_URL": p.urls["twilio"],
+        "EVENTS_CLAIM_IDLE_MS": str(claim_idle_ms),
+        "EVENTS_RELAY_INTERVAL_MS": "20",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.channels.worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_channels_sender_killed_between_send_and_ack_the_customer_gets_one_reply(pipeline):
+    """The provider took the reply, the sender was SIGKILLed before it heard back (so before its `sent` update and
+    the XACK): the other worker reclaims the entry, finds the delivery `sending`, marks it `unknown` for a human and
+    does not send it again. The provider sees one send; nothing is dead-lettered."""
+    p = pipeline
+    await p.setup_tenant(buffer_enabled=False)
+    ch = await p.channel("telegram")
+    p.start_worker(run_chat_worker, p.chat_settings())
+    p.tg.hang(seconds=60, times=1)  # the first sendMessage is taken and never answered in time
+    first = _channels_worker_process(p, claim_idle_ms=2_000)
+    engine = create_async_engine(p.stack.database_url)
+
+    async def delivery() -> tuple[str, str | None] | None:
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT status, error FROM channels.delivery WHERE channel_id = :c"), {"c": ch["id"]}
+                )
+            ).first()
+        return tuple(row) if row else None
+
+    second = None
+    try:
+        r = await p.telegram(ch, 970, "cadê meu pedido?")
+        assert r.status_code == 200
+        await wait_for(lambda: p.tg.named("sendMessage"), timeout=60)  # the provider has the reply
+        assert (await delivery())[0] == "sending"
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        second = _channels_worker_process(p, claim_idle_ms=2_000)
+
+        async def settled() -> bool:
+            d = await delivery()
+            pending = (await p.redis.xpending("chat.outbound.v1", "channels"))["pending"]
+            return d is not None and d[0] == "unknown" and pending == 0
+
+        await wait_for(settled, timeout=60, interval=0.2)
+        await asyncio.sleep(1.5)
+        assert len(p.tg.named("sendMessage")) == 1
+        status, error = await delivery()
+        assert status == "unknown" and "not re-sent" in error
+        assert await p.redis.xlen("chat.outbound.v1.dlq") == 0
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)
+        await engine.dispose()
 
 
 async def test_chat_worker_killed_mid_answer_customer_gets_exactly_one(pipeline):

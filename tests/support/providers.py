@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import time
@@ -26,10 +27,20 @@ class Failure:
 class Recorder:
     calls: list[dict[str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    hangs: list[float] = field(default_factory=list)
 
     def fail(self, status: int, times: int = 1, retry_after: int | None = None) -> None:
         """Answer the next `times` sending calls with `status`."""
         self.failures.append(Failure(status, times, retry_after))
+
+    def hang(self, seconds: float, times: int = 1) -> None:
+        """Record the next `times` sending calls, then keep each answer back for `seconds`: a provider that took
+        the message while the sender died waiting for its answer."""
+        self.hangs.extend([seconds] * times)
+
+    async def _maybe_hang(self) -> None:
+        if self.hangs:
+            await asyncio.sleep(self.hangs.pop(0))
 
     def _next_failure(self) -> Failure | None:
         while self.failures and self.failures[0].times <= 0:
@@ -69,6 +80,8 @@ class TelegramStandIn(Recorder):
         token, method = request.path_params["token"], request.path_params["method"]
         params = await _params(request)
         self.calls.append({"method": method, "token": token, "params": params, "at": time.time()})
+        if method == "sendMessage":
+            await self._maybe_hang()
         if method in ("sendMessage",) and (failure := self._next_failure()):
             body = {"ok": False, "error_code": failure.status, "description": f"stand-in failure {failure.status}"}
             if failure.retry_after is not None:
@@ -147,6 +160,7 @@ class TwilioStandIn(Recorder):
         self.calls.append(
             {"method": "messages.create", "params": params, "auth_ok": self._authorised(request), "at": time.time()}
         )
+        await self._maybe_hang()
         if not self._authorised(request) or request.path_params["sid"] != self.account_sid:
             return JSONResponse({"code": 20003, "message": "Authenticate", "status": 401}, status_code=401)
         if failure := self._next_failure():
