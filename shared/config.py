@@ -46,6 +46,10 @@ class ServiceSettings(BaseSettings):
     )
     events_max_deliveries: int = Field(5, ge=1, le=100, validation_alias=AliasChoices("EVENTS_MAX_DELIVERIES"))
     events_claim_idle_ms: int = Field(30_000, ge=100, validation_alias=AliasChoices("EVENTS_CLAIM_IDLE_MS"))
+    # How long a consumer remembers an event it handled (processed_event): longer than any redelivery can come late.
+    events_processed_retention_hours: int = Field(
+        168, ge=1, le=24 * 365, validation_alias=AliasChoices("EVENTS_PROCESSED_RETENTION_HOURS")
+    )
 
     @property
     def resolved_jwks_url(self) -> str:

@@ -37,6 +37,8 @@ def add_event_tables(base) -> tuple[type, type]:
         """One row per (consumer group, idempotency key): a handler's effect happens once per event."""
 
         __tablename__ = "processed_event"
+        # Pruned past EVENTS_PROCESSED_RETENTION_HOURS by the relay (shared/events/relay.py).
+        __table_args__ = (Index("ix_processed_event_processed_at", "processed_at", postgresql_using="brin"),)
         consumer: Mapped[str] = mapped_column(String(200), primary_key=True)
         idempotency_key: Mapped[str] = mapped_column(String(300), primary_key=True)
         event_id: Mapped[uuid.UUID]

@@ -60,6 +60,8 @@ class OutboxRelay:
         prune_every: float = 600.0,
         notify: bool = True,
         coalesce: float = 0.005,
+        processed_model: type | None = None,
+        processed_retention: timedelta | None = timedelta(days=7),
     ) -> None:
         self.sessionmaker = sessionmaker
         self.redis = redis
@@ -69,6 +71,8 @@ class OutboxRelay:
         self.stream_maxlen = stream_maxlen
         self.retention = retention
         self.prune_every = prune_every
+        self.processed = processed_model
+        self.processed_retention = processed_retention
         self.notify = notify
         # After a pass that published something, the next one waits this long even if woken: under a burst every
         # commit NOTIFYs, and one pass per commit (claim, XADD, mark: three round trips and a transaction for one
@@ -121,13 +125,22 @@ class OutboxRelay:
         return len(published)
 
     async def prune(self) -> int:
-        """Delete rows published longer ago than the retention (the streams hold them now)."""
-        if self.retention is None:
-            return 0
-        model = self.outbox
+        """Delete outbox rows published longer ago than the retention (the streams hold them now) and, given the
+        service's processed_event model, the consumers' records of events handled longer ago than theirs (a
+        redelivery comes seconds or minutes late, never days: the outbox's grace is 10 s, a dead consumer's entries
+        are reclaimed after EVENTS_CLAIM_IDLE_MS). Returns the rows deleted."""
+        deleted = 0
         async with self.sessionmaker() as session, session.begin():
-            result = await session.execute(delete(model).where(model.published_at < utcnow() - self.retention))
-            return result.rowcount or 0
+            if self.retention is not None:
+                model = self.outbox
+                result = await session.execute(delete(model).where(model.published_at < utcnow() - self.retention))
+                deleted += result.rowcount or 0
+            if self.processed is not None and self.processed_retention is not None:
+                model = self.processed
+                cutoff = utcnow() - self.processed_retention
+                result = await session.execute(delete(model).where(model.processed_at < cutoff))
+                deleted += result.rowcount or 0
+        return deleted
 
     async def listen(self, stop: asyncio.Event) -> None:
         """Wake on every commit that wrote an outbox row of our schema (NOTIFY from emit(), delivered by Postgres

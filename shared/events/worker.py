@@ -9,6 +9,7 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -142,6 +143,8 @@ async def run_worker(
         outbox_model,
         interval=settings.events_relay_interval_ms / 1000,
         stream_maxlen=settings.events_stream_maxlen,
+        processed_model=processed_model,
+        processed_retention=timedelta(hours=settings.events_processed_retention_hours),
     )
     runners = build_consumers(settings, redis, sessionmaker, processed_model, consumers)
     tasks = [asyncio.create_task(relay.run(stop), name="outbox-relay")]
