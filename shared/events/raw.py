@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 # Postgres is down, restarting, shutting down or out of connections, or the connection broke: an outage (consumers
 # retry it without counting it toward the DLQ), never a bad event.
@@ -35,7 +35,26 @@ async def raw_connection(
     """A pooled asyncpg connection. `autocommit`: each statement commits on its own (no BEGIN/COMMIT round trips);
     otherwise the caller opens `conn.transaction()` itself. A connection that broke is invalidated before the error
     propagates, and so are the others pooled with it (as SQLAlchemy does on a disconnect): after a Postgres restart
-    every idle one is dead too, and each would otherwise fail one more statement."""
+    every idle one is dead too, and each would otherwise fail one more statement.
+
+    Bound to an engine (the services), the connection is checked out from it directly: no Session, no
+    SessionTransaction (0.03-0.06 ms of CPU less per use in autocommit, 0.08-0.09 ms with a transaction, measured
+    beside the Session path; five uses per customer message). Bound to anything else (a test's connection), through
+    a Session.
+    """
+    bind = sessionmaker.kw.get("bind")
+    if isinstance(bind, AsyncEngine):
+        async with bind.connect() as conn:
+            if autocommit:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            raw = (await conn.get_raw_connection()).driver_connection
+            try:
+                yield raw
+            except CONNECTION_ERRORS:
+                await conn.invalidate()
+                await bind.dispose(close=False)
+                raise
+        return
     async with sessionmaker() as session:
         options = {"isolation_level": "AUTOCOMMIT"} if autocommit else None
         conn = await session.connection(execution_options=options)
