@@ -21,51 +21,52 @@ from tests.pipeline.conftest import LLM_KEY
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _chat_worker_process(p, lease: int) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "EVENTS_"))} | {
+def _worker_process(p, service: str, settings: dict[str, str]) -> subprocess.Popen:
+    """`python -m services.<service>.worker` on the test servers, as its own process (so it can be SIGKILLed)."""
+    prefix = f"{service.upper()}_"
+    env = {k: v for k, v in os.environ.items() if not k.startswith((prefix, "EVENTS_"))} | {
         "DATABASE_URL": p.stack.database_url,
         "REDIS_URL": p.stack.redis_url,
         "SECRETS_KEY": "test-secrets-key",
         "JWKS_JSON": p.stack.keys.jwks_json,
         "AUTH_URL": p.urls["auth"],
         "LOG_LEVEL": "WARNING",
-        "CHAT_LLM_BASE_URL": f"{p.urls['llm']}/v1",
-        "CHAT_LLM_API_KEY": LLM_KEY,
-        "CHAT_LLM_MODEL": "stand-in-model",
-        "CHAT_LLM_TIMEOUT_SECONDS": "60",
-        "CHAT_TENANT_SETTINGS_URL": p.urls["auth"],
-        "CHAT_SEARCH_URL": "",
-        "CHAT_BUFFER_LEASE_SECONDS": str(lease),
         "EVENTS_RELAY_INTERVAL_MS": "20",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "services.chat.worker"],
+        [sys.executable, "-m", f"services.{service}.worker"],
         cwd=ROOT,
-        env=env,
+        env=env | settings,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
+def _chat_worker_process(p, lease: int) -> subprocess.Popen:
+    return _worker_process(
+        p,
+        "chat",
+        {
+            "CHAT_LLM_BASE_URL": f"{p.urls['llm']}/v1",
+            "CHAT_LLM_API_KEY": LLM_KEY,
+            "CHAT_LLM_MODEL": "stand-in-model",
+            "CHAT_LLM_TIMEOUT_SECONDS": "60",
+            "CHAT_TENANT_SETTINGS_URL": p.urls["auth"],
+            "CHAT_SEARCH_URL": "",
+            "CHAT_BUFFER_LEASE_SECONDS": str(lease),
+        },
+    )
+
+
 def _channels_worker_process(p, claim_idle_ms: int) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHANNELS_", "EVENTS_"))} | {
-        "DATABASE_URL": p.stack.database_url,
-        "REDIS_URL": p.stack.redis_url,
-        "SECRETS_KEY": "test-secrets-key",
-        "JWKS_JSON": p.stack.keys.jwks_json,
-        "AUTH_URL": p.urls["auth"],
-        "LOG_LEVEL": "WARNING",
-        "CHANNELS_TELEGRAM_API_URL": p.urls["telegram"],
-        "CHANNELS_TWILIO_API_URL": p.urls["twilio"],
-        "EVENTS_CLAIM_IDLE_MS": str(claim_idle_ms),
-        "EVENTS_RELAY_INTERVAL_MS": "20",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.channels.worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    return _worker_process(
+        p,
+        "channels",
+        {
+            "CHANNELS_TELEGRAM_API_URL": p.urls["telegram"],
+            "CHANNELS_TWILIO_API_URL": p.urls["twilio"],
+            "EVENTS_CLAIM_IDLE_MS": str(claim_idle_ms),
+        },
     )
 
 
