@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
@@ -187,14 +187,15 @@ async def _db_error(request: Request, exc: DBAPIError) -> JSONResponse:
     return await _unhandled(request, exc)
 
 
-# Postgres down, restarting, shutting down or out of connections, or the connection broke (asyncpg's own errors,
-# from the raw hot paths; shared/events/raw.py has the same list for the consumers).
+# Postgres down, restarting, shutting down or out of connections, or the connection broke. Deliberately narrower than
+# the consumers' list (shared/events/raw.py): a statement timeout (QueryCanceledError), asyncpg's InternalClientError
+# and its InterfaceErrors about arguments or concurrent use are bugs or slow queries, and stay a logged 500.
 _PG_OUTAGE = (
     asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.InternalClientError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
 )
 OUTAGE_RETRY_AFTER = 2  # seconds a client is asked to wait after a 503 for a dependency that is down
 
@@ -206,12 +207,17 @@ def outage_of(exc: BaseException) -> str | None:
     if isinstance(exc, PoolTimeout):  # every pooled connection busy for the pool's timeout
         return "database"
     if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        if exc.connection_invalidated:
             return "database"
         exc = exc.orig if exc.orig is not None else exc
     cause = getattr(exc, "__cause__", None)
     for e in (exc, cause):
-        if isinstance(e, _PG_OUTAGE) or (isinstance(e, OSError) and _from_database(e)):
+        if isinstance(e, _PG_OUTAGE):
+            return "database"
+        if isinstance(e, asyncpg.InterfaceError) and "connection is closed" in str(e):
+            return "database"
+        # A refused or reset socket while talking to Postgres; not a TimeoutError (asyncpg's command timeout).
+        if isinstance(e, OSError) and not isinstance(e, TimeoutError) and _from_database(e):
             return "database"
     return None
 

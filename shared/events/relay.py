@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import delete
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import utcnow
@@ -24,6 +24,8 @@ from shared.events.raw import raw_connection
 from shared.logging import get_logger
 
 log = get_logger("events.relay")
+PRUNE_BATCH = 5_000  # rows per prune statement (and transaction)
+PRUNE_BATCHES = 20  # statements per table and prune pass
 
 
 def envelope_of(row: Any) -> Envelope:
@@ -128,18 +130,31 @@ class OutboxRelay:
         """Delete outbox rows published longer ago than the retention (the streams hold them now) and, given the
         service's processed_event model, the consumers' records of events handled longer ago than theirs (a
         redelivery comes seconds or minutes late, never days: the outbox's grace is 10 s, a dead consumer's entries
-        are reclaimed after EVENTS_CLAIM_IDLE_MS). Returns the rows deleted."""
+        are reclaimed after EVENTS_CLAIM_IDLE_MS). Returns the rows deleted.
+
+        In batches of `PRUNE_BATCH` rows, each its own short transaction, at most `PRUNE_BATCHES` per table and pass:
+        a first pass over a large backlog (records were never pruned before) neither holds one long transaction nor
+        keeps this relay from publishing for long; what is left goes at the next pass."""
         deleted = 0
-        async with self.sessionmaker() as session, session.begin():
-            if self.retention is not None:
-                model = self.outbox
-                result = await session.execute(delete(model).where(model.published_at < utcnow() - self.retention))
-                deleted += result.rowcount or 0
-            if self.processed is not None and self.processed_retention is not None:
-                model = self.processed
-                cutoff = utcnow() - self.processed_retention
-                result = await session.execute(delete(model).where(model.processed_at < cutoff))
-                deleted += result.rowcount or 0
+        targets = []
+        if self.retention is not None:
+            targets.append((self.outbox, "published_at", self.retention))
+        if self.processed is not None and self.processed_retention is not None:
+            targets.append((self.processed, "processed_at", self.processed_retention))
+        for model, column, retention in targets:
+            table = model.__table__.fullname
+            sql = text(
+                f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
+                f"SELECT ctid FROM {table} WHERE {column} < :cutoff LIMIT :n FOR UPDATE SKIP LOCKED))"
+            )
+            cutoff = utcnow() - retention
+            for _ in range(PRUNE_BATCHES):
+                async with self.sessionmaker() as session, session.begin():
+                    count = (await session.execute(sql, {"cutoff": cutoff, "n": PRUNE_BATCH})).rowcount or 0
+                deleted += count
+                if count < PRUNE_BATCH:
+                    break
+                await asyncio.sleep(0)  # let the publishing go on between batches
         return deleted
 
     async def listen(self, stop: asyncio.Event) -> None:

@@ -4,7 +4,7 @@ import asyncio
 import uuid
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.channels.base import ProcessedEvent
@@ -19,7 +19,7 @@ from shared.crypto import SecretBox
 from shared.db import create_sessionmaker
 from shared.events import Envelope
 from shared.events.consumer import StreamConsumer
-from shared.testing import serve_app
+from shared.testing import serve_app, wait_for
 from tests.channels.conftest import BOT_TOKEN, TWILIO_SID, TWILIO_TOKEN
 from tests.support.providers import TelegramStandIn, TwilioStandIn
 
@@ -49,6 +49,8 @@ async def world(stack, committed_db):
                 ),
             )
         yield {
+            "tg_url": tg_url,
+            "tw_url": tw_url,
             "tg": tg,
             "tw": tw,
             "sender": sender,
@@ -154,6 +156,36 @@ async def test_a_permanent_refusal_is_dead_lettered_at_once_by_the_consumer(worl
     assert len(world["tg"].named("sendMessage")) == 1
     d = await _delivery(world, event.idempotency_key)
     assert d.status == "failed" and "refused" in d.error
+
+
+async def test_a_pooled_connection_lost_during_the_send_still_records_it_sent(world, stack, committed_db):
+    """The provider took the reply while every pooled connection of the sender died (a Postgres restart, a proxy
+    timeout): the `sent` update gets one retry on a fresh connection instead of leaving a sent reply `sending`."""
+    engine = create_async_engine(
+        committed_db, connect_args={"server_settings": {"application_name": "sender-under-test"}}
+    )
+    settings = stack.settings(ChannelsSettings, telegram_api_url=world["tg_url"], twilio_api_url=world["tw_url"])
+    sender = OutboundSender(create_sessionmaker(engine), BOX, build_senders(settings))
+    try:
+        world["tg"].hang(seconds=1.0)
+        event = _event(world, "telegram")
+        sending = asyncio.create_task(sender.handle(event))
+        await wait_for(lambda: world["tg"].named("sendMessage"), timeout=10)
+        async with world["maker"]() as s:
+            killed = await s.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = 'sender-under-test'"
+                )
+            )
+        assert killed >= 1
+        await sending
+        assert len(world["tg"].named("sendMessage")) == 1
+        d = await _delivery(world, event.idempotency_key)
+        assert d.status == "sent" and d.error is None
+    finally:
+        await sender.aclose()
+        await engine.dispose()
 
 
 async def test_server_errors_exhaust_retries(world):

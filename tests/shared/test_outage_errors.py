@@ -53,3 +53,20 @@ async def test_postgres_down_is_a_503(stack, make_token, service):
     headers = {"Authorization": f"Bearer {make_token(tenant_id=uuid.uuid4(), role='admin')}"}
     async with app_client(create_app(settings)) as client:
         _assert_unavailable(await client.get(path, headers=headers), "database")
+
+
+def test_bugs_and_slow_queries_are_not_outages():
+    """Only a dependency being away is a 503: a statement timeout, asyncpg's argument errors and its own internal
+    errors stay 500s (logged with their traceback), as does anything else."""
+    import asyncpg
+
+    from shared.errors import outage_of
+
+    assert outage_of(asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout")) is None
+    assert outage_of(asyncpg.InterfaceError("the server expects 2 arguments for this query, 1 was passed")) is None
+    assert outage_of(asyncpg.exceptions.InternalClientError("bug")) is None
+    assert outage_of(TimeoutError()) is None
+    assert outage_of(ValueError("x")) is None
+    assert outage_of(asyncpg.exceptions.CannotConnectNowError("the database system is starting up")) == "database"
+    assert outage_of(asyncpg.exceptions.TooManyConnectionsError("too many clients")) == "database"
+    assert outage_of(asyncpg.InterfaceError("cannot call Connection.fetch(): connection is closed")) == "database"

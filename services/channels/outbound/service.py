@@ -27,7 +27,7 @@ from shared.crypto import SecretBox
 from shared.db import utcnow
 from shared.events import Envelope
 from shared.events.consumer import PermanentError
-from shared.events.raw import raw_connection
+from shared.events.raw import CONNECTION_ERRORS, raw_connection
 
 log = structlog.get_logger("outbound")
 _CHANNEL, _DELIVERY = Channel.__table__.fullname, Delivery.__table__.fullname
@@ -48,9 +48,11 @@ WITH channel AS (
 )
 SELECT channel.type, channel.credentials_encrypted, (SELECT id FROM delivery) AS delivery_id FROM channel
 """
+# `error` cleared: a redelivery that came while this send was still running (a reclaim after EVENTS_CLAIM_IDLE_MS
+# of retries, a republished event) found `sending` and flagged the delivery `unknown`; the send then finished.
 SQL_SENT = (
-    f"UPDATE {_DELIVERY} SET status = 'sent', parts = $3, provider_message_ids = $4, attempts = $5, sent_at = $6, "
-    "updated_at = $6 WHERE id = $1 AND tenant_id = $2"
+    f"UPDATE {_DELIVERY} SET status = 'sent', error = NULL, parts = $3, provider_message_ids = $4, attempts = $5, "
+    "sent_at = $6, updated_at = $6 WHERE id = $1 AND tenant_id = $2"
 )
 OUTBOUND_STREAM = "chat.outbound.v1"
 TYPING_TYPE = "chat.typing.v1"
@@ -125,11 +127,18 @@ class OutboundSender:
         except SendError as exc:
             await self._commit_now(delivery_id, str(exc)[:1000], ",".join(sent_ids) or None, tries.attempts)
             raise PermanentSendFailure(str(exc)) from None
-        # One autocommit UPDATE, no read first. A crash before it leaves `sending`: `unknown` on redelivery.
-        async with raw_connection(self.sessionmaker, autocommit=True) as own:
-            await own.execute(
-                SQL_SENT, delivery_id, envelope.tenant_id, len(parts), ",".join(sent_ids), tries.attempts, utcnow()
-            )
+        # One autocommit UPDATE, no read first. A crash before it leaves `sending`: `unknown` on redelivery. The send
+        # is done, so a pooled connection that died meanwhile (no pre-ping) gets one retry on a fresh one rather
+        # than turning a sent reply into an `unknown` one; the UPDATE is safe to repeat.
+        args = (delivery_id, envelope.tenant_id, len(parts), ",".join(sent_ids), tries.attempts, utcnow())
+        for attempt in (1, 2):
+            try:
+                async with raw_connection(self.sessionmaker, autocommit=True) as own:
+                    await own.execute(SQL_SENT, *args)
+                break
+            except CONNECTION_ERRORS:
+                if attempt == 2:
+                    raise
         log.info("reply_sent", channel_id=str(channel_id), parts=len(parts), attempts=tries.attempts)
 
     def _credentials(self, encrypted: str) -> dict[str, str]:

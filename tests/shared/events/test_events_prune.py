@@ -63,6 +63,36 @@ async def test_prune_removes_old_records_and_keeps_recent_ones(sm, redis):
             await s.execute(text("DELETE FROM search.outbox WHERE idempotency_key LIKE :t"), {"t": f"{tag}%"})
 
 
+async def test_a_large_backlog_goes_in_batches_over_passes(sm, redis, monkeypatch):
+    """Records never pruned before: each pass deletes at most PRUNE_BATCHES x PRUNE_BATCH rows, in short
+    transactions, and the next pass takes the rest."""
+    from shared.events import relay as relay_module
+
+    monkeypatch.setattr(relay_module, "PRUNE_BATCH", 10)
+    monkeypatch.setattr(relay_module, "PRUNE_BATCHES", 3)
+    tag = uuid.uuid4().hex[:8]
+    async with sm() as s, s.begin():
+        await s.execute(
+            text(
+                "INSERT INTO search.processed_event (consumer, idempotency_key, event_id, processed_at) "
+                "SELECT 'g', :t || '-' || i, gen_random_uuid(), now() - interval '30 days' "
+                "FROM generate_series(1, 45) i"
+            ),
+            {"t": tag},
+        )
+    relay = OutboxRelay(sm, redis, Outbox, retention=None, processed_model=ProcessedEvent, notify=False)
+
+    async def left() -> int:
+        rows = await _rows(
+            sm, "SELECT count(*) AS n FROM search.processed_event WHERE idempotency_key LIKE :t", t=f"{tag}-%"
+        )
+        return rows[0].n
+
+    assert await relay.prune() == 30 and await left() == 15
+    assert await relay.prune() == 15 and await left() == 0
+    assert await relay.prune() == 0
+
+
 async def test_every_service_has_the_brin_index_and_the_setting_has_its_default(sm):
     rows = await _rows(
         sm,
