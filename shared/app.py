@@ -33,7 +33,7 @@ from shared.db import create_engine, create_sessionmaker
 from shared.errors import install_error_handlers, outage_of, outage_response, problem
 from shared.http import REQUEST_ID_HEADER, create_http_client
 from shared.logging import configure_logging, ops_forwarder
-from shared.openapi import document_problems
+from shared.openapi import document_problems, operation_id
 
 log = structlog.get_logger("app")
 _RID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -235,6 +235,7 @@ def create_service_app(
         description=description,
         version=version,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     registry = CollectorRegistry()
     app.state.metrics_registry = registry

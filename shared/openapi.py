@@ -60,6 +60,11 @@ class ValidationProblem(Problem):
     errors: list[ProblemFieldError]
 
 
+def operation_id(route: APIRoute) -> str:
+    """`<tag>-<function name>`: short, stable names a generated client turns into `assistants_create_assistant`."""
+    return f"{route.tags[0] if route.tags else 'default'}-{route.name}"
+
+
 def raises(*statuses: int) -> Callable[[F], F]:
     """Mark a dependency with the error statuses it answers, so every route using it documents them."""
 
