@@ -40,6 +40,7 @@ PUBLIC: tuple[tuple[str, str], ...] = (
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/verify-email"),
     ("GET", "/.well-known/jwks.json"),
     ("HEAD", "/.well-known/jwks.json"),
     ("*", "/webhooks/*"),

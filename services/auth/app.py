@@ -25,6 +25,7 @@ from services.auth.tokens.router import router as tokens_router
 from services.auth.users.passwords import configure_hashing
 from services.auth.users.router import auth_router as users_auth_router
 from services.auth.users.router import users_router
+from services.auth.verification.router import router as verification_router
 from shared.app import create_service_app
 from shared.auth import TokenVerifier
 from shared.config import SettingsError
@@ -90,6 +91,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             tokens_router,
             users_auth_router,
             users_router,
+            verification_router,
             tenants_router,
             members_router,
             api_keys_router,

@@ -34,6 +34,16 @@ class AuthSettings(ServiceSettings):
     login_limit_ip: str = "30/5minute"
     # Proxies whose X-Forwarded-For is believed (the gateway).
     trusted_proxies: list[str] = ["127.0.0.1", "::1"]  # IPs or CIDRs (e.g. the gateway pods' 10.0.0.0/8)
+    # Mail (verification, invitations, notices): SMTP when smtp_url is set (smtp://, smtps:// or
+    # smtp+starttls://user:pass@host:port), else one .eml file per mail in mail_outbox_dir. Sent by auth's worker.
+    smtp_url: str = ""
+    mail_from: str = "Atende <no-reply@localhost>"
+    mail_outbox_dir: str = ".data/mail"
+    mail_poll_seconds: float = Field(2.0, gt=0, le=60)
+    mail_max_attempts: int = Field(20, ge=1, le=100)
+    # Where the admin console is served (e.g. https://atende.example.com); empty = mails carry the token only.
+    public_base_url: str = ""
+    email_token_ttl_hours: int = Field(72, ge=1, le=720)
     demo_tenant_name: str = Field("Demo", validation_alias=AliasChoices("DEMO_TENANT_NAME", "AUTH_DEMO_TENANT_NAME"))
     demo_admin_email: str = Field(
         "admin@demo.local", validation_alias=AliasChoices("DEMO_ADMIN_EMAIL", "AUTH_DEMO_ADMIN_EMAIL")

@@ -1,19 +1,50 @@
-"""Stream consumers and the outbox relay of the auth service: `python -m services.auth.worker`."""
+"""Stream consumers, the outbox relay and mail delivery of the auth service: `python -m services.auth.worker`."""
 
 from __future__ import annotations
 
 import asyncio
 
 from services.auth.base import Outbox, ProcessedEvent
-from services.auth.config import get_settings
-from shared.events.worker import ConsumerSpec, run_worker
+from services.auth.config import AuthSettings, get_settings
+from services.auth.mail.delivery import MailDelivery
+from services.auth.mail.mailer import mailer_for
+from shared.crypto import SecretBox
+from shared.db import create_sessionmaker
+from shared.events.worker import ConsumerSpec, create_worker_engine, run_worker
 
 # The streams this service consumes: ConsumerSpec(stream=..., handler=...) (see docs/events.md).
 CONSUMERS: list[ConsumerSpec] = []
 
 
+async def run(settings: AuthSettings, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    engine = create_worker_engine(settings.database_url, 2)
+    delivery = MailDelivery(
+        create_sessionmaker(engine),
+        SecretBox(settings.secrets_key),
+        mailer_for(settings),
+        poll_seconds=settings.mail_poll_seconds,
+        max_attempts=settings.mail_max_attempts,
+    )
+    try:
+        await asyncio.gather(
+            _stopping(stop, run_worker(settings, Outbox, ProcessedEvent, CONSUMERS, stop=stop)),
+            _stopping(stop, delivery.run(stop)),
+        )
+    finally:
+        await engine.dispose()
+
+
+async def _stopping(stop: asyncio.Event, coro) -> None:
+    """If either half ends (or fails), the other stops too."""
+    try:
+        await coro
+    finally:
+        stop.set()
+
+
 def main() -> None:
-    asyncio.run(run_worker(get_settings(), Outbox, ProcessedEvent, CONSUMERS))
+    asyncio.run(run(get_settings()))
 
 
 if __name__ == "__main__":

@@ -132,8 +132,9 @@ class Platform:
     async def sql(self, query: str, **params):
         engine = create_async_engine(self.stack.database_url)
         try:
-            async with engine.connect() as conn:
-                return (await conn.execute(text(query), params)).all()
+            async with engine.begin() as conn:  # committed: a test may also change rows (UPDATE ...)
+                result = await conn.execute(text(query), params)
+                return result.all() if result.returns_rows else []
         finally:
             await engine.dispose()
 

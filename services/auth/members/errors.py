@@ -1,6 +1,6 @@
 """Membership errors."""
 
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import Conflict, NotFound
 
 
 class MemberNotFound(NotFound):
@@ -13,7 +13,3 @@ class AlreadyMember(Conflict):
 
 class LastAdmin(Conflict):
     code = "last_admin"
-
-
-class PasswordRequired(Unprocessable):
-    code = "password_required"

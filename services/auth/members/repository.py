@@ -35,6 +35,11 @@ class MembershipRepository:
             stmt = stmt.where(Tenant.status == "active")
         return [(m, t) for m, t in (await self.session.execute(stmt)).all()]
 
+    async def has_any(self, user_id: uuid.UUID) -> bool:
+        """Whether the user belongs to any tenant at all (deleted ones included)."""
+        stmt = select(Membership.id).where(Membership.user_id == user_id).limit(1)
+        return await self.session.scalar(stmt) is not None
+
     async def count_admins(self, tenant_id: uuid.UUID) -> int:
         stmt = select(func.count()).where(Membership.tenant_id == tenant_id, Membership.role == "admin")
         return int(await self.session.scalar(stmt) or 0)

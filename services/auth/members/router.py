@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from services.auth.members.joining import Joining
 from services.auth.members.schemas import MemberCreate, MemberRead, MemberUpdate
 from services.auth.members.service import MemberService
 from services.auth.tenants.service import TenantService
@@ -22,8 +23,12 @@ _LAST_ADMIN = {409: {"description": "a tenant needs at least one admin"}}
 
 def get_member_service(request: Request, session: SessionDep) -> MemberService:
     state = request.app.state
+    users = UserService(session, state.settings, state.redis, box=state.box)
     return MemberService(
-        session, TenantService(session, state.redis, state.box), UserService(session, state.settings, state.redis)
+        session,
+        TenantService(session, state.redis, state.box),
+        users,
+        Joining(session, state.settings, state.box, users),
     )
 
 

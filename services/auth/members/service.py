@@ -6,7 +6,8 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.members.errors import AlreadyMember, LastAdmin, MemberNotFound, PasswordRequired
+from services.auth.members.errors import LastAdmin, MemberNotFound
+from services.auth.members.joining import Joining
 from services.auth.members.models import Membership
 from services.auth.members.repository import MembershipRepository
 from services.auth.members.schemas import MemberCreate, MemberRead, MemberUpdate
@@ -15,6 +16,7 @@ from services.auth.users.models import User
 from services.auth.users.repository import UserRepository
 from services.auth.users.service import UserService
 from shared.auth import Principal
+from shared.db import utcnow
 from shared.logging import get_logger
 from shared.pagination import Page, PageParams
 
@@ -34,10 +36,11 @@ def _read(membership: Membership, user: User) -> MemberRead:
 
 
 class MemberService:
-    def __init__(self, session: AsyncSession, tenants: TenantService, users: UserService) -> None:
+    def __init__(self, session: AsyncSession, tenants: TenantService, users: UserService, joining: Joining) -> None:
         self.session = session
         self.tenants = tenants
         self.user_service = users
+        self.joining = joining
         self.users = UserRepository(session)
         self.members = MembershipRepository(session)
 
@@ -59,21 +62,21 @@ class MemberService:
         return Page(items=items, next_cursor=cursor)
 
     async def add(self, principal: Principal, tenant_id: uuid.UUID, data: MemberCreate) -> MemberRead:
-        """An existing account joins; an unknown email gets an account (a password is then required)."""
-        await self.tenants.visible(principal, tenant_id)
-        user = await self.users.get_by_email(data.email)
-        if user is None:
-            if data.password is None:
-                raise PasswordRequired(
-                    "no account with this email yet: give a password to create it",
-                    errors=[{"loc": ["body", "password"], "msg": "required for a new account"}],
-                )
-            user = await self.user_service.create_user(data.email, data.password, data.full_name or "")
-        elif await self.members.get(tenant_id, user.id) is not None:
-            raise AlreadyMember("this user is already a member of the tenant")
-        membership = await self.members.add(Membership(tenant_id=tenant_id, user_id=user.id, role=data.role))
-        log.info("member_added", tenant_id=str(tenant_id), user_id=str(user.id), role=data.role)
-        return _read(membership, user)
+        """Same 201 and body shape whatever the address's state (services/auth/members/joining.py)."""
+        tenant = await self.tenants.visible(principal, tenant_id)
+        joined = await self.joining.add(tenant, data)
+        if joined.membership is not None:
+            return _read(joined.membership, joined.user)
+        user = joined.user
+        return MemberRead(
+            user_id=user.id,
+            tenant_id=tenant_id,
+            email=user.email,
+            full_name=user.full_name,
+            role=data.role,
+            is_active=user.is_active,
+            created_at=utcnow(),
+        )
 
     async def update(self, principal: Principal, tenant_id: uuid.UUID, user_id: uuid.UUID, data: MemberUpdate):
         await self.tenants.visible(principal, tenant_id)

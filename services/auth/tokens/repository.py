@@ -33,6 +33,11 @@ class RefreshTokenRepository:
             .values(revoked_at=utcnow())
         )
 
+    async def family_alive(self, family_id: uuid.UUID) -> bool:
+        """A session (refresh family) that logout, a password change or an account reset has not ended."""
+        stmt = select(RefreshToken.id).where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        return await self.session.scalar(stmt.limit(1)) is not None
+
     async def revoke_user(self, user_id: uuid.UUID, *, keep_family: uuid.UUID | None = None) -> None:
         stmt = update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         if keep_family is not None:

@@ -183,8 +183,18 @@ class TokenService:
         user = await self.users.get(principal.user_id)
         if user is None or not user.is_active:
             raise InvalidCredentials("this account is deactivated")
+        if not await self._session_alive(principal):
+            raise InvalidCredentials("this session has ended; log in again")
         tid, role = await self.resolve_tenant(user, tenant_id)
         return await self.issue_pair(user, tid, role)
+
+    async def _session_alive(self, principal: Principal) -> bool:
+        """An access token outlives its ended session by minutes: it must not mint a fresh pair for another tenant."""
+        try:
+            family = uuid.UUID(str(principal.claims.get("sid")))
+        except ValueError:
+            return False
+        return await self.refresh_tokens.family_alive(family)
 
     async def service_token(self, service: str, secret: str) -> ServiceToken:
         if not hmac.compare_digest(secret.encode(), self.settings.service_secret.encode()):

@@ -12,7 +12,9 @@ from shared.db import SessionDep
 
 def get_user_service(request: Request, session: SessionDep) -> UserService:
     state = request.app.state
-    return UserService(session, state.settings, state.redis, getattr(state, "login_limiter", None))
+    return UserService(
+        session, state.settings, state.redis, getattr(state, "login_limiter", None), getattr(state, "box", None)
+    )
 
 
 UserServiceDep = Annotated[UserService, Depends(get_user_service)]

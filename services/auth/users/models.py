@@ -21,3 +21,6 @@ class User(UUIDPk, Timestamps, Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     password_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # True once the owner of the address proved it (a mailed token) or the operator vouched (the demo seed).
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default="false")
+    email_verified_at: Mapped[datetime | None] = mapped_column(nullable=True)

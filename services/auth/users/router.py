@@ -20,10 +20,11 @@ users_router = APIRouter(prefix="/api/v1/users", tags=["users"])
 @auth_router.post(
     "/register",
     status_code=201,
-    responses={403: {"description": "sign-up is disabled"}, 409: {"description": "email taken"}},
+    responses={403: {"description": "sign-up is disabled"}},
 )
 async def register(body: UserCreate, users: UserServiceDep) -> UserRead:
-    return UserRead.model_validate(await users.register(body))
+    """The same 201 whether the address is free or taken (then its owner gets a mail and nothing changes)."""
+    return await users.register(body)
 
 
 @auth_router.get("/me", responses={403: {"description": "not a signed-in user (an API key or a service)"}})

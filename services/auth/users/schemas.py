@@ -40,6 +40,7 @@ class UserRead(BaseModel):
     full_name: str
     is_superuser: bool
     is_active: bool
+    email_verified: bool = False
     created_at: datetime
     last_login_at: datetime | None = None
 
