@@ -5,13 +5,19 @@ from __future__ import annotations
 import contextlib
 import uuid
 from dataclasses import dataclass
+from email import message_from_string
+from email import policy as email_policy
+from email.message import EmailMessage
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from services.auth.app import create_app
 from services.auth.config import AuthSettings
+from shared.crypto import SecretBox
 from shared.testing import app_client
+from tests.support.smtp import token_of
 
 PASSWORD = "correct-horse-battery"
 
@@ -33,9 +39,26 @@ class Account:
 class AuthApi:
     """Thin helpers over the public endpoints, so tests read as scenarios."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, db_conn=None, box: SecretBox | None = None) -> None:
         self.client = client
+        self.db_conn = db_conn
+        self.box = box
         self.root: Account | None = None
+
+    async def mails(self, email: str) -> list[EmailMessage]:
+        """The mail queued for an address (auth's worker would send it), oldest first."""
+        rows = await self.db_conn.execute(
+            text("SELECT message_encrypted FROM auth.mail_outbox WHERE to_address = :e ORDER BY created_at"),
+            {"e": email.lower()},
+        )
+        return [message_from_string(self.box.decrypt(m), policy=email_policy.default) for (m,) in rows.all()]
+
+    async def verify_email(self, email: str, password: str | None = None) -> None:
+        """The owner of the address redeems the last code mailed to it."""
+        token = token_of((await self.mails(email))[-1])
+        body = {"token": token} | ({"password": password} if password else {})
+        r = await self.client.post("/api/v1/auth/verify-email", json=body)
+        assert r.status_code == 204, r.text
 
     async def register(self, email: str | None = None, password: str = PASSWORD, **extra) -> dict:
         """Sign up; note the very first sign-up of a test becomes the superuser."""
@@ -102,8 +125,8 @@ async def client(stack, db_conn, redis):
 
 
 @pytest.fixture
-def api(client) -> AuthApi:
-    return AuthApi(client)
+def api(client, db_conn, stack) -> AuthApi:
+    return AuthApi(client, db_conn, SecretBox(stack.settings(AuthSettings).secrets_key))
 
 
 @pytest.fixture

@@ -80,6 +80,7 @@ async def test_switch_tenant(client, api):
     b = await api.tenant_admin()
     # a member of both tenants switches between them
     member = await api.member(a, "agent")
+    await api.verify_email(member.email)  # an unproven account would only be invited (test_account_ownership.py)
     r = await client.post(
         f"/api/v1/tenants/{b.tenant_id}/members", headers=b.auth, json={"email": member.email, "role": "viewer"}
     )

@@ -10,6 +10,8 @@ the same answer whether an address has an account or not.
 from __future__ import annotations
 
 import uuid
+from email import message_from_bytes
+from email import policy as email_policy
 
 from shared.testing import wait_for
 from tests.security.stack import Platform, platform
@@ -189,3 +191,18 @@ async def test_mail_survives_an_smtp_outage(stack, committed_db, redis, tmp_path
             assert inbox.to(email) == []
             inbox.down = False
             await inbox.wait(email, timeout=30)
+
+
+async def test_without_smtp_mail_lands_in_the_outbox_directory(stack, committed_db, redis, tmp_path):
+    outbox = tmp_path / "mail"
+    async with platform(stack, tmp_path) as p:
+        p.start_worker("auth", smtp_url="", mail_outbox_dir=str(outbox), mail_poll_seconds=0.2)
+        email = f"dev-{uuid.uuid4().hex[:6]}@example.com"
+        r = await p.gw.post("/api/v1/auth/register", json={"email": email, "password": OWNER_PW})
+        assert r.status_code == 201, r.text
+        await wait_for(lambda: list(outbox.glob("*.eml")), timeout=15)
+        (eml,) = outbox.glob("*.eml")
+        msg = message_from_bytes(eml.read_bytes(), policy=email_policy.default)
+        assert msg["To"] == email and "Confirm" in str(msg["Subject"])
+        assert (await p.gw.post("/api/v1/auth/verify-email", json={"token": token_of(msg)})).status_code == 204
+        assert (await p.sql("SELECT count(*) FROM auth.mail_outbox"))[0][0] == 0  # sent mail leaves no copy
