@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # Identity of the process, not configuration (same rule as tests/shared/test_env_example.py).
 NOT_SETTINGS = {"service_name"}
 # Values that must never sit in a ConfigMap or in docker-compose.yml in clear: they go to Secrets / `.env`.
-SECRET_NAME = re.compile(r"(SECRET$|_PASSWORD$|PEPPER$|_API_KEY$|_KEY_PEM$|^SECRETS_KEY$|^DATABASE_URL$|^REDIS_URL$)")
+SECRET_NAME = re.compile(
+    r"(SECRET$|_PASSWORD$|PEPPER$|_API_KEY$|_KEY_PEM$|^SECRETS_KEY$|^DATABASE_URL$|^REDIS_URL$|_SMTP_URL$)"
+)
 
 PORTS = {"gateway": 8000, "auth": 8001, "chat": 8002, "channels": 8003, "transcription": 8004, "search": 8005}
 SERVICES = ("auth", "chat", "channels", "transcription", "search")
@@ -32,6 +34,7 @@ CONTAINER_VALUES: dict[str, str] = {
     "AUTH_URL": "http://auth:8001",
     "CHAT_SEARCH_URL": "http://search:8005",
     "CHANNELS_MEDIA_DIR": "/data/media",
+    "AUTH_MAIL_OUTBOX_DIR": "/tmp/mail",  # containers are read-only but /tmp; production sets AUTH_SMTP_URL
     "TRANSCRIPTION_STORAGE_DIR": "/data/transcription",
     "TRANSCRIPTION_MODEL_CACHE_DIR": "/opt/models",
     **{f"{name.upper()}_HOST": "0.0.0.0" for name in PORTS},

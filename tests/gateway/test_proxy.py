@@ -37,6 +37,7 @@ ROUTED = [
 PUBLIC = [
     ("POST", "/api/v1/auth/login", "auth"),
     ("POST", "/api/v1/auth/register", "auth"),
+    ("POST", "/api/v1/auth/verify-email", "auth"),
     ("POST", "/api/v1/auth/refresh", "auth"),
     ("POST", "/api/v1/auth/token", "auth"),
     ("GET", "/.well-known/jwks.json", "auth"),
