@@ -8,6 +8,7 @@ from services.auth.base import Outbox, ProcessedEvent
 from services.auth.config import AuthSettings, get_settings
 from services.auth.mail.delivery import MailDelivery
 from services.auth.mail.mailer import mailer_for
+from shared.config import SettingsError
 from shared.crypto import SecretBox
 from shared.db import create_sessionmaker
 from shared.events.worker import ConsumerSpec, create_worker_engine, run_worker
@@ -17,6 +18,8 @@ CONSUMERS: list[ConsumerSpec] = []
 
 
 async def run(settings: AuthSettings, stop: asyncio.Event | None = None) -> None:
+    if not settings.secrets_key:
+        raise SettingsError("SECRETS_KEY is required by auth's worker (queued mail is encrypted with it)")
     stop = stop or asyncio.Event()
     engine = create_worker_engine(settings.database_url, 2)
     delivery = MailDelivery(

@@ -23,6 +23,7 @@ async def test_service_worker_process_relays_and_exits_cleanly_on_sigterm(sm, re
         "DATABASE_URL": stack.database_url,
         "REDIS_URL": stack.redis_url,
         "EVENTS_RELAY_INTERVAL_MS": "50",
+        "SECRETS_KEY": "test-secrets-key",  # auth's worker also delivers (encrypted) mail
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.auth.worker"],
