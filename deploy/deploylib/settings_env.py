@@ -34,7 +34,8 @@ CONTAINER_VALUES: dict[str, str] = {
     "AUTH_URL": "http://auth:8001",
     "CHAT_SEARCH_URL": "http://search:8005",
     "CHANNELS_MEDIA_DIR": "/data/media",
-    "AUTH_MAIL_OUTBOX_DIR": "/tmp/mail",  # containers are read-only but /tmp; production sets AUTH_SMTP_URL
+    # Containers are read-only but /tmp (a tmpfs of the container); production sets AUTH_SMTP_URL.
+    "AUTH_MAIL_OUTBOX_DIR": "/tmp/mail",  # noqa: S108
     "TRANSCRIPTION_STORAGE_DIR": "/data/transcription",
     "TRANSCRIPTION_MODEL_CACHE_DIR": "/opt/models",
     **{f"{name.upper()}_HOST": "0.0.0.0" for name in PORTS},
