@@ -72,17 +72,17 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 FROM runtime AS search
 COPY --from=deps-search /opt/venv /opt/venv
 USER 10001:10001
-CMD ["uvicorn", "services.search.main:app", "--host", "0.0.0.0", "--port", "8005", "--no-access-log"]
+CMD ["uvicorn", "services.search.main:app", "--host", "0.0.0.0", "--port", "8005", "--no-access-log", "--no-proxy-headers"]
 
 FROM runtime AS transcription
 COPY --from=deps-transcription /opt/venv /opt/venv
 COPY --from=deps-transcription /opt/models /opt/models
 ENV TRANSCRIPTION_MODEL_CACHE_DIR=/opt/models
 USER 10001:10001
-CMD ["uvicorn", "services.transcription.main:app", "--host", "0.0.0.0", "--port", "8004", "--no-access-log"]
+CMD ["uvicorn", "services.transcription.main:app", "--host", "0.0.0.0", "--port", "8004", "--no-access-log", "--no-proxy-headers"]
 
 # Last, so a plain `docker build .` gives the core image.
 FROM runtime AS core
 COPY --from=deps-core /opt/venv /opt/venv
 USER 10001:10001
-CMD ["uvicorn", "gateway.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+CMD ["uvicorn", "gateway.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--no-proxy-headers"]

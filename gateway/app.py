@@ -19,12 +19,12 @@ from gateway.config import GatewaySettings, get_settings
 from gateway.edge_auth import EdgeAuthenticator
 from gateway.openapi import MergedOpenAPI
 from gateway.proxy import REQUEST_DROP, ClientGone, TrustedProxies, UpstreamError, Upstreams, forward, forwarded_headers
-from gateway.ratelimit import EdgeRateLimiter
-from gateway.routes import Route, RoutingTable, has_dot_segments
+from gateway.ratelimit import AuthFailures, EdgeRateLimiter
+from gateway.routes import Route, RoutingTable, has_dot_segments, webhook_channel
 from gateway.upstream_client import UpstreamPool
 from shared.app import RequestContextMiddleware, create_service_app
 from shared.auth import build_verifier
-from shared.errors import AppError, problem
+from shared.errors import AppError, Unauthorized, problem
 from shared.service_auth import ServiceTokenProvider
 
 log = structlog.get_logger("gateway")
@@ -45,6 +45,7 @@ class EdgeState:
     upstreams: Upstreams
     auth: EdgeAuthenticator
     limiter: EdgeRateLimiter
+    failures: AuthFailures
     openapi: MergedOpenAPI
     service_tokens: ServiceTokenProvider
 
@@ -129,9 +130,26 @@ class EdgeMiddleware:
         if public:
             identity = None
             group = "auth_public" if route.upstream == "auth" else route.group
-            checks = [(group, "ip", client_ip)]
+            if group == "webhooks":
+                # per channel (providers call every tenant from the same addresses), plus an optional per-IP
+                # ceiling; one script call either way
+                channel = webhook_channel(path)
+                checks = (
+                    [("webhooks", "channel", channel), (group, "ip", client_ip)]
+                    if channel
+                    else [(group, "ip", client_ip)]
+                )
+            else:
+                checks = [(group, "ip", client_ip)]
         else:
-            identity = await state.auth.authenticate(authorization, api_key)
+            try:
+                identity = await state.auth.authenticate(authorization, api_key, state.failures.blocked(client_ip))
+            except Unauthorized:
+                refusal = await state.failures.failed(client_ip)
+                if refusal is None:
+                    raise
+                await self._refuse(scope, receive, send, refusal)
+                return
             group = route.group
             checks = [(group, identity.kind if identity.kind == "api_key" else "user", identity.rate_key)]
             if identity.tenant is not None:
@@ -139,16 +157,7 @@ class EdgeMiddleware:
                 checks.append((group, "tenant", identity.tenant))
         refusal = await state.limiter.check(checks)
         if refusal is not None:
-            await self._problem(
-                scope,
-                receive,
-                send,
-                429,
-                f"rate limit of {refusal.limit.amount} per {refusal.limit.get_expiry()} s reached; "
-                f"retry in {refusal.retry_after} s",
-                code="rate_limited",
-                raw_headers=refusal.headers(),
-            )
+            await self._refuse(scope, receive, send, refusal)
             return
 
         rid = scope.get("state", {}).get("request_id", "")
@@ -176,6 +185,18 @@ class EdgeMiddleware:
             chunked=chunked,
             buffer_below=state.settings.buffer_body_below,
             extra_response_headers=extra,
+        )
+
+    async def _refuse(self, scope, receive, send, refusal) -> None:
+        await self._problem(
+            scope,
+            receive,
+            send,
+            429,
+            f"rate limit of {refusal.limit.amount} per {refusal.limit.get_expiry()} s reached; "
+            f"retry in {refusal.retry_after} s",
+            code="rate_limited",
+            raw_headers=refusal.headers(),
         )
 
     async def _problem(
@@ -249,6 +270,19 @@ async def gateway_readiness(app: FastAPI) -> tuple[bool, dict[str, Any]]:
     return ok, dict(sorted(checks.items()))
 
 
+async def readiness_details(request: Request) -> bool:
+    """/ready details (upstream URLs, latencies, errors) only for a platform superuser's or a service's token."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    state: EdgeState = request.app.state.edge
+    if scheme.lower() != "bearer" or not token or token.startswith(state.settings.api_key_prefix):
+        return False
+    try:
+        principal = await state.auth.verifier.verify(token.strip())
+    except AppError:
+        return False
+    return principal.kind == "service" or (principal.kind == "user" and principal.is_superuser)
+
+
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
@@ -266,6 +300,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
         )
         state.auth = EdgeAuthenticator(settings, verifier, app.state.http, state.service_tokens)
         state.limiter = EdgeRateLimiter(settings)
+        state.failures = AuthFailures(state.limiter)
         own = app.openapi()  # the gateway's own routes, with their problem answers (shared/openapi.py)
         state.openapi = MergedOpenAPI(
             state.table, settings.upstreams(), app.state.http, own, settings.openapi_cache_seconds
@@ -291,6 +326,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
         lifespan_hooks=[edge_lifespan],
         use_database=False,
         readiness=gateway_readiness,
+        readiness_details=readiness_details,
     )
     # FastAPI registered its own /openapi.json first; ours (the merged document) must win.
     app.router.routes = [

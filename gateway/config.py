@@ -7,12 +7,15 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings, load_settings
 
-# Per route group, per identity kind: a `limits` string ("100/minute", several joined by ";").
-# Identity kinds: ip (anonymous and webhook callers), user, api_key, tenant (every caller of one tenant).
+# Per route group, per identity kind: a `limits` string ("100/minute", several joined by ";"; "" = no limit).
+# Identity kinds: ip (anonymous callers), user, api_key, tenant (every caller of one tenant), channel (webhooks: the
+# channel id in the path). `failed_auth` counts refused credentials per client IP (docs/gateway.md). Webhooks are
+# limited per channel, not per IP: Twilio and Meta call every tenant from the same shared addresses.
 DEFAULT_RATE_LIMITS: dict[str, dict[str, str]] = {
     "default": {"ip": "120/minute", "user": "600/minute", "api_key": "1200/minute", "tenant": ""},
     "auth_public": {"ip": "30/minute"},
-    "webhooks": {"ip": "1200/minute"},
+    "failed_auth": {"ip": "30/minute;300/hour"},
+    "webhooks": {"channel": "3000/second", "ip": ""},
 }
 
 

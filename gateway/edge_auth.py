@@ -19,7 +19,7 @@ import structlog
 
 from gateway.config import GatewaySettings
 from shared.auth import Principal, TokenVerifier
-from shared.errors import ServiceUnavailable, Unauthorized
+from shared.errors import RateLimited, ServiceUnavailable, Unauthorized
 from shared.service_auth import ServiceTokenProvider
 
 log = structlog.get_logger("gateway.auth")
@@ -68,10 +68,12 @@ class EdgeAuthenticator:
         self._inflight: dict[bytes, asyncio.Future[_Entry]] = {}
         self._jwt: dict[str, Identity] = {}  # token -> its Identity; valid while the verifier returns its principal
 
-    async def authenticate(self, authorization: bytes | None, api_key: bytes | None) -> Identity:
-        """401 (Unauthorized) unless the request carries a valid JWT or API key."""
+    async def authenticate(self, authorization: bytes | None, api_key: bytes | None, blocked: int = 0) -> Identity:
+        """401 (Unauthorized) unless the request carries a valid JWT or API key. `blocked` > 0: the client is over
+        its failed-authentication limit for that many seconds, so an API key not already known is refused (429)
+        without asking auth."""
         if api_key:
-            return await self._api_key(api_key.decode("latin-1").strip())
+            return await self._api_key(api_key.decode("latin-1").strip(), blocked)
         if not authorization:
             raise Unauthorized("missing credentials: send Authorization: Bearer <token or API key> or X-API-Key")
         scheme, _, value = authorization.decode("latin-1").partition(" ")
@@ -79,7 +81,7 @@ class EdgeAuthenticator:
         if scheme.lower() != "bearer" or not value:
             raise Unauthorized("Authorization must be 'Bearer <token or API key>'")
         if value.startswith(self.key_prefix):
-            return await self._api_key(value)
+            return await self._api_key(value, blocked)
         principal = await self.verifier.verify(value)  # a cache hit until exp, else a full check
         identity = self._jwt.get(value)
         if identity is None or identity.principal is not principal:
@@ -88,12 +90,14 @@ class EdgeAuthenticator:
             identity = self._jwt[value] = Identity.of(principal)
         return identity
 
-    async def _api_key(self, key: str) -> Identity:
+    async def _api_key(self, key: str, blocked: int = 0) -> Identity:
         if not key or len(key) > 512:
             raise Unauthorized("API key is not valid")
         digest = hashlib.sha256(key.encode()).digest()
         entry = self._cache.get(digest)
         if entry is None or entry.expires_at <= time.monotonic():
+            if blocked:
+                raise RateLimited(blocked, f"too many failed authentications from this client; retry in {blocked} s")
             entry = await self._exchange_once(digest, key)
         if entry.identity is None:
             raise Unauthorized(entry.error or "API key is not valid")

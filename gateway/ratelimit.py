@@ -210,3 +210,39 @@ class EdgeRateLimiter:
         client = getattr(bridge, "storage", None)
         if client is not None:
             await client.aclose()
+
+
+class AuthFailures:
+    """Refused credentials per client IP, counted in the `failed_auth` group. A client over that limit is also
+    remembered in this process until its Retry-After, so its further unknown API keys are refused here without a
+    call to auth (and without a Redis round trip); credentials already known good still pass."""
+
+    def __init__(self, limiter: EdgeRateLimiter, size: int = 10_000) -> None:
+        self.limiter = limiter
+        self.size = size
+        self._until: dict[str, float] = {}  # client ip -> monotonic deadline
+
+    def blocked(self, client: str) -> int:
+        """Seconds this client must still wait (0: not blocked)."""
+        if not self._until:
+            return 0
+        until = self._until.get(client)
+        if until is None:
+            return 0
+        left = until - time.monotonic()
+        if left <= 0:
+            del self._until[client]
+            return 0
+        return math.ceil(left)
+
+    async def failed(self, client: str) -> Refusal | None:
+        """Count one refused credential; the Refusal once the client is over its limit."""
+        refusal = await self.limiter.check([("failed_auth", "ip", client)])
+        if refusal is not None:
+            if len(self._until) >= self.size:
+                now = time.monotonic()
+                self._until = {c: u for c, u in self._until.items() if u > now}
+                if len(self._until) >= self.size:
+                    self._until.clear()
+            self._until[client] = time.monotonic() + refusal.retry_after
+        return refusal

@@ -109,3 +109,11 @@ class RoutingTable:
 def has_dot_segments(path: str) -> bool:
     """`/api/v1/auth/../../internal` must never be normalised into a route we did not check."""
     return "/." in path and any(seg in (".", "..") for seg in path.split("/"))
+
+
+def webhook_channel(path: str) -> str:
+    """`provider/channel id` of `/webhooks/<provider>/<channel id>[/...]` (what webhook limits count per), or ""."""
+    parts = path.split("/", 5)
+    if len(parts) < 4 or not parts[3]:
+        return ""
+    return f"{parts[2][:32]}/{parts[3][:64]}"

@@ -161,6 +161,8 @@ class FrontDispatch:
 
 
 ReadinessCheck = Callable[[FastAPI], Awaitable[tuple[bool, dict[str, Any]]]]
+# Whether this caller may see the readiness details (dependencies, URLs, latencies, errors) or only up/down.
+DetailsCheck = Callable[[Request], Awaitable[bool]]
 
 
 async def check_ready(app: FastAPI, timeout: float = 2.0) -> tuple[bool, dict[str, Any]]:
@@ -196,11 +198,13 @@ def create_service_app(
     access_log: bool = True,
     use_database: bool = True,
     readiness: ReadinessCheck | None = None,
+    readiness_details: DetailsCheck | None = None,
     front_path: FrontPath | None = None,
 ) -> FastAPI:
     """A FastAPI app with engine, Redis and httpx on app.state, problem+json errors and /health /ready /metrics.
 
-    `use_database=False` (the gateway) builds no engine; `readiness` replaces the Postgres/Redis check of /ready.
+    `use_database=False` (the gateway) builds no engine; `readiness` replaces the Postgres/Redis check of /ready;
+    `readiness_details` (the public gateway) decides who sees more of /ready than its status.
     `front_path` serves the requests it claims ahead of FastAPI's whole stack (module docstring).
     """
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
@@ -267,6 +271,8 @@ def create_service_app(
     @ops.get("/ready", summary="Dependencies answer", responses={503: {"description": "a dependency is down"}})
     async def ready(request: Request):
         ok, checks = await (readiness or check_ready)(request.app)
+        if readiness_details is not None and not await readiness_details(request):
+            return {"status": "ready"} if ok else problem(503, "not ready", code="not_ready")
         if not ok:
             down = ", ".join(k for k, v in checks.items() if v.get("status") != "ok")
             return problem(503, f"dependency down: {down}", code="not_ready", checks=checks)

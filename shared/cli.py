@@ -618,8 +618,9 @@ def uvicorn_argv(spec: AppSpec) -> list[str]:
         spec.settings.log_level.lower(),
         "--timeout-graceful-shutdown",
         "5",
-        # The gateway decides itself which X-Forwarded-* to believe (GATEWAY_TRUSTED_PROXIES).
-        *(["--no-proxy-headers", "--no-server-header"] if spec.name == "gateway" else []),
+        # Each app decides itself whose X-Forwarded-For to believe (GATEWAY_/AUTH_TRUSTED_PROXIES, shared/net.py).
+        "--no-proxy-headers",
+        *(["--no-server-header"] if spec.name == "gateway" else []),
     ]
 
 

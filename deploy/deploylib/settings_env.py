@@ -30,6 +30,8 @@ SERVICES = ("auth", "chat", "channels", "transcription", "search")
 
 # Where containers differ from the code defaults (which are right for `make run` on one machine).
 # Service names resolve both in docker compose and in Kubernetes (same namespace).
+# The private ranges a cluster's pod network is taken from (RFC 1918 and the shared address space).
+POD_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"]
 CONTAINER_VALUES: dict[str, str] = {
     "AUTH_URL": "http://auth:8001",
     "CHAT_SEARCH_URL": "http://search:8005",
@@ -41,6 +43,11 @@ CONTAINER_VALUES: dict[str, str] = {
     **{f"{name.upper()}_HOST": "0.0.0.0" for name in PORTS},
     **{f"{name.upper()}_PORT": str(port) for name, port in PORTS.items()},
     **{f"GATEWAY_{name.upper()}_UPSTREAM": f"http://{name}:{PORTS[name]}" for name in SERVICES},
+    # Kubernetes: pod addresses are not known in advance. Auth believes X-Forwarded-For from the pod network (the
+    # NetworkPolicy lets only Atende's own pods reach it), the gateway from the ingress controller's pods (only they
+    # may reach it). An overlay narrows both to the cluster's pod CIDR (docs/operations.md).
+    "AUTH_TRUSTED_PROXIES": json.dumps(POD_NETWORKS, separators=(",", ":")),
+    "GATEWAY_TRUSTED_PROXIES": json.dumps(POD_NETWORKS, separators=(",", ":")),
 }
 
 
@@ -113,10 +120,11 @@ def container_value(setting: Setting) -> str:
 # docker compose only: the gateway has a fixed address on the `apps` network (see docker-compose.yml), so auth
 # can believe the client address it forwards.
 COMPOSE_GATEWAY_IP = "172.31.250.10"
-COMPOSE_VALUES: dict[str, str] = {
+COMPOSE_VALUES: dict[str, str | None] = {
     "DATABASE_URL": "postgresql+asyncpg://atende:${POSTGRES_PASSWORD:?set it in .env}@postgres:5432/atende",
     "REDIS_URL": "redis://redis:6379/0",
     "AUTH_TRUSTED_PROXIES": f'["{COMPOSE_GATEWAY_IP}"]',
+    "GATEWAY_TRUSTED_PROXIES": None,  # the gateway is published directly: from `.env`, default none
 }
 # Secrets docker compose refuses to start without (no insecure default is acceptable outside `make run`).
 COMPOSE_REQUIRED = ("SERVICE_SECRET", "SECRETS_KEY", "TRANSCRIPTION_WEBHOOK_SECRET")

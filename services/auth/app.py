@@ -77,7 +77,10 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             KeyRingJWKS(keyring, settings.jwks_json), settings.jwt_audience, settings.jwt_issuer
         )
         app.state.login_limiter = LoginLimiter(
-            settings.redis_url, settings.login_limit_account, settings.login_limit_ip
+            app.state.redis,
+            settings.login_limit_account_client,
+            settings.login_limit_account,
+            settings.login_limit_ip,
         )
         await until_reachable(lambda: sync_disabled_flags(own_sessions, app.state.redis), "postgres and redis")
         yield

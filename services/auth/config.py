@@ -29,11 +29,14 @@ class AuthSettings(ServiceSettings):
     signing_alg: str = Field("ES256", pattern="^(ES256|RS256)$")
     # HMAC key for API key hashes; empty = derived from SECRETS_KEY.
     api_key_pepper: str = ""
-    # Brute force: failed logins per account and per client IP (limits' moving window).
-    login_limit_account: str = "5/5minute"
+    # Brute force (`limits` strings, moving windows; docs/auth.md): failed logins per (account, client IP) tightly,
+    # per account over every client loosely (above what one client may try, so nobody locks the owner out alone)
+    # and per client IP over every account.
+    login_limit_account_client: str = "5/5minute"
+    login_limit_account: str = "100/hour"
     login_limit_ip: str = "30/5minute"
-    # Proxies whose X-Forwarded-For is believed (the gateway).
-    trusted_proxies: list[str] = ["127.0.0.1", "::1"]  # IPs or CIDRs (e.g. the gateway pods' 10.0.0.0/8)
+    # Peers whose X-Forwarded-For is believed: the gateway only (IPs or CIDRs; docs/operations.md).
+    trusted_proxies: list[str] = ["127.0.0.1", "::1"]
     # Mail (verification, invitations, notices): SMTP when smtp_url is set (smtp://, smtps:// or
     # smtp+starttls://user:pass@host:port), else one .eml file per mail in mail_outbox_dir. Sent by auth's worker.
     smtp_url: str = ""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 
 import pytest
 
 from deploy.deploylib.kustomize import KustomizeError, build, strategic_merge
+from shared.net import TrustedProxies
 from tests.deploy.checks import ROOT, k8s_problems, k8s_schema_errors, k8s_settings_problems
 
 OVERLAY = ROOT / "deploy/k8s/overlays/example"
@@ -122,3 +124,13 @@ def test_strategic_merge_merges_named_lists_and_deletes_nulls() -> None:
         ],
         "keep": 1,
     }
+
+
+def test_auth_and_gateway_believe_the_pod_network(overlay) -> None:
+    """Behind the gateway every login comes from a gateway pod: auth must take the client from X-Forwarded-For."""
+    for name, docs in (("base", build(BASE)), ("overlay", overlay)):
+        config = _find(docs, "ConfigMap", "atende-config")["data"]
+        for setting in ("AUTH_TRUSTED_PROXIES", "GATEWAY_TRUSTED_PROXIES"):
+            proxies = TrustedProxies(json.loads(config[setting]))
+            assert proxies.client_ip("10.42.0.17", "203.0.113.9") == "203.0.113.9", (name, setting)
+            assert proxies.client_ip("203.0.113.50", "198.51.100.1") == "203.0.113.50", (name, setting)

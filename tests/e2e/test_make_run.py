@@ -193,7 +193,7 @@ def check_every_service(run: DevRun) -> None:
             assert listed.status_code == 200, (path, listed.text)
             assert "items" in listed.json(), (path, listed.text)
         # Its readiness asks every upstream's /health where the dev stack told it they are.
-        ready = client.get(f"{gw}/ready")
+        ready = client.get(f"{gw}/ready", headers=auth)  # the demo admin is the platform superuser: details
         assert ready.status_code == 200, ready.text
         checks = ready.json()["checks"]
         for app, port in run.ports.items():

@@ -148,8 +148,10 @@ async def test_upstream_down_is_503_problem(stack, redis, upstreams, make_token)
         body = r.json()
         assert body["status"] == 503 and "search" in body["detail"]
         assert r.headers["x-request-id"]
-        # /ready names the upstream that is down, with the state and latency of the others
+        # /ready names the upstream that is down, with the state and latency of the others (to an operator)
         r = await gw.get("/ready")
+        assert r.status_code == 503 and "checks" not in r.json() and "search" not in r.text
+        r = await gw.get("/ready", headers={"Authorization": f"Bearer {make_token(superuser=True)}"})
         assert r.status_code == 503
         checks = r.json()["checks"]
         assert checks["search"]["status"] == "down"
@@ -157,8 +159,12 @@ async def test_upstream_down_is_503_problem(stack, redis, upstreams, make_token)
         assert checks["redis"]["status"] == "ok"
 
 
-async def test_ready_lists_every_upstream(gw):
+async def test_ready_lists_every_upstream(gw, make_token):
     r = await gw.get("/ready")
+    assert r.status_code == 200 and r.json() == {"status": "ready"}, r.text
+    r = await gw.get("/ready", headers={"Authorization": f"Bearer {make_token()}"})
+    assert r.json() == {"status": "ready"}, r.text
+    r = await gw.get("/ready", headers={"Authorization": f"Bearer {make_token(superuser=True)}"})
     assert r.status_code == 200, r.text
     checks = r.json()["checks"]
     assert {"auth", "chat", "channels", "transcription", "search", "redis"} == set(checks)

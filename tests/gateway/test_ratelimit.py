@@ -68,7 +68,7 @@ async def test_redis_down_keeps_serving_with_local_limits(stack, upstreams, make
             # ... and still limited (the per-process fallback counts from zero)
             r = await gw.get("/api/v1/search", headers=auth)
             assert r.status_code == 429 and r.headers["retry-after"]
-            ready = await gw.get("/ready")
+            ready = await gw.get("/ready", headers={"Authorization": f"Bearer {make_token(superuser=True)}"})
             assert ready.status_code == 200
             assert ready.json()["checks"]["redis"]["status"] == "degraded"
             assert (await gw.get("/health")).status_code == 200

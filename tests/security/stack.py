@@ -74,9 +74,17 @@ class Tenant:
         return {"X-API-Key": self.api_key}
 
 
+def from_ip(ip: str, headers: dict[str, str] | None = None) -> dict[str, str]:
+    """Headers that make the gateway see the request as coming from `ip` (platform(..., client_ips=True))."""
+    return {**(headers or {}), "X-Forwarded-For": ip}
+
+
 class Platform:
-    def __init__(self, stack, urls: dict[str, str], llm, tg, tw, storage: Path) -> None:
+    def __init__(
+        self, stack, urls: dict[str, str], llm, tg, tw, storage: Path, overrides: dict[str, dict] | None = None
+    ) -> None:
         self.stack = stack
+        self.overrides = overrides or {}
         self.urls = urls
         self.llm = llm
         self.tg = tg
@@ -88,6 +96,7 @@ class Platform:
     # ---- settings of each service, pointed at the stand-ins and at each other
     def settings(self, name: str, **kw):
         s, u = self.stack, self.urls
+        kw = self.overrides.get(name, {}) | kw
         if name == "auth":
             return s.settings(AuthSettings, argon2_memory_kib=8192, argon2_time_cost=1, **kw)
         if name == "chat":
@@ -135,6 +144,15 @@ class Platform:
             async with engine.begin() as conn:  # committed: a test may also change rows (UPDATE ...)
                 result = await conn.execute(text(query), params)
                 return result.all() if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    async def execute(self, statement: str, **params) -> None:
+        """A committed write behind the API's back (test setup an operator would do, e.g. granting superuser)."""
+        engine = create_async_engine(self.stack.database_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(statement), params)
         finally:
             await engine.dispose()
 
@@ -229,7 +247,19 @@ class Platform:
 
 
 @contextlib.asynccontextmanager
-async def platform(stack, tmp_path: Path, tw_token: str = "x", llm_key: str = LLM_KEY) -> AsyncIterator[Platform]:
+async def platform(
+    stack,
+    tmp_path: Path,
+    tw_token: str = "x",
+    llm_key: str = LLM_KEY,
+    *,
+    rate_limits: dict[str, dict[str, str]] | None = None,
+    client_ips: bool = False,
+    settings: dict[str, dict] | None = None,
+) -> AsyncIterator[Platform]:
+    """`rate_limits`: turn the gateway's limits on with these groups (default: off). `client_ips`: the gateway trusts
+    the test client as a proxy, so `from_ip(...)` headers set the client address it sees. `settings`: per app
+    ("auth", "chat", ..., "gateway") setting overrides."""
     llm = LLMStandIn(api_key=llm_key)
     tg = TelegramStandIn()
     tw = TwilioStandIn(TWILIO_SID, tw_token)
@@ -241,18 +271,22 @@ async def platform(stack, tmp_path: Path, tw_token: str = "x", llm_key: str = LL
         }
         gw_port = free_port()
         urls["gateway"] = f"http://127.0.0.1:{gw_port}"
-        p = Platform(stack, urls, llm, tg, tw, tmp_path)
+        overrides = settings or {}
+        p = Platform(stack, urls, llm, tg, tw, tmp_path, overrides)
         for name in ("auth", "chat", "channels", "transcription", "search"):
             app = importlib.import_module(f"services.{name}.app").create_app(p.settings(name))
-            urls[name] = await es.enter_async_context(serve_app(app))
-        gw = create_gateway(
-            stack.settings(
-                GatewaySettings,
-                **{f"{n}_upstream": urls[n] for n in ("auth", "chat", "channels", "transcription", "search")},
-                auth_url=urls["auth"],
-                rate_limits_enabled=False,
-            )
+            # like the deployments: the service decides itself whom to believe for X-Forwarded-For (shared/net.py)
+            urls[name] = await es.enter_async_context(serve_app(app, proxy_headers=False))
+        gw_kw = dict(
+            **{f"{n}_upstream": urls[n] for n in ("auth", "chat", "channels", "transcription", "search")},
+            auth_url=urls["auth"],
+            rate_limits_enabled=rate_limits is not None,
         )
+        if rate_limits is not None:
+            gw_kw["rate_limits"] = rate_limits
+        if client_ips:
+            gw_kw["trusted_proxies"] = ["127.0.0.1"]
+        gw = create_gateway(stack.settings(GatewaySettings, **(gw_kw | overrides.get("gateway", {}))))
         await es.enter_async_context(serve_app(gw, port=gw_port, proxy_headers=False))
         try:
             yield p

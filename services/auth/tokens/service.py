@@ -131,14 +131,13 @@ class TokenService:
 
     async def login(self, email: str, password: str, tenant_id: uuid.UUID | None, ip: str) -> TokenPair:
         """Same answer and cost for a wrong password and an unknown email; failures feed the limiter."""
-        if self.limiter is not None:
-            await self.limiter.check(email, ip)
+        attempt = await self.limiter.begin(email, ip) if self.limiter is not None else None
         user = await self.users.get_by_email(email)
         if not await verify_password(password, user.password_hash if user else None) or user is None:
-            if self.limiter is not None:
-                await self.limiter.failed(email, ip)
-            log.info("login_failed", ip=ip)
+            log.info("login_failed", ip=ip)  # the attempt stays counted
             raise InvalidCredentials("incorrect email or password")
+        if attempt is not None:
+            await attempt.passed()
         if not user.is_active:
             raise InvalidCredentials("this account is deactivated")
         tid, role = await self.resolve_tenant(user, tenant_id)

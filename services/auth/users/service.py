@@ -161,12 +161,11 @@ class UserService:
     async def change_password(self, principal: Principal, current: str, new: str, ip: str) -> None:
         """Other sessions end: every refresh family but this token's own is revoked."""
         user = await self.current(principal)
-        if self.limiter is not None:
-            await self.limiter.check(user.email, ip)
+        attempt = await self.limiter.begin(user.email, ip) if self.limiter is not None else None
         if not await verify_password(current, user.password_hash):
-            if self.limiter is not None:
-                await self.limiter.failed(user.email, ip)
-            raise WrongPassword("current password is incorrect")
+            raise WrongPassword("current password is incorrect")  # the attempt stays counted
+        if attempt is not None:
+            await attempt.passed()
         self.check_password(new, user.email, "new_password")
         if current == new:
             raise WeakPassword(
