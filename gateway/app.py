@@ -145,6 +145,8 @@ class EdgeMiddleware:
             try:
                 identity = await state.auth.authenticate(authorization, api_key, state.failures.blocked(client_ip))
             except Unauthorized:
+                if authorization is None and api_key is None:
+                    raise  # nothing presented, nothing guessed: not counted
                 refusal = await state.failures.failed(client_ip)
                 if refusal is None:
                     raise

@@ -65,6 +65,8 @@ class EdgeAuthenticator:
         self.negative_seconds = settings.api_key_negative_cache_seconds
         self.cache_size = settings.api_key_cache_size
         self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
+        # unknown keys apart, so a flood of random keys cannot push the good ones out of `_cache`
+        self._unknown: OrderedDict[bytes, _Entry] = OrderedDict()
         self._inflight: dict[bytes, asyncio.Future[_Entry]] = {}
         self._jwt: dict[str, Identity] = {}  # token -> its Identity; valid while the verifier returns its principal
 
@@ -94,7 +96,7 @@ class EdgeAuthenticator:
         if not key or len(key) > 512:
             raise Unauthorized("API key is not valid")
         digest = hashlib.sha256(key.encode()).digest()
-        entry = self._cache.get(digest)
+        entry = self._cache.get(digest) or self._unknown.get(digest)
         if entry is None or entry.expires_at <= time.monotonic():
             if blocked:
                 raise RateLimited(blocked, f"too many failed authentications from this client; retry in {blocked} s")
@@ -120,10 +122,12 @@ class EdgeAuthenticator:
         finally:
             self._inflight.pop(digest, None)
         if entry.expires_at > time.monotonic():
-            self._cache[digest] = entry
-            self._cache.move_to_end(digest)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            cache, other = (self._cache, self._unknown) if entry.identity is not None else (self._unknown, self._cache)
+            other.pop(digest, None)
+            cache[digest] = entry
+            cache.move_to_end(digest)
+            while len(cache) > self.cache_size:
+                cache.popitem(last=False)
         return entry
 
     async def _exchange(self, key: str, retried: bool = False) -> _Entry:
@@ -158,7 +162,9 @@ class EdgeAuthenticator:
         return _Entry(now + max(ttl, 0.0), identity)
 
     def forget(self, key: str) -> None:
-        self._cache.pop(hashlib.sha256(key.encode()).digest(), None)
+        digest = hashlib.sha256(key.encode()).digest()
+        self._cache.pop(digest, None)
+        self._unknown.pop(digest, None)
 
 
 def _problem(resp: httpx.Response) -> tuple[str, str]:
