@@ -39,6 +39,7 @@ async def verify_email(body: VerifyEmail, verification: VerificationServiceDep) 
 @router.post(
     "/verify-email/resend",
     status_code=202,
+    response_class=Response,
     responses={403: {"description": "not a signed-in user (an API key or a service)"}},
 )
 async def resend_verification(
