@@ -17,6 +17,7 @@ from services.chat.llm.knowledge import SearchClient
 from services.chat.llm.openai_provider import OpenAIProvider
 from services.chat.llm.provider import LLMConfig
 from services.chat.tenants.client import TenantSettings, TenantSettingsClient, watch_changes
+from shared.providers import resolve_endpoint
 from shared.service_auth import ServiceTokenProvider
 
 
@@ -34,11 +35,18 @@ class ChatRuntime:
         return self.state.sessionmaker
 
     def llm_config(self, tenant: TenantSettings, assistant: Assistant | None) -> LLMConfig:
-        """The tenant's key, model and base URL win over the platform's (CHAT_LLM_*)."""
-        base_url = tenant.llm_base_url or self.settings.llm_base_url
-        api_key = tenant.llm_api_key or self.settings.llm_api_key
+        """The tenant's key, model and base URL win over the platform's (CHAT_LLM_*); a tenant's base URL gets the
+        tenant's key or none, never CHAT_LLM_API_KEY (shared/providers.py)."""
+        endpoint = resolve_endpoint(
+            platform_url=self.settings.llm_base_url,
+            platform_key=self.settings.llm_api_key,
+            tenant_url=tenant.llm_base_url,
+            tenant_key=tenant.llm_api_key,
+        )
         model = (assistant.model if assistant else None) or tenant.default_model or self.settings.llm_model
-        return LLMConfig(base_url=base_url, api_key=api_key, model=model)
+        return LLMConfig(
+            base_url=endpoint.base_url, api_key=endpoint.api_key, model=model, tenant_url=endpoint.tenant_url
+        )
 
 
 @asynccontextmanager

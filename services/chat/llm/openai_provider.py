@@ -68,7 +68,7 @@ class OpenAIProvider:
         try:
             resp = await self.client(config).post(_PATH, body=body, cast_to=object, options=_OPTIONS)
         except Exception as exc:  # noqa: BLE001 - translated below
-            raise _translate(exc) from None
+            raise _translate(exc, config) from None
         resp = resp if isinstance(resp, dict) else {}
         choices = resp.get("choices") or ()
         choice = choices[0] if choices and isinstance(choices[0], dict) else {}
@@ -95,7 +95,7 @@ class OpenAIProvider:
                 _PATH, body=body, cast_to=object, options=_OPTIONS, stream=True, stream_cls=AsyncStream[object]
             )
         except Exception as exc:  # noqa: BLE001 - translated below
-            raise _translate(exc) from None
+            raise _translate(exc, config) from None
         return _OpenAIStream(raw, config.model)
 
     def _params(self, temperature: float | None) -> dict[str, Any]:
@@ -135,7 +135,7 @@ class _OpenAIStream:
         await self.raw.close()
 
 
-def _translate(exc: Exception) -> Exception:
+def _translate(exc: Exception, config: LLMConfig | None = None) -> Exception:
     """SDK errors after its retries: down/overloaded -> 503, refused -> 502. Never includes the key."""
     if isinstance(exc, openai.APITimeoutError):
         return LLMUnavailable("the AI provider did not answer in time; please try again")
@@ -149,5 +149,10 @@ def _translate(exc: Exception) -> Exception:
                 headers={"Retry-After": "5"},
             )
         log.warning("llm_rejected", status=exc.status_code)
+        if exc.status_code in (401, 403) and config is not None and config.tenant_url and not config.api_key:
+            return LLMRejected(
+                f"the tenant's own AI server (llm_base_url) refused the request (HTTP {exc.status_code}): it gets "
+                "the tenant's key or none, never the platform's; set the tenant secret 'llm_api_key'"
+            )
         return LLMRejected(f"the AI provider refused the request (HTTP {exc.status_code})")
     return exc

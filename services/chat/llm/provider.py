@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shared.errors import AppError, ServiceUnavailable
@@ -27,8 +27,9 @@ class LLMConfig:
     """Where and what to ask: the tenant's choice, else the platform's."""
 
     base_url: str
-    api_key: str
+    api_key: str = field(repr=False)
     model: str
+    tenant_url: bool = False  # the tenant's own server: a refusal names the tenant key it may be missing
 
     @property
     def configured(self) -> bool:

@@ -10,6 +10,7 @@ import openai as openai_sdk
 from services.search.config import SearchSettings
 from services.search.embeddings.base import INDEX_DIM, KeyLookup, register
 from services.search.embeddings.errors import EmbeddingProviderUnavailable
+from shared.providers import resolve_endpoint
 
 _MAX_INPUTS = 256  # per request; OpenAI accepts up to 2048
 
@@ -48,7 +49,8 @@ class OpenAIEmbeddings:
         key = None
         if tenant_id is not None and self.key_lookup is not None:
             key = await self.key_lookup(tenant_id)
-        key = key or self.api_key
+        # Only the platform's URL exists here (no tenant base URL): the tenant's key wins, else the platform's.
+        key = resolve_endpoint(platform_url=self.base_url or "", platform_key=self.api_key, tenant_key=key).api_key
         if not key:
             raise EmbeddingProviderUnavailable("no OpenAI API key: set SEARCH_OPENAI_API_KEY or the tenant's secret")
         return key

@@ -27,6 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.search.indexing.vector_indexes import GLOBAL_INDEX, index_name, tenant_literal
 
 _VERSION_CACHE: dict[str, tuple[int, ...]] = {}
+# The stored text HTML-escaped before ts_headline sees it, so the highlight's only tags are its own <b>/</b>: left raw,
+# ts_headline keeps some of a message's tags (`<b onmouseover=...>`) and cuts others in half (stored XSS in a console).
+_ESCAPED_TEXT = (
+    "replace(replace(replace(replace(replace(text, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), "
+    """'"', '&quot;'), '''', '&#39;')"""
+)
 
 
 @dataclass
@@ -297,8 +303,8 @@ class SearchRepository:
         if not ids:
             return {}
         highlight = (
-            "ts_headline(CAST(:cfg AS regconfig), text, websearch_to_tsquery(CAST(:cfg AS regconfig), :query), "
-            "'MaxWords=60, MinWords=20, MaxFragments=2')"
+            f"ts_headline(CAST(:cfg AS regconfig), {_ESCAPED_TEXT}, websearch_to_tsquery(CAST(:cfg AS regconfig), "
+            ":query), 'MaxWords=60, MinWords=20, MaxFragments=2')"
             if ts_config
             else "NULL"
         )

@@ -16,6 +16,7 @@ from services.transcription.engines.base import (
     register,
 )
 from services.transcription.engines.local import whisper_language
+from shared.providers import resolve_endpoint
 
 OPENAI_MAX_BYTES = 25 * 1024 * 1024
 _LANGUAGE_NAMES = {
@@ -48,12 +49,15 @@ class OpenAIEngine:
             from openai import AsyncOpenAI
         except ImportError as exc:
             raise EngineUnavailable("the openai package is not installed") from exc
-        key = api_key or self.settings.openai_api_key
-        if not key:
+        # Only the platform's URL exists here (no tenant base URL): the tenant's key wins, else the platform's.
+        endpoint = resolve_endpoint(
+            platform_url=self.settings.openai_base_url, platform_key=self.settings.openai_api_key, tenant_key=api_key
+        )
+        if not endpoint.api_key:
             raise EngineUnavailable(
                 "no OpenAI API key: set the tenant secret 'openai_api_key' or TRANSCRIPTION_OPENAI_API_KEY"
             )
-        return AsyncOpenAI(api_key=key, base_url=self.settings.openai_base_url or None, max_retries=2, timeout=600)
+        return AsyncOpenAI(api_key=endpoint.api_key, base_url=endpoint.base_url or None, max_retries=2, timeout=600)
 
     async def transcribe(self, request: EngineRequest, progress: Progress) -> Transcript:
         size = request.audio_path.stat().st_size
