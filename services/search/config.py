@@ -26,6 +26,12 @@ class SearchSettings(ServiceSettings):
     chunk_chars: int = Field(1000, ge=200, le=8000)
     chunk_overlap_chars: int = Field(200, ge=0, le=2000)
     embed_batch_rows: int = Field(64, ge=1, le=2000)  # rows embedded per worker step (progress granularity)
+    # Parsing limits (decompression bombs, docs/security.md): bytes a document may really inflate to (zip members
+    # together, or PDF page streams), its zip members, PDF pages and extracted characters; past one it ends failed.
+    document_max_uncompressed_bytes: int = Field(50_000_000, ge=1024)
+    document_max_zip_members: int = Field(1000, ge=1)
+    document_max_pages: int = Field(2000, ge=1)
+    document_max_text_chars: int = Field(10_000_000, ge=1000)
     # Query planning (see docs/search.md): exact scan up to this many candidate rows (~1 us a row), HNSW above.
     exact_search_max_rows: int = Field(5_000, ge=0)
     hnsw_ef_search: int = Field(100, ge=10, le=1000)

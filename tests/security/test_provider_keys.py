@@ -36,7 +36,9 @@ async def test_tenant_base_url_never_gets_the_platform_key(stack, committed_db, 
         a, b = await p.tenant("A"), await p.tenant("B")
         for t in (a, b):
             await _setup(p, t)
-        r = await p.gw.patch(f"/api/v1/tenants/{a.tenant_id}", headers=root.headers, json={"llm_base_url": own_url + "/v1"})
+        r = await p.gw.patch(
+            f"/api/v1/tenants/{a.tenant_id}", headers=root.headers, json={"llm_base_url": own_url + "/v1"}
+        )
         assert r.status_code == 200, r.text
 
         # A has its own URL and no key: its server answers, and it never sees the platform's key
@@ -78,7 +80,9 @@ async def test_tenant_server_refusing_keyless_calls_says_which_key_is_missing(st
         root = await p.tenant("Operator")
         a = await p.tenant("A")
         await _setup(p, a)
-        r = await p.gw.patch(f"/api/v1/tenants/{a.tenant_id}", headers=root.headers, json={"llm_base_url": own_url + "/v1"})
+        r = await p.gw.patch(
+            f"/api/v1/tenants/{a.tenant_id}", headers=root.headers, json={"llm_base_url": own_url + "/v1"}
+        )
         assert r.status_code == 200, r.text
         r = await p.gw.post("/api/v1/threads", headers=a.headers, json={})
         assert r.status_code == 201, r.text

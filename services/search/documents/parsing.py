@@ -1,17 +1,15 @@
-"""File type from the bytes, text extraction (pdf, docx, txt, md) and overlapping chunks."""
+"""File type from the bytes, text extraction (pdf, docx, txt, md) within limits, and overlapping chunks."""
 
 from __future__ import annotations
 
 import io
 import re
-import zipfile
+
+from services.search.documents.bounds import ExtractLimits, TextBudget, UnreadableDocument, check_zip, pdf_limits
 
 KINDS = ("pdf", "docx", "txt", "md")
 _MD_HINT = re.compile(r"^(#{1,6} |[-*] |\d+\. |> |```)", re.MULTILINE)
-
-
-class UnreadableDocument(Exception):
-    """The file cannot be turned into text; the message is shown to the user."""
+__all__ = ["KINDS", "ExtractLimits", "UnreadableDocument", "chunk_text", "extract_text", "sniff_kind"]
 
 
 def sniff_kind(head: bytes, filename: str | None) -> str | None:
@@ -44,59 +42,80 @@ def _looks_like_text(head: bytes) -> bool:
     return controls <= len(head) // 100
 
 
-def extract_text(data: bytes, kind: str) -> str:
+def extract_text(data: bytes, kind: str, limits: ExtractLimits | None = None) -> str:
     """Plain text of a document; raises UnreadableDocument with a readable reason. Blocking: run in a thread."""
+    limits = limits or ExtractLimits()
     if kind == "pdf":
-        return _pdf_text(data)
+        return _pdf_text(data, limits)
     if kind == "docx":
-        return _docx_text(data)
+        return _docx_text(data, limits)
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UnreadableDocument("the text file is not valid UTF-8") from None
+    TextBudget(limits.max_text_chars).add(text)
+    return text
 
 
-def _pdf_text(data: bytes) -> str:
+def _pdf_text(data: bytes, limits: ExtractLimits) -> str:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError
 
+    budget = TextBudget(limits.max_text_chars)
+    inflated = 0
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise UnreadableDocument("the PDF is encrypted (password protected); upload an unprotected copy")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        with pdf_limits(limits):
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                raise UnreadableDocument("the PDF is encrypted (password protected); upload an unprotected copy")
+            if len(reader.pages) > limits.max_pages:
+                raise UnreadableDocument(
+                    f"the PDF has {len(reader.pages)} pages; at most {limits.max_pages} are accepted"
+                )
+            for page in reader.pages:
+                contents = page.get_contents()  # decoded once and cached: count what each page inflates to
+                inflated += len(contents.get_data()) if contents is not None else 0
+                if inflated > limits.max_uncompressed_bytes:
+                    raise UnreadableDocument(
+                        f"the PDF inflates to more than {limits.max_uncompressed_bytes} bytes (a decompression bomb?)"
+                    )
+                text = (page.extract_text() or "").strip()
+                if text:
+                    budget.add(text)
     except UnreadableDocument:
         raise
+    except LimitReachedError as exc:
+        raise UnreadableDocument(f"the PDF goes past a processing limit ({exc})") from None
     except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError, IndexError) as exc:
         raise UnreadableDocument(f"the PDF is damaged or not a PDF ({type(exc).__name__})") from None
-    text = "\n\n".join(p.strip() for p in pages if p.strip())
+    text = budget.text()
     if not text.strip():
         raise UnreadableDocument("the PDF has no extractable text (scanned images are not supported)")
     return text
 
 
-def _docx_text(data: bytes) -> str:
+def _docx_text(data: bytes, limits: ExtractLimits) -> str:
     import docx
 
+    names = check_zip(data, limits)  # python-docx reads every part whole: inflate them here first, capped
+    if "EncryptedPackage" in names:
+        raise UnreadableDocument("the Word document is encrypted; upload an unprotected copy")
+    if "word/document.xml" not in names:
+        raise UnreadableDocument("the file is a zip archive, not a Word (.docx) document")
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            names = set(zf.namelist())
-            if "EncryptedPackage" in names:
-                raise UnreadableDocument("the Word document is encrypted; upload an unprotected copy")
-            if "word/document.xml" not in names:
-                raise UnreadableDocument("the file is a zip archive, not a Word (.docx) document")
         document = docx.Document(io.BytesIO(data))
-    except UnreadableDocument:
-        raise
     except Exception as exc:  # noqa: BLE001 - python-docx raises many kinds on damaged files
         raise UnreadableDocument(f"the Word document is damaged ({type(exc).__name__})") from None
-    parts = [p.text for p in document.paragraphs if p.text.strip()]
+    budget = TextBudget(limits.max_text_chars)
+    for p in document.paragraphs:
+        if p.text.strip():
+            budget.add(p.text)
     for table in document.tables:
         for row in table.rows:
             cells = [c.text.strip() for c in row.cells if c.text.strip()]
             if cells:
-                parts.append(" | ".join(cells))
-    text = "\n\n".join(parts)
+                budget.add(" | ".join(cells))
+    text = budget.text()
     if not text.strip():
         raise UnreadableDocument("the Word document has no text")
     return text

@@ -13,7 +13,13 @@ from services.search.base import Outbox
 from services.search.config import SearchSettings
 from services.search.documents.errors import DocumentNotFound, DocumentTooLarge, EmptyDocument, UnsupportedDocumentType
 from services.search.documents.models import Document
-from services.search.documents.parsing import UnreadableDocument, chunk_text, extract_text, sniff_kind
+from services.search.documents.parsing import (
+    ExtractLimits,
+    UnreadableDocument,
+    chunk_text,
+    extract_text,
+    sniff_kind,
+)
 from services.search.documents.repository import DocumentRepository
 from services.search.embeddings.base import EmbeddingProvider
 from services.search.indexing.repository import EntryRepository
@@ -115,7 +121,8 @@ class DocumentProcessor:
         try:
             if content is None:
                 raise UnreadableDocument("the uploaded file is missing")
-            text = await asyncio.to_thread(extract_text, content, doc.kind)
+            limits = ExtractLimits.from_settings(self.settings)
+            text = await asyncio.to_thread(extract_text, content, doc.kind, limits)
             chunks = await asyncio.to_thread(
                 chunk_text, text, self.settings.chunk_chars, self.settings.chunk_overlap_chars
             )
