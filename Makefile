@@ -65,18 +65,18 @@ bench-gateway: install
 bench-search: install
 	$(BIN)/python bench/search.py $(BENCH_SEARCH_ARGS)
 
-# Signed Twilio webhooks against the running pipeline + webhook -> send latency (numbers in docs/pipeline.md);
+# Signed Twilio webhooks against the running pipeline + webhook -> send latency (numbers in docs/benchmarks/pipeline.md);
 # e.g. BENCH_WEBHOOKS_ARGS="--levels 1:200,64:2000 --api-workers 2 --pause-workers".
 bench-webhooks: install
 	$(BIN)/python -m bench.webhooks $(BENCH_WEBHOOKS_ARGS)
 
-# Chaos under load at full size (tests/e2e/chaos.py; numbers in docs/reliability.md): 10,000 messages over 400
+# Chaos under load at full size (tests/e2e/chaos.py; numbers in docs/benchmarks/reliability.md): 10,000 messages over 400
 # conversations while workers, relays, APIs, Redis and Postgres are killed; e.g. CHAOS_ARGS="--messages 2000 --kills 10".
 chaos: install
 	$(BIN)/python -m tests.e2e.chaos $(CHAOS_ARGS)
 
 # 30 minutes of moderate mixed load on the pipeline: RSS, fds, Redis memory, stream lengths and p99 must stay flat
-# (numbers in docs/reliability.md); e.g. SOAK_ARGS="--minutes 5 --interval 15". Not part of CI.
+# (numbers in docs/benchmarks/reliability.md); e.g. SOAK_ARGS="--minutes 5 --interval 15". Not part of CI.
 soak: install
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 

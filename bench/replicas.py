@@ -3,11 +3,11 @@ balancer: `python -m bench.replicas services.channels.main:app --port 8003 --pro
 
 Why not `uvicorn --workers N`: its workers share one listening socket, and a connection goes to whichever worker
 calls accept() first. A load generator (or a proxy) that opens its keep-alive connections in one burst can then
-land all of them on one worker: measured on the 2-vCPU guest (docs/pipeline.md, "the second mode"), one worker
-ran at 0.8 of a core with every request while the other served none, and the ack rate fell by a third. We deploy
-one process per container and scale with replicas (deploy/k8s), where the Service spreads connections; with its
-own socket per process the kernel spreads them the same way (a hash of each connection's addresses), so the
-bench measures what is deployed.
+land all of them on one worker: measured on the 2-vCPU guest (docs/pipeline.md, "Giving the webhook tier the
+CPU"), one worker ran at 0.8 of a core with every request while the other served none, and the ack rate fell by a
+third. We deploy one process per container and scale with replicas (deploy/k8s), where the Service spreads
+connections; with its own socket per process the kernel spreads them the same way (a hash of each connection's
+addresses), so the bench measures what is deployed.
 
 The parent only supervises: SIGTERM/SIGINT stop every child (uvicorn's graceful shutdown); a child that exits on
 its own stops the rest and the parent exits non-zero (the bench treats it as a failed run)."""

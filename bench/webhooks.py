@@ -623,7 +623,8 @@ def wake_probe(rounds: int = 3000) -> str:
 
     A request here crosses processes (load generator, API, Postgres backend) several times, so this cost is in
     every request. On the 2-vCPU KVM guest this was measured on, a wake-up to the other, idle vCPU costs ~50 us
-    (the vCPU halted and the host must run it again) against ~4 us on the same CPU: docs/pipeline.md."""
+    (the vCPU halted and the host must run it again) against ~4 us on the same CPU (docs/benchmarks/pipeline.md,
+    "Noise")."""
     if len(os.sched_getaffinity(0)) < 2:
         return "n/a (one CPU)"
     out = []

@@ -60,7 +60,7 @@ class DevSettings(BaseSettings):
     stop_timeout: float = Field(10.0, gt=0)
     # CPU priority (nice, 0-19) of the stream workers against the APIs, the gateway and the servers: a burst of
     # webhooks is acked first and the workers catch up on the stream backlog, which is durable (docs/pipeline.md,
-    # "Ack throughput"). 0 = the same priority as everything else.
+    # "Giving the webhook tier the CPU"). 0 = the same priority as everything else.
     worker_nice: int = Field(19, ge=0, le=19)
 
 

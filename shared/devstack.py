@@ -79,9 +79,9 @@ def lower_priority(nice: int) -> None:
 
     19 (the default, "the lowest") is the idle scheduling class as well: a waking API or server preempts a worker at
     once, and a core running only workers counts as free when the kernel places a wake-up, which nice does not give.
-    The slow bench levels that first argued for it (docs/pipeline.md, "fourth session") had another cause: in levels
-    with their signature one API process had every connection ("fifth session" there). So the idle class is kept
-    for what it guarantees, not for a measured gain. None of this needs privilege; a kernel without SCHED_IDLE keeps
+    The slow bench levels that first argued for it had another cause: one API process had every connection
+    (docs/pipeline.md, "Giving the webhook tier the CPU"). So the idle class is kept for what it guarantees, not for
+    a measured gain. None of this needs privilege; a kernel without SCHED_IDLE keeps
     the nice."""
     os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
     with contextlib.suppress(OSError):

@@ -22,7 +22,7 @@ class ChatSettings(ServiceSettings):
     llm_timeout_seconds: float = Field(60.0, gt=0)
     llm_max_retries: int = Field(2, ge=0, le=10)
     llm_max_tokens: int = Field(1024, ge=1, le=32_000)
-    # The OpenAI SDK's HTTP transport: "aiohttp" (its DefaultAioHttpClient; ~0.6 ms less CPU per call, measured in
+    # The OpenAI SDK's HTTP transport: "aiohttp" (its DefaultAioHttpClient; less CPU per call,
     # docs/pipeline.md) or "httpx" (its default). Both honour HTTP(S)_PROXY from the environment.
     llm_http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     # Context: the last N messages within a token budget (counted with tiktoken), never cut in half.

@@ -1,7 +1,7 @@
 """The webhook hot path: authenticate, parse and store an inbound message with its event in one statement.
 
 Every Twilio/Telegram message crosses this code, so it is written for CPU per request (docs/pipeline.md,
-"Webhook intake"):
+"The webhook intake"):
 
 - **One round trip.** The inbound row, its `channels.inbound.v1` outbox row and the relay's NOTIFY are one
   statement on an asyncpg connection in autocommit: Postgres commits it before the answer leaves, so a 2xx still
@@ -236,7 +236,7 @@ class RelayWake:
 class DirectPublish:
     """The API publishes the `channels.inbound.v1` events of its intake statements itself, right after their commit,
     instead of waiting for the channels relay (NOTIFY, claim, XADD, mark: ~2 ms and four round trips on the way to
-    the answer, docs/pipeline.md). The relay stays the safety net, as for chat's own events
+    the answer, docs/benchmarks/pipeline.md). The relay stays the safety net, as for chat's own events
     (`shared.events.outbox.publish_committed`):
 
     - a statement taken for direct publishing writes its outbox rows with `created_at = now() + grace` and no NOTIFY,

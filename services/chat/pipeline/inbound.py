@@ -135,9 +135,9 @@ class InboundHandler:
 
     The message's search.index.v1 row is left to the outbox relay (within EVENTS_RELAY_INTERVAL_MS, batched with
     its neighbours), not published from the after-commit hook: nobody waits on it, and published here its XADD
-    and mark ran on this event loop while the woken flusher was answering this very message (~1 ms of the
-    customer's wait, measured in docs/pipeline.md). An answer's events are still published at once (the outbound
-    one is what the customer waits for)."""
+    and mark ran on this event loop while the woken flusher was answering this very message (part of the
+    customer's wait: docs/pipeline.md, "Events between the processes"). An answer's events are still published at
+    once (the outbound one is what the customer waits for)."""
 
     runtime: ChatRuntime
     store: BufferStore
