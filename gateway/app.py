@@ -296,7 +296,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     @asynccontextmanager
     async def edge_lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.upstreams = Upstreams(settings)
-        verifier = build_verifier(settings, app.state.http)
+        verifier = app.state.verifier = build_verifier(settings, app.state.http)  # followed by shared/auth_watch.py
         state.service_tokens = ServiceTokenProvider(
             app.state.http, settings.auth_upstream, "gateway", settings.service_secret
         )

@@ -69,6 +69,12 @@ class EdgeAuthenticator:
         self._unknown: OrderedDict[bytes, _Entry] = OrderedDict()
         self._inflight: dict[bytes, asyncio.Future[_Entry]] = {}
         self._jwt: dict[str, Identity] = {}  # token -> its Identity; valid while the verifier returns its principal
+        verifier.on_keys_gone.append(self._keys_gone)
+
+    def _keys_gone(self, kids: set[str]) -> None:
+        """A signing key was retired: exchanged tokens it may have signed are dropped, keys get exchanged anew."""
+        self._cache.clear()
+        self._jwt.clear()
 
     async def authenticate(self, authorization: bytes | None, api_key: bytes | None, blocked: int = 0) -> Identity:
         """401 (Unauthorized) unless the request carries a valid JWT or API key. `blocked` > 0: the client is over

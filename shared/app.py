@@ -28,6 +28,8 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from sqlalchemy import text
 
+from shared.auth import build_verifier
+from shared.auth_watch import watch_auth_keys
 from shared.config import ServiceSettings
 from shared.db import create_engine, create_sessionmaker
 from shared.errors import install_error_handlers, outage_of, outage_response, problem
@@ -219,16 +221,21 @@ def create_service_app(
         )
         app.state.http = create_http_client()
         stop = asyncio.Event()
-        forwarder = asyncio.create_task(ops_forwarder.run(app.state.redis, stop))
+        tasks = [asyncio.create_task(ops_forwarder.run(app.state.redis, stop))]
         try:
             async with AsyncExitStack() as stack:
                 for hook in lifespan_hooks:
                     await stack.enter_async_context(hook(app))
+                if getattr(app.state, "verifier", None) is None:  # auth and the gateway build their own
+                    app.state.verifier = build_verifier(settings, app.state.http)
+                tasks.append(asyncio.create_task(watch_auth_keys(app.state, stop, settings.jwks_refresh_seconds)))
                 log.info("started", service=settings.service_name)
                 yield
         finally:
             stop.set()
-            await asyncio.wait([forwarder], timeout=2)
+            _, pending = await asyncio.wait(tasks, timeout=2)
+            for task in pending:
+                task.cancel()
             await app.state.http.aclose()
             await app.state.redis.aclose()
             if app.state.engine is not None:

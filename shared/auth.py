@@ -1,8 +1,9 @@
 """Who is calling: JWT verification against auth's JWKS (cached), Principal, and FastAPI guards.
 
 Every service and the gateway verify tokens locally; nothing calls auth per request. Tokens of a
-deactivated user or inactive tenant stop at once: auth sets `auth:disabled:*` keys in Redis, read
-here with one MGET per request.
+deactivated user or inactive tenant, of an ended session (logout, password change, role change) and of an
+API key that stopped stop at once: auth sets `auth:disabled:*` / `auth:ended:*` keys in Redis, read here with
+one MGET per request. Signing keys follow auth.keys.v1 (shared/auth_watch.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -30,6 +32,9 @@ ROLES = tuple(ROLE_SCOPES)
 SCOPES = ("read", "write", "admin")
 DISABLED_TENANT_KEY = "auth:disabled:tenant:{}"
 DISABLED_USER_KEY = "auth:disabled:user:{}"
+# Set by auth for the access-token lifetime (then they expire, so Redis stays bounded):
+ENDED_SESSION_KEY = "auth:ended:session:{}"  # an access token's `sid` (its refresh family): logout, password change...
+ENDED_API_KEY_KEY = "auth:ended:apikey:{}"  # an API key's exchanged tokens: revoked, or its creator lost the right
 
 
 @dataclass(frozen=True)
@@ -63,52 +68,111 @@ class Principal:
 
 
 class JWKSCache:
-    """Public keys by kid, from a static JWKS (JWKS_JSON) and/or fetched from JWKS_URL; refetched
-    when an unknown kid shows up (at most every `min_refresh` seconds)."""
+    """Public keys by kid: a static JWKS (JWKS_JSON) plus the set last fetched from JWKS_URL.
+
+    A fetch REPLACES the fetched set (a key auth no longer serves is gone), a failed fetch keeps the last good set,
+    and a kid named retired (auth.keys.v1) never comes back, even from a replica that has not reloaded yet.
+    An unknown kid triggers a fetch at most every `min_refresh` seconds."""
 
     def __init__(self, url: str = "", static_json: str = "", http=None, min_refresh: float = 10.0) -> None:
         self.url = url
         self.http = http
         self.min_refresh = min_refresh
+        self.static: dict[str, dict[str, Any]] = {}
+        self.fetched: dict[str, dict[str, Any]] = {}
+        self.retired: OrderedDict[str, None] = OrderedDict()
         self.keys: dict[str, dict[str, Any]] = {}
         self._fetched_at = 0.0
+        self._ever_fetched = False
+        self._failing = False
         self._lock = asyncio.Lock()
+        self.on_removed: Callable[[set[str]], None] | None = None  # the verifier drops tokens these kids signed
         if static_json:
-            self.load(orjson.loads(static_json))
+            self.static = _usable(orjson.loads(static_json))
+            self._merge()
+
+    def _merge(self) -> None:
+        before = self.keys
+        self.keys = {k: v for k, v in (self.static | self.fetched).items() if k not in self.retired}
+        gone = set(before) - set(self.keys)
+        if gone and self.on_removed is not None:
+            self.on_removed(gone)
 
     def load(self, jwks: dict[str, Any]) -> None:
-        for key in jwks.get("keys", [])[:50]:
-            if key.get("kid") and key.get("kty") in ("EC", "RSA"):
-                self.keys[key["kid"]] = key
+        """Replace the fetched set with `jwks` (a JWKS without one usable key is refused, never loaded)."""
+        fetched = _usable(jwks)
+        if not fetched:
+            raise ValueError("JWKS without a usable key")
+        self.fetched = fetched
+        self._ever_fetched = True
+        self._merge()
+
+    def retire(self, kid: str) -> None:
+        """Never trust `kid` again (bounded memory: kids are unique, the oldest retired fall off first)."""
+        self.retired[kid] = None
+        while len(self.retired) > 1000:
+            self.retired.popitem(last=False)
+        self.keys.pop(kid, None)
+        self._merge()
+        if self.on_removed is not None:
+            self.on_removed({kid})
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Re-read the JWKS (the periodic safety net: only once something was fetched, unless forced)."""
+        if not self.url or self.http is None or not (force or self._ever_fetched):
+            return
+        async with self._lock:
+            await self._fetch()
+
+    async def _fetch(self) -> None:
+        self._fetched_at = time.monotonic()
+        try:
+            resp = await self.http.get(self.url, timeout=5)
+            resp.raise_for_status()
+            self.load(resp.json())
+            self._failing = False
+        except Exception as exc:  # noqa: BLE001 - auth unreachable: keep the last good set, never go empty
+            if not self._failing:  # once per outage, not once per periodic refresh
+                log.warning("jwks_fetch_failed", url=self.url, error=str(exc)[:200])
+            self._failing = True
 
     async def get(self, kid: str) -> dict[str, Any] | None:
         key = self.keys.get(kid)
-        if key is not None or not self.url or self.http is None:
+        if key is not None or not self.url or self.http is None or kid in self.retired:
             return key
         async with self._lock:
             if kid in self.keys:
                 return self.keys[kid]
             if time.monotonic() - self._fetched_at < self.min_refresh and self._fetched_at:
                 return None
-            self._fetched_at = time.monotonic()
-            try:
-                resp = await self.http.get(self.url, timeout=5)
-                resp.raise_for_status()
-                self.load(resp.json())
-            except Exception as exc:  # noqa: BLE001 - an unreachable JWKS means "unknown key"
-                log.warning("jwks_fetch_failed", url=self.url, error=str(exc)[:200])
+            await self._fetch()
             return self.keys.get(kid)
 
 
+def _usable(jwks: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    keys = jwks.get("keys", []) if isinstance(jwks, dict) else []
+    return {k["kid"]: k for k in keys[:50] if isinstance(k, dict) and k.get("kid") and k.get("kty") in ("EC", "RSA")}
+
+
 class TokenVerifier:
-    """Verifies a JWT's signature (pinned algorithms), aud, iss and exp; caches good tokens until exp."""
+    """Verifies a JWT's signature (pinned algorithms), aud, iss and exp; caches good tokens until exp, or until
+    their signing key leaves the key set (`refresh`, `retire`)."""
 
     def __init__(self, jwks: JWKSCache, audience: str, issuer: str, cache_size: int = 10_000) -> None:
         self.jwks = jwks
         self.audience = audience
         self.issuer = issuer
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, Principal, str]] = OrderedDict()
+        self.on_keys_gone: list[Callable[[set[str]], None]] = []  # e.g. the gateway's API-key cache
+        jwks.on_removed = self._forget
+
+    def _forget(self, kids: set[str]) -> None:
+        for token in [t for t, (_, _, kid) in self._cache.items() if kid in kids]:
+            self._cache.pop(token, None)
+        for listener in self.on_keys_gone:
+            listener(kids)
+        log.info("signing_keys_dropped", kids=sorted(kids)[:10])
 
     async def verify(self, token: str) -> Principal:
         hit = self._cache.get(token)
@@ -126,7 +190,8 @@ class TokenVerifier:
         alg = header.get("alg")
         if alg not in ALGORITHMS:
             raise Unauthorized("token algorithm not allowed")
-        key = await self.jwks.get(str(header.get("kid", "")))
+        kid = str(header.get("kid", ""))
+        key = await self.jwks.get(kid)
         if key is None:
             raise Unauthorized("token signed with an unknown key")
         if key.get("alg") and key["alg"] != alg:
@@ -143,7 +208,7 @@ class TokenVerifier:
         except JOSEError as exc:
             raise Unauthorized(f"invalid token: {_reason(exc)}") from None
         principal = principal_from_claims(claims)
-        self._cache[token] = (float(claims["exp"]), principal)
+        self._cache[token] = (float(claims["exp"]), principal, kid)
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return principal
@@ -199,18 +264,22 @@ def bearer_token(request: Request) -> str | None:
 
 
 async def ensure_active(redis, principal: Principal) -> None:
-    """One MGET: is the caller's tenant inactive or user deactivated right now?"""
+    """One MGET: is the caller's tenant inactive, user deactivated, session ended or API key stopped right now?"""
     keys = []
     if principal.tenant_id:
         keys.append(DISABLED_TENANT_KEY.format(principal.tenant_id))
     if principal.kind == "user" and principal.user_id:
         keys.append(DISABLED_USER_KEY.format(principal.user_id))
-    if principal.kind == "api_key" and principal.claims.get("uid"):
-        keys.append(DISABLED_USER_KEY.format(principal.claims["uid"]))
+        if principal.claims.get("sid"):
+            keys.append(ENDED_SESSION_KEY.format(principal.claims["sid"]))
+    if principal.kind == "api_key":
+        keys.append(ENDED_API_KEY_KEY.format(principal.sub.removeprefix("key:")))
+        if principal.claims.get("uid"):
+            keys.append(DISABLED_USER_KEY.format(principal.claims["uid"]))
     if not keys or redis is None:
         return
     if any(v is not None for v in await redis.mget(keys)):
-        raise Unauthorized("user deactivated or tenant inactive")
+        raise Unauthorized("access ended: signed out, deactivated, role changed, key revoked or tenant inactive")
 
 
 @raises(401)

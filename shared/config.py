@@ -32,6 +32,8 @@ class ServiceSettings(BaseSettings):
     auth_url: str = Field("http://127.0.0.1:8001", validation_alias=AliasChoices("AUTH_URL"))
     jwks_url: str = Field("", validation_alias=AliasChoices("JWKS_URL"))
     jwks_json: str = Field("", validation_alias=AliasChoices("JWKS_JSON"))
+    # Safety net behind auth.keys.v1: re-read a fetched JWKS this often, so a retired key goes even if an event is lost.
+    jwks_refresh_seconds: float = Field(5.0, ge=1, le=3600, validation_alias=AliasChoices("JWKS_REFRESH_SECONDS"))
     jwt_audience: str = Field("atende", validation_alias=AliasChoices("JWT_AUDIENCE"))
     jwt_issuer: str = Field("atende-auth", validation_alias=AliasChoices("JWT_ISSUER"))
     # Shared secret a service presents to auth to obtain its service token.
@@ -111,6 +113,7 @@ _UNPREFIXED = {
     "AUTH_URL",
     "JWKS_URL",
     "JWKS_JSON",
+    "JWKS_REFRESH_SECONDS",
     "JWT_AUDIENCE",
     "JWT_ISSUER",
     "SERVICE_SECRET",

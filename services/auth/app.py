@@ -21,6 +21,7 @@ from services.auth.members.router import router as members_router
 from services.auth.status import sync_disabled_flags
 from services.auth.tenants.router import router as tenants_router
 from services.auth.tokens.bruteforce import LoginLimiter
+from services.auth.tokens.revocation import sync_ended_flags
 from services.auth.tokens.router import router as tokens_router
 from services.auth.users.passwords import configure_hashing
 from services.auth.users.router import auth_router as users_auth_router
@@ -69,7 +70,12 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         # Own sessionmaker on the engine: key-ring writes commit on their own, outside request transactions.
         own_sessions = create_sessionmaker(app.state.engine)
         keyring = KeyRing(
-            own_sessions, app.state.box, alg=settings.signing_alg, configured_pem=settings.signing_key_pem
+            own_sessions,
+            app.state.box,
+            alg=settings.signing_alg,
+            configured_pem=settings.signing_key_pem,
+            redis=app.state.redis,
+            stream_maxlen=settings.events_stream_maxlen,
         )
         await until_reachable(keyring.start, "postgres (signing keys)")
         app.state.keyring = keyring
@@ -83,6 +89,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             settings.login_limit_ip,
         )
         await until_reachable(lambda: sync_disabled_flags(own_sessions, app.state.redis), "postgres and redis")
+        await until_reachable(lambda: sync_ended_flags(own_sessions, app.state.redis, settings), "postgres and redis")
         yield
 
     return create_service_app(

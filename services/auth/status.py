@@ -1,4 +1,5 @@
-"""Redis flags that stop a deactivated user's or an inactive tenant's tokens at once (read by shared/auth.py)."""
+"""Redis flags that stop tokens at once (read by shared/auth.py): a deactivated user, an inactive tenant, an ended
+session, a stopped API key."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.auth.tenants.models import Tenant
 from services.auth.users.models import User
-from shared.auth import DISABLED_TENANT_KEY, DISABLED_USER_KEY
+from shared.auth import DISABLED_TENANT_KEY, DISABLED_USER_KEY, ENDED_API_KEY_KEY, ENDED_SESSION_KEY
 
 
 async def set_user_disabled(redis, user_id: uuid.UUID, disabled: bool) -> None:
@@ -20,6 +21,25 @@ async def set_user_disabled(redis, user_id: uuid.UUID, disabled: bool) -> None:
 async def set_tenant_disabled(redis, tenant_id: uuid.UUID, disabled: bool) -> None:
     key = DISABLED_TENANT_KEY.format(tenant_id)
     await (redis.set(key, "1") if disabled else redis.delete(key))
+
+
+async def _set_all(redis, keys: list[str], ttl: int) -> None:
+    if not keys or redis is None:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.set(key, "1", ex=ttl)
+        await pipe.execute()
+
+
+async def end_sessions(redis, family_ids: list[uuid.UUID], ttl: int) -> None:
+    """Access tokens whose `sid` is one of these families stop until they have expired anyway (`ttl`)."""
+    await _set_all(redis, [ENDED_SESSION_KEY.format(f) for f in family_ids], ttl)
+
+
+async def end_api_keys(redis, key_ids: list[uuid.UUID], ttl: int) -> None:
+    """Exchanged tokens of these API keys stop until they have expired anyway (`ttl`)."""
+    await _set_all(redis, [ENDED_API_KEY_KEY.format(k) for k in key_ids], ttl)
 
 
 async def sync_disabled_flags(sessionmaker: async_sessionmaker[AsyncSession], redis) -> int:

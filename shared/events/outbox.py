@@ -43,13 +43,19 @@ async def emit(
     idempotency_key: str,
     payload: dict[str, Any],
     tenant_id: uuid.UUID | None = None,
+    defer_seconds: float = 0.0,
 ) -> Envelope:
-    """Add the event to the outbox in the same transaction as the data it describes."""
+    """Add the event to the outbox in the same transaction as the data it describes.
+
+    `defer_seconds` (DIRECT_PUBLISH_GRACE_SECONDS): the producer publishes it itself after commit (`publish_now`),
+    the relay only if that failed."""
     event = OutboxEvent(stream=stream, type=type, idempotency_key=idempotency_key, payload=payload, tenant_id=tenant_id)
-    return (await emit_many(session, outbox_model, [event]))[0]
+    return (await emit_many(session, outbox_model, [event], defer_seconds=defer_seconds))[0]
 
 
-async def emit_many(session: AsyncSession, outbox_model: type, events: Sequence[OutboxEvent]) -> list[Envelope]:
+async def emit_many(
+    session: AsyncSession, outbox_model: type, events: Sequence[OutboxEvent], *, defer_seconds: float = 0.0
+) -> list[Envelope]:
     """Add several events to the outbox in one statement (one round trip, one NOTIFY), in the caller's transaction."""
     envelopes = [
         Envelope(type=e.type, tenant_id=e.tenant_id, idempotency_key=e.idempotency_key, payload=e.payload)
@@ -70,7 +76,9 @@ async def emit_many(session: AsyncSession, outbox_model: type, events: Sequence[
                 "occurred_at": env.occurred_at,
                 # Postgres' clock, like the relay's `created_at <= statement_timestamp()`: a producer whose clock runs
                 # ahead of the database's cannot delay its own events.
-                "created_at": func.now(),
+                "created_at": func.now() + func.make_interval(0, 0, 0, 0, 0, 0, defer_seconds)
+                if defer_seconds
+                else func.now(),
             }
             for e, env in zip(events, envelopes, strict=True)
         ]
@@ -117,6 +125,30 @@ async def publish_committed(
         )
     except Exception as exc:  # noqa: BLE001 - published; the relay will publish it again (consumers dedupe)
         log.warning("direct_publish_failed", step="mark", error=f"{type(exc).__name__}: {exc}"[:300])
+        return False
+    return True
+
+
+async def publish_now(
+    redis, sessionmaker, outbox_model: type, events: Sequence[CommittedEvent], *, maxlen: int
+) -> bool:
+    """`publish_committed` for a producer holding a SQLAlchemy sessionmaker rather than an asyncpg connection."""
+    if not events or redis is None:
+        return not events
+    try:
+        pipe = redis.pipeline(transaction=False)
+        for e in events:
+            pipe.xadd(e.stream, e.envelope.to_fields(), maxlen=maxlen, approximate=True)
+        await pipe.execute()
+        table = outbox_model.__table__
+        async with sessionmaker() as session, session.begin():
+            await session.execute(
+                table.update()
+                .where(table.c.id.in_([e.envelope.id for e in events]), table.c.published_at.is_(None))
+                .values(published_at=func.now())
+            )
+    except Exception as exc:  # noqa: BLE001 - the relay is the safety net (consumers skip a second copy)
+        log.warning("direct_publish_failed", error=f"{type(exc).__name__}: {exc}"[:300])
         return False
     return True
 

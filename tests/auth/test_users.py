@@ -100,10 +100,11 @@ async def test_superuser_lists_and_deactivates_users(client, api, redis):
     assert r.status_code == 401
     inactive = (await client.get("/api/v1/users?is_active=false", headers=root.auth)).json()["items"]
     assert [u["id"] for u in inactive] == [admin.id]
-    # reactivated: can log in again
+    # reactivated: can log in again; the sessions deactivation ended stay ended
     r = await client.patch(f"/api/v1/users/{admin.id}", headers=root.auth, json={"is_active": True})
     assert r.status_code == 200 and await redis.get(f"auth:disabled:user:{admin.id}") is None
-    await api.login(admin.email)
+    assert (await client.get("/api/v1/auth/me", headers=admin.auth)).status_code == 401
+    admin = await api.login(admin.email)
     # guards
     assert (
         await client.patch(f"/api/v1/users/{root.id}", headers=root.auth, json={"is_active": False})

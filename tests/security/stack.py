@@ -156,6 +156,28 @@ class Platform:
         finally:
             await engine.dispose()
 
+    async def login(self, email: str, tenant_id: str | None = None, password: str = PASSWORD) -> dict:
+        """A new session (token pair) through the gateway."""
+        body = {"email": email, "password": password} | ({"tenant_id": tenant_id} if tenant_id else {})
+        r = await self.gw.post("/api/v1/auth/login", json=body)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def member(self, owner: Tenant, name: str, role: str) -> Tenant:
+        """A second user (with a tenant of its own) made a `role` member of `owner`'s tenant, signed in to it."""
+        m = await self.tenant(name)
+        await self.execute(
+            "INSERT INTO auth.membership (id, tenant_id, user_id, role, created_at, updated_at)"
+            " VALUES (:id, :t, :u, :r, now(), now())",
+            id=uuid.uuid4(),
+            t=uuid.UUID(owner.tenant_id),
+            u=uuid.UUID(m.user_id),
+            r=role,
+        )
+        m.tenant_id = owner.tenant_id
+        m.token = (await self.login(m.email, owner.tenant_id))["access_token"]
+        return m
+
     # ---- tenants and objects, through the gateway like a customer would
     async def tenant(self, name: str) -> Tenant:
         t = Tenant(name)

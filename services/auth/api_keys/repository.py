@@ -23,6 +23,13 @@ class ApiKeyRepository:
         """For the token exchange only: the prefix is all the caller has before the key is checked."""
         return await self.session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
 
+    async def of_creator(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[ApiKey]:
+        """A member's unrevoked keys in a tenant (capped: whatever a member holds, well beyond any quota)."""
+        stmt = select(ApiKey).where(
+            ApiKey.tenant_id == tenant_id, ApiKey.created_by == user_id, ApiKey.revoked_at.is_(None)
+        )
+        return list((await self.session.scalars(stmt.limit(10_000))).all())
+
     async def add(self, key: ApiKey) -> ApiKey:
         self.session.add(key)
         await self.session.flush()

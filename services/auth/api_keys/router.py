@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from services.auth.api_keys.keycodec import pepper_from
 from services.auth.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from services.auth.api_keys.service import ApiKeyService
+from services.auth.tokens.revocation import AccessRevoker
 from shared.auth import AdminScope, CurrentPrincipal, TenantIdDep
 from shared.db import SessionDep
 from shared.pagination import Page, PageDep
@@ -19,7 +20,8 @@ router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"], dependencies=[A
 
 def get_api_key_service(request: Request, session: SessionDep) -> ApiKeyService:
     settings = request.app.state.settings
-    return ApiKeyService(session, pepper_from(settings.api_key_pepper, settings.secrets_key))
+    revoker = AccessRevoker(session, settings, request.app.state.redis)
+    return ApiKeyService(session, pepper_from(settings.api_key_pepper, settings.secrets_key), revoker)
 
 
 ApiKeyServiceDep = Annotated[ApiKeyService, Depends(get_api_key_service)]

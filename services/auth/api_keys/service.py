@@ -12,6 +12,7 @@ from services.auth.api_keys.errors import ApiKeyNotFound, InvalidExpiry, ScopeNo
 from services.auth.api_keys.models import ApiKey
 from services.auth.api_keys.repository import ApiKeyRepository
 from services.auth.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from services.auth.tokens.revocation import AccessRevoker
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.logging import get_logger
@@ -28,9 +29,10 @@ def _creator(principal: Principal) -> uuid.UUID | None:
 
 
 class ApiKeyService:
-    def __init__(self, session: AsyncSession, pepper: bytes) -> None:
+    def __init__(self, session: AsyncSession, pepper: bytes, revoker: AccessRevoker | None = None) -> None:
         self.session = session
         self.pepper = pepper
+        self.revoker = revoker
         self.keys = ApiKeyRepository(session)
 
     async def create(self, principal: Principal, tenant_id: uuid.UUID, data: ApiKeyCreate) -> ApiKeyCreated:
@@ -73,4 +75,6 @@ class ApiKeyService:
             raise ApiKeyNotFound()
         key.revoked_at = utcnow()
         await self.session.flush()
+        if self.revoker is not None:  # its exchanged tokens (cached at the gateway) stop now, not at their expiry
+            await self.revoker.end_api_keys([key_id])
         log.info("api_key_revoked", tenant_id=str(tenant_id), key_id=str(key_id))

@@ -18,15 +18,19 @@ from jose import jwk, jwt
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.auth.base import Outbox
 from services.auth.keys.errors import SigningKeyNotFound, SigningKeyStillSigning
 from services.auth.keys.models import SigningKey
 from shared.auth import JWKSCache
 from shared.crypto import SecretBox
 from shared.db import utcnow
+from shared.events.auth_keys import AUTH_KEYS_STREAM, SIGNING_KEY_ADDED, SIGNING_KEY_RETIRED, SigningKeyChanged
+from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS, CommittedEvent, emit, publish_now
 from shared.logging import get_logger
 
 log = get_logger("keys")
 _ADVISORY_LOCK = 0x41_75_74_68  # "Auth": one replica generates the first key
+JWKS_FRESH_SECONDS = 2.0  # the JWKS endpoint re-reads the ring from the DB at most this often
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,12 @@ class KeyRing:
         alg: str = "ES256",
         configured_pem: str = "",
         reload_every: float = 60.0,
+        redis=None,
+        stream_maxlen: int = 100_000,
     ) -> None:
         self.sessionmaker = sessionmaker
+        self.redis = redis  # announces rotations and retirements on auth.keys.v1
+        self.stream_maxlen = stream_maxlen
         self.box = box
         self.alg = alg
         self.configured: LoadedKey | None = None
@@ -143,8 +151,8 @@ class KeyRing:
         return jwt.encode(claims, key.private_pem, algorithm=key.alg, headers={"kid": key.kid})
 
     async def jwks(self) -> dict[str, Any]:
-        if time.monotonic() - self._loaded_at > self.reload_every:
-            await self.maybe_reload()
+        """Fresh within a few seconds: it is what every verifier's periodic refresh converges to."""
+        await self.maybe_reload(JWKS_FRESH_SECONDS)
         return {"keys": [k.public_jwk for k in self.keys.values()]}
 
     def public(self, kid: str) -> dict[str, Any] | None:
@@ -155,7 +163,9 @@ class KeyRing:
         """A new key signs from now on; the old ones keep verifying until retired."""
         async with self.sessionmaker() as session, session.begin():
             kid = self._add_new(session)
+            event = await self._announce(session, SIGNING_KEY_ADDED, kid)
         await self.reload()
+        await publish_now(self.redis, self.sessionmaker, Outbox, [event], maxlen=self.stream_maxlen)
         return kid
 
     async def retire(self, kid: str) -> None:
@@ -165,8 +175,23 @@ class KeyRing:
             raise SigningKeyStillSigning("rotate first: this key is the one signing new tokens")
         async with self.sessionmaker() as session, session.begin():
             await session.execute(update(SigningKey).where(SigningKey.kid == kid).values(retired_at=utcnow()))
+            event = await self._announce(session, SIGNING_KEY_RETIRED, kid)
         log.info("signing_key_retired", kid=kid)
         await self.reload()
+        await publish_now(self.redis, self.sessionmaker, Outbox, [event], maxlen=self.stream_maxlen)
+
+    async def _announce(self, session: AsyncSession, type_: str, kid: str) -> CommittedEvent:
+        """The auth.keys.v1 event, in the key's own transaction; published right after commit (relay as backup)."""
+        envelope = await emit(
+            session,
+            Outbox,
+            stream=AUTH_KEYS_STREAM,
+            type=type_,
+            idempotency_key=f"{type_}:{kid}",
+            payload=SigningKeyChanged(kid=kid).model_dump(),
+            defer_seconds=DIRECT_PUBLISH_GRACE_SECONDS,
+        )
+        return CommittedEvent(AUTH_KEYS_STREAM, envelope)
 
 
 class KeyRingJWKS(JWKSCache):
@@ -177,8 +202,18 @@ class KeyRingJWKS(JWKSCache):
         self.keyring = keyring
 
     async def get(self, kid: str) -> dict[str, Any] | None:
+        if kid in self.retired:
+            return None
         key = self.keyring.public(kid) or self.keys.get(kid)
         if key is None:
             await self.keyring.maybe_reload()
             key = self.keyring.public(kid)
         return key
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Reload the ring from the DB (another replica rotated or retired a key); drop tokens of keys now gone."""
+        before = set(self.keyring.keys)
+        await self.keyring.maybe_reload(min_interval=0.0 if force else 1.0)
+        gone = before - set(self.keyring.keys)
+        if gone and self.on_removed is not None:
+            self.on_removed(gone)

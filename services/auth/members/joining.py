@@ -75,7 +75,7 @@ class Joining:
         user.password_hash = await hash_password(data.password) if data.password is not None else None
         user.password_changed_at = utcnow()
         user.full_name = data.full_name or ""
-        await end_sessions(self.session, user)
+        await end_sessions(self.session, user, self.user_service.settings, self.user_service.redis)
         log.info("unverified_account_reset", user_id=str(user.id), tenant_id=str(tenant.id))
         return await self._join_unproven(tenant, user, data)
 

@@ -12,6 +12,7 @@ from services.auth.members.models import Membership
 from services.auth.members.repository import MembershipRepository
 from services.auth.members.schemas import MemberCreate, MemberRead, MemberUpdate
 from services.auth.tenants.service import TenantService
+from services.auth.tokens.revocation import AccessRevoker
 from services.auth.users.models import User
 from services.auth.users.repository import UserRepository
 from services.auth.users.service import UserService
@@ -43,6 +44,9 @@ class MemberService:
         self.joining = joining
         self.users = UserRepository(session)
         self.members = MembershipRepository(session)
+
+    def _revoker(self) -> AccessRevoker:
+        return AccessRevoker(self.session, self.user_service.settings, self.user_service.redis)
 
     async def _member(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Membership, User]:
         membership = await self.members.get(tenant_id, user_id)
@@ -83,8 +87,12 @@ class MemberService:
         membership, user = await self._member(tenant_id, user_id)
         if membership.role == "admin" and data.role != "admin" and await self.members.count_admins(tenant_id) <= 1:
             raise LastAdmin("a tenant needs at least one admin")
+        changed = membership.role != data.role
         membership.role = data.role
         await self.session.flush()
+        if changed:  # tokens carry the role: the old ones end, keys beyond the new role stop
+            await self._revoker().role_changed(user.id, tenant_id, data.role)
+            log.info("member_role_changed", tenant_id=str(tenant_id), user_id=str(user.id), role=data.role)
         return _read(membership, user)
 
     async def remove(self, principal: Principal, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
@@ -93,4 +101,5 @@ class MemberService:
         if membership.role == "admin" and await self.members.count_admins(tenant_id) <= 1:
             raise LastAdmin("a tenant needs at least one admin")
         await self.members.remove(membership)
+        await self._revoker().role_changed(user_id, tenant_id, None)
         log.info("member_removed", tenant_id=str(tenant_id), user_id=str(user_id))

@@ -12,7 +12,9 @@ from shared.db import SessionDep
 
 def get_token_service(request: Request, session: SessionDep) -> TokenService:
     state = request.app.state
-    return TokenService(session, state.settings, state.keyring, getattr(state, "login_limiter", None))
+    return TokenService(
+        session, state.settings, state.keyring, getattr(state, "login_limiter", None), getattr(state, "redis", None)
+    )
 
 
 TokenServiceDep = Annotated[TokenService, Depends(get_token_service)]

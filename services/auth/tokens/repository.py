@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,8 +39,28 @@ class RefreshTokenRepository:
         stmt = select(RefreshToken.id).where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         return await self.session.scalar(stmt.limit(1)) is not None
 
-    async def revoke_user(self, user_id: uuid.UUID, *, keep_family: uuid.UUID | None = None) -> None:
+    async def revoke_user(
+        self, user_id: uuid.UUID, *, keep_family: uuid.UUID | None = None, tenant_id: uuid.UUID | None = None
+    ) -> None:
         stmt = update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         if keep_family is not None:
             stmt = stmt.where(RefreshToken.family_id != keep_family)
+        if tenant_id is not None:
+            stmt = stmt.where(RefreshToken.tenant_id == tenant_id)
         await self.session.execute(stmt.values(revoked_at=utcnow()))
+
+    async def recent_families(
+        self,
+        user_id: uuid.UUID,
+        since: datetime,
+        *,
+        tenant_id: uuid.UUID | None = None,
+        exclude: uuid.UUID | None = None,
+    ) -> list[uuid.UUID]:
+        """Families that issued a token pair after `since`: the only ones whose access tokens may still be alive."""
+        stmt = select(RefreshToken.family_id).where(RefreshToken.user_id == user_id, RefreshToken.created_at > since)
+        if tenant_id is not None:
+            stmt = stmt.where(RefreshToken.tenant_id == tenant_id)
+        if exclude is not None:
+            stmt = stmt.where(RefreshToken.family_id != exclude)
+        return list((await self.session.scalars(stmt.distinct().limit(10_000))).all())

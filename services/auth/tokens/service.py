@@ -27,6 +27,7 @@ from services.auth.tokens.errors import (
 )
 from services.auth.tokens.models import RefreshToken
 from services.auth.tokens.repository import RefreshTokenRepository
+from services.auth.tokens.revocation import AccessRevoker
 from services.auth.tokens.schemas import ExchangedToken, ServiceToken, TokenPair
 from services.auth.users.errors import InvalidCredentials, UsersOnly
 from services.auth.users.models import User
@@ -50,6 +51,7 @@ class TokenService:
         settings: AuthSettings,
         keyring: KeyRing,
         limiter: LoginLimiter | None = None,
+        redis=None,
     ) -> None:
         self.session = session
         self.settings = settings
@@ -60,6 +62,7 @@ class TokenService:
         self.tenants = TenantRepository(session)
         self.refresh_tokens = RefreshTokenRepository(session)
         self.api_keys = ApiKeyRepository(session)
+        self.revoker = AccessRevoker(session, settings, redis)
 
     async def sign(
         self,
@@ -153,7 +156,7 @@ class TokenService:
         if row is None:
             raise InvalidRefreshToken("refresh token is not valid")
         if row.used_at is not None or row.revoked_at is not None:
-            await self.refresh_tokens.revoke_family(row.family_id)
+            await self.revoker.end_family(row.family_id)
             log.warning("refresh_token_reused", user_id=str(row.user_id), family_id=str(row.family_id))
             raise RefreshTokenReused("refresh token was already used; every session of this login is revoked")
         if row.expires_at <= utcnow():
@@ -161,20 +164,21 @@ class TokenService:
         row.used_at = utcnow()
         user = await self.users.get(row.user_id)
         if user is None or not user.is_active:
-            await self.refresh_tokens.revoke_family(row.family_id)
+            await self.revoker.end_family(row.family_id)
             raise InvalidRefreshToken("this account is deactivated")
         try:
             tid, role = await self.resolve_tenant(user, row.tenant_id) if row.tenant_id else (None, None)
         except (TenantNotFound, TenantInactive):
-            await self.refresh_tokens.revoke_family(row.family_id)
+            await self.revoker.end_family(row.family_id)
             raise InvalidRefreshToken("the tenant of this session is no longer available") from None
         await self.session.flush()
         return await self.issue_pair(user, tid, role, family_id=row.family_id)
 
     async def logout(self, raw: str) -> None:
+        """The session ends: its refresh token now, its access tokens everywhere within seconds (a Redis flag)."""
         row = await self.refresh_tokens.get_by_hash(hash_refresh_token(raw))
         if row is not None:
-            await self.refresh_tokens.revoke_family(row.family_id)
+            await self.revoker.end_family(row.family_id)
 
     async def switch_tenant(self, principal: Principal, tenant_id: uuid.UUID) -> TokenPair:
         if principal.kind != "user" or principal.user_id is None:
@@ -203,6 +207,18 @@ class TokenService:
         token = await self.sign(sub=f"svc:{service}", ttl=ttl, scopes=["internal"])
         return ServiceToken(access_token=token, expires_in=ttl)
 
+    async def _check_creator(self, user_id: uuid.UUID, tenant_id: uuid.UUID, scopes: list[str]) -> None:
+        """A key works only while its creator is an active member with at least the role its scopes need
+        (a platform superuser counts as admin everywhere, as at login)."""
+        creator = await self.users.get(user_id)
+        if creator is None or not creator.is_active:
+            raise InvalidApiKey("the owner of this API key is deactivated")
+        if creator.is_superuser:
+            return
+        membership = await self.members.get(tenant_id, user_id)
+        if membership is None or not set(scopes) <= set(ROLE_SCOPES.get(membership.role, ())):
+            raise InvalidApiKey("the owner of this API key no longer holds the role its scopes need")
+
     async def exchange(self, api_key: str, pepper: bytes) -> ExchangedToken:
         """API key -> short-lived JWT with exactly the key's tenant and scopes."""
         prefix = keycodec.prefix_of(api_key)
@@ -218,9 +234,7 @@ class TokenService:
         if tenant is None or tenant.status != "active":
             raise InvalidApiKey("the tenant of this API key is inactive")
         if key.created_by is not None:
-            creator = await self.users.get(key.created_by)
-            if creator is not None and not creator.is_active:
-                raise InvalidApiKey("the owner of this API key is deactivated")
+            await self._check_creator(key.created_by, key.tenant_id, key.scopes)
         key.last_used_at = now
         ttl = self.settings.exchange_token_ttl_seconds
         extra = {"uid": str(key.created_by)} if key.created_by else {}

@@ -14,6 +14,7 @@ from services.auth.status import set_user_disabled
 from services.auth.tenants.service import TenantService
 from services.auth.tokens.bruteforce import LoginLimiter
 from services.auth.tokens.repository import RefreshTokenRepository
+from services.auth.tokens.revocation import AccessRevoker
 from services.auth.users.errors import (
     EmailTaken,
     SelfChangeRefused,
@@ -159,7 +160,7 @@ class UserService:
         )
 
     async def change_password(self, principal: Principal, current: str, new: str, ip: str) -> None:
-        """Other sessions end: every refresh family but this token's own is revoked."""
+        """Other sessions end, access tokens included: every refresh family but this token's own is revoked."""
         user = await self.current(principal)
         attempt = await self.limiter.begin(user.email, ip) if self.limiter is not None else None
         if not await verify_password(current, user.password_hash):
@@ -181,7 +182,7 @@ class UserService:
                 keep = uuid.UUID(str(sid))
             except ValueError:
                 keep = None
-        await self.refresh_tokens.revoke_user(user.id, keep_family=keep)
+        await AccessRevoker(self.session, self.settings, self.redis).end_user_sessions(user.id, keep_family=keep)
         log.info("password_changed", user_id=str(user.id))
 
     async def list(self, page: PageParams, *, is_active: bool | None, q: str | None) -> Page[UserRead]:
@@ -200,7 +201,7 @@ class UserService:
         await self.session.flush()
         if "is_active" in changes:
             await set_user_disabled(self.redis, user.id, not user.is_active)
-            if not user.is_active:
-                await self.refresh_tokens.revoke_user(user.id)
+            if not user.is_active:  # and stay ended if the account is reactivated within their lifetime
+                await AccessRevoker(self.session, self.settings, self.redis).end_user_sessions(user.id)
             log.info("user_status_changed", user_id=str(user.id), is_active=user.is_active)
         return user

@@ -14,7 +14,7 @@ from services.auth.mail.outbox import MailQueue
 from services.auth.members.models import Membership
 from services.auth.members.repository import MembershipRepository
 from services.auth.tenants.repository import TenantRepository
-from services.auth.tokens.repository import RefreshTokenRepository
+from services.auth.tokens.revocation import AccessRevoker
 from services.auth.users.errors import WeakPassword
 from services.auth.users.models import User
 from services.auth.users.passwords import check_policy, hash_password
@@ -60,9 +60,9 @@ class EmailTokens:
         return raw
 
 
-async def end_sessions(session: AsyncSession, user: User) -> None:
-    """Every refresh family of the user is revoked (and with it switch-tenant on its access tokens)."""
-    await RefreshTokenRepository(session).revoke_user(user.id)
+async def end_sessions(session: AsyncSession, user: User, settings: AuthSettings, redis) -> None:
+    """Every session of the user ends: refresh families revoked, access tokens stopped (tokens/revocation.py)."""
+    await AccessRevoker(session, settings, redis).end_user_sessions(user.id)
 
 
 class VerificationService:
@@ -97,7 +97,7 @@ class VerificationService:
                 raise WeakPassword(reason, errors=[{"loc": ["body", "password"], "msg": reason}])
             user.password_hash = await hash_password(data.password)
             user.password_changed_at = now
-            await end_sessions(self.session, user)  # whoever knew the old password is out
+            await end_sessions(self.session, user, self.settings, self.redis)  # whoever knew the old password is out
         row.used_at = now
         if not user.email_verified:
             user.email_verified, user.email_verified_at = True, now
