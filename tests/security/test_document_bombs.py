@@ -1,10 +1,11 @@
 """Decompression bombs fail one document, nothing else.
 
 A tenant uploads small files that inflate to far more than they weigh: a DOCX whose word/document.xml deflates
-~1000:1, the same with a zip header that lies about the member's size, a PDF with too many pages and a text file
-with too much text. Each must end `failed` with a reason, the search worker (in this process) must not inflate past
-its cap (its peak RSS stays bounded), and ordinary documents of the same and of another tenant still become `ready`.
-The worker's caps are lowered here so the bombs stay small; the defaults are in services/search/config.py.
+~1000:1, the same with a zip header that lies about the member's size, one under the byte cap with too much text,
+a PDF with too many pages and a text file with too much text. Each must end `failed` with a reason, the search
+worker (in this process) must not inflate past its cap (its peak RSS stays bounded), and ordinary documents of the
+same and of another tenant still become `ready`. The worker's caps are lowered here so the bombs stay small; the
+defaults are in services/search/config.py.
 """
 
 from __future__ import annotations
@@ -129,6 +130,10 @@ async def test_bombs_fail_alone_and_the_worker_keeps_indexing(stack, committed_d
         liar_id = await _upload(p, a, "liar.docx", lying_header(bomb))  # declares 1000 bytes, holds 32 MiB
         doc = await _settled(p, a, liar_id)
         assert doc["status"] == "failed" and doc["error"], doc
+        wordy_id = await _upload(p, a, "wordy.docx", docx_bomb(CAP * 3 // 4))  # under the byte cap, over the text cap
+        doc = await _settled(p, a, wordy_id)
+        assert doc["status"] == "failed", doc
+        assert f"more than {MAX_CHARS} characters" in doc["error"], doc
         grew = _status("VmHWM") - base_rss
         assert grew < 3 * CAP, f"the worker's peak RSS grew {grew} bytes for bombs capped at {CAP}"
 

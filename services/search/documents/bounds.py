@@ -1,7 +1,7 @@
 """Parsing limits, so a decompression bomb (a small zip or PDF that inflates to gigabytes) fails one document only.
 
 Every cap counts what is really inflated or extracted, never what the file declares: a zip member's declared
-size can lie, so members are inflated here in small pieces with a running total before python-docx reads them.
+size can lie, so members are inflated here in small pieces with a running total before anything parses them.
 """
 
 from __future__ import annotations
@@ -47,10 +47,13 @@ class TextBudget:
         self.parts: list[str] = []
         self.size = 0
 
-    def add(self, part: str) -> None:
+    def charge(self, part: str) -> None:
         self.size += len(part) + 2
         if self.size > self.max_chars:
             raise UnreadableDocument(f"the document has more than {self.max_chars} characters of text")
+
+    def add(self, part: str) -> None:
+        self.charge(part)
         self.parts.append(part)
 
     def text(self) -> str:

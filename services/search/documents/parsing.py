@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
+import zlib
 
 from services.search.documents.bounds import ExtractLimits, TextBudget, UnreadableDocument, check_zip, pdf_limits
+from services.search.documents.docx_text import docx_text
 
 KINDS = ("pdf", "docx", "txt", "md")
 _MD_HINT = re.compile(r"^(#{1,6} |[-*] |\d+\. |> |```)", re.MULTILINE)
@@ -95,27 +98,20 @@ def _pdf_text(data: bytes, limits: ExtractLimits) -> str:
 
 
 def _docx_text(data: bytes, limits: ExtractLimits) -> str:
-    import docx
+    from lxml import etree
 
-    names = check_zip(data, limits)  # python-docx reads every part whole: inflate them here first, capped
+    names = check_zip(data, limits)  # every member inflated once, capped, before the XML is parsed
     if "EncryptedPackage" in names:
         raise UnreadableDocument("the Word document is encrypted; upload an unprotected copy")
     if "word/document.xml" not in names:
         raise UnreadableDocument("the file is a zip archive, not a Word (.docx) document")
     try:
-        document = docx.Document(io.BytesIO(data))
-    except Exception as exc:  # noqa: BLE001 - python-docx raises many kinds on damaged files
+        with zipfile.ZipFile(io.BytesIO(data)) as zf, zf.open("word/document.xml") as xml:
+            text = docx_text(xml, TextBudget(limits.max_text_chars))
+    except UnreadableDocument:
+        raise
+    except (etree.XMLSyntaxError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise UnreadableDocument(f"the Word document is damaged ({type(exc).__name__})") from None
-    budget = TextBudget(limits.max_text_chars)
-    for p in document.paragraphs:
-        if p.text.strip():
-            budget.add(p.text)
-    for table in document.tables:
-        for row in table.rows:
-            cells = [c.text.strip() for c in row.cells if c.text.strip()]
-            if cells:
-                budget.add(" | ".join(cells))
-    text = budget.text()
     if not text.strip():
         raise UnreadableDocument("the Word document has no text")
     return text
