@@ -18,13 +18,14 @@ from gateway.admin_static import admin_router
 from gateway.config import GatewaySettings, get_settings
 from gateway.edge_auth import EdgeAuthenticator
 from gateway.openapi import MergedOpenAPI
-from gateway.proxy import REQUEST_DROP, ClientGone, TrustedProxies, UpstreamError, Upstreams, forward, forwarded_headers
+from gateway.proxy import REQUEST_DROP, ClientGone, UpstreamError, Upstreams, forward, forwarded_headers
 from gateway.ratelimit import AuthFailures, EdgeRateLimiter
 from gateway.routes import Route, RoutingTable, has_dot_segments, webhook_channel
 from gateway.upstream_client import UpstreamPool
 from shared.app import RequestContextMiddleware, create_service_app
 from shared.auth import build_verifier
 from shared.errors import AppError, Unauthorized, problem
+from shared.net import TrustedProxies
 from shared.service_auth import ServiceTokenProvider
 
 log = structlog.get_logger("gateway")

@@ -9,8 +9,7 @@ cannot be reached, 504 when it does not answer in time, 502 when it answers garb
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 
 import structlog
 
@@ -19,6 +18,7 @@ from gateway.routes import Route
 from gateway.upstream_client import UpstreamError, UpstreamPool, UpstreamResponse
 from shared.asgi import ClientGone, read_body
 from shared.errors import PayloadTooLarge
+from shared.net import TrustedProxies
 
 log = structlog.get_logger("gateway.proxy")
 
@@ -73,28 +73,6 @@ class Upstreams:
         await asyncio.gather(*(p.aclose() for p in self.pools.values()), return_exceptions=True)
 
 
-class TrustedProxies:
-    """Peers whose X-Forwarded-* we extend instead of replacing; the client IP is the first untrusted hop."""
-
-    def __init__(self, cidrs: Iterable[str]) -> None:
-        self.networks = [ipaddress.ip_network(c, strict=False) for c in cidrs]
-        self._known: dict[str, bool] = {}
-
-    def trusted(self, ip: str) -> bool:
-        if not self.networks:
-            return False
-        hit = self._known.get(ip)
-        if hit is None:
-            try:
-                addr = ipaddress.ip_address(ip)
-                hit = any(addr in n for n in self.networks)
-            except ValueError:
-                hit = False
-            if len(self._known) < 10_000:
-                self._known[ip] = hit
-        return hit
-
-
 def forwarded_headers(
     scope, headers: list[tuple[bytes, bytes]], proxies: TrustedProxies
 ) -> tuple[str, list[tuple[bytes, bytes]]]:
@@ -115,11 +93,7 @@ def forwarded_headers(
     client_ip = peer
     chain = peer.encode()
     if prior is not None and proxies.trusted(peer):
-        hops = [h.strip() for h in prior.decode("latin-1").split(",") if h.strip()]
-        for hop in reversed(hops):
-            client_ip = hop
-            if not proxies.trusted(hop):
-                break
+        client_ip = proxies.client_ip(peer, prior.decode("latin-1"))
         chain = prior + b", " + chain
     else:
         proto = None

@@ -28,13 +28,19 @@ class TrustedProxies:
         return hit
 
     def client_ip(self, peer: str, x_forwarded_for: str) -> str:
+        """The first untrusted hop from the right; all trusted: the leftmost; a hop that is no IP ends the walk."""
         if not self.trusted(peer):
             return peer
-        hops = [p.strip() for p in x_forwarded_for.split(",") if p.strip()]
-        for hop in reversed(hops):
-            if not self.trusted(hop):
-                try:
-                    return str(ipaddress.ip_address(hop))
-                except ValueError:
-                    return peer
-        return peer
+        client = peer
+        for hop in reversed(x_forwarded_for.split(",")):
+            hop = hop.strip()
+            if not hop:
+                continue
+            if self.trusted(hop):
+                client = hop
+                continue
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return client
+        return client

@@ -141,3 +141,5 @@ def test_trusted_proxies_accept_cidrs():
     assert proxies.client_ip("10.3.4.5", "203.0.113.9, 10.9.9.9") == "203.0.113.9"
     assert proxies.client_ip("198.51.100.7", "203.0.113.9") == "198.51.100.7"  # untrusted peer: header ignored
     assert proxies.client_ip("10.3.4.5", "not-an-ip") == "10.3.4.5"
+    assert proxies.client_ip("10.3.4.5", "6.6.6.6, not-an-ip, 10.1.1.1") == "10.1.1.1"  # the walk ends at garbage
+    assert proxies.client_ip("10.3.4.5", "10.7.7.7, 10.9.9.9") == "10.7.7.7"  # all trusted: the leftmost
