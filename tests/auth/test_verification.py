@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from services.auth.verification.models import EmailToken
+from services.auth.verification.repository import EmailTokenRepository
+from services.auth.worker import KEEP_SPENT
+from shared.db import utcnow
 from tests.auth.conftest import PASSWORD
 from tests.support.smtp import token_of
 
@@ -74,3 +83,19 @@ async def test_resend_mails_a_new_code_at_most_once_a_minute(client, api, redis)
     assert (await client.post("/api/v1/auth/verify-email/resend", headers=user.auth)).status_code == 202
     assert len(await api.mails(user.email)) == 2  # verified: nothing more to send
     assert (await client.post("/api/v1/auth/verify-email/resend")).status_code == 401
+
+
+async def test_spent_and_expired_tokens_are_pruned_after_a_week(session):
+    now = utcnow()
+    rows = {
+        "fresh": dict(expires_at=now + timedelta(days=3)),
+        "used-yesterday": dict(expires_at=now + timedelta(days=2), used_at=now - timedelta(days=1)),
+        "used-long-ago": dict(expires_at=now - timedelta(days=20), used_at=now - timedelta(days=30)),
+        "expired-long-ago": dict(expires_at=now - timedelta(days=8)),
+    }
+    for name, extra in rows.items():
+        session.add(EmailToken(user_id=uuid.uuid4(), email="a@b.c", purpose="verify", token_hash=name, **extra))
+    await session.flush()
+    assert await EmailTokenRepository(session).prune(KEEP_SPENT) == 2
+    left = set(await session.scalars(select(EmailToken.token_hash).where(EmailToken.email == "a@b.c")))
+    assert left == {"fresh", "used-yesterday"}

@@ -8,7 +8,7 @@ import email
 import email.policy
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.auth.mail.mailer import Mailer, MailRejected
@@ -92,6 +92,13 @@ class MailDelivery:
             return False
         log.info("mail_sent", mail_id=str(row.id), kind=row.kind, attempts=row.attempts + 1)
         return True
+
+    async def prune(self, older_than: timedelta) -> int:
+        """Mail given up on (kept for operators to see why) past `older_than`."""
+        cutoff = utcnow() - older_than
+        async with self.sessionmaker() as session, session.begin():
+            result = await session.execute(delete(MailOutbox).where(MailOutbox.failed_at < cutoff))
+            return result.rowcount or 0
 
     def _give_up(self, row: MailOutbox, reason: str) -> None:
         row.failed_at = utcnow()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth.verification.models import EmailToken
+from shared.db import utcnow
 
 
 class EmailTokenRepository:
@@ -20,3 +23,9 @@ class EmailTokenRepository:
         self.session.add(token)
         await self.session.flush()
         return token
+
+    async def prune(self, older_than: timedelta) -> int:
+        """Spent and expired tokens past `older_than` (their hashes prove nothing any more)."""
+        cutoff = utcnow() - older_than
+        stmt = delete(EmailToken).where(or_(EmailToken.used_at < cutoff, EmailToken.expires_at < cutoff))
+        return (await self.session.execute(stmt)).rowcount or 0
