@@ -63,12 +63,17 @@ async def watch_auth_keys(state, stop: asyncio.Event, refresh_seconds: float, bl
             failing, batches = True, None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
-        for _, entries in batches or ():
-            for entry_id, fields in entries:
-                last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                await apply_entry(state, fields)
-        if time.monotonic() >= next_refresh:
-            next_refresh = time.monotonic() + refresh_seconds
-            verifier = getattr(state, "verifier", None)
-            if verifier is not None:
-                await verifier.jwks.refresh()
+        try:
+            for _, entries in batches or ():
+                for entry_id, fields in entries:
+                    last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                    await apply_entry(state, fields)
+            if time.monotonic() >= next_refresh:
+                next_refresh = time.monotonic() + refresh_seconds
+                verifier = getattr(state, "verifier", None)
+                if verifier is not None:
+                    await verifier.jwks.refresh()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - auth's key ring needs Postgres: never let an outage end the watch
+            log.warning("auth_keys_refresh_failed", error=type(exc).__name__)
