@@ -29,6 +29,8 @@ class AuthSettings(ServiceSettings):
     signing_alg: str = Field("ES256", pattern="^(ES256|RS256)$")
     # HMAC key for API key hashes; empty = derived from SECRETS_KEY.
     api_key_pepper: str = ""
+    # Per-tenant quota of active (unrevoked, unexpired) API keys; 0 = unlimited. Over it: 409 quota_exceeded.
+    tenant_max_api_keys: int = Field(50, ge=0)
     # Brute force (`limits` strings, moving windows; docs/auth.md): failed logins per (account, client IP) tightly,
     # per account over every client loosely (above what one client may try, so nobody locks the owner out alone)
     # and per client IP over every account.

@@ -23,6 +23,9 @@ class SearchSettings(ServiceSettings):
     embedding_batch_size: int = Field(32, ge=1, le=512)
     # Documents.
     max_document_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    # Per-tenant quotas (0 = unlimited): documents held, and their total bytes. Over either: 409 quota_exceeded.
+    tenant_max_documents: int = Field(1_000, ge=0)
+    tenant_max_document_bytes: int = Field(500 * 1024 * 1024, ge=0)
     chunk_chars: int = Field(1000, ge=200, le=8000)
     chunk_overlap_chars: int = Field(200, ge=0, le=2000)
     embed_batch_rows: int = Field(64, ge=1, le=2000)  # rows embedded per worker step (progress granularity)

@@ -46,6 +46,11 @@ class TranscriptionSettings(ServiceSettings):
     queued_grace_seconds: float = Field(30.0, ge=0)
     progress_interval_seconds: float = Field(0.5, ge=0.05)
 
+    # Per-tenant quotas on uploads (0 = unlimited): minutes of audio accepted per UTC day, and jobs queued or
+    # processing at once. Over either: 429 quota_exceeded with Retry-After (docs/transcription.md).
+    tenant_minutes_per_day: float = Field(600, ge=0)
+    tenant_jobs_in_flight: int = Field(20, ge=0)
+
     # Cloud engines (empty base URL = the provider's public endpoint).
     openai_base_url: str = ""
     openai_api_key: str = ""

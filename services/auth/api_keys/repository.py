@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth.api_keys.models import ApiKey
@@ -29,6 +29,15 @@ class ApiKeyRepository:
             ApiKey.tenant_id == tenant_id, ApiKey.created_by == user_id, ApiKey.revoked_at.is_(None)
         )
         return list((await self.session.scalars(stmt.limit(10_000))).all())
+
+    async def count_active(self, tenant_id: uuid.UUID) -> int:
+        """Keys that still work: not revoked, not expired (what the API-key quota counts)."""
+        stmt = select(func.count()).where(
+            ApiKey.tenant_id == tenant_id,
+            ApiKey.revoked_at.is_(None),
+            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > func.now()),
+        )
+        return int(await self.session.scalar(stmt) or 0)
 
     async def add(self, key: ApiKey) -> ApiKey:
         self.session.add(key)

@@ -21,13 +21,16 @@ router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"], dependencies=[A
 def get_api_key_service(request: Request, session: SessionDep) -> ApiKeyService:
     settings = request.app.state.settings
     revoker = AccessRevoker(session, settings, request.app.state.redis)
-    return ApiKeyService(session, pepper_from(settings.api_key_pepper, settings.secrets_key), revoker)
+    pepper = pepper_from(settings.api_key_pepper, settings.secrets_key)
+    return ApiKeyService(session, pepper, revoker, max_keys=settings.tenant_max_api_keys)
 
 
 ApiKeyServiceDep = Annotated[ApiKeyService, Depends(get_api_key_service)]
 
 
-@router.post("", status_code=201)
+@router.post(
+    "", status_code=201, responses={409: {"description": "the tenant's API key quota is used up (quota_exceeded)"}}
+)
 async def create_api_key(
     body: ApiKeyCreate, principal: CurrentPrincipal, tenant_id: TenantIdDep, keys: ApiKeyServiceDep
 ) -> ApiKeyCreated:

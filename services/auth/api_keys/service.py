@@ -17,6 +17,7 @@ from shared.auth import Principal
 from shared.db import utcnow
 from shared.logging import get_logger
 from shared.pagination import Page, PageParams
+from shared.quotas import enforce, lock_tenant_quota
 
 log = get_logger("api_keys")
 
@@ -29,10 +30,13 @@ def _creator(principal: Principal) -> uuid.UUID | None:
 
 
 class ApiKeyService:
-    def __init__(self, session: AsyncSession, pepper: bytes, revoker: AccessRevoker | None = None) -> None:
+    def __init__(
+        self, session: AsyncSession, pepper: bytes, revoker: AccessRevoker | None = None, *, max_keys: int = 0
+    ) -> None:
         self.session = session
         self.pepper = pepper
         self.revoker = revoker
+        self.max_keys = max_keys
         self.keys = ApiKeyRepository(session)
 
     async def create(self, principal: Principal, tenant_id: uuid.UUID, data: ApiKeyCreate) -> ApiKeyCreated:
@@ -47,6 +51,9 @@ class ApiKeyService:
                 raise InvalidExpiry(
                     "expires_at must be in the future", errors=[{"loc": ["body", "expires_at"], "msg": "in the past"}]
                 )
+        if self.max_keys:  # the lock lasts until commit: concurrent creates count one after another
+            await lock_tenant_quota(self.session, "auth.api_keys", tenant_id)
+            enforce("api_keys", self.max_keys, await self.keys.count_active(tenant_id))
         for _ in range(5):
             prefix, key = keycodec.new_key()
             if await self.keys.get_by_prefix(prefix) is None:

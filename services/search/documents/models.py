@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.search.base import Base
@@ -16,7 +16,11 @@ class Document(Base, Timestamps):
     """An uploaded file; `status` goes processing -> ready | failed."""
 
     __tablename__ = "document"
-    __table_args__ = (Index("ix_document_tenant_created", "tenant_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_document_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_document_tenant_served", "tenant_id", "served_at"),  # a tenant's last turn (claim_next)
+        Index("ix_document_processing", "created_at", postgresql_where=text("status = 'processing'")),
+    )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[uuid.UUID]
     filename: Mapped[str] = mapped_column(String(255))
@@ -28,6 +32,7 @@ class Document(Base, Timestamps):
     embedded: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     ready_at: Mapped[datetime | None]
+    served_at: Mapped[datetime | None]  # when the worker last took a step of it (fair turns across tenants)
 
     @property
     def progress(self) -> float:

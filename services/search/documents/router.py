@@ -24,7 +24,11 @@ router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
     status_code=202,
     dependencies=[WriteScope],
     summary="Upload a knowledge document",
-    responses={413: {"description": "file too large"}, 415: {"description": "not a PDF, Word, text or Markdown file"}},
+    responses={
+        409: {"description": "the tenant's document count or bytes quota is used up (code quota_exceeded)"},
+        413: {"description": "file too large"},
+        415: {"description": "not a PDF, Word, text or Markdown file"},
+    },
 )
 async def upload_document(
     session: SessionDep, tenant_id: TenantIdDep, settings: SettingsDep, file: UploadFile = File(...)

@@ -29,11 +29,13 @@ from shared.db import utcnow
 from shared.events.outbox import emit
 from shared.events.search import INDEX_STREAM
 from shared.logging import get_logger
+from shared.quotas import enforce, lock_tenant_quota
 
 log = get_logger("search.documents")
 DOCUMENT_PROCESS = "search.document.process"
 DOCUMENT_EMBED = "search.document.embed"
 MAX_CHUNKS = 20_000
+QUOTA_LOCK = "search.documents"
 
 
 class DocumentService:
@@ -54,6 +56,10 @@ class DocumentService:
             raise UnsupportedDocumentType(
                 "unsupported file type: upload a PDF, Word (.docx), plain text or Markdown file"
             )
+        await lock_tenant_quota(self.session, QUOTA_LOCK, tenant_id)  # until commit: concurrent uploads queue here
+        usage = await self.documents.usage(tenant_id)
+        enforce("documents", self.settings.tenant_max_documents, usage.documents)
+        enforce("document_bytes", self.settings.tenant_max_document_bytes, usage.bytes, len(content), unit="bytes")
         name = (filename or f"document.{kind}").replace("\x00", "").strip()[:255] or f"document.{kind}"
         doc = Document(
             tenant_id=tenant_id,
@@ -113,8 +119,19 @@ class DocumentProcessor:
         self.documents = DocumentRepository(session)
         self.entries = EntryRepository(session)
 
-    async def process(self, tenant_id: uuid.UUID, document_id: uuid.UUID) -> None:
-        doc = await self.documents.get(tenant_id, document_id, lock=True)
+    async def step_next(self) -> None:
+        """One turn (a document event is a turn, not an order): a step of the next document in the fair order across
+        tenants, whichever document the event named, so one tenant's backlog never holds the others back."""
+        doc = await self.documents.claim_next()
+        if doc is None:
+            return  # an earlier turn already took the step this event was for
+        if doc.chunks:
+            await self.embed_step(doc.tenant_id, doc.id, _doc=doc)
+        else:
+            await self.process(doc.tenant_id, doc.id, _doc=doc)
+
+    async def process(self, tenant_id: uuid.UUID, document_id: uuid.UUID, *, _doc: Document | None = None) -> None:
+        doc = _doc or await self.documents.get(tenant_id, document_id, lock=True)
         if doc is None or doc.status != "processing" or doc.chunks:
             return  # deleted meanwhile, or this step already ran
         content = await self.documents.content(tenant_id, document_id)

@@ -44,12 +44,8 @@ def make_index_handler(provider: EmbeddingProvider, tenants: TenantDirectory, se
             await indexing.delete_messages(tenant_id, MessagesDeleted.model_validate(envelope.payload))
         elif envelope.type == MESSAGES_RESTORED:
             await indexing.restore_messages(tenant_id, MessagesRestored.model_validate(envelope.payload))
-        elif envelope.type == DOCUMENT_PROCESS:
-            doc_id = uuid.UUID(envelope.payload["document_id"])
-            await DocumentProcessor(session, provider, tenants, settings).process(tenant_id, doc_id)
-        elif envelope.type == DOCUMENT_EMBED:
-            doc_id = uuid.UUID(envelope.payload["document_id"])
-            await DocumentProcessor(session, provider, tenants, settings).embed_step(tenant_id, doc_id)
+        elif envelope.type in (DOCUMENT_PROCESS, DOCUMENT_EMBED):
+            await DocumentProcessor(session, provider, tenants, settings).step_next()
         elif envelope.type == REINDEX_STEP:
             after = envelope.payload.get("after")
             await indexing.reindex_step(

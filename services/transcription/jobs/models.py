@@ -25,6 +25,7 @@ class Job(UUIDPk, Timestamps, Base):
         UniqueConstraint("tenant_id", "request_key"),
         Index("ix_job_tenant_id_created_at", "tenant_id", "created_at"),
         Index("ix_job_running", "status", "lease_expires_at", postgresql_where=sql_text("deleted_at IS NULL")),
+        Index("ix_job_tenant_id_started_at", "tenant_id", "started_at"),  # a tenant's last turn (claim_next)
     )
 
     tenant_id: Mapped[uuid.UUID]

@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.transcription.jobs.models import Job, Segment
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+IN_FLIGHT = ("queued", "processing")
+
+
+def _claimable(job, now: datetime):
+    """Queued, or processing under a lease that ran out (its worker died)."""
+    return and_(
+        job.deleted_at.is_(None),
+        or_(job.status == "queued", and_(job.status == "processing", job.lease_expires_at < now)),
+    )
+
+
+@dataclass(frozen=True)
+class TenantUsage:
+    """What a tenant holds against its quotas: jobs queued or processing, seconds of audio accepted since `since`."""
+
+    jobs_in_flight: int
+    audio_seconds: float
 
 
 class JobRepository:
@@ -59,19 +80,62 @@ class JobRepository:
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def usage(self, tenant_id: uuid.UUID, since: datetime) -> TenantUsage:
+        """Jobs in flight, and audio seconds of jobs accepted since `since` (all but those cancelled unstarted)."""
+        in_flight = and_(Job.status.in_(IN_FLIGHT), Job.deleted_at.is_(None))
+        counted_today = and_(Job.created_at >= since, not_(and_(Job.status == "failed", Job.started_at.is_(None))))
+        stmt = select(
+            func.count().filter(in_flight),
+            func.coalesce(func.sum(Job.duration_seconds).filter(counted_today), 0.0),
+        ).where(Job.tenant_id == tenant_id, or_(Job.status.in_(IN_FLIGHT), Job.created_at >= since))
+        jobs, seconds = (await self.session.execute(stmt)).one()
+        return TenantUsage(jobs_in_flight=int(jobs), audio_seconds=float(seconds))
+
     # --- worker side: leases -------------------------------------------------------------------------
+
+    async def claim_next(self, owner: str, lease_seconds: float) -> Job | None:
+        """The next job in the fair order, across tenants (the one query that reads every tenant's queue).
+
+        Among tenants with a claimable job: fewest jobs running first, then the one served longest ago (its
+        latest job start; never served first), then its oldest job. SKIP LOCKED lets replicas claim at once
+        without ever taking the same job; the UPDATE re-checks the job is still claimable."""
+        now = _now()
+        queue, other = aliased(Job), aliased(Job)
+        waiting = select(queue.tenant_id).where(_claimable(queue, now)).distinct().cte("waiting")
+        running = (
+            select(func.count())
+            .where(
+                other.tenant_id == waiting.c.tenant_id,
+                other.status == "processing",
+                other.lease_expires_at >= now,
+                other.deleted_at.is_(None),
+            )
+            .scalar_subquery()
+        )
+        served = select(func.max(other.started_at)).where(other.tenant_id == waiting.c.tenant_id).scalar_subquery()
+        turns = select(waiting.c.tenant_id, running.label("running"), served.label("served_at")).cte("turns")
+        pick = (
+            select(queue.id)
+            .join(turns, turns.c.tenant_id == queue.tenant_id)
+            .where(_claimable(queue, now))
+            .order_by(turns.c.running, turns.c.served_at.asc().nulls_first(), queue.created_at, queue.id)
+            .limit(1)
+            .with_for_update(of=queue, skip_locked=True)
+            .scalar_subquery()
+        )
+        return await self._take(and_(Job.id == pick, _claimable(Job, now)), owner, lease_seconds, now)
 
     async def claim(self, tenant_id: uuid.UUID, job_id: uuid.UUID, owner: str, lease_seconds: float) -> Job | None:
         """Take a queued job, or a processing one whose worker's lease ran out; None if someone else has it."""
         now = _now()
+        return await self._take(
+            and_(Job.id == job_id, Job.tenant_id == tenant_id, _claimable(Job, now)), owner, lease_seconds, now
+        )
+
+    async def _take(self, where, owner: str, lease_seconds: float, now: datetime) -> Job | None:
         stmt = (
             update(Job)
-            .where(
-                Job.id == job_id,
-                Job.tenant_id == tenant_id,
-                Job.deleted_at.is_(None),
-                or_(Job.status == "queued", and_(Job.status == "processing", Job.lease_expires_at < now)),
-            )
+            .where(where)
             .values(
                 status="processing",
                 lease_owner=owner,

@@ -53,12 +53,14 @@ UPLOAD_FORM = {
         413: {"description": "file or audio too large"},
         415: {"description": "not an accepted audio type"},
         422: {"description": "a form field is invalid"},
+        429: {"description": "a tenant quota (jobs in flight, minutes per day) is used up; see Retry-After"},
     },
     summary="Upload audio to transcribe",
 )
 async def create_transcription(
     request: Request, service: JobServiceDep, store: StoreDep, tenant_id: TenantIdDep, me: CurrentPrincipal
 ) -> TranscriptionQueued:
+    await service.quotas.check(tenant_id, None, lock=False)
     upload = await receive_upload(request, store, service.settings.max_upload_bytes)
     try:
         fields = parse_fields(upload.fields)

@@ -1,6 +1,8 @@
 """The worker side of jobs: claim with a lease, run the engine with bounded concurrency, store the result once.
 
 The job row is the source of truth. A claim is an atomic UPDATE (queued, or processing with an expired lease);
+an event is a turn, not an order: each one runs the next job in the fair order across tenants (claim_next), so
+one tenant's backlog never makes the others wait behind it;
 the runner renews the lease with each progress write; the result, the segments and `transcription.completed.v1`
 commit in one transaction guarded by the lease owner. So a crashed worker's job is taken over after its lease
 runs out (by the redelivered event or by the sweep) and completes exactly once.
@@ -14,8 +16,8 @@ import binascii
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +37,7 @@ from services.transcription.jobs.audio import ACCEPTED, CorruptAudio, check_inte
 from services.transcription.jobs.models import Job
 from services.transcription.jobs.repository import JobRepository
 from services.transcription.jobs.storage import FileStore
+from services.transcription.jobs.sweep import JobSweep
 from services.transcription.jobs.webhooks import UnsafeURL, check_public_url, deliver
 from services.transcription.tenants import TenantConfig, TenantDirectory
 from shared.events.envelope import Envelope
@@ -49,7 +52,7 @@ class JobFailed(Exception):
     """A reason to fail the job with a message the user can read."""
 
 
-class JobRunner:
+class JobRunner(JobSweep):
     def __init__(
         self,
         settings: TranscriptionSettings,
@@ -69,6 +72,7 @@ class JobRunner:
         self.slots = asyncio.Semaphore(settings.max_concurrent_jobs)
         self._running: set[uuid.UUID] = set()
         self._tasks: set[asyncio.Task] = set()
+        self._sweep_tasks: set[asyncio.Task] = set()
 
     # --- event entry point ---------------------------------------------------------------------------
 
@@ -80,7 +84,7 @@ class JobRunner:
         request = TranscriptionRequested.model_validate(envelope.payload)
         job_id = request.job_id or await self._job_from_event(envelope, request)
         if job_id is not None:
-            await self.run_job(envelope.tenant_id, job_id)
+            await self.run_next()  # one event, one turn: the job it names may wait for a fairer one
 
     async def _job_from_event(self, envelope: Envelope, request: TranscriptionRequested) -> uuid.UUID | None:
         """A job for audio sent by another service (voice notes): created once per event idempotency key."""
@@ -183,29 +187,31 @@ class JobRunner:
 
     # --- running a job -------------------------------------------------------------------------------
 
-    def spawn(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
-        task = asyncio.create_task(self.run_job(tenant_id, job_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def run_next(self) -> None:
+        """One turn: wait for a slot, then run the next job in the fair order across tenants (claim_next)."""
+        await self._claim_and_run(lambda jobs: jobs.claim_next(self.owner, self.settings.lease_seconds))
 
     async def run_job(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
-        if job_id in self._running:
-            return
-        self._running.add(job_id)
-        try:
-            async with self.slots:
-                await self._run(tenant_id, job_id)
-        finally:
-            self._running.discard(job_id)
+        """Run one given job now (tests and tools); the worker itself takes jobs in turn with run_next."""
+        await self._claim_and_run(lambda jobs: jobs.claim(tenant_id, job_id, self.owner, self.settings.lease_seconds))
 
-    async def _run(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
+    async def _claim_and_run(self, claim: Callable[[JobRepository], Awaitable[Job | None]]) -> None:
+        async with self.slots:
+            async with self.sessionmaker() as session:
+                job = await claim(JobRepository(session))
+                await session.commit()
+            if job is None or job.id in self._running:
+                return  # nothing claimable (done, cancelled, held), or ours already: its lease ran out, now renewed
+            self._running.add(job.id)
+            try:
+                await self._run(job)
+            finally:
+                self._running.discard(job.id)
+
+    async def _run(self, job: Job) -> None:
         s = self.settings
-        async with self.sessionmaker() as session:
-            job = await JobRepository(session).claim(tenant_id, job_id, self.owner, s.lease_seconds)
-            await session.commit()
-        if job is None:
-            return  # finished, cancelled, or held by a live worker (the sweep takes it over if that one dies)
-        log.info("job_started", job_id=str(job_id), tenant_id=str(tenant_id), attempt=job.attempts)
+        job_id = job.id
+        log.info("job_started", job_id=str(job_id), tenant_id=str(job.tenant_id), attempt=job.attempts)
         try:
             if job.attempts > s.max_attempts:
                 raise JobFailed(f"gave up after {s.max_attempts} attempts (the worker stopped while transcribing)")
@@ -362,38 +368,6 @@ class JobRunner:
             await session.commit()
         if error:
             log.warning("webhook_failed", job_id=str(job.id), error=error)
-
-    # --- the sweep: jobs whose worker died, webhooks not yet delivered ---------------------------------
-
-    async def sweep_once(self) -> int:
-        async with self.sessionmaker() as session:
-            repo = JobRepository(session)
-            stale = await repo.stale(self.settings.queued_grace_seconds)
-            webhooks = await repo.webhooks_due(self.settings.webhook_max_attempts)
-        for tenant_id, job_id in stale:
-            if job_id not in self._running:
-                log.info("job_reclaimed", job_id=str(job_id))
-                self.spawn(tenant_id, job_id)
-        retry_after = timedelta(seconds=self.settings.sweep_interval_seconds)
-        for job in webhooks:
-            if job.finished_at and datetime.now(UTC) - job.finished_at >= retry_after * job.webhook_attempts:
-                await self._webhook(job)
-        return len(stale)
-
-    async def run_sweeper(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.sweep_once()
-            except Exception as exc:  # noqa: BLE001 - the sweep must outlive a database hiccup
-                log.error("sweep_failed", error=f"{type(exc).__name__}: {exc}"[:300])
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.sweep_interval_seconds)
-            except TimeoutError:
-                pass
-
-    async def drain(self) -> None:
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=30)
 
 
 def _read_head(path) -> bytes:

@@ -15,6 +15,7 @@ from services.transcription.config import TranscriptionSettings
 from services.transcription.jobs.audio import probe_duration
 from services.transcription.jobs.errors import AudioTooLong, JobNotFound
 from services.transcription.jobs.models import Job
+from services.transcription.jobs.quotas import JobQuotas
 from services.transcription.jobs.repository import JobRepository
 from services.transcription.jobs.schemas import (
     SegmentRead,
@@ -46,6 +47,7 @@ class JobService:
         self.settings = settings
         self.store = store
         self.jobs = JobRepository(session)
+        self.quotas = JobQuotas(session, settings)
 
     async def create_from_upload(
         self, tenant_id: uuid.UUID, created_by: str, upload: UploadedAudio, request: TranscriptionCreate
@@ -56,6 +58,11 @@ class JobService:
             raise AudioTooLong(
                 f"the audio lasts {duration:.0f} s; the limit is {self.settings.max_duration_seconds:.0f} s"
             )
+        try:  # the audio's duration counts against minutes per day now (the worker cannot run what it cannot read)
+            await self.quotas.check(tenant_id, duration)
+        except BaseException:
+            upload.path.unlink(missing_ok=True)
+            raise
         job_id = uuid.uuid4()
         key = self.store.key_for(tenant_id, job_id, upload.audio_type.extension)
         job = Job(
