@@ -27,8 +27,11 @@ import time
 import uuid
 from pathlib import Path
 
+import orjson
+
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/api/v1/assistants"  # routed to chat: a JWT/API-key route with the default rate-limit group
+WEBHOOK_PATH = "/webhooks/twilio/3f1c2a9e-8d7b-4c6a-9e5f-0a1b2c3d4e5f"  # no credentials; the `webhooks` group
 BODY = b'{"items":[{"id":"a1","name":"Support","model":"gpt-4o-mini"}],"next_cursor":null}'
 
 # ---------------------------------------------------- the upstream (imported by uvicorn: bench.gateway:upstream)
@@ -247,7 +250,6 @@ def main() -> None:
             "REDIS_URL": redis.url,
             "JWKS_JSON": keys.jwks_json,
             "LOG_LEVEL": "INFO" if args.access_log else "WARNING",
-            "GATEWAY_RATE_LIMITS": f'{{"default": {{"user": "{huge}", "api_key": "{huge}", "tenant": ""}}}}',
         }
         gateways: dict[str, tuple[int, int]] = {}  # name -> (port, pid)
         variants = [("", ROOT)]
@@ -260,7 +262,11 @@ def main() -> None:
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
             variants.append(("baseline ", old))
         for prefix, src in variants:
-            for name, extra in (("gateway_norl", {"GATEWAY_RATE_LIMITS_ENABLED": "false"}), ("gateway", {})):
+            limits = _rate_limits(huge, webhook_kind=_webhook_limit_kind(src))
+            for name, extra in (
+                ("gateway_norl", {"GATEWAY_RATE_LIMITS_ENABLED": "false"}),
+                ("gateway", {"GATEWAY_RATE_LIMITS": limits}),
+            ):
                 port = free_port()
                 argv = [*py, "gateway.main:app", "--port", str(port), "--workers", str(args.gateway_workers)]
                 argv += ["--no-proxy-headers", "--no-server-header"]
@@ -282,6 +288,7 @@ def main() -> None:
                 (f"{prefix}gateway JWT, no rate limit", f"http://127.0.0.1:{norl_port}{PATH}", _bearer(jwt), norl_pid),
                 (f"{prefix}gateway JWT + rate limit", f"http://127.0.0.1:{gw_port}{PATH}", _bearer(jwt), gw_pid),
                 (f"{prefix}gateway API key + rate limit", f"http://127.0.0.1:{gw_port}{PATH}", api_key, gw_pid),
+                (f"{prefix}gateway webhook + rate limit", f"http://127.0.0.1:{gw_port}{WEBHOOK_PATH}", {}, gw_pid),
             ]
         print(f"machine: {machine()}")
         print(
@@ -316,6 +323,18 @@ def main() -> None:
         if redis is not None:
             redis.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _webhook_limit_kind(src: Path) -> str:
+    """Webhooks are limited per channel since issue #22; a baseline from before limits them per IP."""
+    return "channel" if '"channel"' in (src / "gateway" / "config.py").read_text() else "ip"
+
+
+def _rate_limits(huge: str, *, webhook_kind: str) -> str:
+    """Limits that never refuse, so every row pays for the counting and none is throttled."""
+    return orjson.dumps(
+        {"default": {"user": huge, "api_key": huge, "tenant": ""}, "webhooks": {webhook_kind: huge}}
+    ).decode()
 
 
 def _bearer(token: str) -> dict[str, str]:
