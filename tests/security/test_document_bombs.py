@@ -2,10 +2,10 @@
 
 A tenant uploads small files that inflate to far more than they weigh: a DOCX whose word/document.xml deflates
 ~1000:1, the same with a zip header that lies about the member's size, one under the byte cap with too much text,
-a PDF with too many pages and a text file with too much text. Each must end `failed` with a reason, the search
-worker (in this process) must not inflate past its cap (its peak RSS stays bounded), and ordinary documents of the
-same and of another tenant still become `ready`. The worker's caps are lowered here so the bombs stay small; the
-defaults are in services/search/config.py.
+a PDF whose page stream inflates past the cap, a PDF with too many pages and a text file with too much text. Each
+must end `failed` with a reason, the search worker (in this process) must not inflate past its cap (its peak RSS
+stays bounded), and ordinary documents of the same and of another tenant still become `ready`. The worker's caps
+are lowered here so the bombs stay small; the defaults are in services/search/config.py.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import docx
 from fpdf import FPDF
+from pypdf import PdfWriter
+from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
 from shared.testing import wait_for
 from tests.security.stack import Tenant, platform
@@ -79,6 +81,24 @@ def many_pages(pages: int) -> bytes:
     return bytes(pdf.output())
 
 
+def pdf_stream_bomb(inflated: int) -> bytes:
+    """One page whose FlateDecode content stream (a line of text, then a long comment) inflates to `inflated`."""
+    w = PdfWriter()
+    page = w.add_blank_page(612, 792)
+    font = DictionaryObject(
+        {NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+         NameObject("/BaseFont"): NameObject("/Helvetica")}
+    )  # fmt: skip
+    fonts = DictionaryObject({NameObject("/F1"): w._add_object(font)})
+    page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
+    content = DecodedStreamObject()
+    content.set_data(b"BT /F1 12 Tf 72 700 Td (pizza) Tj ET\n% " + b"x" * inflated + b"\n")
+    page[NameObject("/Contents")] = w._add_object(content.flate_encode())
+    buf = io.BytesIO()
+    w.write(buf)
+    return buf.getvalue()
+
+
 def _rss_peak_reset() -> int:
     """Reset this process's peak RSS (Linux clear_refs 5) and return the current RSS in bytes."""
     Path("/proc/self/clear_refs").write_text("5")
@@ -122,18 +142,23 @@ async def test_bombs_fail_alone_and_the_worker_keeps_indexing(stack, committed_d
         warm = await _upload(p, a, "warm.docx", _docx(["Warm-up: the embedding model loads here."]))
         assert (await _settled(p, a, warm))["status"] == "ready"
 
-        base_rss = _rss_peak_reset()
+        liar, wordy, flate = lying_header(bomb), docx_bomb(CAP * 3 // 4), pdf_stream_bomb(BOMB)  # built before
+        base_rss = _rss_peak_reset()  # the peak from here on is the worker's (and the platform's) doing
         bomb_id = await _upload(p, a, "bomb.docx", bomb)
         doc = await _settled(p, a, bomb_id)
         assert doc["status"] == "failed", doc
         assert "inflates to more than" in doc["error"], doc
-        liar_id = await _upload(p, a, "liar.docx", lying_header(bomb))  # declares 1000 bytes, holds 32 MiB
+        liar_id = await _upload(p, a, "liar.docx", liar)  # declares 1000 bytes, holds 32 MiB
         doc = await _settled(p, a, liar_id)
         assert doc["status"] == "failed" and doc["error"], doc
-        wordy_id = await _upload(p, a, "wordy.docx", docx_bomb(CAP * 3 // 4))  # under the byte cap, over the text cap
+        wordy_id = await _upload(p, a, "wordy.docx", wordy)  # under the byte cap, over the text cap
         doc = await _settled(p, a, wordy_id)
         assert doc["status"] == "failed", doc
         assert f"more than {MAX_CHARS} characters" in doc["error"], doc
+        flate_id = await _upload(p, a, "flate.pdf", flate)
+        doc = await _settled(p, a, flate_id)
+        assert doc["status"] == "failed", doc
+        assert "decompression bomb" in doc["error"], doc
         grew = _status("VmHWM") - base_rss
         assert grew < 3 * CAP, f"the worker's peak RSS grew {grew} bytes for bombs capped at {CAP}"
 

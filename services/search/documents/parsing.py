@@ -88,7 +88,7 @@ def _pdf_text(data: bytes, limits: ExtractLimits) -> str:
     except UnreadableDocument:
         raise
     except LimitReachedError as exc:
-        raise UnreadableDocument(f"the PDF goes past a processing limit ({exc})") from None
+        raise UnreadableDocument(f"the PDF goes past a processing limit (a decompression bomb?): {exc}") from None
     except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError, IndexError) as exc:
         raise UnreadableDocument(f"the PDF is damaged or not a PDF ({type(exc).__name__})") from None
     text = budget.text()
