@@ -178,7 +178,7 @@ def dev_secrets(dev: DevSettings) -> dict[str, str]:
 
 # Settings that are empty by default (= feature off when a service runs alone) but that the whole local
 # platform turns on: (app, field) -> the service whose URL it gets.
-LINKS = {("chat", "search_url"): "search"}
+LINKS = {("chat", "search_url"): "search", ("channels", "public_base_url"): "gateway"}
 
 
 def wiring_env(specs: list[AppSpec]) -> dict[str, str]:

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/atende"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEV_SERVICE_SECRET = "dev-service-secret-change-me"
+Environment = Literal["development", "production"]
+PRODUCTION_REFUSES = "empty or a development default, refused with ENVIRONMENT=production"
+
+
+def is_development_secret(value: str, default: str = "") -> bool:
+    """Empty, the code's development default, or a placeholder from the examples (`CHANGE-ME...`)."""
+    v = value.strip()
+    return not v or v == default or "change-me" in v.lower()
 
 
 class ServiceSettings(BaseSettings):
@@ -21,6 +31,8 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", validate_default=True)
 
     service_name: str = "service"
+    # `production` refuses to start on development secrets (production_problems); anything else is a dev set-up.
+    environment: Environment = Field("development", validation_alias=AliasChoices("ENVIRONMENT"))
     database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=AliasChoices("DATABASE_URL"))
     redis_url: str = Field(DEFAULT_REDIS_URL, validation_alias=AliasChoices("REDIS_URL"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias=AliasChoices("LOG_LEVEL"))
@@ -37,7 +49,7 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = Field("atende", validation_alias=AliasChoices("JWT_AUDIENCE"))
     jwt_issuer: str = Field("atende-auth", validation_alias=AliasChoices("JWT_ISSUER"))
     # Shared secret a service presents to auth to obtain its service token.
-    service_secret: str = Field("dev-service-secret-change-me", validation_alias=AliasChoices("SERVICE_SECRET"))
+    service_secret: str = Field(DEV_SERVICE_SECRET, validation_alias=AliasChoices("SERVICE_SECRET"))
     secrets_key: str = Field("", validation_alias=AliasChoices("SECRETS_KEY"))
     ops_log_maxlen: int = Field(10_000, ge=100, validation_alias=AliasChoices("OPS_LOG_MAXLEN"))
     # Event bus (shared/events): stream bounds, relay pace, retries before the dead-letter stream.
@@ -52,6 +64,23 @@ class ServiceSettings(BaseSettings):
     events_processed_retention_hours: int = Field(
         168, ge=1, le=24 * 365, validation_alias=AliasChoices("EVENTS_PROCESSED_RETENTION_HOURS")
     )
+
+    def production_problems(self) -> list[str]:
+        """`SETTING: why` for each value production must not run on; subclasses add their own."""
+        problems = []
+        if is_development_secret(self.service_secret, DEV_SERVICE_SECRET):
+            problems.append(f"SERVICE_SECRET: {PRODUCTION_REFUSES}; set a random one (openssl rand -hex 32)")
+        if is_development_secret(self.secrets_key):
+            problems.append(f"SECRETS_KEY: {PRODUCTION_REFUSES}; set one (python -m shared.cli gen-key)")
+        return problems
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets(self):
+        if self.environment == "production":
+            problems = self.production_problems()
+            if problems:
+                raise PydanticCustomError("production_settings", "{problems}", {"problems": "\n".join(problems)})
+        return self
 
     @property
     def resolved_jwks_url(self) -> str:
@@ -98,6 +127,9 @@ def load_settings(cls: type[BaseSettings], **overrides) -> BaseSettings:
                 by_key.setdefault(key.lower(), envs[0])
         lines = []
         for err in exc.errors():
+            if not err["loc"]:  # a rule over several settings: its message names them, one per line
+                lines += [f"  {line}" for line in err["msg"].splitlines()]
+                continue
             name = ".".join(str(p) for p in err["loc"]) or "?"
             head = str(err["loc"][0]).lower() if err["loc"] else ""
             env = by_key.get(head) or (name.upper() if name.upper() in _UNPREFIXED else f"{prefix}{name}".upper())
@@ -106,6 +138,7 @@ def load_settings(cls: type[BaseSettings], **overrides) -> BaseSettings:
 
 
 _UNPREFIXED = {
+    "ENVIRONMENT",
     "DATABASE_URL",
     "REDIS_URL",
     "LOG_LEVEL",

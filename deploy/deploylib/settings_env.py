@@ -33,6 +33,7 @@ SERVICES = ("auth", "chat", "channels", "transcription", "search")
 # The private ranges a cluster's pod network is taken from (RFC 1918 and the shared address space).
 POD_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"]
 CONTAINER_VALUES: dict[str, str] = {
+    "ENVIRONMENT": "production",
     "AUTH_URL": "http://auth:8001",
     "CHAT_SEARCH_URL": "http://search:8005",
     "CHANNELS_MEDIA_DIR": "/data/media",
@@ -127,7 +128,7 @@ COMPOSE_VALUES: dict[str, str | None] = {
     "GATEWAY_TRUSTED_PROXIES": None,  # the gateway is published directly: from `.env`, default none
 }
 # Secrets docker compose refuses to start without (no insecure default is acceptable outside `make run`).
-COMPOSE_REQUIRED = ("SERVICE_SECRET", "SECRETS_KEY", "TRANSCRIPTION_WEBHOOK_SECRET")
+COMPOSE_REQUIRED = ("SERVICE_SECRET", "SECRETS_KEY", "TRANSCRIPTION_WEBHOOK_SECRET", "CHANNELS_PUBLIC_BASE_URL")
 
 
 def compose_value(setting: Setting) -> str | None:

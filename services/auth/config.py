@@ -5,7 +5,7 @@ from functools import lru_cache
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.config import ServiceSettings, load_settings
+from shared.config import PRODUCTION_REFUSES, ServiceSettings, is_development_secret, load_settings
 
 
 class AuthSettings(ServiceSettings):
@@ -62,6 +62,17 @@ class AuthSettings(ServiceSettings):
     demo_agent_password: str = Field(
         "atende-demo-agent", validation_alias=AliasChoices("DEMO_AGENT_PASSWORD", "AUTH_DEMO_AGENT_PASSWORD")
     )
+
+    def seed_problems(self) -> list[str]:
+        """The demo admin is the platform superuser: production never seeds accounts with known passwords."""
+        problems = []
+        for env, field in (
+            ("DEMO_ADMIN_PASSWORD", "demo_admin_password"),
+            ("DEMO_AGENT_PASSWORD", "demo_agent_password"),
+        ):
+            if is_development_secret(getattr(self, field), type(self).model_fields[field].default):
+                problems.append(f"{env}: {PRODUCTION_REFUSES}; set a strong password to seed the demo accounts")
+        return problems
 
 
 @lru_cache

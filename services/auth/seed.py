@@ -22,6 +22,7 @@ from services.auth.users.passwords import configure_hashing
 from services.auth.users.repository import UserRepository
 from services.auth.users.service import UserService
 from shared.auth import Principal
+from shared.config import SettingsError
 from shared.db import create_engine, create_sessionmaker
 from shared.logging import configure_logging, get_logger
 
@@ -48,6 +49,8 @@ async def _ensure_member(members: MembershipRepository, tenant_id, user: User, r
 
 async def seed(settings: AuthSettings, sessionmaker=None) -> dict[str, Any]:
     """Run once or many times: the same demo rows, never duplicates."""
+    if settings.environment == "production" and (problems := settings.seed_problems()):
+        raise SettingsError("invalid settings:\n" + "\n".join(f"  {p}" for p in problems))
     configure_hashing(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism)
     engine = None
     if sessionmaker is None:

@@ -13,9 +13,9 @@ class ChannelsSettings(ServiceSettings):
 
     service_name: str = "channels"
     port: int = 8003
-    # What webhook URLs and Twilio signatures are built on (the public URL of the gateway). Empty: rebuilt per
-    # request from X-Forwarded-Proto / X-Forwarded-Host set by the gateway or a TLS terminator.
-    public_base_url: str = ""
+    # What webhook URLs and Twilio signatures are built on (the public URL of the gateway), never the request's Host.
+    # Empty: channel answers carry only the webhook path and Twilio webhooks are refused; production requires it.
+    public_base_url: str = Field("", pattern=r"^(https?://[^/?#\s]+)?/?$")
     # Empty means the providers' public endpoints; tests and proxies point these elsewhere.
     telegram_api_url: str = ""
     twilio_api_url: str = ""
@@ -38,6 +38,12 @@ class ChannelsSettings(ServiceSettings):
     send_max_attempts: int = Field(5, ge=1, le=20)
     send_timeout_seconds: float = Field(15.0, gt=0)
     split_max_chars: int = Field(1000, ge=100, le=4096)
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if not self.public_base_url:
+            problems.append("CHANNELS_PUBLIC_BASE_URL: required with ENVIRONMENT=production (webhook URLs, Twilio)")
+        return problems
 
 
 @lru_cache

@@ -14,13 +14,8 @@ def get_box(request: Request) -> SecretBox:
 
 
 def public_base_url(request: Request) -> str:
-    """The URL the outside world uses to reach us: configured, else what the proxy in front says."""
-    configured = request.app.state.settings.public_base_url
-    if configured:
-        return configured.rstrip("/")
-    proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
-    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or request.url.netloc
-    return f"{proto}://{host.split(',')[0].strip()}"
+    """CHANNELS_PUBLIC_BASE_URL, or "" when unset: never the request's Host, which whoever calls us chooses."""
+    return request.app.state.settings.public_base_url.rstrip("/")
 
 
 BoxDep = Annotated[SecretBox, Depends(get_box)]

@@ -133,10 +133,12 @@ class Platform:
             return s.settings(SearchSettings, auth_url=u["auth"], events_relay_interval_ms=20, **kw)
         raise KeyError(name)
 
-    def start_worker(self, service: str, **kw) -> None:
+    def start_worker(self, service: str, run_kwargs: dict | None = None, **kw) -> None:
+        """The service's worker (`run(settings, stop, **run_kwargs)`) in this event loop, stopped at the end."""
         run = importlib.import_module(f"services.{service}.worker").run
         stop = asyncio.Event()
-        self.workers.append((stop, asyncio.create_task(run(self.settings(service, **kw), stop))))
+        task = asyncio.create_task(run(self.settings(service, **kw), stop, **(run_kwargs or {})))
+        self.workers.append((stop, task))
 
     async def sql(self, query: str, **params):
         engine = create_async_engine(self.stack.database_url)
@@ -278,10 +280,12 @@ async def platform(
     rate_limits: dict[str, dict[str, str]] | None = None,
     client_ips: bool = False,
     settings: dict[str, dict] | None = None,
+    app_kwargs: dict[str, dict] | None = None,
 ) -> AsyncIterator[Platform]:
     """`rate_limits`: turn the gateway's limits on with these groups (default: off). `client_ips`: the gateway trusts
     the test client as a proxy, so `from_ip(...)` headers set the client address it sees. `settings`: per app
-    ("auth", "chat", ..., "gateway") setting overrides."""
+    ("auth", "chat", ..., "gateway") setting overrides (app and worker). `app_kwargs`: per service, extra
+    arguments of its create_app (e.g. an injected resolver)."""
     llm = LLMStandIn(api_key=llm_key)
     tg = TelegramStandIn()
     tw = TwilioStandIn(TWILIO_SID, tw_token)
@@ -296,7 +300,8 @@ async def platform(
         overrides = settings or {}
         p = Platform(stack, urls, llm, tg, tw, tmp_path, overrides)
         for name in ("auth", "chat", "channels", "transcription", "search"):
-            app = importlib.import_module(f"services.{name}.app").create_app(p.settings(name))
+            create_app = importlib.import_module(f"services.{name}.app").create_app
+            app = create_app(p.settings(name), **(app_kwargs or {}).get(name, {}))
             # like the deployments: the service decides itself whom to believe for X-Forwarded-For (shared/net.py)
             urls[name] = await es.enter_async_context(serve_app(app, proxy_headers=False))
         gw_kw = dict(

@@ -35,6 +35,7 @@ _SECRET_BYTES = 32
 
 
 def webhook_url(base_url: str, channel: Channel) -> str:
+    """Absolute on CHANNELS_PUBLIC_BASE_URL; without it only the path (the operator has not said where we live)."""
     return f"{base_url.rstrip('/')}/webhooks/{WEBHOOK_PATHS[channel.type]}/{channel.id}"
 
 
@@ -138,6 +139,8 @@ class ChannelService:
         if channel.type != "telegram":
             raise BadRequest("set-webhook is for telegram channels")
         creds = self.credentials(channel)
+        if not base_url:
+            raise BadRequest("CHANNELS_PUBLIC_BASE_URL is not configured: there is no public webhook URL to register")
         url = webhook_url(base_url, channel)
         if not url.startswith("https://") and not api_url:
             raise BadRequest("Telegram only calls https webhooks: set CHANNELS_PUBLIC_BASE_URL to your https URL")

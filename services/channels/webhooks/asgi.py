@@ -72,9 +72,7 @@ class WebhookFastPath:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             if provider == "twilio":
                 query = scope.get("query_string", b"").decode("latin-1")
-                inbound_id = await intake.twilio_message(
-                    channel_id, headers, scope.get("scheme", "http"), scope["path"], query, body
-                )
+                inbound_id = await intake.twilio_message(channel_id, headers, scope["path"], query, body)
                 structlog.contextvars.bind_contextvars(channel_id=channel_id, duplicate=inbound_id is None)
                 await send({"type": "http.response.start", "status": 200, "headers": _XML_HEADERS})
                 await send({"type": "http.response.body", "body": _TWIML})

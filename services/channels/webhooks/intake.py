@@ -634,14 +634,12 @@ class WebhookIntake:
 
     # ---- Twilio ---------------------------------------------------------------------------------------------
 
-    def public_url(self, headers: Mapping[str, str], scheme: str, path: str, query: str) -> str:
-        """The URL Twilio called (and signed): configured base, else what the proxy in front says."""
-        base = self.public_base_url
-        if not base:
-            proto = headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
-            host = headers.get("x-forwarded-host") or headers.get("host") or ""
-            base = f"{proto}://{host.split(',')[0].strip()}"
-        return base + path + ("?" + query if query else "")
+    def public_url(self, path: str, query: str) -> str:
+        """The URL Twilio called (and signed), on CHANNELS_PUBLIC_BASE_URL: never on the request's Host, which the
+        caller chooses. Without a configured base no Twilio signature can be checked, so every one is refused."""
+        if not self.public_base_url:
+            raise Forbidden("CHANNELS_PUBLIC_BASE_URL is not configured: Twilio signatures cannot be checked")
+        return self.public_base_url + path + ("?" + query if query else "")
 
     @staticmethod
     def twilio_params(content_type: str, body: bytes) -> dict[str, str]:
@@ -677,11 +675,11 @@ class WebhookIntake:
         return ch
 
     async def twilio_message(
-        self, channel_id: str, headers: Mapping[str, str], scheme: str, path: str, query: str, body: bytes
+        self, channel_id: str, headers: Mapping[str, str], path: str, query: str, body: bytes
     ) -> uuid.UUID | None:
         """A signed WhatsApp message: stored once. 4xx for anything not authentic or not well formed."""
         params = self.twilio_params(headers.get("content-type", ""), body)
-        url = self.public_url(headers, scheme, path, query)
+        url = self.public_url(path, query)
         signature = headers.get("x-twilio-signature", "")
         ch = await self.twilio_channel(channel_id, url, params, signature)
         msg = twilio_incoming(params)

@@ -48,9 +48,7 @@ def _headers(request: Request) -> dict[str, str]:
 async def twilio_message(channel_id: str, request: Request) -> Response:
     body = await _body(request)
     query = request.scope.get("query_string", b"").decode("latin-1")
-    await _intake(request).twilio_message(
-        channel_id, _headers(request), request.url.scheme, request.url.path, query, body
-    )
+    await _intake(request).twilio_message(channel_id, _headers(request), request.url.path, query, body)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
@@ -66,7 +64,7 @@ async def twilio_status(channel_id: str, request: Request, session: SessionDep) 
     headers = _headers(request)
     params = intake.twilio_params(headers.get("content-type", ""), body)
     query = request.scope.get("query_string", b"").decode("latin-1")
-    url = intake.public_url(headers, request.url.scheme, request.url.path, query)
+    url = intake.public_url(request.url.path, query)
     channel = await intake.twilio_channel(channel_id, url, params, headers.get("x-twilio-signature", ""))
     sid, status = params.get("MessageSid"), params.get("MessageStatus")
     if not sid or not status:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import any_, func, literal, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.channels.outbound.models import Delivery
@@ -21,7 +21,8 @@ async def record_status(
         .where(
             Delivery.tenant_id == channel.tenant_id,
             Delivery.channel_id == channel.id,
-            Delivery.provider_message_ids.contains(provider_message_id),
+            # exact element of the comma-separated list: never LIKE, where a sid's `%` or `_` would match others
+            literal(provider_message_id) == any_(func.string_to_array(Delivery.provider_message_ids, ",")),
         )
         .values(status=status[:20], error=error, updated_at=utcnow())
     )
