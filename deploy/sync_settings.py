@@ -36,7 +36,6 @@ SECRET_EXAMPLES = {
     "REDIS_URL": "rediss://:CHANGE-ME@redis.example.internal:6380/0",
     "SERVICE_SECRET": "CHANGE-ME-openssl-rand-hex-32",
     "SECRETS_KEY": "CHANGE-ME-python-m-shared.cli-gen-key",
-    "TRANSCRIPTION_WEBHOOK_SECRET": "CHANGE-ME-openssl-rand-hex-32",
     "DEMO_ADMIN_PASSWORD": "CHANGE-ME",
     "DEMO_AGENT_PASSWORD": "CHANGE-ME",
 }

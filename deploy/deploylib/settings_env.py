@@ -128,7 +128,7 @@ COMPOSE_VALUES: dict[str, str | None] = {
     "GATEWAY_TRUSTED_PROXIES": None,  # the gateway is published directly: from `.env`, default none
 }
 # Secrets docker compose refuses to start without (no insecure default is acceptable outside `make run`).
-COMPOSE_REQUIRED = ("SERVICE_SECRET", "SECRETS_KEY", "TRANSCRIPTION_WEBHOOK_SECRET", "CHANNELS_PUBLIC_BASE_URL")
+COMPOSE_REQUIRED = ("SERVICE_SECRET", "SECRETS_KEY", "CHANNELS_PUBLIC_BASE_URL")
 
 
 def compose_value(setting: Setting) -> str | None:

@@ -7,6 +7,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings, load_settings
+from shared.egress import EgressPolicy
 
 EngineName = Literal["local", "openai", "assemblyai"]
 
@@ -61,14 +62,19 @@ class TranscriptionSettings(ServiceSettings):
     assemblyai_poll_seconds: float = Field(3.0, ge=0.01)
     assemblyai_timeout_seconds: float = Field(3600.0, ge=1)
 
-    # Webhooks (HMAC-SHA256 signed) and audio_url downloads: private/loopback targets refused unless allowed.
-    webhook_secret: str = "dev-webhook-secret-change-me"
+    # Webhooks (signed with each tenant's own `webhook_secret` tenant secret) and audio_url downloads go through
+    # shared/egress.py: private, loopback, link-local... addresses refused unless allowed (tests, local set-ups).
     webhook_timeout_seconds: float = Field(10.0, gt=0)
     webhook_max_attempts: int = Field(5, ge=1, le=50)
+    webhook_max_response_bytes: int = Field(64 * 1024, ge=0, le=10 * 1024 * 1024)  # of a refusing receiver's answer
     allow_private_urls: bool = False
 
     # Tenant settings (locale, engine, keys) come from auth's internal API; cached briefly.
     tenant_cache_seconds: float = Field(60.0, ge=0)
+
+    def egress_policy(self) -> EgressPolicy:
+        """Webhooks and audio_url downloads: the answer cap is the audio limit (webhooks read far less)."""
+        return EgressPolicy(allow_private=self.allow_private_urls, max_response_bytes=self.max_upload_bytes)
 
 
 @lru_cache

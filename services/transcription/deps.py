@@ -19,7 +19,8 @@ StoreDep = Annotated[FileStore, Depends(get_store)]
 
 
 def get_job_service(request: Request, session: SessionDep, store: StoreDep) -> JobService:
-    return JobService(session, request.app.state.settings, store)
+    state = request.app.state
+    return JobService(session, state.settings, store, state.tenants, state.egress_guard)
 
 
 JobServiceDep = Annotated[JobService, Depends(get_job_service)]

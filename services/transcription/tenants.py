@@ -17,6 +17,7 @@ class TenantConfig:
     locale: str | None = None
     engine: str | None = None
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    reachable: bool = True  # False: auth did not answer, these are the platform defaults
 
 
 class TenantDirectory:
@@ -56,7 +57,7 @@ class TenantDirectory:
             log.warning(
                 "tenant_settings_unavailable", tenant_id=str(tenant_id), error=f"{type(exc).__name__}: {exc}"[:300]
             )
-            return TenantConfig()
+            return TenantConfig(reachable=False)
         config = TenantConfig(
             locale=data.get("locale"),
             engine=data.get("transcription_engine"),

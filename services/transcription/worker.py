@@ -15,6 +15,7 @@ from services.transcription.jobs.runner import JobRunner
 from services.transcription.jobs.storage import FileStore
 from services.transcription.tenants import TenantDirectory
 from shared.db import create_engine, create_sessionmaker
+from shared.egress import Resolver, create_egress_client
 from shared.events.transcription import REQUESTED_STREAM
 from shared.events.worker import ConsumerSpec, run_worker
 from shared.http import create_http_client
@@ -23,18 +24,21 @@ from shared.logging import get_logger
 log = get_logger("worker")
 
 
-def build_runner(settings: TranscriptionSettings, sessionmaker, http) -> JobRunner:
+def build_runner(settings: TranscriptionSettings, sessionmaker, http, egress) -> JobRunner:
     return JobRunner(
         settings,
         sessionmaker,
         FileStore(settings.storage_dir),
         build_engines(settings),
         TenantDirectory(settings, http),
-        http,
+        egress,
     )
 
 
-async def run(settings: TranscriptionSettings | None = None, stop: asyncio.Event | None = None) -> None:
+async def run(
+    settings: TranscriptionSettings | None = None, stop: asyncio.Event | None = None, resolver: Resolver | None = None
+) -> None:
+    """`resolver` replaces the system's for tenant URLs (tests feed it rebinding answers)."""
     settings = settings or get_settings()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -45,7 +49,8 @@ async def run(settings: TranscriptionSettings | None = None, stop: asyncio.Event
             pass
     engine = create_engine(settings.database_url, max(4, settings.max_concurrent_jobs * 2 + 2))
     http = create_http_client(timeout=30)
-    runner = build_runner(settings, create_sessionmaker(engine), http)
+    egress = create_egress_client(settings.egress_policy(), resolver, timeout=30)
+    runner = build_runner(settings, create_sessionmaker(engine), http, egress)
     if runner.settings.default_engine == "local":
         # Load the model before taking work, so the first job does not pay for it and a broken install shows now.
         try:
@@ -63,6 +68,7 @@ async def run(settings: TranscriptionSettings | None = None, stop: asyncio.Event
         await asyncio.gather(sweeper, return_exceptions=True)
         await runner.drain()
         await http.aclose()
+        await egress.aclose()
         await engine.dispose()
 
 

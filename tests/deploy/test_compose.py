@@ -21,7 +21,6 @@ ENV = {
     "POSTGRES_PASSWORD": "pw",
     "SERVICE_SECRET": "s" * 32,
     "SECRETS_KEY": "k" * 44,
-    "TRANSCRIPTION_WEBHOOK_SECRET": "w" * 32,
     "CHANNELS_PUBLIC_BASE_URL": "https://atende.example.com",
 }
 

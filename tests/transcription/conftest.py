@@ -5,10 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.auth.app import create_app as create_auth_app
+from services.auth.config import AuthSettings
 from services.transcription.app import create_app
 from services.transcription.config import TranscriptionSettings
 from services.transcription.engines import build_engines
@@ -16,8 +20,9 @@ from services.transcription.jobs.runner import JobRunner
 from services.transcription.jobs.storage import FileStore
 from services.transcription.tenants import TenantDirectory
 from shared.db import create_sessionmaker
+from shared.egress import create_egress_client
 from shared.http import create_http_client
-from shared.testing import app_client
+from shared.testing import app_client, serve_app
 from tests.transcription.audio_gen import EN_SENTENCE, PT_SENTENCE, concat, convert, speak, voice_note
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,23 +131,65 @@ async def make_runner(committed_db) -> AsyncIterator:
     async def build(settings: TranscriptionSettings) -> JobRunner:
         engine = create_async_engine(settings.database_url, pool_size=5)
         http = create_http_client()
+        egress = create_egress_client(settings.egress_policy())
         runner = JobRunner(
             settings,
             create_sessionmaker(engine),
             FileStore(settings.storage_dir),
             build_engines(settings),
             TenantDirectory(settings, http),
-            http,
+            egress,
         )
-        made.append((engine, http))
+        made.append((engine, http, egress))
         return runner
 
     yield build
-    for engine, http in made:
+    for engine, http, egress in made:
         await http.aclose()
+        await egress.aclose()
         await engine.dispose()
 
 
 @pytest.fixture
 async def runner(make_runner, settings) -> JobRunner:
     return await make_runner(settings)
+
+
+@pytest.fixture
+async def auth_service(stack, committed_db):
+    settings = stack.settings(AuthSettings, argon2_memory_kib=8192, argon2_time_cost=1)
+    async with serve_app(create_auth_app(settings)) as url, httpx.AsyncClient(base_url=url) as client:
+        yield url, client
+
+
+async def tenant_with(client: httpx.AsyncClient, secrets: dict[str, str], **settings) -> uuid.UUID:
+    email = f"u{uuid.uuid4().hex[:8]}@example.com"
+    body = {"email": email, "password": "correct-horse-battery", "full_name": "Ana", "tenant_name": "Pizzaria"}
+    assert (await client.post("/api/v1/auth/register", json=body)).status_code == 201
+    r = await client.post("/api/v1/auth/login", json={"email": email, "password": "correct-horse-battery"})
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    tenant_id = (await client.get("/api/v1/auth/me", headers=headers)).json()["memberships"][0]["tenant_id"]
+    r = await client.patch(f"/api/v1/tenants/{tenant_id}", json=settings, headers=headers)
+    assert r.status_code == 200, r.text
+    for name, value in secrets.items():
+        r = await client.put(f"/api/v1/tenants/{tenant_id}/secrets/{name}", json={"value": value}, headers=headers)
+        assert r.status_code == 204, r.text
+    return uuid.UUID(tenant_id)
+
+
+HOOK_SECRET = "whsec-tenant-own-3b7e9d41"
+
+
+@pytest.fixture
+async def hooked(auth_service, make_settings, make_runner, make_token):
+    """A tenant on the real auth service with its own webhook_secret, seen by the app and the runner."""
+    auth_url, auth_client = auth_service
+    tenant = await tenant_with(auth_client, {"webhook_secret": HOOK_SECRET})
+    settings = make_settings(auth_url=auth_url)
+
+    def auth(tenant_id: uuid.UUID | None = None, scopes: list[str] | None = None) -> dict[str, str]:
+        token = make_token(tenant_id=tenant_id or tenant, role="admin", scopes=scopes or ["read", "write"])
+        return {"Authorization": f"Bearer {token}"}
+
+    async with app_client(create_app(settings)) as client:
+        yield SimpleNamespace(client=client, auth=auth, tenant=tenant, runner=await make_runner(settings))

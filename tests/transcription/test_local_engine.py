@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.transcription.jobs.webhooks import SIGNATURE_HEADER, verify
 from services.transcription.models import Outbox
 from shared.testing import serve_app
+from tests.transcription.conftest import HOOK_SECRET
 from tests.transcription.standins import Recorder, webhook_app
 
 SRT_TIME = re.compile(r"^\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}$")
@@ -59,9 +60,8 @@ async def run_and_watch(client, auth, runner, tenant, job_id) -> list[int]:
     return seen
 
 
-async def test_english_voice_note_is_transcribed_with_progress_events_and_webhook(
-    client, auth, tenant, en_note, runner, committed_db
-):
+async def test_english_voice_note_is_transcribed_with_progress_events_and_webhook(hooked, en_note, committed_db):
+    client, auth, tenant, runner = hooked.client, hooked.auth, hooked.tenant, hooked.runner
     rec = Recorder()
     async with serve_app(webhook_app(rec)) as hook_url:
         job_id = await upload(client, auth, en_note, webhook_url=f"{hook_url}/hook")
@@ -88,7 +88,7 @@ async def test_english_voice_note_is_transcribed_with_progress_events_and_webhoo
 
     assert len(rec.calls) == 1
     call = rec.calls[0]
-    assert verify("dev-webhook-secret-change-me", call["body"], call["headers"][SIGNATURE_HEADER.lower()])
+    assert verify(HOOK_SECRET, call["body"], call["headers"][SIGNATURE_HEADER.lower()])
     assert not verify("another-secret", call["body"], call["headers"][SIGNATURE_HEADER.lower()])
     assert orjson.loads(call["body"])["status"] == "completed"
 
@@ -174,7 +174,8 @@ async def test_garbage_after_an_ogg_header_fails_not_crashes(client, auth, tenan
     assert job["status"] == "failed" and job["error"]
 
 
-async def test_failed_webhook_is_retried_by_the_sweep(client, auth, tenant, en_note, runner):
+async def test_failed_webhook_is_retried_by_the_sweep(hooked, en_note):
+    client, auth, tenant, runner = hooked.client, hooked.auth, hooked.tenant, hooked.runner
     from starlette.applications import Starlette
     from starlette.responses import Response
     from starlette.routing import Route

@@ -2,39 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
-import httpx
-import pytest
-
-from services.auth.app import create_app as create_auth_app
-from services.auth.config import AuthSettings
 from services.transcription.app import create_app
 from shared.testing import app_client, serve_app
+from tests.transcription.conftest import tenant_with
 from tests.transcription.standins import Recorder, assemblyai_app
 from tests.transcription.test_local_engine import upload
-
-
-@pytest.fixture
-async def auth_service(stack, committed_db):
-    settings = stack.settings(AuthSettings, argon2_memory_kib=8192, argon2_time_cost=1)
-    async with serve_app(create_auth_app(settings)) as url, httpx.AsyncClient(base_url=url) as client:
-        yield url, client
-
-
-async def tenant_with(client: httpx.AsyncClient, secrets: dict[str, str], **settings) -> uuid.UUID:
-    email = f"u{uuid.uuid4().hex[:8]}@example.com"
-    body = {"email": email, "password": "correct-horse-battery", "full_name": "Ana", "tenant_name": "Pizzaria"}
-    assert (await client.post("/api/v1/auth/register", json=body)).status_code == 201
-    r = await client.post("/api/v1/auth/login", json={"email": email, "password": "correct-horse-battery"})
-    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    tenant_id = (await client.get("/api/v1/auth/me", headers=headers)).json()["memberships"][0]["tenant_id"]
-    r = await client.patch(f"/api/v1/tenants/{tenant_id}", json=settings, headers=headers)
-    assert r.status_code == 200, r.text
-    for name, value in secrets.items():
-        r = await client.put(f"/api/v1/tenants/{tenant_id}/secrets/{name}", json={"value": value}, headers=headers)
-        assert r.status_code == 204, r.text
-    return uuid.UUID(tenant_id)
 
 
 async def test_tenant_locale_hint_and_tenant_key(

@@ -1,6 +1,6 @@
 """Domain errors of transcription jobs (mapped to problem+json by shared/errors.py)."""
 
-from shared.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from shared.errors import BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable, UnsupportedMediaType
 
 
 class JobNotFound(NotFound):
@@ -21,6 +21,18 @@ class AudioTooLong(PayloadTooLarge):
 
 class BadUpload(BadRequest):
     code = "bad_upload"
+
+
+class WebhookURLRefused(Unprocessable):
+    code = "webhook_url_refused"
+
+
+class WebhookSecretMissing(Unprocessable):
+    code = "webhook_secret_missing"
+
+
+class TenantSettingsUnavailable(ServiceUnavailable):
+    code = "tenant_settings_unavailable"
 
 
 class JobNotReady(BadRequest):

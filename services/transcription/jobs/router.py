@@ -52,8 +52,9 @@ UPLOAD_FORM = {
         400: {"description": "not a multipart form, or no 'file' part"},
         413: {"description": "file or audio too large"},
         415: {"description": "not an accepted audio type"},
-        422: {"description": "a form field is invalid"},
+        422: {"description": "a form field is invalid; webhook_url refused or no webhook_secret tenant secret"},
         429: {"description": "a tenant quota (jobs in flight, minutes per day) is used up; see Retry-After"},
+        503: {"description": "tenant settings unavailable (webhook_url given); retry"},
     },
     summary="Upload audio to transcribe",
 )
@@ -64,6 +65,7 @@ async def create_transcription(
     upload = await receive_upload(request, store, service.settings.max_upload_bytes)
     try:
         fields = parse_fields(upload.fields)
+        await service.check_webhook(tenant_id, str(fields.webhook_url) if fields.webhook_url else None)
     except Exception:
         upload.path.unlink(missing_ok=True)
         raise

@@ -11,8 +11,6 @@ runs out (by the redelivered event or by the sweep) and completes exactly once.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import os
 import socket
 import uuid
@@ -34,11 +32,12 @@ from services.transcription.engines.base import (
     Transcript,
 )
 from services.transcription.jobs.audio import ACCEPTED, CorruptAudio, check_integrity, probe_duration, sniff
+from services.transcription.jobs.fetch import AudioUnavailable, fetch_audio
 from services.transcription.jobs.models import Job
 from services.transcription.jobs.repository import JobRepository
 from services.transcription.jobs.storage import FileStore
 from services.transcription.jobs.sweep import JobSweep
-from services.transcription.jobs.webhooks import UnsafeURL, check_public_url, deliver
+from services.transcription.jobs.webhooks import WEBHOOK_SECRET_NAME, deliver
 from services.transcription.tenants import TenantConfig, TenantDirectory
 from shared.events.envelope import Envelope
 from shared.events.outbox import emit
@@ -60,14 +59,14 @@ class JobRunner(JobSweep):
         store: FileStore,
         engines: dict[str, Engine],
         tenants: TenantDirectory,
-        http,
+        egress,
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.store = store
         self.engines = engines
         self.tenants = tenants
-        self.http = http
+        self.egress = egress  # httpx client of shared/egress.py: every URL here comes from a tenant
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.slots = asyncio.Semaphore(settings.max_concurrent_jobs)
         self._running: set[uuid.UUID] = set()
@@ -101,12 +100,12 @@ class JobRunner(JobSweep):
         size = 0
         audio_type = None
         try:
-            size = await self._fetch_audio(request, temp)
+            size = await fetch_audio(self.egress, self.settings, request, temp)
             head = await asyncio.to_thread(_read_head, temp)
             audio_type = sniff(head)
             if audio_type is None:
                 error = f"the audio is not a type we accept ({ACCEPTED})"
-        except JobFailed as exc:
+        except AudioUnavailable as exc:
             error = str(exc)
         storage_key = None
         if error is None and audio_type is not None:
@@ -150,40 +149,6 @@ class JobRunner(JobSweep):
                 existing = await JobRepository(session).get_by_request_key(tenant_id, key)
                 return existing.id if existing else None
         return job_id if error is None else None
-
-    async def _fetch_audio(self, request: TranscriptionRequested, temp) -> int:
-        limit = self.settings.max_upload_bytes
-        if request.audio_b64:
-            if len(request.audio_b64) > self.settings.max_inline_audio_bytes * 4 // 3 + 8:
-                raise JobFailed("inline audio is larger than the inline limit; send audio_url instead")
-            try:
-                data = base64.b64decode(request.audio_b64, validate=True)
-            except (binascii.Error, ValueError):
-                raise JobFailed("audio_b64 is not valid base64") from None
-            await asyncio.to_thread(temp.write_bytes, data)
-            return len(data)
-        if request.audio_url:
-            try:
-                await check_public_url(request.audio_url, self.settings.allow_private_urls)
-            except UnsafeURL as exc:
-                raise JobFailed(f"audio_url refused: {exc}") from None
-            size = 0
-            try:
-                async with self.http.stream("GET", request.audio_url, timeout=60, follow_redirects=False) as r:
-                    if r.status_code != 200:
-                        raise JobFailed(f"audio_url answered {r.status_code}")
-                    with temp.open("wb") as fh:  # noqa: ASYNC230 - chunked writes, one at a time
-                        async for chunk in r.aiter_bytes(1 << 16):
-                            size += len(chunk)
-                            if size > limit:
-                                raise JobFailed(f"the audio is larger than the limit of {limit} bytes")
-                            await asyncio.to_thread(fh.write, chunk)
-            except JobFailed:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                raise JobFailed(f"could not download audio_url: {type(exc).__name__}") from None
-            return size
-        raise JobFailed("the request carries no audio (audio_b64 or audio_url)")
 
     # --- running a job -------------------------------------------------------------------------------
 
@@ -362,7 +327,8 @@ class JobRunner(JobSweep):
         if not job.webhook_url:
             return
         s = self.settings
-        error = await deliver(self.http, job, s.webhook_secret, s.webhook_timeout_seconds, s.allow_private_urls)
+        secret = (await self.tenants.get(job.tenant_id)).secrets.get(WEBHOOK_SECRET_NAME)
+        error = await deliver(self.egress, job, secret, s.webhook_timeout_seconds, s.webhook_max_response_bytes)
         async with self.sessionmaker() as session:
             await JobRepository(session).mark_webhook(job.id, delivered=error is None, error=error)
             await session.commit()

@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.transcription.base import Outbox
 from services.transcription.config import TranscriptionSettings
 from services.transcription.jobs.audio import probe_duration
-from services.transcription.jobs.errors import AudioTooLong, JobNotFound
+from services.transcription.jobs.errors import (
+    AudioTooLong,
+    JobNotFound,
+    TenantSettingsUnavailable,
+    WebhookSecretMissing,
+    WebhookURLRefused,
+)
 from services.transcription.jobs.models import Job
 from services.transcription.jobs.quotas import JobQuotas
 from services.transcription.jobs.repository import JobRepository
@@ -25,6 +31,9 @@ from services.transcription.jobs.schemas import (
 )
 from services.transcription.jobs.storage import FileStore
 from services.transcription.jobs.upload import UploadedAudio
+from services.transcription.jobs.webhooks import WEBHOOK_SECRET_NAME
+from services.transcription.tenants import TenantDirectory
+from shared.egress import EgressGuard, EgressRefused
 from shared.events.outbox import emit
 from shared.events.transcription import REQUESTED_STREAM, TranscriptionRequested
 from shared.pagination import Page, PageParams, encode_cursor
@@ -42,12 +51,39 @@ def parse_fields(fields: dict[str, str]) -> TranscriptionCreate:
 
 
 class JobService:
-    def __init__(self, session: AsyncSession, settings: TranscriptionSettings, store: FileStore) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: TranscriptionSettings,
+        store: FileStore,
+        tenants: TenantDirectory,
+        egress: EgressGuard,
+    ) -> None:
         self.session = session
         self.settings = settings
         self.store = store
+        self.tenants = tenants
+        self.egress = egress
         self.jobs = JobRepository(session)
         self.quotas = JobQuotas(session, settings)
+
+    async def check_webhook(self, tenant_id: uuid.UUID, url: str | None) -> None:
+        """422 now for a URL we would refuse to call, or no secret to sign with (delivery checks the URL again)."""
+        if url is None:
+            return
+        try:
+            await self.egress.target(url)
+        except EgressRefused as exc:
+            raise _webhook_error(WebhookURLRefused, f"webhook_url refused: {exc}") from None
+        tenant = await self.tenants.get(tenant_id)
+        if not tenant.reachable:
+            raise TenantSettingsUnavailable("tenant settings are unavailable; retry", headers={"Retry-After": "5"})
+        if not tenant.secrets.get(WEBHOOK_SECRET_NAME):
+            raise _webhook_error(
+                WebhookSecretMissing,
+                f"set the tenant secret {WEBHOOK_SECRET_NAME} first (PUT /api/v1/tenants/{tenant_id}/secrets/"
+                f"{WEBHOOK_SECRET_NAME}): callbacks are signed with it",
+            )
 
     async def create_from_upload(
         self, tenant_id: uuid.UUID, created_by: str, upload: UploadedAudio, request: TranscriptionCreate
@@ -145,6 +181,10 @@ class JobService:
         if job.status in ("queued", "processing"):
             await self.jobs.finish(job.id, None, status="failed", error="cancelled")
         await asyncio.to_thread(self.store.delete, job.storage_key)
+
+
+def _webhook_error(cls: type[WebhookURLRefused] | type[WebhookSecretMissing], msg: str) -> Exception:
+    return cls(msg, errors=[{"loc": ["body", "webhook_url"], "msg": msg}])
 
 
 def summary(job: Job) -> TranscriptionSummary:

@@ -1,40 +1,24 @@
-"""Signed webhook calls and the SSRF guard shared with audio_url downloads."""
+"""Signed webhook calls: each tenant's callbacks carry an HMAC with that tenant's own `webhook_secret`.
+
+`X-Atende-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>`; the tenant sets (and rotates) the
+secret through `PUT /api/v1/tenants/{id}/secrets/webhook_secret`, so no tenant can forge another's callbacks.
+Calls go through shared/egress.py (checked address, no redirects, answer read up to a cap).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
-import ipaddress
-import socket
 import time
-from urllib.parse import urlsplit
 
+import httpx
 import orjson
 
 from services.transcription.jobs.models import Job
+from shared.egress import EgressRefused, read_capped
 
 SIGNATURE_HEADER = "X-Atende-Signature"
-
-
-class UnsafeURL(ValueError):
-    """The URL points somewhere we must not call (private network, loopback, bad scheme)."""
-
-
-async def check_public_url(url: str, allow_private: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeURL("only http(s) URLs with a host are allowed")
-    if allow_private:
-        return
-    try:
-        infos = await asyncio.to_thread(socket.getaddrinfo, parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise UnsafeURL(f"cannot resolve {parts.hostname}") from exc
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if not ip.is_global:
-            raise UnsafeURL(f"{parts.hostname} resolves to a non-public address")
+WEBHOOK_SECRET_NAME = "webhook_secret"  # the tenant secret (auth's tenant secrets API) that signs callbacks
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
@@ -70,13 +54,19 @@ def webhook_body(job: Job) -> bytes:
     )
 
 
-async def deliver(http, job: Job, secret: str, timeout: float, allow_private: bool) -> str | None:
-    """POST the job's outcome; None when the receiver answered 2xx, else the reason."""
+async def deliver(
+    client: httpx.AsyncClient, job: Job, secret: str | None, timeout: float, max_response_bytes: int
+) -> str | None:
+    """POST the job's outcome; None when the receiver answered 2xx, else the reason (kept on the job)."""
+    if not secret:
+        return (
+            f"the tenant has no {WEBHOOK_SECRET_NAME} to sign with (PUT /api/v1/tenants/{{id}}/secrets/webhook_secret)"
+        )
+    body = webhook_body(job)
     try:
-        await check_public_url(job.webhook_url or "", allow_private)
-        body = webhook_body(job)
-        r = await http.post(
-            job.webhook_url,
+        async with client.stream(
+            "POST",
+            job.webhook_url or "",
             content=body,
             headers={
                 "Content-Type": "application/json",
@@ -85,10 +75,14 @@ async def deliver(http, job: Job, secret: str, timeout: float, allow_private: bo
                 "X-Atende-Delivery": str(job.id),
             },
             timeout=timeout,
-            follow_redirects=False,
-        )
-    except UnsafeURL as exc:
+        ) as r:
+            if 200 <= r.status_code < 300:
+                return None  # its answer is never read
+            answer, cut = await read_capped(r, max_response_bytes)
+    except EgressRefused as exc:
         return f"refused: {exc}"
     except Exception as exc:  # noqa: BLE001 - the receiver's failure is recorded, never ours to crash on
         return f"{type(exc).__name__}: {exc}"[:300]
-    return None if 200 <= r.status_code < 300 else f"receiver answered {r.status_code}"
+    snippet = answer[:200].decode("utf-8", "replace")
+    cut_note = f" (answer cut at {max_response_bytes} bytes)" if cut else ""
+    return f"receiver answered {r.status_code}{cut_note}" + (f": {snippet}" if snippet else "")
