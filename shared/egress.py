@@ -83,6 +83,7 @@ class EgressPolicy:
 
     allow_private: bool = False
     max_response_bytes: int = 1024 * 1024
+    resolve_timeout: float = 5.0
     schemes: frozenset[str] = frozenset({"http", "https"})
 
     def check_address(self, host: str, ip: IPAddress) -> None:
@@ -120,8 +121,9 @@ class EgressGuard:
             answers = [ipaddress.ip_address(host)]
         except ValueError:
             try:
-                answers = [ipaddress.ip_address(a.split("%", 1)[0]) for a in await self.resolver(host, port)]
-            except (OSError, ValueError, UnicodeError) as exc:
+                found = await asyncio.wait_for(self.resolver(host, port), self.policy.resolve_timeout)
+                answers = [ipaddress.ip_address(a.split("%", 1)[0]) for a in found]
+            except (OSError, ValueError, UnicodeError, TimeoutError) as exc:
                 raise EgressRefused(f"cannot resolve {host}") from exc
         if not answers:
             raise EgressRefused(f"cannot resolve {host}")
