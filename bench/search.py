@@ -160,7 +160,8 @@ async def build_session(conn, args) -> None:
 
 async def build_tenant_indexes(engine, args) -> None:
     """The per-tenant partial HNSW indexes, by the worker's maintenance pass (only the missing ones), timed."""
-    from services.search.indexing.vector_indexes import catalog, maintain
+    from services.search.indexing.vector_indexes.catalog import catalog
+    from services.search.indexing.vector_indexes.maintenance import maintain
 
     async with engine.connect() as conn:
         await build_session(conn, args)
@@ -291,7 +292,7 @@ class CachedEmbeddings:
 
 async def bench(args) -> None:
     from services.search.config import SearchSettings
-    from services.search.indexing.vector_indexes import index_name
+    from services.search.indexing.vector_indexes.ddl import index_name
     from services.search.query.repository import QUERY_VECTOR, Filters, SearchRepository, vector_param
     from services.search.query.schemas import SearchQuery
     from services.search.query.service import SearchService
@@ -329,7 +330,7 @@ async def bench(args) -> None:
         if args.ivfflat_scan_rows:
             settings = settings.model_copy(update={"tenant_ivfflat_scan_rows": args.ivfflat_scan_rows})
         if args.warm_indexes:
-            from services.search.indexing.vector_indexes import warm
+            from services.search.indexing.vector_indexes.warming import warm
 
             async with engine.connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")

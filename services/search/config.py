@@ -35,32 +35,31 @@ class SearchSettings(ServiceSettings):
     document_max_zip_members: int = Field(1000, ge=1)
     document_max_pages: int = Field(2000, ge=1)
     document_max_text_chars: int = Field(10_000_000, ge=1000)
-    # Query planning (see docs/search.md): exact scan up to this many candidate rows (~1 us a row), HNSW above.
+    # Query planning (see docs/search.md): exact scan up to this many candidate rows (cost linear in rows), HNSW above.
     exact_search_max_rows: int = Field(5_000, ge=0)
     hnsw_ef_search: int = Field(100, ge=10, le=1000)
-    # Per-tenant partial HNSW indexes (indexing/vector_indexes.py), built by the worker for tenants with at
+    # Per-tenant partial vector indexes (indexing/vector_indexes/), built by the worker for tenants with at
     # least this many rows; dropped below half of it. interval 0: the worker never builds them.
     tenant_index_min_rows: int = Field(5_000, ge=100)
-    # 1M bench, 16/200 graphs: every tenant's recall@10 the same at 100 as at 200 (the largest's also at 400 and
-    # 800), at under half the server CPU for the >100k-row tenants (p95 7.3 vs 17.5 ms); docs/search.md
+    # ef_search of a tenant's own HNSW index: higher buys no recall on these graphs, only CPU
+    # (docs/benchmarks/search.md)
     tenant_index_ef_search: int = Field(100, ge=10, le=1000)
     tenant_index_interval_seconds: int = Field(300, ge=0)
     tenant_index_build_memory: str = Field("1GB", pattern=r"^[0-9]+(kB|MB|GB)$")  # maintenance_work_mem
     tenant_index_max_builds: int = Field(4, ge=1)  # per pass, largest tenants first
-    # graph of the per-tenant HNSW indexes. 16/200: m=32 left as many of the 1M bench's largest tenant's rows
-    # unreachable (3.7% vs 2.7% of 300) at +50% build time; 16/64 gave recall@10 0.865 there (docs/search.md).
-    # No global index competes since migration 0004 (with it, pgvector 0.6's (levels + 2) x m cost made the
-    # planner prefer the global m=16 index over a tenant's m=24 one): re-creating one means m <= 16 again
+    # graph of the per-tenant HNSW indexes: a larger m reached no more rows at a longer build, a smaller
+    # ef_construction lost recall (docs/benchmarks/search.md). No global index competes since migration 0004
+    # (with one, pgvector 0.6's cost model preferred it over a tenant's higher-m index): re-creating one means
+    # m <= 16 again
     hnsw_m: int = Field(16, ge=2, le=64)
     hnsw_ef_construction: int = Field(200, ge=4, le=1000)
     # from this many rows a tenant's index is IVFFlat (lists = sqrt(rows)), kept down to half of it; 0: HNSW for
-    # every size. 1M bench: HNSW 16/200 graphs of 70k-234k rows had queries landing in a wrong region (0 of 10)
-    # and up to 3.5% unreachable rows; IVFFlat: recall@10 1.000 on 200 queries of the 234k tenant at probes 1-40,
-    # built in 9 s (HNSW: 256-385 s)
+    # every size. Large HNSW graphs leave rows unreachable and let queries land in a wrong region; IVFFlat scans
+    # whole lists and builds far faster (docs/benchmarks/search.md)
     tenant_ivfflat_min_rows: int = Field(50_000, ge=0)
     # rows an IVFFlat query compares, over the lists it probes: probes = ceil(this / (rows / lists)), so the cost
-    # stays ~this + sqrt(rows) whatever the tenant's size (1M bench: 6 probes of 484 lists at 234k rows, 12 of
-    # 226 at 51k; a fixed 10 probes gave the 234k-row tenant p95 18.2 ms, and 5 probes the 51k one recall 0.978)
+    # stays about this + sqrt(rows) whatever the tenant's size (a fixed probe count is slow for large tenants and
+    # loses recall for smaller ones; docs/benchmarks/search.md)
     tenant_ivfflat_scan_rows: int = Field(2_500, ge=1)
     # warm-up of the per-tenant indexes after a Postgres start (no pg_prewarm in pgserver): IVFFlat indexes read
     # whole, HNSW graphs by this many searches each at this ef_search; 0 queries: no warm-up

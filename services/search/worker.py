@@ -2,7 +2,7 @@
 
 search.index.v1: messages from chat, document processing/embedding steps and reindex steps (from this
 service's own outbox); tenants.changed.v1: locale and secret changes. Also the per-tenant HNSW index
-maintenance (indexing/vector_indexes.py).
+maintenance (indexing/vector_indexes/).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from services.search.base import Outbox, ProcessedEvent
 from services.search.config import SearchSettings, get_settings
 from services.search.embeddings.base import build_provider
 from services.search.indexing.handlers import make_index_handler, make_tenants_handler
-from services.search.indexing.vector_indexes import maintain_forever
+from services.search.indexing.vector_indexes.loop import maintain_forever
 from shared.events.search import INDEX_STREAM
 from shared.events.worker import ConsumerSpec, run_worker
 from shared.http import create_http_client

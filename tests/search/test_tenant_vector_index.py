@@ -1,4 +1,4 @@
-"""Per-tenant partial HNSW indexes: built above the threshold, used by the planner (EXPLAIN, generic plans
+"""Per-tenant partial vector indexes: built above the threshold, used by the planner (EXPLAIN, generic plans
 included), tenant-isolated, `limit` rows with recall >= 0.95 against exact; the worker's CONCURRENTLY
 lifecycle (build, idempotent re-run, drop when the tenant shrinks, rebuild of an index built with other
 `m`/`ef_construction`)."""
@@ -13,18 +13,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.search.config import SearchSettings
-from services.search.indexing.vector_indexes import (
-    NEW,
-    catalog,
-    create_sql,
-    existing,
-    fits,
-    index_name,
-    lists_for,
-    maintain,
-    maintain_forever,
-    warm,
-)
+from services.search.indexing.vector_indexes.catalog import catalog, existing
+from services.search.indexing.vector_indexes.ddl import NEW, create_sql, index_name, lists_for
+from services.search.indexing.vector_indexes.loop import maintain_forever
+from services.search.indexing.vector_indexes.maintenance import fits, maintain
+from services.search.indexing.vector_indexes.warming import warm
 from services.search.query.repository import Filters, SearchRepository
 from services.search.query.service import SearchService
 from tests.search.test_isolation_scale import load_synthetic, sample_queries

@@ -25,7 +25,7 @@ class Entry(Base):
         Index("ix_entry_tenant_source_created", "tenant_id", "source", "created_at"),
         Index("ix_entry_document", "document_id", "chunk_index"),
         Index("ix_entry_tsv", "tsv", postgresql_using="gin"),
-        # no global vector index (migration 0004): per-tenant partial ones, indexing/vector_indexes.py
+        # no global vector index (migration 0004): per-tenant partial ones, indexing/vector_indexes/
     )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[uuid.UUID]

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.search.indexing.vector_indexes import GLOBAL_INDEX, index_name, tenant_literal
+from services.search.indexing.vector_indexes.ddl import GLOBAL_INDEX, index_name, tenant_literal
 
 _VERSION_CACHE: dict[str, tuple[int, ...]] = {}
 # The stored text HTML-escaped before ts_headline sees it, so the highlight's only tags are its own <b>/</b>: left raw,
