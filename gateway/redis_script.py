@@ -1,10 +1,11 @@
 """One Lua script called over one pipelined Redis connection: the rate limiter's hot path.
 
-redis-py's asyncio client spent ~70-80 µs of CPU per EVALSHA here (pool checkout, command packing, reply
-parsing in Python). This speaks RESP2 directly on an asyncio Protocol: concurrent callers write their EVALSHA
-on the same connection and get their replies in order (Redis answers one connection FIFO). A reply that does
-not come within the timeout closes the connection (it is out of step) and raises TimeoutError; the next call
-reconnects. `NOSCRIPT` (a restarted Redis) is answered by one EVAL that loads the script again.
+redis-py's asyncio client spent a large share of the rate limiter's CPU per EVALSHA (pool checkout, command
+packing, reply parsing in Python; docs/benchmarks/gateway.md). This speaks RESP2 directly on an asyncio Protocol:
+concurrent callers write their EVALSHA on the same connection and get their replies in order (Redis answers one
+connection FIFO). A reply that does not come within the timeout closes the connection (it is out of step) and
+raises TimeoutError; the next call reconnects.
+`NOSCRIPT` (a restarted Redis) is answered by one EVAL that loads the script again.
 """
 
 from __future__ import annotations

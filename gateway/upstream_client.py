@@ -1,9 +1,9 @@
 """A lean HTTP/1.1 client for the proxy hot path: one asyncio Protocol per keep-alive connection, `httptools`
 (llhttp) for the answers, and a small LIFO pool per upstream with a maximum size.
 
-Why not httpx: a proxied request through httpx/httpcore cost ~1.35 ms CPU here, and httpcore's pool walks every
-pooled connection (with a select() per idle one) on each request. This client writes the request head in one
-`transport.write`, parses with llhttp, and keeps connections in a list: acquire and release are O(1).
+Why not httpx: httpx/httpcore cost most of a proxied request's CPU (docs/benchmarks/gateway.md), and httpcore's
+pool walks every pooled connection (with a select() per idle one) on each request. This client writes the request
+head in one `transport.write`, parses with llhttp, and keeps connections in a list: acquire and release are O(1).
 
 What it does:
 - request bodies: `None`, `bytes` (sent with the head in one write), or an async iterator of chunks sent as they

@@ -29,8 +29,8 @@ class ChannelsSettings(ServiceSettings):
     webhook_batch_max_rows: int = Field(64, ge=1, le=1000)
     webhook_insert_statements: int = Field(4, ge=1, le=100)
     # Each API process publishes the events of at most this many messages a second itself, right after their commit
-    # (webhooks/intake.py, DirectPublish: ~1.5 ms less to the answer); the rest go through the outbox relay, which
-    # costs the API nothing under a burst. 0 = every event through the relay.
+    # (webhooks/intake.py, DirectPublish: sooner to the answer, docs/benchmarks/pipeline.md); the rest go through
+    # the outbox relay, which costs the API nothing under a burst. 0 = every event through the relay.
     webhook_direct_publish_per_second: int = Field(100, ge=0, le=100_000)
     # Voice notes travel inline to transcription: keep this at or below TRANSCRIPTION_MAX_INLINE_AUDIO_BYTES.
     media_max_bytes: int = Field(5 * 1024 * 1024, ge=1024)

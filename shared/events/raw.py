@@ -38,9 +38,8 @@ async def raw_connection(
     every idle one is dead too, and each would otherwise fail one more statement.
 
     Bound to an engine (the services), the connection is checked out from it directly: no Session, no
-    SessionTransaction (0.03-0.06 ms of CPU less per use in autocommit, 0.08-0.09 ms with a transaction, measured
-    beside the Session path; five uses per customer message). Bound to anything else (a test's connection), through
-    a Session.
+    SessionTransaction (less CPU per use than the Session path, and there are several uses per customer message).
+    Bound to anything else (a test's connection), through a Session.
     """
     bind = sessionmaker.kw.get("bind")
     if isinstance(bind, AsyncEngine):

@@ -18,7 +18,7 @@ Every Twilio/Telegram message crosses this code, so it is written for CPU per re
 - **One relay wake-up per interval, not per message.** The NOTIFY only shortens the relay's wait (it polls every
   EVENTS_RELAY_INTERVAL_MS anyway). Under a burst, one per commit cost more than the messages: every NOTIFY
   takes Postgres' database-wide notify lock at commit, and signals the relay's listening backend, which wakes the
-  relay; that was ~0.15 of a core on the workers' side at 1,500 webhooks/s. So each API process notifies in the
+  relay, a cost that grew with the burst on the workers' side. So each API process notifies in the
   statement itself only if its last wake-up is at least CHANNELS_WEBHOOK_NOTIFY_INTERVAL_MS old; a message stored
   inside the interval is covered by one trailing `pg_notify` sent after its commit, at the interval's end
   (`RelayWake`). A lone message still wakes the relay at once; one in a burst waits at most the interval more.
@@ -235,8 +235,8 @@ class RelayWake:
 
 class DirectPublish:
     """The API publishes the `channels.inbound.v1` events of its intake statements itself, right after their commit,
-    instead of waiting for the channels relay (NOTIFY, claim, XADD, mark: ~2 ms and four round trips on the way to
-    the answer, docs/benchmarks/pipeline.md). The relay stays the safety net, as for chat's own events
+    instead of waiting for the channels relay (NOTIFY, claim, XADD, mark: four round trips on the way to the
+    answer, docs/benchmarks/pipeline.md). The relay stays the safety net, as for chat's own events
     (`shared.events.outbox.publish_committed`):
 
     - a statement taken for direct publishing writes its outbox rows with `created_at = now() + grace` and no NOTIFY,
@@ -254,7 +254,7 @@ class DirectPublish:
     for quiet traffic, where the latency is: at most `per_second` messages per second per process are published this
     way (CHANNELS_WEBHOOK_DIRECT_PUBLISH_PER_SECOND, counted per message, a statement as a whole); beyond that the
     events go through the relay as before. 0 turns it off. (Counted per statement instead, a burst's statements of
-    16 rows each made nearly every event direct: 0.18 ms more API CPU per webhook, 1,308/s against 1,659/s.)"""
+    16 rows each made nearly every event direct, which cost API CPU and webhooks per second under a burst.)"""
 
     PAUSE_SECONDS = 1.0
     MARK_MAX = 1000  # ids per UPDATE

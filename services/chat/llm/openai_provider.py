@@ -2,10 +2,10 @@
 
 Requests go through the SDK's generic `client.post("/chat/completions", ...)` (its retries with backoff,
 timeouts, auth header, error classes and SSE decoding) with a plain dict body and `cast_to=object`, rather than
-`chat.completions.create`: `create` first runs the body through the SDK's TypedDict transform (about 1.5 ms of
-CPU for a 10-message context, measured, on the time-to-first-token path) and builds a pydantic model for every
-stream chunk (about 0.08 ms each). Our bodies are plain role/content strings, which that transform returns
-unchanged, and we read three fields of each chunk. Measurements: docs/chat.md, "Benchmark".
+`chat.completions.create`: `create` first runs the body through the SDK's TypedDict transform (CPU on the
+time-to-first-token path) and builds a pydantic model for every stream chunk. Our bodies are plain role/content
+strings, which that transform returns unchanged, and we read three fields of each chunk.
+Measurements: docs/benchmarks/chat.md.
 """
 
 from __future__ import annotations

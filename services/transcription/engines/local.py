@@ -139,8 +139,8 @@ class LocalWhisperEngine:
 
     def choose_language(self, model, audio, request: EngineRequest) -> tuple[str | None, str]:
         """The request's language if it names one. Otherwise the audio's own language when Whisper is confident of
-        it, else the tenant's locale: auto-detection is unreliable on short Portuguese notes (probability ~0.16,
-        detected as Latin or Czech), while forcing the locale on speech in another language makes Whisper
+        it, else the tenant's locale: auto-detection is unreliable on short Portuguese notes (low
+        probability, detected as Latin or Czech), while forcing the locale on speech in another language makes Whisper
         translate it (an English note in a pt-BR tenant came out in Portuguese)."""
         if request.language:
             return whisper_language(request.language), "requested"
