@@ -61,7 +61,7 @@ bench-chat: install
 bench-gateway: install
 	$(BIN)/python -m bench.gateway
 
-# Tenant-filtered vector / keyword / hybrid search (numbers in docs/search.md); e.g. BENCH_SEARCH_ARGS="--rows 1000000".
+# Tenant-filtered vector / keyword / hybrid search (numbers in docs/benchmarks/search.md); e.g. BENCH_SEARCH_ARGS="--rows 1000000".
 bench-search: install
 	$(BIN)/python bench/search.py $(BENCH_SEARCH_ARGS)
 

@@ -199,7 +199,7 @@ async def build_tenant_indexes(engine, args) -> None:
             await conn.execute(
                 text(
                     "SELECT count(*), coalesce(sum(pg_relation_size(c.oid)), 0) FROM pg_class c "
-                    "WHERE c.relkind = 'i' AND c.relname LIKE 'ix_entry_hnsw_t_%'"
+                    "WHERE c.relkind = 'i' AND c.relname LIKE 'ix_entry_vector_t_%'"
                 )
             )
         ).one()
