@@ -57,7 +57,7 @@ bench-transcription: install system-packages
 bench-chat: install
 	$(BIN)/python -m bench.chat
 
-# Gateway vs nginx vs direct on loopback (needs the Debian packages nginx and wrk; numbers in docs/gateway.md).
+# Gateway vs nginx vs direct on loopback (needs the Debian packages nginx and wrk; numbers in docs/benchmarks/gateway.md).
 bench-gateway: install
 	$(BIN)/python -m bench.gateway
 
