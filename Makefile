@@ -50,7 +50,7 @@ clean:
 system-packages:
 	@bash scripts/ensure-system-packages.sh
 
-# Real-time factor and word error rate of the local transcription engine (numbers in docs/transcription.md).
+# Real-time factor and word error rate of the local transcription engine (numbers in docs/benchmarks/transcription.md).
 bench-transcription: install system-packages
 	$(BIN)/python bench/transcription.py
 
