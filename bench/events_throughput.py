@@ -3,7 +3,7 @@
 `python bench/events_throughput.py [events]` starts its own servers in a temp dir, migrates the chat schema,
 and prints: relay publish rate (one relay, batch 100), consumer rate (concurrency 1 and 8, a handler
 that does one INSERT), and commit-to-handler latency with the relay polling every 200 ms and 20 ms.
-Feeds docs/events.md.
+Feeds docs/benchmarks/events.md.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Clips of 10 s to 2 min of English speech are generated with espeak-ng (ogg/opus,
 their reference text. For each decoding setting (beam size, VAD, threads, BatchedInferencePipeline) it
 reports RTF (processing time / audio duration; lower is faster) and WER against the reference; then RTF at
 concurrency 1 vs 2 (two jobs at once), and the overhead of the service (upload -> worker -> completed,
-polled over HTTP) vs calling faster-whisper directly on the same clip. Numbers go to docs/transcription.md.
+polled over HTTP) vs calling faster-whisper directly on the same clip. Numbers go to docs/benchmarks/transcription.md.
 """
 
 from __future__ import annotations
