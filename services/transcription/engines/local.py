@@ -1,4 +1,4 @@
-"""Local engine: faster-whisper (CTranslate2, int8 on CPU) on the packaged Whisper base model; no diarization."""
+"""Local engine: faster-whisper (CTranslate2 on CPU) on the packaged Whisper base model; no diarization."""
 
 from __future__ import annotations
 
