@@ -106,18 +106,18 @@ async def test_internal_webhook_urls_are_refused_at_creation(stack, committed_db
 
 
 async def test_rebinding_and_changed_dns_are_refused_at_delivery(stack, committed_db, redis, tmp_path):
-    """The API's check sees a public address; the worker's resolver then answers public once and 127.0.0.1 after:
-    each delivery resolves once and connects to what it checked, so the local receiver never gets a byte."""
+    """The API's check sees a public address; by the time the worker delivers, the name answers 127.0.0.1: each
+    delivery resolves again, checks that answer and refuses it, so the local receiver never gets a byte. (No
+    delivery here ever connects to the public address: tests send traffic to loopback only.)"""
     rec = Receiver()
     worker_answers: list[str] = []
 
     async def public(host: str, port: int) -> list[str]:
         return [PUBLIC_IP]
 
-    async def rebinding(host: str, port: int) -> list[str]:
-        answer = PUBLIC_IP if not worker_answers else "127.0.0.1"
-        worker_answers.append(answer)
-        return [answer]
+    async def rebound(host: str, port: int) -> list[str]:
+        worker_answers.append("127.0.0.1")
+        return ["127.0.0.1"]
 
     async with (
         serve_app(rec.app) as local,
@@ -131,7 +131,7 @@ async def test_rebinding_and_changed_dns_are_refused_at_delivery(stack, committe
         r = await _job(p, t, f"http://hooks.rebind.test:{port}/hook")
         assert r.status_code == 202, r.text
         job_id = r.json()["id"]
-        p.start_worker("transcription", run_kwargs={"resolver": rebinding})
+        p.start_worker("transcription", run_kwargs={"resolver": rebound})
 
         async def given_up():
             attempts, delivered, error = await _webhook_state(p, job_id)
@@ -139,8 +139,8 @@ async def test_rebinding_and_changed_dns_are_refused_at_delivery(stack, committe
 
         attempts, delivered, error = await wait_for(given_up, timeout=60)
         assert delivered is None and "refused" in (error or ""), error
-        # one resolution per delivery attempt: the connect never asked again
-        assert worker_answers[0] == PUBLIC_IP and len(worker_answers) == attempts, (worker_answers, attempts)
+        # one resolution per delivery attempt, each checked before any connection
+        assert len(worker_answers) == attempts, (worker_answers, attempts)
     assert rec.calls == []
 
 
