@@ -4,17 +4,22 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || echo python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The dev lock (deploy/docker/lock.py dev): the same versions as the images, plus the dev and test tools.
+LOCK   := requirements-dev.txt
+# torch is pinned to its CPU build (+cpu in the lock); those wheels live on the PyTorch CPU index.
+TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: run test install lint fmt clean servers migrate system-packages bench-transcription bench-chat bench-gateway bench-search bench-webhooks chaos \
 	admin admin-api admin-test-deps
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || { \
 	  $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null \
 	    || { echo "Python 3.11 is needed: install it or run 'make PYTHON=/path/to/python3.11 ...'" >&2; exit 1; }; \
 	  $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[all,test]"
+	$(BIN)/python -m pip install -q --extra-index-url "$(TORCH_INDEX_URL)" -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -23,14 +28,14 @@ install: $(STAMP)
 # gateway. Ctrl-C stops it all. See README.md and docs/dev-stack.md.
 run: install
 	@bash scripts/admin.sh maybe-build
-	$(BIN)/python -m shared.cli dev
+	$(BIN)/python -m devtools dev
 
 # Only the embedded Postgres + Redis, for running services by hand; `migrate` upgrades every schema.
 servers: install
-	$(BIN)/python -m shared.cli servers
+	$(BIN)/python -m devtools servers
 
 migrate: install
-	$(BIN)/python -m shared.cli migrate
+	$(BIN)/python -m devtools migrate
 
 test: install system-packages admin-test-deps
 	$(BIN)/ruff check .

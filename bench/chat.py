@@ -30,9 +30,9 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
+from devtools.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from shared.migrations import upgrade_all
-from shared.testing_keys import TestKeys
+from tests.support.keys import TestKeys
 
 HOST = "127.0.0.1"
 CHUNK_DELAY = 0.005  # the stand-in's pause before each content chunk (a fast real provider)
@@ -212,7 +212,7 @@ async def run(pg_url: str, redis_url: str, rounds: dict[int, int], chat_target: 
 
 
 def stand_in_app():
-    from shared.testing_llm import LLMStandIn
+    from tests.support.llm import LLMStandIn
 
     return LLMStandIn(chunk_delay=float(os.environ.get("BENCH_CHUNK_DELAY", CHUNK_DELAY))).app
 

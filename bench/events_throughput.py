@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis.asyncio as aioredis  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from devtools.embedded import embedded_stack  # noqa: E402
 from services.chat.base import Outbox, ProcessedEvent  # noqa: E402
 from shared.db import create_engine, create_sessionmaker  # noqa: E402
-from shared.devstack import embedded_stack  # noqa: E402
 from shared.events.consumer import StreamConsumer  # noqa: E402
 from shared.events.outbox import emit  # noqa: E402
 from shared.events.relay import OutboxRelay  # noqa: E402

@@ -38,7 +38,7 @@ BODY = b'{"items":[{"id":"a1","name":"Support","model":"gpt-4o-mini"}],"next_cur
 
 
 def _upstream_tokens():
-    from shared.testing_keys import TestKeys
+    from tests.support.keys import TestKeys
 
     keys = TestKeys(
         kid=os.environ["BENCH_KID"],
@@ -215,8 +215,8 @@ def main() -> None:
     nginx_bin, wrk_bin = need("nginx"), need("wrk")
     levels = [int(c) for c in args.concurrency.split(",")]
 
-    from shared.devstack import EmbeddedRedis
-    from shared.testing_keys import TestKeys
+    from devtools.embedded import EmbeddedRedis
+    from tests.support.keys import TestKeys
 
     tmp = Path(tempfile.mkdtemp(prefix="atende-bench-gw-"))
     procs: list[subprocess.Popen] = []

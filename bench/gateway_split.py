@@ -168,8 +168,8 @@ def main() -> None:
     nginx_bin, wrk_bin = need("nginx"), need("wrk")
     valgrind = None if args.no_callgrind else need("valgrind")
 
-    from shared.devstack import EmbeddedRedis
-    from shared.testing_keys import TestKeys
+    from devtools.embedded import EmbeddedRedis
+    from tests.support.keys import TestKeys
 
     tmp = Path(tempfile.mkdtemp(prefix="atende-bench-split-"))
     procs: list[subprocess.Popen] = []

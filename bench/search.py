@@ -69,7 +69,7 @@ def postgres_options(options: list[str]):
 
 
 async def setup_db(url: str | None, workdir: Path, args) -> tuple[str, object | None]:
-    from shared.devstack import EmbeddedPostgres, free_port
+    from devtools.embedded import EmbeddedPostgres, free_port
     from shared.migrations import upgrade
 
     pg = None

@@ -57,7 +57,7 @@ from bench.webhooks import (
     uvicorn_cmd,
     wait_http,
 )
-from shared.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
+from devtools.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from shared.migrations import upgrade_all
 
 
@@ -364,7 +364,7 @@ async def check(db_url: str, redis: aioredis.Redis, tenant_id: uuid.UUID, hooks:
 
 
 async def run(args, db_url: str, redis_url: str, logdir: Path, servers: dict[str, int]) -> int:
-    from shared.testing_keys import TestKeys
+    from tests.support.keys import TestKeys
 
     keys = TestKeys.generate()
     procs = Procs(logdir)

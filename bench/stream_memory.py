@@ -19,7 +19,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.devstack import EmbeddedRedis, free_port  # noqa: E402
+from devtools.embedded import EmbeddedRedis, free_port  # noqa: E402
 from shared.events.envelope import Envelope  # noqa: E402
 
 

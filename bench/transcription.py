@@ -208,11 +208,11 @@ async def bench_service(clip: Clip, workdir: Path) -> dict:
     import httpx
     from asgi_lifespan import LifespanManager
 
+    from devtools.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
     from services.transcription.app import create_app
     from services.transcription.config import TranscriptionSettings
-    from shared.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
     from shared.migrations import upgrade_all
-    from shared.testing_keys import TestKeys
+    from tests.support.keys import TestKeys
 
     os.environ.setdefault("PG_FAST", "1")
     pg = EmbeddedPostgres(workdir / "pg", port=free_port()).start()

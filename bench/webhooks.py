@@ -43,8 +43,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from twilio.request_validator import RequestValidator
 
-from shared.cli import DevSettings
-from shared.devstack import EmbeddedPostgres, EmbeddedRedis, _child_setup, free_port
+from devtools.embedded import EmbeddedPostgres, EmbeddedRedis, _child_setup, free_port
+from devtools.settings import DevSettings
 from shared.migrations import upgrade_all
 
 HOST = "127.0.0.1"
@@ -129,7 +129,7 @@ def cpu_seconds_one(pid: int) -> float:
 
 
 def llm_app():
-    from shared.testing_llm import LLMStandIn
+    from tests.support.llm import LLMStandIn
 
     return LLMStandIn(api_key=LLM_KEY).app
 
@@ -462,7 +462,7 @@ async def setup_channel(db_url: str) -> tuple[uuid.UUID, uuid.UUID]:
 
 def start_workers(procs: Procs, env: dict[str, str], relay_ms: int, nice: int = 0) -> None:
     """The two workers as `make run` starts them: own session, at `nice` (process and autogroup: see
-    shared.devstack.lower_priority; production does the same with cgroup CPU weights)."""
+    devtools.embedded.lower_priority; production does the same with cgroup CPU weights)."""
     wenv = env | {"EVENTS_RELAY_INTERVAL_MS": str(relay_ms)}
     for name, module in (("channels-worker", "services.channels.worker"), ("chat-worker", "services.chat.worker")):
         procs.start(name, [sys.executable, "-m", module], wenv, nice)
@@ -775,7 +775,7 @@ def stack_env(db_url: str, redis_url: str, jwks_json: str, log_level: str, llm_p
 
 
 async def run(args, db_url: str, redis_url: str, logdir: Path, servers: dict[str, int]) -> None:
-    from shared.testing_keys import TestKeys
+    from tests.support.keys import TestKeys
 
     procs = Procs(logdir)
     procs.extra = servers

@@ -35,7 +35,7 @@ SECRET_EXAMPLES = {
     "DATABASE_URL": "postgresql+asyncpg://atende:CHANGE-ME@postgres.example.internal:5432/atende?ssl=require",
     "REDIS_URL": "rediss://:CHANGE-ME@redis.example.internal:6380/0",
     "SERVICE_SECRET": "CHANGE-ME-openssl-rand-hex-32",
-    "SECRETS_KEY": "CHANGE-ME-python-m-shared.cli-gen-key",
+    "SECRETS_KEY": "CHANGE-ME-python-m-shared.crypto",
     "DEMO_ADMIN_PASSWORD": "CHANGE-ME",
     "DEMO_AGENT_PASSWORD": "CHANGE-ME",
 }

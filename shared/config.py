@@ -71,7 +71,7 @@ class ServiceSettings(BaseSettings):
         if is_development_secret(self.service_secret, DEV_SERVICE_SECRET):
             problems.append(f"SERVICE_SECRET: {PRODUCTION_REFUSES}; set a random one (openssl rand -hex 32)")
         if is_development_secret(self.secrets_key):
-            problems.append(f"SECRETS_KEY: {PRODUCTION_REFUSES}; set one (python -m shared.cli gen-key)")
+            problems.append(f"SECRETS_KEY: {PRODUCTION_REFUSES}; set one (python -m shared.crypto)")
         return problems
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""Secrets at rest: Fernet (AES-128-CBC + HMAC) with key rotation via MultiFernet."""
+"""Secrets at rest: Fernet (AES-128-CBC + HMAC), key rotation via MultiFernet; `python -m shared.crypto` makes a key."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class SecretBox:
     def __init__(self, keys: str) -> None:
         parts = [k.strip() for k in keys.split(",") if k.strip()]
         if not parts:
-            raise ValueError("SECRETS_KEY is empty; generate one with `python -m shared.cli gen-key`")
+            raise ValueError("SECRETS_KEY is empty; generate one with `python -m shared.crypto`")
         self._fernet = MultiFernet([Fernet(_normalise(k)) for k in parts])
 
     def encrypt(self, plaintext: str) -> str:
@@ -44,3 +44,12 @@ def _normalise(key: str) -> bytes:
 
 def generate_key() -> str:
     return Fernet.generate_key().decode()
+
+
+def new_secrets_key() -> str:
+    """A fresh SECRETS_KEY; several comma-separated keys rotate (the first one encrypts)."""
+    return Fernet.generate_key().decode()
+
+
+if __name__ == "__main__":
+    print(new_secrets_key())

@@ -1,1 +1,1 @@
-"""Test-session wiring: the shared plugin (-p shared.testing) starts the real servers."""
+"""Test-session wiring: the shared plugin (-p tests.support.plugin) starts the real servers."""

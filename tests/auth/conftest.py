@@ -16,7 +16,7 @@ from sqlalchemy import text
 from services.auth.app import create_app
 from services.auth.config import AuthSettings
 from shared.crypto import SecretBox
-from shared.testing import app_client
+from tests.support.plugin import app_client
 from tests.support.smtp import token_of
 
 PASSWORD = "correct-horse-battery"

@@ -10,7 +10,7 @@ from services.auth.app import create_app
 from services.auth.config import AuthSettings
 from shared.http import create_http_client
 from shared.service_auth import ServiceTokenProvider
-from shared.testing import serve_app
+from tests.support.plugin import serve_app
 
 
 async def test_service_token(client):

@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devtools.embedded import free_port
 from services.auth.app import until_reachable
-from shared.devstack import free_port
 
 
 async def test_a_database_that_is_down_then_up_is_waited_for(stack) -> None:

@@ -11,8 +11,8 @@ from jose import jwt
 
 from services.auth.app import create_app
 from services.auth.config import AuthSettings
-from shared.testing import app_client
 from tests.auth.conftest import AuthApi
+from tests.support.plugin import app_client
 
 
 def _b64(data: dict) -> str:

@@ -6,7 +6,7 @@ from twilio.request_validator import RequestValidator
 
 from services.channels.app import create_app
 from services.channels.config import ChannelsSettings
-from shared.testing import app_client
+from tests.support.plugin import app_client
 
 PUBLIC = "https://public.example.test"
 TWILIO_SID = "AC" + "1" * 32

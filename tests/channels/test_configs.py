@@ -5,8 +5,8 @@ import uuid
 from sqlalchemy import text
 
 from services.channels.configs.models import Channel
-from shared.testing import serve_app
 from tests.channels.conftest import BOT_TOKEN, PUBLIC, TWILIO_TOKEN, create_channel
+from tests.support.plugin import serve_app
 from tests.support.providers import TelegramStandIn
 
 
@@ -28,7 +28,7 @@ async def test_create_read_never_returns_credentials(channels_client, admin_head
 async def test_telegram_channel_and_set_webhook(stack, db_conn, make_token, tenant_id, admin_headers):
     from services.channels.app import create_app
     from services.channels.config import ChannelsSettings
-    from shared.testing import app_client
+    from tests.support.plugin import app_client
 
     tg = TelegramStandIn()
     async with serve_app(tg.app) as tg_url:

@@ -19,8 +19,8 @@ from services.channels.base import Outbox
 from services.channels.config import ChannelsSettings
 from services.channels.webhooks.intake import asyncpg_dsn
 from services.channels.webhooks.models import InboundMessage
-from shared.testing import app_client, wait_for
 from tests.channels.conftest import PUBLIC, create_channel, twilio_sign
+from tests.support.plugin import app_client, wait_for
 
 
 def _form(sid: str, body: str = "quero uma pizza") -> dict[str, str]:

@@ -19,17 +19,17 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
 
+from devtools.embedded import free_port
 from services.channels.app import create_app
 from services.channels.base import Outbox
 from services.channels.config import ChannelsSettings
 from services.channels.webhooks.intake import INBOUND_STREAM
 from shared.db import create_engine, create_sessionmaker
-from shared.devstack import free_port
 from shared.events import Envelope
 from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS
 from shared.events.relay import OutboxRelay
-from shared.testing import app_client, wait_for
 from tests.channels.conftest import PUBLIC, create_channel, twilio_sign
+from tests.support.plugin import app_client, wait_for
 
 
 def _form(sid: str, body: str = "vocês entregam hoje?") -> dict[str, str]:

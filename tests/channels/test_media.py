@@ -4,8 +4,8 @@ import httpx
 import pytest
 
 from services.channels.media.download import MediaError, allowed_twilio_url, fetch_telegram_file, fetch_twilio_media
-from shared.testing import serve_app
 from tests.channels.conftest import BOT_TOKEN, TWILIO_SID, TWILIO_TOKEN
+from tests.support.plugin import serve_app
 from tests.support.providers import TelegramStandIn, TwilioStandIn
 
 OGG = b"OggS" + b"\x00" * 2000

@@ -19,8 +19,8 @@ from shared.crypto import SecretBox
 from shared.db import create_sessionmaker
 from shared.events import Envelope
 from shared.events.consumer import StreamConsumer
-from shared.testing import serve_app, wait_for
 from tests.channels.conftest import BOT_TOKEN, TWILIO_SID, TWILIO_TOKEN
+from tests.support.plugin import serve_app, wait_for
 from tests.support.providers import TelegramStandIn, TwilioStandIn
 
 BOX = SecretBox("test-secrets-key")

@@ -9,9 +9,9 @@ from starlette.middleware.errors import ServerErrorMiddleware
 
 from services.channels.app import create_app
 from services.channels.config import ChannelsSettings
-from shared.testing import app_client
 from tests.channels.conftest import PUBLIC, create_channel
 from tests.channels.test_webhooks import _post_twilio, _tg_update, _twilio_form
+from tests.support.plugin import app_client
 
 TWILIO_ROUTE = "/webhooks/twilio/{channel_id}"
 TELEGRAM_ROUTE = "/webhooks/telegram/{channel_id}"

@@ -19,8 +19,8 @@ from services.channels.configs.models import Channel
 from services.channels.webhooks.intake import asyncpg_dsn
 from services.channels.webhooks.models import InboundMessage
 from shared.events.outbox import NOTIFY_CHANNEL
-from shared.testing import app_client
 from tests.channels.conftest import PUBLIC, create_channel, twilio_sign
+from tests.support.plugin import app_client
 
 
 @pytest.fixture
@@ -324,7 +324,7 @@ async def test_twilio_text_postgres_cannot_store_is_422(hooks, admin_headers, se
 
 async def test_webhooks_answer_503_while_postgres_is_unreachable(stack, committed_db):
     """Providers retry a 503; a 500 would be our bug. Nothing is lost: nothing was accepted."""
-    from shared.devstack import free_port
+    from devtools.embedded import free_port
 
     down = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/atende"
     app = create_app(stack.settings(ChannelsSettings, public_base_url=PUBLIC, database_url=down))

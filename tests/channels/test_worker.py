@@ -15,8 +15,8 @@ from services.channels.worker import run
 from shared.db import create_sessionmaker
 from shared.events import Envelope
 from shared.events.outbox import emit
-from shared.testing import app_client, serve_app, wait_for
 from tests.channels.conftest import PUBLIC, create_channel
+from tests.support.plugin import app_client, serve_app, wait_for
 from tests.support.providers import TelegramStandIn
 
 OGG = b"OggS" + bytes(range(256)) * 8

@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
+from devtools.embedded import free_port
 from services.chat.app import create_app
 from services.chat.config import ChatSettings
-from shared.devstack import free_port
-from shared.testing import app_client, serve_app
-from shared.testing_llm import LLMStandIn
+from tests.support.llm import LLMStandIn
+from tests.support.plugin import app_client, serve_app
 
 LLM_KEY = "sk-test-platform-key"
 

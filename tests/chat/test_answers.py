@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import text
 
 from services.chat.app import create_app
-from shared.testing import app_client
-from shared.testing_llm import answer_for
+from tests.support.llm import answer_for
+from tests.support.plugin import app_client
 
 from .conftest import chat_settings, new_thread, post
 

@@ -39,7 +39,7 @@ async def test_history_keeps_the_last_ten_messages(chat, headers, llm):
 
 async def test_history_trimmed_to_the_token_budget_newest_first_never_cut(stack, db_conn, llm, headers):
     from services.chat.app import create_app
-    from shared.testing import app_client
+    from tests.support.plugin import app_client
 
     from .conftest import chat_settings
 

@@ -6,8 +6,8 @@ import pytest
 
 from services.chat.app import create_app
 from shared.db import create_sessionmaker
-from shared.testing import serve_app
-from shared.testing_llm import answer_for
+from tests.support.llm import answer_for
+from tests.support.plugin import serve_app
 
 from .conftest import chat_settings
 

@@ -1,4 +1,4 @@
-from shared.testing_llm import answer_for
+from tests.support.llm import answer_for
 
 from .conftest import new_thread, post
 

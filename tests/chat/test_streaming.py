@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from services.chat.app import create_app
-from shared.testing import serve_app, wait_for
-from shared.testing_llm import answer_for
+from tests.support.llm import answer_for
+from tests.support.plugin import serve_app, wait_for
 
 from .conftest import chat_settings
 

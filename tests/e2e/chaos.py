@@ -1,6 +1,6 @@
 """Chaos under load: the whole platform as separate processes, provider-like webhook traffic, and faults.
 
-The stack is what `make run` starts (shared.cli: every service under uvicorn, every worker, the gateway, the same
+The stack is what `make run` starts (devtools: every service under uvicorn, every worker, the gateway, the same
 wiring), plus extra chat and channels workers, on free ports in a temp dir: embedded Postgres 16 (fsync off: only
 processes crash here, never the OS) and Redis with the append-only file on (`appendfsync always` by default: the
 relay marks an outbox row published as soon as XADD answers, and the buffer's only copy of a pending burst is in
@@ -89,7 +89,7 @@ def _readout(recorder, rows):
 
 
 def llm_app():
-    from shared.testing_llm import LLMStandIn
+    from tests.support.llm import LLMStandIn
 
     return LLMStandIn(api_key=LLM_KEY).app
 
@@ -250,7 +250,7 @@ class Proc:
 
 
 class Processes:
-    """Every child in its own process group with a parent-death signal (shared.devstack), output to a log file."""
+    """Every child in its own process group with a parent-death signal (devtools.embedded), output to a log file."""
 
     def __init__(self, env: dict[str, str], logdir: Path) -> None:
         self.env = env
@@ -262,7 +262,7 @@ class Processes:
         return proc
 
     def start(self, name: str) -> Proc:
-        from shared.devstack import _child_setup
+        from devtools.embedded import _child_setup
 
         proc = self.procs[name]
         proc.starts += 1
@@ -311,7 +311,7 @@ class Processes:
 
 
 def _free_ports(n: int) -> list[int]:
-    from shared.devstack import free_port
+    from devtools.embedded import free_port
 
     ports: list[int] = []
     while len(ports) < n:
@@ -327,7 +327,7 @@ def _uvicorn(target: str, port: int) -> list[str]:
 
 
 class Stack:
-    """The platform as `make run` wires it (shared.cli), on free ports, plus stand-ins and extra workers."""
+    """The platform as `make run` wires it (devtools), on free ports, plus stand-ins and extra workers."""
 
     def __init__(self, cfg: ChaosConfig, base: Path) -> None:
         self.cfg = cfg
@@ -340,12 +340,12 @@ class Stack:
         self.urls: dict[str, str] = {}
 
     def start_servers(self) -> None:
-        from shared.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
+        from devtools.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
         from shared.migrations import upgrade_all
 
         os.environ.setdefault("PG_FAST", "1")
         bin_root = None
-        if os.geteuid() == 0:  # one copy of the binaries for every test session (shared.testing does the same)
+        if os.geteuid() == 0:  # one copy of the binaries for every test session (tests.support.plugin does the same)
             import importlib.metadata
 
             bin_root = Path(tempfile.gettempdir()) / f"atende-pgbin-{importlib.metadata.version('pgserver')}"
@@ -356,7 +356,8 @@ class Stack:
         upgrade_all(self.pg.url)
 
     def start_apps(self) -> None:
-        from shared.cli import load_all_settings, uvicorn_argv, wiring_env
+        from devtools.settings import load_all_settings, wiring_env
+        from devtools.supervisor import uvicorn_argv
 
         cfg = self.cfg
         *app_ports, llm_port, tw_port, tg_port = _free_ports(len(APIS) + 3)

@@ -1,5 +1,5 @@
 """The admin console in a real browser: headless Chromium (Debian's package, driven by playwright-core from
-admin/node_modules) against the whole stack of `python -m shared.cli dev` (embedded Postgres + Redis, every
+admin/node_modules) against the whole stack of `python -m devtools dev` (embedded Postgres + Redis, every
 service and worker, the gateway serving a fresh production build at /admin), the stand-in OpenAI-protocol LLM
 and the stand-in Telegram Bot API. admin/e2e/run.mjs does the clicking; this test starts everything, runs it and
 asserts its results and what the stand-ins received. Screenshots: test-artifacts/admin-e2e/.
@@ -27,9 +27,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from shared.devstack import free_port
-from shared.testing import serve_app
-from shared.testing_llm import LLMStandIn
+from devtools.embedded import free_port
+from tests.support.llm import LLMStandIn
+from tests.support.plugin import serve_app
 from tests.support.providers import TelegramStandIn
 
 pytestmark = pytest.mark.slow
@@ -181,7 +181,7 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
             dev = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "shared.cli",
+                "devtools",
                 "dev",
                 cwd=tmp_path,
                 env=_env(tmp_path, ports, pg_port, redis_port, llm_url, tg_url, dist),

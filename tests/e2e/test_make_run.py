@@ -1,4 +1,4 @@
-"""`make run` for real: `python -m shared.cli dev` with embedded Postgres + Redis, every service, worker and the
+"""`make run` for real: `python -m devtools dev` with embedded Postgres + Redis, every service, worker and the
 gateway as processes; stopping it (SIGTERM, Ctrl-C, a child dying, or the parent being SIGKILLed) leaves no
 process behind."""
 
@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from shared.devstack import free_port
+from devtools.embedded import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,8 @@ _PREFIXES = ("DEV_", "GATEWAY_", "AUTH_", "CHAT_", "CHANNELS_", "TRANSCRIPTION_"
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN + _PREFIXES)}
-    return env | {"PYTHONUNBUFFERED": "1"} | extra
+    # devtools/ is not an installed package: the repository root on the path, as `make` has it from its cwd.
+    return env | {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)} | extra
 
 
 def distinct_free_ports(n: int) -> list[int]:
@@ -71,7 +72,7 @@ class DevRun:
 
 
 def start_dev(workdir: Path, data_dir: Path, log_name: str) -> DevRun:
-    """`python -m shared.cli dev` in its own session (like a terminal job), on free ports, data in `data_dir`."""
+    """`python -m devtools dev` in its own session (like a terminal job), on free ports, data in `data_dir`."""
     *app_ports, pg_port, redis_port = distinct_free_ports(len(APPS) + 2)
     ports = dict(zip(APPS, app_ports, strict=True))
     env = clean_env(
@@ -86,7 +87,7 @@ def start_dev(workdir: Path, data_dir: Path, log_name: str) -> DevRun:
     log = workdir / log_name
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "dev"],
+            [sys.executable, "-m", "devtools", "dev"],
             cwd=workdir,  # no stray .env from the repository; relative data dirs land here
             env=env,
             stdin=subprocess.DEVNULL,
@@ -268,7 +269,7 @@ def test_a_child_that_dies_stops_everything(tmp_path: Path) -> None:
 
 SUPERVISED = """
 import sys, time
-from shared.cli import Supervisor
+from devtools.supervisor import Supervisor
 sup = Supervisor(env={"PATH": "/usr/bin:/bin"})
 for name in ("one", "two"):
     sup.spawn(name, [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(600)"])
@@ -300,13 +301,13 @@ def test_sigkilled_supervisor_takes_its_children_along(tmp_path: Path) -> None:
 
 
 def test_sigkilled_servers_take_postgres_and_redis_along(tmp_path: Path) -> None:
-    """The same for the embedded servers (`python -m shared.cli servers`, also what `dev` starts first)."""
+    """The same for the embedded servers (`python -m devtools servers`, also what `dev` starts first)."""
     pg_port, redis_port = distinct_free_ports(2)
     env = clean_env(DEV_DATA_DIR=str(tmp_path / "data"), DEV_PG_PORT=str(pg_port), DEV_REDIS_PORT=str(redis_port))
     log = tmp_path / "servers.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "servers"], cwd=tmp_path, env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "devtools", "servers"], cwd=tmp_path, env=env, stdout=out, stderr=out
         )
     try:
         deadline = time.monotonic() + 60

@@ -10,8 +10,8 @@ import pytest
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from shared.testing import serve_app
 from tests.gateway.upstream import Upstream
+from tests.support.plugin import serve_app
 
 SERVICES = ("auth", "chat", "channels", "transcription", "search")
 

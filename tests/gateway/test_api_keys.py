@@ -10,9 +10,9 @@ from jose import jwt
 
 from services.auth.app import create_app as create_auth_app
 from services.auth.config import AuthSettings
-from shared.testing import serve_app
 from tests.gateway.conftest import serve_gateway
 from tests.gateway.upstream import header
+from tests.support.plugin import serve_app
 
 PASSWORD = "correct-horse-battery"
 

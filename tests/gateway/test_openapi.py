@@ -8,8 +8,8 @@ import importlib
 from openapi_spec_validator import validate
 
 from gateway.routes import RoutingTable
-from shared.testing import serve_app
 from tests.gateway.conftest import gateway_settings, serve_gateway
+from tests.support.plugin import serve_app
 
 SETTINGS = {
     "auth": "AuthSettings",

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from shared.devstack import free_port
+from devtools.embedded import free_port
 from tests.gateway.conftest import serve_gateway
 from tests.gateway.upstream import header
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from shared.devstack import EmbeddedRedis, free_port
+from devtools.embedded import EmbeddedRedis, free_port
 from tests.gateway.conftest import serve_gateway
 
 LIMITS = {

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from shared.devstack import free_port
-from shared.testing import wait_for
+from devtools.embedded import free_port
+from tests.support.plugin import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 50 * 1024 * 1024

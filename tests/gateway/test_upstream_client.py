@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import orjson
 import pytest
 
+from devtools.embedded import free_port
 from gateway.upstream_client import UpstreamError, UpstreamPool
-from shared.devstack import free_port
-from shared.testing import serve_app
 from tests.gateway.conftest import serve_gateway
 from tests.gateway.upstream import Upstream
+from tests.support.plugin import serve_app
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "RawServer"], Awaitable[None]]
 

@@ -1,5 +1,5 @@
 """A small upstream service for gateway tests: echoes what it received, streams SSE on command, sleeps, and
-counts uploads without keeping them. Served over real HTTP (shared.testing.serve_app)."""
+counts uploads without keeping them. Served over real HTTP (tests.support.plugin.serve_app)."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from shared.db import create_sessionmaker
 from shared.events.envelope import Envelope
 from shared.events.relay import envelope_of
 from shared.events.search import INDEX_STREAM, MESSAGE_DELETED, MESSAGE_UPSERTED, MESSAGES_RESTORED
-from shared.testing import app_client, serve_app
+from tests.support.plugin import app_client, serve_app
 
 HANDOVER = "A person from our team will answer you shortly."
 THRESHOLD = 0.5

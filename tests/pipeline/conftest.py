@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from twilio.request_validator import RequestValidator
 
+from devtools.embedded import free_port
 from gateway.app import create_app as create_gateway
 from gateway.config import GatewaySettings
 from services.auth.app import create_app as create_auth
@@ -24,9 +25,8 @@ from services.channels.config import ChannelsSettings
 from services.chat.app import create_app as create_chat
 from services.chat.config import ChatSettings
 from shared.crypto import SecretBox
-from shared.devstack import free_port
-from shared.testing import serve_app
-from shared.testing_llm import LLMStandIn
+from tests.support.llm import LLMStandIn
+from tests.support.plugin import serve_app
 from tests.support.providers import TelegramStandIn, TwilioStandIn
 
 LLM_KEY = "sk-pipeline-test"

@@ -15,8 +15,8 @@ from services.channels.worker import run as run_channels_worker
 from services.chat.worker import run as run_chat_worker
 from services.transcription.config import TranscriptionSettings
 from services.transcription.worker import run as run_transcription_worker
-from shared.testing import wait_for
 from tests.pipeline.conftest import LLM_KEY
+from tests.support.plugin import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

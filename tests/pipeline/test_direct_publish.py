@@ -20,6 +20,7 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
 
+from devtools.embedded import free_port
 from services.channels.base import ProcessedEvent as ChannelsProcessed
 from services.channels.config import ChannelsSettings
 from services.channels.configs.schemas import ChannelCreate
@@ -31,14 +32,13 @@ from services.chat.pipeline.flusher import read_burst
 from services.chat.threads.answers import Answer, AnswerService, Turn
 from services.chat.threads.events import OUTBOUND_STREAM
 from shared.crypto import SecretBox
-from shared.devstack import free_port
 from shared.events import Envelope
 from shared.events.consumer import StreamConsumer
 from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS, committed_event, publish_committed
 from shared.events.raw import raw_connection
 from shared.events.relay import OutboxRelay
-from shared.testing import serve_app
 from tests.chat.inbound_support import chat_world
+from tests.support.plugin import serve_app
 from tests.support.providers import TwilioStandIn
 
 BOX = SecretBox("test-secrets-key")

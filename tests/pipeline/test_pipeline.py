@@ -7,8 +7,8 @@ import time
 from services.channels.worker import run as run_channels_worker
 from services.chat.worker import run as run_chat_worker
 from shared.events import Envelope
-from shared.testing import wait_for
 from tests.pipeline.conftest import SYSTEM_PROMPT
+from tests.support.plugin import wait_for
 
 
 async def _settle(seconds: float = 1.5) -> None:

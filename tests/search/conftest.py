@@ -18,7 +18,7 @@ from services.search.tenants.service import TenantDirectory
 from shared.events.envelope import Envelope
 from shared.events.relay import envelope_of
 from shared.events.search import INDEX_STREAM, MESSAGE_UPSERTED
-from shared.testing import app_client
+from tests.support.plugin import app_client
 
 
 @pytest.fixture(scope="session")

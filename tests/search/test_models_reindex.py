@@ -18,8 +18,8 @@ from services.search.embeddings.base import build_provider
 from services.search.embeddings.errors import EmbeddingProviderUnavailable
 from services.search.embeddings.openai import OpenAIEmbeddings
 from services.search.indexing.handlers import make_index_handler
-from shared.testing import app_client, serve_app
 from tests.search.conftest import drain, index_message
+from tests.support.plugin import app_client, serve_app
 
 
 class EmbeddingsStandIn:

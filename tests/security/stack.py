@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from twilio.request_validator import RequestValidator
 
+from devtools.embedded import free_port
 from gateway.app import create_app as create_gateway
 from gateway.config import GatewaySettings
 from services.auth.config import AuthSettings
@@ -28,9 +29,8 @@ from services.chat.config import ChatSettings
 from services.search.config import SearchSettings
 from services.transcription.config import TranscriptionSettings
 from shared.crypto import SecretBox
-from shared.devstack import free_port
-from shared.testing import serve_app
-from shared.testing_llm import LLMStandIn
+from tests.support.llm import LLMStandIn
+from tests.support.plugin import serve_app
 from tests.support.providers import TelegramStandIn, TwilioStandIn
 
 LLM_KEY = "sk-security-llm-key-5f1e"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from twilio.request_validator import RequestValidator
 
-from shared.testing import wait_for
 from tests.security.stack import platform
+from tests.support.plugin import wait_for
 
 EVIL = "evil.example"
 TOKEN = "twilio-auth-token-webhook-urls"

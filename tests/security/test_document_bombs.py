@@ -20,8 +20,8 @@ from fpdf import FPDF
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
-from shared.testing import wait_for
 from tests.security.stack import Tenant, platform
+from tests.support.plugin import wait_for
 
 CAP = 8_000_000  # SEARCH_DOCUMENT_MAX_UNCOMPRESSED_BYTES for this test's worker
 BOMB = 32 * 1024 * 1024  # what the bomb's word/document.xml inflates to

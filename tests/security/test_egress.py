@@ -13,8 +13,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from services.transcription.jobs.webhooks import SIGNATURE_HEADER, verify
-from shared.testing import serve_app, wait_for
 from tests.security.stack import platform, wav_bytes
+from tests.support.plugin import serve_app, wait_for
 
 PUBLIC_IP = "93.184.216.34"
 # Worker settings: jobs end fast (no local model, no OpenAI key: the job fails and its webhook fires), a tenant's

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from shared.devstack import free_port
+from devtools.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL = {"SERVICE_SECRET": "3f9c2a7d41e8b6c05a9d3e7f1b2c4d6e", "SECRETS_KEY": Fernet.generate_key().decode()}
@@ -50,7 +50,7 @@ def _bad_lines(stderr: str) -> set[str]:
         ),
         (
             ["-m", "services.transcription.worker"],
-            {"SERVICE_SECRET": REAL["SERVICE_SECRET"], "SECRETS_KEY": "CHANGE-ME-python-m-shared.cli-gen-key"},
+            {"SERVICE_SECRET": REAL["SERVICE_SECRET"], "SECRETS_KEY": "CHANGE-ME-python-m-shared.crypto"},
             {"SECRETS_KEY"},
         ),
         (["-m", "services.auth.seed"], REAL | {"DEMO_AGENT_PASSWORD": "a-real-agent-pass-9"}, {"DEMO_ADMIN_PASSWORD"}),

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 
-from shared.testing import serve_app
-from shared.testing_llm import LLMStandIn
 from tests.security.stack import LLM_KEY, Tenant, platform
+from tests.support.llm import LLMStandIn
+from tests.support.plugin import serve_app
 
 TENANT_KEY = "sk-tenant-own-key-8Hq2Zp"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import httpx
 
-from shared.testing import wait_for
 from tests.security.stack import PASSWORD, platform
+from tests.support.plugin import wait_for
 
 TENANT_SECRET = "sk-tenant-secret-7Qx9Lm2Vb8Zr"
 BOT_TOKEN = "9876543:AAHsecretBotToken9Xy8Wv7Ut6Sr5Qp4Onm"  # fake

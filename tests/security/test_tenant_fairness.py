@@ -9,8 +9,8 @@ import asyncio
 
 import httpx
 
-from shared.testing import serve_app, wait_for
 from tests.security.stack import Platform, Tenant, platform, wav_bytes
+from tests.support.plugin import serve_app, wait_for
 from tests.transcription.standins import Recorder, openai_app
 
 OPENAI_KEY = "sk-fairness-openai-key"

@@ -13,8 +13,8 @@ import re
 import uuid
 
 from services.chat.buffers.store import BufferStore, buffer_key
-from shared.testing import wait_for
 from tests.security.stack import METHODS, Platform, Tenant, platform, wav_bytes
+from tests.support.plugin import wait_for
 
 # path parameter -> the key of the object id in Tenant.ids
 ID_PARAMS = {

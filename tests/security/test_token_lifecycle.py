@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import uuid
 
-from shared.testing import wait_for
 from tests.security.stack import PASSWORD, platform
+from tests.support.plugin import wait_for
 
 WITHIN = 10.0  # seconds: the property every test here states
 ADMIN_CALL = ("get", "/api/v1/api-keys")  # auth, admin scope

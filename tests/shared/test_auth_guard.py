@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from services.search.config import SearchSettings
 from shared.app import create_service_app
 from shared.auth import CurrentPrincipal, TenantIdDep, WriteScope
-from shared.testing import app_client
+from tests.support.plugin import app_client
 
 
 def _app(stack):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.devstack import free_port
+from devtools.embedded import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 APP = '''

@@ -14,10 +14,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.cli import ConfigError, check_ports, load_all_settings, safe_url, wiring_env
+from devtools.backends import check_ports
+from devtools.embedded import free_port
+from devtools.settings import ConfigError, load_all_settings, wiring_env
 from shared.crypto import SecretBox
-from shared.devstack import free_port
+from shared.migrations import safe_url
 
+ROOT = Path(__file__).resolve().parents[2]
 _FOREIGN = ("DATABASE_URL", "REDIS_URL", "AUTH_URL", "JWKS_URL", "JWKS_JSON", "SECRETS_KEY", "SERVICE_SECRET", "LOG_")
 _PREFIXES = ("DEV_", "GATEWAY_", "AUTH_", "CHAT_", "CHANNELS_", "TRANSCRIPTION_", "SEARCH_", "DEMO_", "TEST_")
 APPS = {
@@ -32,12 +35,13 @@ APPS = {
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN + _PREFIXES)}
-    return env | extra
+    # devtools/ is not an installed package: the repository root on the path, as `make` has it from its cwd.
+    return env | {"PYTHONPATH": str(ROOT)} | extra
 
 
 def cli(args: list[str], cwd: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "devtools", *args],
         cwd=cwd,
         env=clean_env(**env),
         capture_output=True,
@@ -243,9 +247,9 @@ def test_urls_in_messages_never_show_a_password():
 @pytest.mark.parametrize(("nice", "policy"), [(19, os.SCHED_IDLE), (10, os.SCHED_OTHER), (0, os.SCHED_OTHER)])
 def test_worker_priority_lowest_is_the_idle_class(nice: int, policy: int):
     """DEV_WORKER_NICE=19 (the default) also puts the worker in the idle scheduling class: a waking API preempts it
-    at once (shared.devstack.lower_priority says why nice alone was not enough). Below 19 it is the nice only; 0
+    at once (devtools.embedded.lower_priority says why nice alone was not enough). Below 19 it is the nice only; 0
     changes nothing."""
-    from shared.devstack import _child_setup
+    from devtools.embedded import _child_setup
 
     proc = subprocess.Popen(["sleep", "30"], preexec_fn=_child_setup(None, None, 15, nice))  # noqa: PLW1509
     try:

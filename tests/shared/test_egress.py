@@ -28,7 +28,7 @@ from shared.egress import (
     create_egress_client,
     is_public,
 )
-from shared.testing import serve_app
+from tests.support.plugin import serve_app
 
 REFUSED = [
     "127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",

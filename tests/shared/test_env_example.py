@@ -17,7 +17,7 @@ NOT_SETTINGS = {"service_name"}
 
 def settings_classes() -> list[type[BaseSettings]]:
     """Import every config module of the repo (plus the CLI) and collect our BaseSettings subclasses."""
-    modules = ["shared.config", "shared.cli", "gateway.config"]
+    modules = ["shared.config", "devtools.settings", "gateway.config"]
     modules += [f"services.{p.parent.name}.config" for p in sorted((ROOT / "services").glob("*/config.py"))]
     for name in modules:
         importlib.import_module(name)
@@ -26,7 +26,7 @@ def settings_classes() -> list[type[BaseSettings]]:
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
-        if cls.__module__.split(".")[0] in ("shared", "services", "gateway") and cls not in found:
+        if cls.__module__.split(".")[0] in ("shared", "devtools", "services", "gateway") and cls not in found:
             found.append(cls)
     return found
 
@@ -59,7 +59,7 @@ def test_every_setting_is_in_env_example() -> None:
 
 def test_env_example_names_only_real_settings() -> None:
     """A documented name that no Settings class reads is a typo or a leftover."""
-    known = {"PG_FAST"}  # read by shared/devstack.py directly
+    known = {"PG_FAST"}  # read by devtools/embedded.py directly
     compose = ROOT / "docker-compose.yml"
     if compose.exists():  # variables only docker-compose.yml reads (POSTGRES_PASSWORD, ATENDE_TAG, ...)
         known |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", compose.read_text()))

@@ -10,8 +10,8 @@ from fastapi import FastAPI, Response
 
 from shared.auth import JWKSCache, TokenVerifier
 from shared.errors import Unauthorized
-from shared.testing import serve_app
-from shared.testing_keys import TestKeys
+from tests.support.keys import TestKeys
+from tests.support.plugin import serve_app
 
 
 class JWKSServer:

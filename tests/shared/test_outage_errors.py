@@ -7,12 +7,12 @@ import uuid
 
 import pytest
 
+from devtools.embedded import free_port
 from services.channels.app import create_app as create_channels
 from services.channels.config import ChannelsSettings
 from services.chat.app import create_app as create_chat
 from services.chat.config import ChatSettings
-from shared.devstack import free_port
-from shared.testing import app_client
+from tests.support.plugin import app_client
 
 APPS = {
     "channels": (create_channels, ChannelsSettings, "/api/v1/channels"),

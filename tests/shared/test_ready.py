@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from devtools.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from services.search.app import create_app
 from services.search.config import SearchSettings
-from shared.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
-from shared.testing import app_client
+from tests.support.plugin import app_client
 
 pytestmark = pytest.mark.slow
 

@@ -1,1 +1,1 @@
-"""Local stand-ins for external providers: they speak the provider's HTTP protocol and record requests."""
+"""Test support: the pytest plugin (plugin.py), test keys, and local stand-ins for external providers."""

@@ -1,4 +1,4 @@
-"""Stand-in Telegram Bot API and Twilio REST API servers for tests (run with shared.testing.serve_app)."""
+"""Stand-in Telegram Bot API and Twilio REST API servers for tests (run with tests.support.plugin.serve_app)."""
 
 from __future__ import annotations
 

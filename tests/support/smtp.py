@@ -12,8 +12,8 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
-from shared.devstack import free_port
-from shared.testing import wait_for
+from devtools.embedded import free_port
+from tests.support.plugin import wait_for
 
 TOKEN = re.compile(r"^\s*(?:token|código|code)[^:\n]*:\s*(\S+)\s*$", re.IGNORECASE | re.MULTILINE)
 

@@ -22,7 +22,7 @@ from services.transcription.tenants import TenantDirectory
 from shared.db import create_sessionmaker
 from shared.egress import create_egress_client
 from shared.http import create_http_client
-from shared.testing import app_client, serve_app
+from tests.support.plugin import app_client, serve_app
 from tests.transcription.audio_gen import EN_SENTENCE, PT_SENTENCE, concat, convert, speak, voice_note
 
 ROOT = Path(__file__).resolve().parents[2]

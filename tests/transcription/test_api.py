@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.transcription.app import create_app
 from services.transcription.models import Job, Outbox
-from shared.testing import app_client
+from tests.support.plugin import app_client
 
 
 async def _rows(database_url: str, stmt):

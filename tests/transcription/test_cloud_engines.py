@@ -8,7 +8,7 @@ import uuid
 from docx import Document
 
 from services.transcription.app import create_app
-from shared.testing import app_client, serve_app
+from tests.support.plugin import app_client, serve_app
 from tests.transcription.standins import TRANSCRIPT_TEXT, Recorder, assemblyai_app, openai_app
 from tests.transcription.test_local_engine import upload
 

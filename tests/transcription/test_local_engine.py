@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.transcription.jobs.webhooks import SIGNATURE_HEADER, verify
 from services.transcription.models import Outbox
-from shared.testing import serve_app
+from tests.support.plugin import serve_app
 from tests.transcription.conftest import HOOK_SECRET
 from tests.transcription.standins import Recorder, webhook_app
 
@@ -209,7 +209,7 @@ async def test_delete_while_processing_stops_the_worker_and_drops_the_result(
         r = await client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())
         return r.json()["status"] == "processing" and r.json()["progress"] > 0
 
-    from shared.testing import wait_for
+    from tests.support.plugin import wait_for
 
     await wait_for(progressing, timeout=60, interval=0.05)
     assert (await client.delete(f"/api/v1/transcriptions/{job_id}", headers=auth())).status_code == 204

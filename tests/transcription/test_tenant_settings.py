@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.transcription.app import create_app
-from shared.testing import app_client, serve_app
+from tests.support.plugin import app_client, serve_app
 from tests.transcription.conftest import tenant_with
 from tests.transcription.standins import Recorder, assemblyai_app
 from tests.transcription.test_local_engine import upload

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from services.transcription.models import Job, Outbox, Segment
 from shared.events.envelope import Envelope
-from shared.testing import wait_for
+from tests.support.plugin import wait_for
 from tests.transcription.conftest import MODEL_CACHE, ROOT
 from tests.transcription.test_local_engine import upload
 

@@ -13,8 +13,8 @@ from sqlalchemy import func, select, text
 from services.search.base import ProcessedEvent
 from shared.events.consumer import StreamConsumer
 from shared.events.envelope import Envelope
-from shared.testing import wait_for
 from tests.shared.events.support import effects, spawn
+from tests.support.plugin import wait_for
 
 STREAM = "test.consume.v1"
 
@@ -284,8 +284,8 @@ async def _count_effects(sm, n: int) -> bool:
 
 async def test_an_outage_is_retried_without_counting_toward_the_dlq(sm, redis):
     """While the database is unreachable the entry is retried but never dead-lettered; then it is handled."""
+    from devtools.embedded import free_port
     from shared.db import create_engine, create_sessionmaker
-    from shared.devstack import free_port
 
     down = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere", 1)
     consumer = _consumer(

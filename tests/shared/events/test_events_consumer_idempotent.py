@@ -13,8 +13,8 @@ from services.search.base import ProcessedEvent
 from shared.events.consumer import PermanentError, StreamConsumer
 from shared.events.envelope import Envelope
 from shared.events.raw import raw_connection
-from shared.testing import wait_for
 from tests.shared.events.support import effects
+from tests.support.plugin import wait_for
 
 STREAM = "test.idem.v1"
 # The handler's own record: one effect per key, a second delivery of the same key changes nothing.

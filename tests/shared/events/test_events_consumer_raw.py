@@ -13,8 +13,8 @@ from shared.db import create_sessionmaker
 from shared.events.consumer import StreamConsumer
 from shared.events.envelope import Envelope
 from shared.events.worker import create_worker_engine
-from shared.testing import wait_for
 from tests.shared.events.support import effects
+from tests.support.plugin import wait_for
 
 STREAM = "test.raw.v1"
 INSERT_EFFECT = "INSERT INTO public.event_effect (key, worker) VALUES ($1, 'raw')"

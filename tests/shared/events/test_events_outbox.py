@@ -14,8 +14,8 @@ from shared.events.consumer import StreamConsumer
 from shared.events.envelope import Envelope
 from shared.events.outbox import OutboxEvent, emit, emit_many
 from shared.events.relay import OutboxRelay
-from shared.testing import wait_for
 from tests.shared.events.support import effects, spawn
+from tests.support.plugin import wait_for
 
 STREAM = "test.events.v1"
 

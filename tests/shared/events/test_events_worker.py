@@ -13,8 +13,8 @@ from services.search.base import Outbox, ProcessedEvent
 from shared.events.envelope import Envelope
 from shared.events.outbox import emit
 from shared.events.worker import ConsumerSpec, run_worker
-from shared.testing import wait_for
 from tests.shared.events.support import ROOT, effects
+from tests.support.plugin import wait_for
 
 
 async def test_service_worker_process_relays_and_exits_cleanly_on_sigterm(sm, redis, stack):

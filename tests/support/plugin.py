@@ -24,9 +24,9 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 
-from shared.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
+from devtools.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from shared.migrations import SERVICES, upgrade_all
-from shared.testing_keys import TestKeys
+from tests.support.keys import TestKeys
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,7 +1,7 @@
 """A local OpenAI-protocol server for tests and benchmarks: the real `openai` client runs against it.
 
 Answers are deterministic (derived from the request), every request is recorded, and it can be told to
-fail with a status (429/500/...) or to hang. Serve `LLMStandIn().app` with shared.testing.serve_app or uvicorn.
+fail with a status (429/500/...) or to hang. Serve `LLMStandIn().app` with tests.support.plugin.serve_app or uvicorn.
 """
 
 from __future__ import annotations

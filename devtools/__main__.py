@@ -1,0 +1,5 @@
+"""`python -m devtools ...`: the developer CLI (devtools/cli.py)."""
+
+from devtools.cli import main
+
+main()
