@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -16,16 +15,17 @@ from services.chat.context.builder import TokenCounter
 from services.chat.llm.knowledge import SearchClient
 from services.chat.llm.openai_provider import OpenAIProvider
 from services.chat.llm.provider import LLMConfig
-from services.chat.tenants.client import TenantSettings, TenantSettingsClient, watch_changes
+from services.chat.tenants.settings import ChatTenantSettings, TenantSettings, parse_tenant_settings
 from shared.providers import resolve_endpoint
 from shared.service_auth import ServiceTokenProvider
+from shared.tenant_settings import TenantSettingsClient, watching_changes
 
 
 @dataclass
 class ChatRuntime:
     settings: ChatSettings
     state: Any  # app.state: the sessionmaker is read per use so tests can swap it
-    tenants: TenantSettingsClient
+    tenants: ChatTenantSettings
     llm: OpenAIProvider
     search: SearchClient
     counter: TokenCounter
@@ -66,6 +66,7 @@ async def chat_runtime(app: FastAPI):
             app.state.http,
             settings.tenant_settings_url or settings.auth_url,
             tokens,
+            parse_tenant_settings,
             ttl=settings.tenant_cache_seconds,
             fallback_ttl=settings.tenant_fallback_cache_seconds,
         ),
@@ -73,14 +74,10 @@ async def chat_runtime(app: FastAPI):
         search=SearchClient(app.state.http, settings.search_url, tokens, settings.search_timeout_seconds),
         counter=TokenCounter(),
     )
-    stop = asyncio.Event()
-    watcher = asyncio.create_task(watch_changes(app.state.redis, app.state.chat.tenants, stop))
     try:
-        yield
+        async with watching_changes(app.state.redis, app.state.chat.tenants):
+            yield
     finally:
-        stop.set()
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
         await llm.aclose()
 
 

@@ -13,15 +13,16 @@ from services.search.documents.router import router as documents_router
 from services.search.embeddings.base import EmbeddingProvider, build_provider
 from services.search.indexing.router import router as reindex_router
 from services.search.query.router import router as search_router
-from services.search.tenants.client import AuthTenantClient
-from services.search.tenants.service import TenantDirectory
+from services.search.tenants.service import TenantProfiles, search_tenant_settings
 from shared.app import create_service_app
+from shared.tenant_settings import watching_changes
 
 
-def build_tenants(settings: SearchSettings, http) -> TenantDirectory:
-    client = AuthTenantClient(http, settings.auth_url, settings.service_secret) if settings.auth_url else None
-    return TenantDirectory(
-        client, ttl_seconds=settings.tenant_cache_seconds, default_ts_config=settings.default_ts_config
+def build_tenants(settings: SearchSettings, http) -> TenantProfiles:
+    return TenantProfiles(
+        search_tenant_settings(settings, http),
+        ttl_seconds=settings.tenant_cache_seconds,
+        default_ts_config=settings.default_ts_config,
     )
 
 
@@ -35,7 +36,11 @@ def create_app(settings: SearchSettings | None = None, *, embeddings: EmbeddingP
         app.state.embeddings = embeddings or build_provider(
             settings, lambda tid: app.state.tenants.secret(tid, "openai_api_key")
         )
-        yield
+        if app.state.tenants.settings is None:
+            yield
+            return
+        async with watching_changes(app.state.redis, app.state.tenants.settings):
+            yield
 
     app = create_service_app(
         settings,

@@ -8,14 +8,14 @@ from fastapi import Depends, Request
 
 from services.search.config import SearchSettings
 from services.search.embeddings.base import EmbeddingProvider
-from services.search.tenants.service import TenantDirectory
+from services.search.tenants.service import TenantProfiles
 
 
 def _provider(request: Request) -> EmbeddingProvider:
     return request.app.state.embeddings
 
 
-def _tenants(request: Request) -> TenantDirectory:
+def _tenants(request: Request) -> TenantProfiles:
     return request.app.state.tenants
 
 
@@ -24,5 +24,5 @@ def _settings(request: Request) -> SearchSettings:
 
 
 EmbeddingsDep = Annotated[EmbeddingProvider, Depends(_provider)]
-TenantsDep = Annotated[TenantDirectory, Depends(_tenants)]
+TenantsDep = Annotated[TenantProfiles, Depends(_tenants)]
 SettingsDep = Annotated[SearchSettings, Depends(_settings)]

@@ -11,9 +11,10 @@ from services.transcription.config import TranscriptionSettings, get_settings
 from services.transcription.exports.router import router as exports_router
 from services.transcription.jobs.router import router as jobs_router
 from services.transcription.jobs.storage import FileStore
-from services.transcription.tenants import TenantDirectory
+from services.transcription.tenants import tenant_configs
 from shared.app import create_service_app
 from shared.egress import EgressGuard, Resolver
+from shared.tenant_settings import watching_changes
 
 
 def create_app(settings: TranscriptionSettings | None = None, resolver: Resolver | None = None) -> FastAPI:
@@ -23,9 +24,10 @@ def create_app(settings: TranscriptionSettings | None = None, resolver: Resolver
     @asynccontextmanager
     async def _state(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = FileStore(settings.storage_dir)
-        app.state.tenants = TenantDirectory(settings, app.state.http)
+        app.state.tenants = tenant_configs(settings, app.state.http)
         app.state.egress_guard = EgressGuard(settings.egress_policy(), resolver)
-        yield
+        async with watching_changes(app.state.redis, app.state.tenants):
+            yield
 
     return create_service_app(
         settings,

@@ -13,7 +13,7 @@ from services.transcription.config import TranscriptionSettings, get_settings
 from services.transcription.engines import build_engines
 from services.transcription.jobs.runner import JobRunner
 from services.transcription.jobs.storage import FileStore
-from services.transcription.tenants import TenantDirectory
+from services.transcription.tenants import tenant_configs
 from shared.db import create_engine, create_sessionmaker
 from shared.egress import Resolver, create_egress_client
 from shared.events.transcription import REQUESTED_STREAM
@@ -30,7 +30,7 @@ def build_runner(settings: TranscriptionSettings, sessionmaker, http, egress) ->
         sessionmaker,
         FileStore(settings.storage_dir),
         build_engines(settings),
-        TenantDirectory(settings, http),
+        tenant_configs(settings, http),
         egress,
     )
 

@@ -14,7 +14,7 @@ from services.search.base import Outbox
 from services.search.config import SearchSettings
 from services.search.embeddings.local import LocalEmbeddings
 from services.search.indexing.handlers import make_index_handler
-from services.search.tenants.service import TenantDirectory
+from services.search.tenants.service import TenantProfiles
 from shared.events.envelope import Envelope
 from shared.events.relay import envelope_of
 from shared.events.search import INDEX_STREAM, MESSAGE_UPSERTED
@@ -42,8 +42,8 @@ async def client(stack, db_conn, embedder, search_settings):
 
 
 @pytest.fixture
-def tenants() -> TenantDirectory:
-    return TenantDirectory(None)
+def tenants() -> TenantProfiles:
+    return TenantProfiles(None)
 
 
 @pytest.fixture

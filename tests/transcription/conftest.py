@@ -18,7 +18,7 @@ from services.transcription.config import TranscriptionSettings
 from services.transcription.engines import build_engines
 from services.transcription.jobs.runner import JobRunner
 from services.transcription.jobs.storage import FileStore
-from services.transcription.tenants import TenantDirectory
+from services.transcription.tenants import tenant_configs
 from shared.db import create_sessionmaker
 from shared.egress import create_egress_client
 from shared.http import create_http_client
@@ -137,7 +137,7 @@ async def make_runner(committed_db) -> AsyncIterator:
             create_sessionmaker(engine),
             FileStore(settings.storage_dir),
             build_engines(settings),
-            TenantDirectory(settings, http),
+            tenant_configs(settings, http),
             egress,
         )
         made.append((engine, http, egress))

@@ -10,7 +10,7 @@ import orjson
 from services.auth.admin.schemas import LogEntry
 from shared.errors import BadRequest
 from shared.logging import OPS_STREAM
-from shared.pagination import Page, PageParams, encode_cursor
+from shared.pagination import BAD_CURSOR, Page, PageParams, encode_cursor
 
 SCAN_LIMIT = 5_000  # entries examined per request at most, whatever the filters
 
@@ -51,7 +51,7 @@ async def read_logs(
     if cursor is not None:
         upper = str(cursor.get("before", ""))
         if not upper or not all(part.isdigit() for part in upper.split("-", 1)):
-            raise BadRequest("cursor is not valid; use next_cursor from a previous page")
+            raise BadRequest(BAD_CURSOR)
         upper = f"({upper}"
     lower = "-"
     if since is not None:

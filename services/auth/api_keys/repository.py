@@ -8,8 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth.api_keys.models import ApiKey
-from services.auth.keyset import keyset_page
-from shared.pagination import PageParams
+from shared.pagination import Keyset, KeysetPage, PageParams, keyset_page
 
 
 class ApiKeyRepository:
@@ -44,8 +43,8 @@ class ApiKeyRepository:
         await self.session.flush()
         return key
 
-    async def page(self, tenant_id: uuid.UUID, page: PageParams, *, include_revoked: bool = False):
+    async def page(self, tenant_id: uuid.UUID, page: PageParams, *, include_revoked: bool = False) -> KeysetPage:
         stmt = select(ApiKey).where(ApiKey.tenant_id == tenant_id)
         if not include_revoked:
             stmt = stmt.where(ApiKey.revoked_at.is_(None))
-        return await keyset_page(self.session, stmt, ApiKey, page)
+        return await keyset_page(self.session, stmt, Keyset.created(ApiKey), page)

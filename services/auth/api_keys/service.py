@@ -73,8 +73,8 @@ class ApiKeyService:
         return ApiKeyCreated(**ApiKeyRead.model_validate(row).model_dump(), key=key)
 
     async def list(self, tenant_id: uuid.UUID, page: PageParams, include_revoked: bool) -> Page[ApiKeyRead]:
-        rows, cursor = await self.keys.page(tenant_id, page, include_revoked=include_revoked)
-        return Page(items=[ApiKeyRead.model_validate(k) for k in rows], next_cursor=cursor)
+        found = await self.keys.page(tenant_id, page, include_revoked=include_revoked)
+        return Page(items=[ApiKeyRead.model_validate(k) for k in found.rows], next_cursor=found.next_cursor)
 
     async def revoke(self, tenant_id: uuid.UUID, key_id: uuid.UUID) -> None:
         key = await self.keys.get(tenant_id, key_id)

@@ -7,10 +7,9 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.keyset import keyset_page
 from services.auth.members.models import Membership
 from services.auth.tenants.models import Tenant
-from shared.pagination import PageParams
+from shared.pagination import Keyset, KeysetPage, PageParams, keyset_page
 
 
 class MembershipRepository:
@@ -53,6 +52,6 @@ class MembershipRepository:
         await self.session.delete(membership)
         await self.session.flush()
 
-    async def page(self, tenant_id: uuid.UUID, page: PageParams):
+    async def page(self, tenant_id: uuid.UUID, page: PageParams) -> KeysetPage:
         stmt = select(Membership).where(Membership.tenant_id == tenant_id)
-        return await keyset_page(self.session, stmt, Membership, page)
+        return await keyset_page(self.session, stmt, Keyset.created(Membership), page)

@@ -57,13 +57,13 @@ class MemberService:
 
     async def list(self, principal: Principal, tenant_id: uuid.UUID, page: PageParams) -> Page[MemberRead]:
         await self.tenants.visible(principal, tenant_id)
-        rows, cursor = await self.members.page(tenant_id, page)
+        found = await self.members.page(tenant_id, page)
         items = []
-        for membership in rows:
+        for membership in found.rows:
             user = await self.users.get(membership.user_id)
             if user is not None:
                 items.append(_read(membership, user))
-        return Page(items=items, next_cursor=cursor)
+        return Page(items=items, next_cursor=found.next_cursor)
 
     async def add(self, principal: Principal, tenant_id: uuid.UUID, data: MemberCreate) -> MemberRead:
         """Same 201 and body shape whatever the address's state (services/auth/members/joining.py)."""

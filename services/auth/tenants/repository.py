@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.keyset import keyset_page
 from services.auth.tenants.models import Tenant, TenantSecret
-from shared.pagination import PageParams
+from shared.pagination import Keyset, KeysetPage, PageParams, keyset_page
 
 
 class TenantRepository:
@@ -34,11 +33,11 @@ class TenantRepository:
         await self.session.flush()
         return tenant
 
-    async def page(self, page: PageParams, *, only_ids: Sequence[uuid.UUID] | None = None):
+    async def page(self, page: PageParams, *, only_ids: Sequence[uuid.UUID] | None = None) -> KeysetPage:
         stmt = select(Tenant).where(Tenant.deleted_at.is_(None))
         if only_ids is not None:
             stmt = stmt.where(Tenant.id.in_(list(only_ids)))
-        return await keyset_page(self.session, stmt, Tenant, page)
+        return await keyset_page(self.session, stmt, Keyset.created(Tenant), page)
 
     async def get_secret(self, tenant_id: uuid.UUID, name: str) -> TenantSecret | None:
         return await self.session.scalar(

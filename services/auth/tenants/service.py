@@ -113,13 +113,13 @@ class TenantService:
 
     async def list(self, principal: Principal, page: PageParams) -> Page[TenantRead]:
         if is_platform_superuser(principal):
-            rows, cursor = await self.tenants.page(page)
+            found = await self.tenants.page(page)
         elif principal.kind == "user" and principal.user_id:
             ids = [t.id for _, t in await self.members.of_user(principal.user_id)]
-            rows, cursor = await self.tenants.page(page, only_ids=ids)
+            found = await self.tenants.page(page, only_ids=ids)
         else:
-            rows, cursor = await self.tenants.page(page, only_ids=[principal.tenant_id] if principal.tenant_id else [])
-        return Page(items=[TenantRead.model_validate(t) for t in rows], next_cursor=cursor)
+            found = await self.tenants.page(page, only_ids=[principal.tenant_id] if principal.tenant_id else [])
+        return Page(items=[TenantRead.model_validate(t) for t in found.rows], next_cursor=found.next_cursor)
 
     async def update(self, principal: Principal, tenant_id: uuid.UUID, data: TenantUpdate) -> Tenant:
         tenant = await self.visible(principal, tenant_id)

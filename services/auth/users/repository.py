@@ -7,9 +7,8 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.keyset import keyset_page
 from services.auth.users.models import User
-from shared.pagination import PageParams
+from shared.pagination import Keyset, KeysetPage, PageParams, keyset_page
 
 
 class UserRepository:
@@ -30,10 +29,10 @@ class UserRepository:
         await self.session.flush()
         return user
 
-    async def page(self, page: PageParams, *, is_active: bool | None = None, q: str | None = None):
+    async def page(self, page: PageParams, *, is_active: bool | None = None, q: str | None = None) -> KeysetPage:
         stmt = select(User)
         if is_active is not None:
             stmt = stmt.where(User.is_active.is_(is_active))
         if q:
             stmt = stmt.where(User.email.contains(q.lower(), autoescape=True))
-        return await keyset_page(self.session, stmt, User, page)
+        return await keyset_page(self.session, stmt, Keyset.created(User), page)

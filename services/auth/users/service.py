@@ -186,8 +186,8 @@ class UserService:
         log.info("password_changed", user_id=str(user.id))
 
     async def list(self, page: PageParams, *, is_active: bool | None, q: str | None) -> Page[UserRead]:
-        rows, cursor = await self.users.page(page, is_active=is_active, q=q)
-        return Page(items=[UserRead.model_validate(u) for u in rows], next_cursor=cursor)
+        found = await self.users.page(page, is_active=is_active, q=q)
+        return Page(items=[UserRead.model_validate(u) for u in found.rows], next_cursor=found.next_cursor)
 
     async def update(self, principal: Principal, user_id: uuid.UUID, data: UserUpdate) -> User:
         user = await self.users.get(user_id)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.channels.configs.models import Channel
+from shared.pagination import Keyset, KeysetPage, PageParams, keyset_page
 
 
 class ChannelRepository:
@@ -33,9 +33,6 @@ class ChannelRepository:
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def list(self, tenant_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None) -> list[Channel]:
+    async def list(self, tenant_id: uuid.UUID, page: PageParams) -> KeysetPage[Channel]:
         stmt = select(Channel).where(Channel.tenant_id == tenant_id, Channel.deleted_at.is_(None))
-        if after is not None:
-            stmt = stmt.where(tuple_(Channel.created_at, Channel.id) > after)
-        stmt = stmt.order_by(Channel.created_at, Channel.id).limit(limit)
-        return list((await self.session.execute(stmt)).scalars())
+        return await keyset_page(self.session, stmt, Keyset.created(Channel), page)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime
 
 import orjson
 import structlog
@@ -26,7 +25,7 @@ from services.channels.providers import telegram
 from shared.crypto import SecretBox
 from shared.db import utcnow
 from shared.errors import BadRequest
-from shared.pagination import Page, PageParams, encode_cursor
+from shared.pagination import Page, PageParams
 
 log = structlog.get_logger("channels")
 WEBHOOK_PATHS = {"telegram": "telegram", "whatsapp_twilio": "twilio"}
@@ -97,18 +96,8 @@ class ChannelService:
         return channel
 
     async def list(self, tenant_id: uuid.UUID, page: PageParams, base_url: str) -> Page[ChannelRead]:
-        cursor = page.decode()
-        after = None
-        if cursor:
-            try:
-                after = (datetime.fromisoformat(cursor["t"]), uuid.UUID(cursor["id"]))
-            except (KeyError, ValueError, TypeError):
-                raise BadRequest("cursor is not valid; use next_cursor from a previous page") from None
-        rows = await self.repo.list(tenant_id, page.limit + 1, after)
-        more = len(rows) > page.limit
-        rows = rows[: page.limit]
-        nxt = encode_cursor({"t": rows[-1].created_at.isoformat(), "id": str(rows[-1].id)}) if more else None
-        return Page(items=[self.read(c, base_url) for c in rows], next_cursor=nxt)
+        found = await self.repo.list(tenant_id, page)
+        return Page(items=[self.read(c, base_url) for c in found.rows], next_cursor=found.next_cursor)
 
     async def update(self, tenant_id: uuid.UUID, channel_id: uuid.UUID, data: ChannelUpdate) -> Channel:
         channel = await self.get(tenant_id, channel_id)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.chat.assistants.models import Assistant
+from shared.pagination import Keyset, KeysetPage, PageParams, keyset_page
 
 
 class AssistantRepository:
@@ -56,9 +56,6 @@ class AssistantRepository:
         )
         await self.session.flush()
 
-    async def list(self, tenant_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None) -> list[Assistant]:
+    async def list(self, tenant_id: uuid.UUID, page: PageParams) -> KeysetPage[Assistant]:
         stmt = select(Assistant).where(Assistant.tenant_id == tenant_id, Assistant.deleted_at.is_(None))
-        if after is not None:
-            stmt = stmt.where(tuple_(Assistant.created_at, Assistant.id) > after)
-        stmt = stmt.order_by(Assistant.created_at, Assistant.id).limit(limit)
-        return list((await self.session.execute(stmt)).scalars())
+        return await keyset_page(self.session, stmt, Keyset.created(Assistant), page)

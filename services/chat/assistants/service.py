@@ -10,7 +10,6 @@ from services.chat.assistants.errors import AssistantNotFound
 from services.chat.assistants.models import Assistant
 from services.chat.assistants.repository import AssistantRepository
 from services.chat.assistants.schemas import AssistantCreate, AssistantRead, AssistantUpdate
-from services.chat.pagination import created_after, next_cursor
 from shared.db import utcnow
 from shared.pagination import Page, PageParams
 
@@ -48,9 +47,8 @@ class AssistantService:
         return assistant
 
     async def list(self, tenant_id: uuid.UUID, page: PageParams) -> Page[AssistantRead]:
-        rows = await self.repo.list(tenant_id, page.limit + 1, created_after(page))
-        items, cursor = next_cursor(rows, page.limit)
-        return Page(items=[AssistantRead.model_validate(a) for a in items], next_cursor=cursor)
+        found = await self.repo.list(tenant_id, page)
+        return Page(items=[AssistantRead.model_validate(a) for a in found.rows], next_cursor=found.next_cursor)
 
     async def update(self, tenant_id: uuid.UUID, assistant_id: uuid.UUID, data: AssistantUpdate) -> Assistant:
         assistant = await self.get(tenant_id, assistant_id)

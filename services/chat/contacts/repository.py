@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.chat.contacts.models import Contact
+from shared.pagination import Keyset, KeysetPage, PageParams, keyset_page
 
 
 class ContactRepository:
@@ -34,9 +34,7 @@ class ContactRepository:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def list(
-        self, tenant_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None, q: str | None = None
-    ) -> list[Contact]:
+    async def list(self, tenant_id: uuid.UUID, page: PageParams, q: str | None = None) -> KeysetPage[Contact]:
         stmt = select(Contact).where(Contact.tenant_id == tenant_id)
         if q:
             like = f"%{_escape(q)}%"
@@ -47,10 +45,7 @@ class ContactRepository:
                     Contact.email.ilike(like, escape="\\"),
                 )
             )
-        if after is not None:
-            stmt = stmt.where(tuple_(Contact.created_at, Contact.id) > after)
-        stmt = stmt.order_by(Contact.created_at, Contact.id).limit(limit)
-        return list((await self.session.execute(stmt)).scalars())
+        return await keyset_page(self.session, stmt, Keyset.created(Contact), page)
 
 
 def _escape(q: str) -> str:

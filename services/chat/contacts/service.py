@@ -11,7 +11,6 @@ from services.chat.contacts.errors import ContactNotFound, InvalidContact
 from services.chat.contacts.models import Contact
 from services.chat.contacts.repository import ContactRepository
 from services.chat.contacts.schemas import ContactCreate, ContactRead
-from services.chat.pagination import created_after, next_cursor
 from shared.errors import Conflict
 from shared.pagination import Page, PageParams
 
@@ -41,6 +40,5 @@ class ContactService:
         return contact
 
     async def list(self, tenant_id: uuid.UUID, page: PageParams, q: str | None) -> Page[ContactRead]:
-        rows = await self.repo.list(tenant_id, page.limit + 1, created_after(page), q)
-        items, cursor = next_cursor(rows, page.limit)
-        return Page(items=[ContactRead.model_validate(c) for c in items], next_cursor=cursor)
+        found = await self.repo.list(tenant_id, page, q)
+        return Page(items=[ContactRead.model_validate(c) for c in found.rows], next_cursor=found.next_cursor)

@@ -17,6 +17,7 @@ from services.chat.threads.models import Message, Thread
 from services.chat.threads.repository import ThreadRepository
 from services.chat.threads.schemas import MessageRead, ThreadRead
 from services.chat.threads.service import ThreadService
+from shared.pagination import PageParams
 
 FORMATS = {
     "json": ("application/json", "json"),
@@ -39,8 +40,8 @@ async def load_export(
 ) -> ThreadExport:
     thread = await ThreadService(session).get(tenant_id, thread_id)
     contact = await ContactRepository(session).get(tenant_id, thread.contact_id) if thread.contact_id else None
-    messages = await ThreadRepository(session).messages(tenant_id, thread_id, max_messages, None)
-    return ThreadExport(tenant_name, thread, contact, messages)
+    first = await ThreadRepository(session).messages(tenant_id, thread_id, PageParams(limit=max_messages))
+    return ThreadExport(tenant_name, thread, contact, first.rows)
 
 
 def _ts(value: datetime) -> str:

@@ -12,6 +12,7 @@ from services.chat.openai_compat.service import CompletionService
 from services.chat.runtime import RuntimeDep
 from shared.auth import ReadScope, TenantIdDep, WriteScope
 from shared.db import SessionDep
+from shared.pagination import PageParams
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 MAX_MODELS = 200
@@ -19,7 +20,7 @@ MAX_MODELS = 200
 
 @router.get("/models", dependencies=[ReadScope])
 async def list_models(session: SessionDep, tenant_id: TenantIdDep) -> dict:
-    rows = await AssistantRepository(session).list(tenant_id, MAX_MODELS, None)
+    first = await AssistantRepository(session).list(tenant_id, PageParams(limit=MAX_MODELS))
     return {
         "object": "list",
         "data": [
@@ -31,7 +32,7 @@ async def list_models(session: SessionDep, tenant_id: TenantIdDep) -> dict:
                 "name": a.name,
                 "is_default": a.is_default,
             }
-            for a in rows
+            for a in first.rows
         ],
     }
 

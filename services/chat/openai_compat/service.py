@@ -23,7 +23,7 @@ from services.chat.llm.knowledge import SearchUnavailable
 from services.chat.llm.provider import KNOWLEDGE_ONLY, LLMStream
 from services.chat.openai_compat.schemas import CompletionRequest
 from services.chat.runtime import ChatRuntime
-from services.chat.tenants.client import TenantSettings
+from services.chat.tenants.settings import TenantSettings
 from services.chat.threads.answers import record_usage
 from services.chat.threads.errors import MessageTooLong
 from shared.errors import Unprocessable

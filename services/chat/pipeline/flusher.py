@@ -27,7 +27,7 @@ from services.chat.assistants.models import Assistant
 from services.chat.buffers.store import BufferStore, Claim
 from services.chat.contacts.models import Contact
 from services.chat.runtime import ChatRuntime
-from services.chat.tenants.client import TenantSettings
+from services.chat.tenants.settings import TenantSettings
 from services.chat.threads.answers import AnswerService, Turn, history_of
 from services.chat.threads.events import OUTBOUND_STREAM, is_channel_thread
 from services.chat.threads.models import Message, Thread

@@ -36,7 +36,7 @@ from services.chat.llm.knowledge import KnowledgeHit, SearchUnavailable
 from services.chat.llm.provider import KNOWLEDGE_ONLY, LLMConfig, LLMStream
 from services.chat.metrics.models import TokenUsage
 from services.chat.runtime import ChatRuntime
-from services.chat.tenants.client import TenantSettings
+from services.chat.tenants.settings import TenantSettings
 from services.chat.threads.errors import MessageEmpty, MessageTooLong, ThreadNotFound
 from services.chat.threads.events import OUTBOUND_STREAM, emit_index, emit_outbound, index_event, outbound_event
 from services.chat.threads.models import Message, Thread

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import exists, or_, select, tuple_
+from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.chat.assistants.models import Assistant
 from services.chat.contacts.models import Contact
 from services.chat.threads.models import Message, Thread
+from shared.pagination import Keyset, KeysetPage, PageParams, keyset_page
+
+BY_ACTIVITY = Keyset((Thread.last_message_at, Thread.id), descending=True)  # most recently active first
+BY_SEQ = Keyset((Message.seq,))  # messages in the order they were written
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,7 @@ class ThreadRepository:
         row = (await self.session.execute(stmt)).first()
         return (row[0], row[1], row[2]) if row is not None else (None, None, None)
 
-    async def list(
-        self, tenant_id: uuid.UUID, filters: ThreadFilters, limit: int, before: tuple[datetime, uuid.UUID] | None
-    ) -> list[Thread]:
+    async def list(self, tenant_id: uuid.UUID, filters: ThreadFilters, page: PageParams) -> KeysetPage[Thread]:
         """Most recently active first."""
         stmt = select(Thread).where(Thread.tenant_id == tenant_id)
         if not filters.include_deleted:
@@ -88,10 +89,7 @@ class ThreadRepository:
                 Message.content.ilike(like, escape="\\"),
             )
             stmt = stmt.where(or_(Thread.title.ilike(like, escape="\\"), in_messages))
-        if before is not None:
-            stmt = stmt.where(tuple_(Thread.last_message_at, Thread.id) < before)
-        stmt = stmt.order_by(Thread.last_message_at.desc(), Thread.id.desc()).limit(limit)
-        return list((await self.session.execute(stmt)).scalars())
+        return await keyset_page(self.session, stmt, BY_ACTIVITY, page)
 
     async def get_message(self, tenant_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
         """A message of a live thread of this tenant."""
@@ -107,13 +105,10 @@ class ThreadRepository:
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def messages(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, limit: int, after_seq: int | None):
+    async def messages(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, page: PageParams) -> KeysetPage[Message]:
         """Oldest first, keyset on seq."""
         stmt = select(Message).where(Message.tenant_id == tenant_id, Message.thread_id == thread_id)
-        if after_seq is not None:
-            stmt = stmt.where(Message.seq > after_seq)
-        stmt = stmt.order_by(Message.seq).limit(limit)
-        return list((await self.session.execute(stmt)).scalars())
+        return await keyset_page(self.session, stmt, BY_SEQ, page)
 
     async def recent_messages(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, limit: int) -> list[Message]:
         """Newest first: the candidates for the context window."""
@@ -125,7 +120,9 @@ class ThreadRepository:
         )
         return list((await self.session.execute(stmt)).scalars())
 
-    async def contact_messages(self, tenant_id: uuid.UUID, contact_id: uuid.UUID, limit: int, after_seq: int | None):
+    async def contact_messages(
+        self, tenant_id: uuid.UUID, contact_id: uuid.UUID, page: PageParams
+    ) -> KeysetPage[Message]:
         """A customer's whole history across live threads, oldest first."""
         stmt = (
             select(Message)
@@ -137,7 +134,4 @@ class ThreadRepository:
                 Thread.deleted_at.is_(None),
             )
         )
-        if after_seq is not None:
-            stmt = stmt.where(Message.seq > after_seq)
-        stmt = stmt.order_by(Message.seq).limit(limit)
-        return list((await self.session.execute(stmt)).scalars())
+        return await keyset_page(self.session, stmt, BY_SEQ, page)

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.chat.assistants.service import AssistantService
 from services.chat.contacts.service import ContactService
-from services.chat.pagination import next_cursor, seq_after
-from services.chat.tenants.client import TenantSettings
+from services.chat.tenants.settings import TenantSettings
 from services.chat.threads.errors import MessageEmpty, MessageNotFound, MessageTooLong, NotReviewable, ThreadNotFound
 from services.chat.threads.events import emit_index, emit_outbound, emit_thread_hidden, emit_thread_restored
 from services.chat.threads.models import Message, Thread
 from services.chat.threads.repository import ThreadFilters, ThreadRepository
 from services.chat.threads.schemas import MessageRead, MessageReview, ThreadCreate, ThreadRead, ThreadUpdate
 from shared.db import utcnow
-from shared.errors import BadRequest
-from shared.pagination import Page, PageParams, encode_cursor
+from shared.pagination import Page, PageParams
 
 
 class ThreadService:
@@ -55,22 +52,8 @@ class ThreadService:
         return thread
 
     async def list(self, tenant_id: uuid.UUID, filters: ThreadFilters, page: PageParams) -> Page[ThreadRead]:
-        cursor = page.decode()
-        before = None
-        if cursor:
-            try:
-                before = (datetime.fromisoformat(cursor["t"]), uuid.UUID(cursor["id"]))
-            except (KeyError, ValueError, TypeError):
-                raise BadRequest("cursor is not valid; use next_cursor from a previous page") from None
-        rows = await self.repo.list(tenant_id, filters, page.limit + 1, before)
-        more = len(rows) > page.limit
-        rows = rows[: page.limit]
-        nxt = (
-            encode_cursor({"t": rows[-1].last_message_at.isoformat(), "id": str(rows[-1].id)})
-            if more and rows
-            else None
-        )
-        return Page(items=[ThreadRead.model_validate(t) for t in rows], next_cursor=nxt)
+        found = await self.repo.list(tenant_id, filters, page)
+        return Page(items=[ThreadRead.model_validate(t) for t in found.rows], next_cursor=found.next_cursor)
 
     async def update(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, data: ThreadUpdate) -> Thread:
         thread = await self.get(tenant_id, thread_id)
@@ -104,15 +87,13 @@ class ThreadService:
 
     async def messages(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, page: PageParams) -> Page[MessageRead]:
         await self.get(tenant_id, thread_id)
-        rows = await self.repo.messages(tenant_id, thread_id, page.limit + 1, seq_after(page))
-        items, cursor = next_cursor(rows, page.limit, key="seq")
-        return Page(items=[MessageRead.model_validate(m) for m in items], next_cursor=cursor)
+        found = await self.repo.messages(tenant_id, thread_id, page)
+        return Page(items=[MessageRead.model_validate(m) for m in found.rows], next_cursor=found.next_cursor)
 
     async def contact_messages(self, tenant_id: uuid.UUID, contact_id: uuid.UUID, page: PageParams):
         await ContactService(self.session).get(tenant_id, contact_id)
-        rows = await self.repo.contact_messages(tenant_id, contact_id, page.limit + 1, seq_after(page))
-        items, cursor = next_cursor(rows, page.limit, key="seq")
-        return Page(items=[MessageRead.model_validate(m) for m in items], next_cursor=cursor)
+        found = await self.repo.contact_messages(tenant_id, contact_id, page)
+        return Page(items=[MessageRead.model_validate(m) for m in found.rows], next_cursor=found.next_cursor)
 
     async def review(
         self,

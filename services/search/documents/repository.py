@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.search.documents.models import Document, DocumentBlob
 from shared.db import utcnow
+from shared.pagination import Keyset, KeysetPage, PageParams, keyset_page
 
 
 @dataclass(frozen=True)
@@ -46,14 +46,10 @@ class DocumentRepository:
             )
         )
 
-    async def page(self, tenant_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None) -> list[Document]:
-        """Newest first, keyset on (created_at, id)."""
+    async def page(self, tenant_id: uuid.UUID, page: PageParams) -> KeysetPage[Document]:
+        """Newest first."""
         stmt = select(Document).where(Document.tenant_id == tenant_id)
-        if after is not None:
-            at, did = after
-            stmt = stmt.where(or_(Document.created_at < at, and_(Document.created_at == at, Document.id < did)))
-        stmt = stmt.order_by(Document.created_at.desc(), Document.id.desc()).limit(limit)
-        return list((await self.session.execute(stmt)).scalars())
+        return await keyset_page(self.session, stmt, Keyset.created(Document, descending=True), page)
 
     async def delete(self, tenant_id: uuid.UUID, document_id: uuid.UUID) -> None:
         await self.session.execute(delete(Document).where(Document.tenant_id == tenant_id, Document.id == document_id))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from fastapi import APIRouter, File, Response, UploadFile
 
@@ -13,8 +12,7 @@ from services.search.documents.schemas import DocumentRead
 from services.search.documents.service import DocumentService
 from shared.auth import ReadScope, TenantIdDep, WriteScope
 from shared.db import SessionDep
-from shared.errors import BadRequest
-from shared.pagination import Page, PageDep, encode_cursor
+from shared.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 
@@ -44,18 +42,8 @@ async def upload_document(
 async def list_documents(
     session: SessionDep, tenant_id: TenantIdDep, settings: SettingsDep, page: PageDep
 ) -> Page[DocumentRead]:
-    cursor = page.decode()
-    after = None
-    if cursor is not None:
-        try:
-            after = (datetime.fromisoformat(cursor["at"]), uuid.UUID(cursor["id"]))
-        except (KeyError, TypeError, ValueError):
-            raise BadRequest("cursor is not valid; use next_cursor from a previous page") from None
-    docs = await DocumentService(session, settings).page(tenant_id, page.limit + 1, after)
-    more = len(docs) > page.limit
-    docs = docs[: page.limit]
-    next_cursor = encode_cursor({"at": docs[-1].created_at.isoformat(), "id": str(docs[-1].id)}) if more else None
-    return Page[DocumentRead](items=[DocumentRead.of(d) for d in docs], next_cursor=next_cursor)
+    found = await DocumentService(session, settings).page(tenant_id, page)
+    return Page[DocumentRead](items=[DocumentRead.of(d) for d in found.rows], next_cursor=found.next_cursor)
 
 
 @router.get("/{document_id}", dependencies=[ReadScope], summary="A document with its status and progress")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,11 +23,12 @@ from services.search.documents.repository import DocumentRepository
 from services.search.embeddings.base import EmbeddingProvider
 from services.search.indexing.repository import EntryRepository
 from services.search.indexing.service import EMBED_INPUT_CHARS, claim_identity
-from services.search.tenants.service import TenantDirectory
+from services.search.tenants.service import TenantProfiles
 from shared.db import utcnow
 from shared.events.outbox import emit
 from shared.events.search import INDEX_STREAM
 from shared.logging import get_logger
+from shared.pagination import KeysetPage, PageParams
 from shared.quotas import enforce, lock_tenant_quota
 
 log = get_logger("search.documents")
@@ -89,8 +89,8 @@ class DocumentService:
             raise DocumentNotFound("document not found")
         return doc
 
-    async def page(self, tenant_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None) -> list[Document]:
-        return await self.documents.page(tenant_id, limit, after)
+    async def page(self, tenant_id: uuid.UUID, page: PageParams) -> KeysetPage[Document]:
+        return await self.documents.page(tenant_id, page)
 
     async def delete(self, tenant_id: uuid.UUID, document_id: uuid.UUID) -> None:
         """Remove the document, its bytes and every chunk at once (the row lock orders it with the worker)."""
@@ -109,7 +109,7 @@ class DocumentProcessor:
         self,
         session: AsyncSession,
         provider: EmbeddingProvider,
-        tenants: TenantDirectory,
+        tenants: TenantProfiles,
         settings: SearchSettings,
     ) -> None:
         self.session = session

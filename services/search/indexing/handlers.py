@@ -15,7 +15,7 @@ from services.search.embeddings.base import EmbeddingProvider
 from services.search.indexing.models import TenantIndex
 from services.search.indexing.repository import EntryRepository
 from services.search.indexing.service import REINDEX_STEP, IndexingService
-from services.search.tenants.service import TenantDirectory
+from services.search.tenants.service import TenantProfiles
 from shared.events.envelope import Envelope
 from shared.events.search import (
     MESSAGE_DELETED,
@@ -31,7 +31,7 @@ log = get_logger("search.handlers")
 Handler = Callable[[Envelope, AsyncSession], Awaitable[None]]
 
 
-def make_index_handler(provider: EmbeddingProvider, tenants: TenantDirectory, settings: SearchSettings) -> Handler:
+def make_index_handler(provider: EmbeddingProvider, tenants: TenantProfiles, settings: SearchSettings) -> Handler:
     async def handle(envelope: Envelope, session: AsyncSession) -> None:
         tenant_id = envelope.tenant_id
         if tenant_id is None:
@@ -57,7 +57,7 @@ def make_index_handler(provider: EmbeddingProvider, tenants: TenantDirectory, se
     return handle
 
 
-def make_tenants_handler(tenants: TenantDirectory) -> Handler:
+def make_tenants_handler(tenants: TenantProfiles) -> Handler:
     """tenants.changed.v1: forget cached secrets; a locale change is re-read from auth on next use."""
 
     async def handle(envelope: Envelope, session: AsyncSession) -> None:

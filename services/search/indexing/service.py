@@ -12,7 +12,7 @@ from services.search.embeddings.base import EmbeddingProvider
 from services.search.indexing.models import TenantIndex
 from services.search.indexing.repository import EntryRepository
 from services.search.indexing.schemas import ReindexRead
-from services.search.tenants.service import TenantDirectory
+from services.search.tenants.service import TenantProfiles
 from shared.db import utcnow
 from shared.events.outbox import emit
 from shared.events.search import INDEX_STREAM, MessageIndexed, MessagesDeleted, MessagesRestored
@@ -35,7 +35,7 @@ class IndexingService:
         self,
         session: AsyncSession,
         provider: EmbeddingProvider,
-        tenants: TenantDirectory,
+        tenants: TenantProfiles,
         settings: SearchSettings,
     ) -> None:
         self.session = session

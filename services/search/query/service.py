@@ -13,7 +13,7 @@ from services.search.embeddings.errors import EmbeddingModelMismatch
 from services.search.indexing.models import TenantIndex
 from services.search.query.repository import Filters, Hit, SearchRepository, ef_search_for, pgvector_version
 from services.search.query.schemas import SearchAnswer, SearchQuery, SearchResult
-from services.search.tenants.service import TenantDirectory
+from services.search.tenants.service import TenantProfiles
 
 
 class SearchService:
@@ -21,7 +21,7 @@ class SearchService:
         self,
         session: AsyncSession,
         provider: EmbeddingProvider,
-        tenants: TenantDirectory,
+        tenants: TenantProfiles,
         settings: SearchSettings,
     ) -> None:
         self.session = session

@@ -1,20 +1,19 @@
-"""Each tenant's text search configuration (from its locale) and own OpenAI key, cached."""
+"""Each tenant's text search configuration (from its locale) and own OpenAI key, from auth's tenant settings."""
 
 from __future__ import annotations
 
-import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+import httpx
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.search.config import SearchSettings
 from services.search.indexing.models import TenantIndex
-from services.search.tenants.client import AuthTenantClient
 from shared.db import utcnow
-from shared.logging import get_logger
-
-log = get_logger("search.tenants")
+from shared.tenant_settings import TenantRecord, TenantSettingsClient, service_tenant_settings
 
 # Postgres' built-in text search configurations by language subtag.
 _CONFIGS = {
@@ -45,16 +44,39 @@ def ts_config_for(locale: str | None, default: str = "simple") -> str:
     return _CONFIGS.get(locale.replace("_", "-").split("-")[0].lower(), default)
 
 
-class TenantDirectory:
-    """Tenant facts search needs; the locale lives in search.tenant_index, refreshed from auth after a TTL."""
+@dataclass(frozen=True)
+class SearchTenant:
+    """What search reads of a tenant's settings: its locale and its own provider keys."""
+
+    found: bool
+    locale: str | None = None
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+def parse_search_tenant(record: TenantRecord) -> SearchTenant:
+    if not record.found:
+        return SearchTenant(found=False)
+    return SearchTenant(found=True, locale=record.data.get("locale"), secrets=record.secrets)
+
+
+SearchTenantSettings = TenantSettingsClient[SearchTenant]
+
+
+def search_tenant_settings(settings: SearchSettings, http: httpx.AsyncClient) -> SearchTenantSettings | None:
+    """None without AUTH_URL: every tenant gets the default text search configuration and the platform key."""
+    return service_tenant_settings(settings, http, parse_search_tenant) if settings.auth_url else None
+
+
+class TenantProfiles:
+    """Each tenant's search profile: its row in search.tenant_index (locale -> text search configuration),
+    refreshed from auth's tenant settings after a TTL, and its own keys."""
 
     def __init__(
-        self, client: AuthTenantClient | None, *, ttl_seconds: int = 300, default_ts_config: str = "simple"
+        self, settings: SearchTenantSettings | None, *, ttl_seconds: int = 300, default_ts_config: str = "simple"
     ) -> None:
-        self.client = client
+        self.settings = settings
         self.ttl = ttl_seconds
         self.default = default_ts_config
-        self._secrets: dict[uuid.UUID, tuple[float, dict[str, str]]] = {}
 
     async def _ensure(self, session: AsyncSession, tenant_id: uuid.UUID) -> TenantIndex:
         row = await session.get(TenantIndex, tenant_id, populate_existing=True)
@@ -72,7 +94,7 @@ class TenantDirectory:
         """The tenant's index row (created on first use), its locale refreshed from auth when stale."""
         row = await self._ensure(session, tenant_id)
         stale = row.locale_checked_at is None or utcnow() - row.locale_checked_at > timedelta(seconds=self.ttl)
-        if stale and self.client is not None:
+        if stale and self.settings is not None:
             await self._refresh(row)
             await session.flush()
         return row
@@ -91,36 +113,19 @@ class TenantDirectory:
 
     async def _refresh(self, row: TenantIndex) -> None:
         row.locale_checked_at = utcnow()  # also on failure: retry after the TTL, not on every request
-        try:
-            tenant = await self.client.tenant(row.tenant_id)  # type: ignore[union-attr]
-        except Exception as exc:  # noqa: BLE001 - auth down: keep what we have
-            log.warning("tenant_lookup_failed", tenant_id=str(row.tenant_id), error=f"{type(exc).__name__}")
-            return
-        if tenant is None:
-            return
-        locale = tenant.get("locale")
-        row.locale = locale
-        row.ts_config = ts_config_for(locale, self.default)
-        secrets = tenant.get("secrets") or {}
-        self._secrets[row.tenant_id] = (time.monotonic() + self.ttl, {k: str(v) for k, v in secrets.items()})
+        tenant = await self.settings.get(row.tenant_id)  # type: ignore[union-attr]
+        if not tenant.found:
+            return  # unknown to auth, or auth down: keep what we have
+        row.locale = tenant.locale
+        row.ts_config = ts_config_for(tenant.locale, self.default)
 
     def forget(self, tenant_id: uuid.UUID) -> None:
-        self._secrets.pop(tenant_id, None)
+        """tenants.changed.v1: the next read asks auth again."""
+        if self.settings is not None:
+            self.settings.invalidate(tenant_id)
 
     async def secret(self, tenant_id: uuid.UUID, name: str) -> str | None:
         """A tenant secret (e.g. its own `openai_api_key`), cached for the TTL; never logged."""
-        hit = self._secrets.get(tenant_id)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1].get(name)
-        if self.client is None:
+        if self.settings is None:
             return None
-        try:
-            tenant = await self.client.tenant(tenant_id)
-        except Exception as exc:  # noqa: BLE001 - fall back to the platform key
-            log.warning("tenant_lookup_failed", tenant_id=str(tenant_id), error=f"{type(exc).__name__}")
-            return None
-        secrets = {k: str(v) for k, v in ((tenant or {}).get("secrets") or {}).items()}
-        self._secrets[tenant_id] = (time.monotonic() + self.ttl, secrets)
-        if len(self._secrets) > 10_000:
-            self._secrets.clear()
-        return secrets.get(name)
+        return (await self.settings.get(tenant_id)).secrets.get(name)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.transcription.jobs.models import Job, Segment
+from shared.pagination import Keyset, KeysetPage, PageParams, keyset_page
 
 
 def _now() -> datetime:
@@ -56,16 +57,12 @@ class JobRepository:
         stmt = select(Job).where(Job.tenant_id == tenant_id, Job.request_key == request_key)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def list(
-        self, tenant_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None, status: str | None
-    ) -> list[Job]:
+    async def list(self, tenant_id: uuid.UUID, page: PageParams, status: str | None) -> KeysetPage[Job]:
+        """Newest first."""
         stmt = select(Job).where(Job.tenant_id == tenant_id, Job.deleted_at.is_(None))
         if status:
             stmt = stmt.where(Job.status == status)
-        if after is not None:
-            stmt = stmt.where(or_(Job.created_at < after[0], and_(Job.created_at == after[0], Job.id < after[1])))
-        stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
-        return list((await self.session.execute(stmt)).scalars())
+        return await keyset_page(self.session, stmt, Keyset.created(Job, descending=True), page)
 
     async def segments(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> list[Segment]:
         stmt = select(Segment).where(Segment.tenant_id == tenant_id, Segment.job_id == job_id).order_by(Segment.idx)

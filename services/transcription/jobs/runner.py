@@ -38,7 +38,7 @@ from services.transcription.jobs.repository import JobRepository
 from services.transcription.jobs.storage import FileStore
 from services.transcription.jobs.sweep import JobSweep
 from services.transcription.jobs.webhooks import WEBHOOK_SECRET_NAME, deliver
-from services.transcription.tenants import TenantConfig, TenantDirectory
+from services.transcription.tenants import TenantConfig, TenantConfigs
 from shared.events.envelope import Envelope
 from shared.events.outbox import emit
 from shared.events.transcription import COMPLETED_STREAM, TranscriptionCompleted, TranscriptionRequested
@@ -58,7 +58,7 @@ class JobRunner(JobSweep):
         sessionmaker: async_sessionmaker[AsyncSession],
         store: FileStore,
         engines: dict[str, Engine],
-        tenants: TenantDirectory,
+        tenants: TenantConfigs,
         egress,
     ) -> None:
         self.settings = settings

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -32,11 +31,11 @@ from services.transcription.jobs.schemas import (
 from services.transcription.jobs.storage import FileStore
 from services.transcription.jobs.upload import UploadedAudio
 from services.transcription.jobs.webhooks import WEBHOOK_SECRET_NAME
-from services.transcription.tenants import TenantDirectory
+from services.transcription.tenants import TenantConfigs
 from shared.egress import EgressGuard, EgressRefused
 from shared.events.outbox import emit
 from shared.events.transcription import REQUESTED_STREAM, TranscriptionRequested
-from shared.pagination import Page, PageParams, encode_cursor
+from shared.pagination import Page, PageParams
 
 
 def parse_fields(fields: dict[str, str]) -> TranscriptionCreate:
@@ -56,7 +55,7 @@ class JobService:
         session: AsyncSession,
         settings: TranscriptionSettings,
         store: FileStore,
-        tenants: TenantDirectory,
+        tenants: TenantConfigs,
         egress: EgressGuard,
     ) -> None:
         self.session = session
@@ -158,20 +157,8 @@ class JobService:
         )
 
     async def list(self, tenant_id: uuid.UUID, page: PageParams, status: str | None) -> Page[TranscriptionSummary]:
-        cursor = page.decode()
-        after = None
-        if cursor:
-            try:
-                after = (datetime.fromisoformat(cursor["c"]), uuid.UUID(cursor["i"]))
-            except (KeyError, TypeError, ValueError):
-                from shared.errors import BadRequest
-
-                raise BadRequest("cursor is not valid; use next_cursor from a previous page") from None
-        rows = await self.jobs.list(tenant_id, page.limit + 1, after, status)
-        more = len(rows) > page.limit
-        rows = rows[: page.limit]
-        next_cursor = encode_cursor({"c": rows[-1].created_at.isoformat(), "i": str(rows[-1].id)}) if more else None
-        return Page[TranscriptionSummary](items=[summary(j) for j in rows], next_cursor=next_cursor)
+        found = await self.jobs.list(tenant_id, page, status)
+        return Page[TranscriptionSummary](items=[summary(j) for j in found.rows], next_cursor=found.next_cursor)
 
     async def cancel(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
         """Soft-delete: the job disappears; a running worker sees it at its next heartbeat and stops."""
