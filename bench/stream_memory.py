@@ -20,12 +20,13 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devtools.embedded import EmbeddedRedis, free_port  # noqa: E402
+from shared.events.channels import INBOUND_STREAM  # noqa: E402
 from shared.events.envelope import Envelope  # noqa: E402
 
 
 def envelope() -> dict[str, str]:
     return Envelope(
-        type="channels.inbound.v1",
+        type=INBOUND_STREAM,
         tenant_id=uuid.uuid4(),
         idempotency_key=f"twilio:SM{uuid.uuid4().hex}",
         payload={
@@ -50,13 +51,13 @@ def main(entries: int = 20_000, maxlen: int = 100_000) -> dict[str, float]:
             started = time.perf_counter()
             pipe = client.pipeline(transaction=False)
             for i in range(entries):
-                pipe.xadd("channels.inbound.v1", envelope(), maxlen=maxlen, approximate=True)
+                pipe.xadd(INBOUND_STREAM, envelope(), maxlen=maxlen, approximate=True)
                 if i % 500 == 499:
                     pipe.execute()
             pipe.execute()
             elapsed = time.perf_counter() - started
             after = client.info("memory")["used_memory"]
-            usage = client.memory_usage("channels.inbound.v1", samples=0)
+            usage = client.memory_usage(INBOUND_STREAM, samples=0)
             fields = envelope()
             result = {
                 "entries": entries,

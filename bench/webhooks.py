@@ -45,6 +45,8 @@ from twilio.request_validator import RequestValidator
 
 from devtools.embedded import EmbeddedPostgres, EmbeddedRedis, _child_setup, free_port
 from devtools.settings import DevSettings
+from shared.events.channels import INBOUND_STREAM
+from shared.events.chat import OUTBOUND_STREAM
 from shared.migrations import upgrade_all
 
 HOST = "127.0.0.1"
@@ -371,12 +373,12 @@ class Checker:
         try:
             inbound = {
                 env["payload"]["sender"]: int(eid.split(b"-")[0]) / 1000
-                for eid, f in await r.xrange("channels.inbound.v1")
+                for eid, f in await r.xrange(INBOUND_STREAM)
                 if (env := orjson.loads(f[b"envelope"]))["payload"].get("sender") in sent_at
             }
             outbound = {
                 env["payload"]["recipient"]: int(eid.split(b"-")[0]) / 1000
-                for eid, f in await r.xrange("chat.outbound.v1")
+                for eid, f in await r.xrange(OUTBOUND_STREAM)
                 if (env := orjson.loads(f[b"envelope"]))["payload"].get("recipient") in sent_at
             }
         finally:

@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 import structlog
 
-OPS_STREAM = "ops.logs"
+from shared.events.ops import OPS_STREAM
+
 _SECRET_KEYS = re.compile(
     r"(pass(word)?|secret|token|api[_-]?key|authorization|auth_token|bot_token|credential|private)", re.I
 )

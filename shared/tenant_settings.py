@@ -17,12 +17,13 @@ from typing import Any, Generic, Literal, TypeVar
 
 import httpx
 
+from shared.events.envelope import Envelope
+from shared.events.tenants import TENANT_CHANGED, TENANTS_STREAM
 from shared.logging import get_logger
 from shared.service_auth import ServiceTokenProvider
 
 log = get_logger("tenant_settings")
 T = TypeVar("T")
-TENANTS_CHANGED = "tenants.changed.v1"  # auth's stream: a tenant's settings or secrets changed
 _MAX_ENTRIES = 10_000
 
 Outcome = Literal["found", "unknown", "unavailable", "unconfigured"]
@@ -126,12 +127,10 @@ async def watch_tenant_changes(redis, client: TenantSettingsClient, stop: asynci
     """Tail tenants.changed.v1 and drop the changed tenant from `client`'s cache.
 
     Plain XREAD, no consumer group: every replica must see every event for its own cache."""
-    from shared.events.envelope import Envelope
-
     last_id = "$"
     while not stop.is_set():
         try:
-            batches = await redis.xread({TENANTS_CHANGED: last_id}, count=100, block=block_ms)
+            batches = await redis.xread({TENANTS_STREAM: last_id}, count=100, block=block_ms)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - Redis away: changes may be missed, so forget everything
@@ -144,9 +143,9 @@ async def watch_tenant_changes(redis, client: TenantSettingsClient, stop: asynci
                 last_id = entry_id
                 try:
                     envelope = Envelope.from_fields(fields)
-                    tenant = envelope.payload.get("tenant_id") or envelope.tenant_id
-                    client.invalidate(uuid.UUID(str(tenant)) if tenant else None)
-                except (ValueError, TypeError):
+                    tenant = TENANT_CHANGED.parse(envelope).tenant_id or envelope.tenant_id
+                    client.invalidate(tenant)
+                except (ValueError, TypeError):  # an unreadable entry (InvalidPayload too): forget every tenant
                     client.invalidate()
 
 

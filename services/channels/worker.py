@@ -15,11 +15,12 @@ from services.channels.base import Outbox, ProcessedEvent
 from services.channels.config import ChannelsSettings, get_settings
 from services.channels.media.forwarder import MEDIA_GROUP, MediaForwarder
 from services.channels.outbound.senders import build_senders
-from services.channels.outbound.service import OUTBOUND_STREAM, OutboundSender
-from services.channels.webhooks.service import INBOUND_STREAM
+from services.channels.outbound.service import OutboundSender
 from shared.crypto import SecretBox
 from shared.db import create_sessionmaker
 from shared.events import Envelope
+from shared.events.channels import INBOUND_STREAM
+from shared.events.chat import OUTBOUND_STREAM
 from shared.events.worker import ConsumerSpec, create_worker_engine, run_worker
 from shared.http import create_http_client
 

@@ -21,11 +21,10 @@ from services.chat.pipeline.flusher import Flusher
 from services.chat.pipeline.inbound import InboundHandler, TranscriptHandler
 from services.chat.runtime import chat_runtime
 from shared.db import create_sessionmaker
+from shared.events.channels import INBOUND_STREAM
 from shared.events.transcription import COMPLETED_STREAM
 from shared.events.worker import ConsumerSpec, create_worker_engine, run_worker
 from shared.http import create_http_client
-
-INBOUND_STREAM = "channels.inbound.v1"
 
 
 async def run(settings: ChatSettings, stop: asyncio.Event | None = None) -> None:

@@ -16,11 +16,9 @@ from services.search.embeddings.base import build_provider
 from services.search.indexing.handlers import make_index_handler, make_tenants_handler
 from services.search.indexing.vector_indexes.loop import maintain_forever
 from shared.events.search import INDEX_STREAM
+from shared.events.tenants import TENANTS_STREAM
 from shared.events.worker import ConsumerSpec, run_worker
 from shared.http import create_http_client
-from shared.tenant_settings import TENANTS_CHANGED
-
-TENANTS_STREAM = TENANTS_CHANGED
 
 
 def consumer_specs(settings: SearchSettings, provider, tenants) -> list[ConsumerSpec]:

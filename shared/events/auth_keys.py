@@ -10,10 +10,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-AUTH_KEYS_STREAM = "auth.keys.v1"
-SIGNING_KEY_RETIRED = "auth.signing_key.retired"  # drop the kid now, and every cached token it signed
-SIGNING_KEY_ADDED = "auth.signing_key.added"  # a rotation: re-read the JWKS so the new key's tokens verify at once
+from shared.events.contract import EventType, Stream
+
+AUTH_KEYS_STREAM = Stream("auth.keys.v1")
 
 
 class SigningKeyChanged(BaseModel):
     kid: str = Field(min_length=1, max_length=200)
+
+
+# Drop the kid now, and every cached token it signed.
+SIGNING_KEY_RETIRED = EventType(AUTH_KEYS_STREAM, "auth.signing_key.retired", SigningKeyChanged)
+# A rotation: re-read the JWKS so the new key's tokens verify at once.
+SIGNING_KEY_ADDED = EventType(AUTH_KEYS_STREAM, "auth.signing_key.added", SigningKeyChanged)

@@ -16,10 +16,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, model_validator
 
-INDEX_STREAM = "search.index.v1"
-MESSAGE_UPSERTED = "search.message.upserted"
-MESSAGE_DELETED = "search.message.deleted"
-MESSAGES_RESTORED = "search.messages.restored"
+from shared.events.contract import EventType, Stream
+
+INDEX_STREAM = Stream("search.index.v1")
 
 
 class MessageIndexed(BaseModel):
@@ -53,3 +52,24 @@ class MessagesRestored(BaseModel):
     """A thread restored after a soft delete: its hidden messages become searchable again (erased ones do not)."""
 
     thread_id: uuid.UUID
+
+
+class ReindexStep(BaseModel):
+    """search's own: the next batch of a tenant's reindex job, after `after` (the last message id done)."""
+
+    job_id: uuid.UUID
+    after: uuid.UUID | None = None
+
+
+class DocumentStep(BaseModel):
+    """search's own: a document to process or embed (the handler takes the next due one, this one or another)."""
+
+    document_id: uuid.UUID | None = None
+
+
+MESSAGE_UPSERTED = EventType(INDEX_STREAM, "search.message.upserted", MessageIndexed)
+MESSAGE_DELETED = EventType(INDEX_STREAM, "search.message.deleted", MessagesDeleted)
+MESSAGES_RESTORED = EventType(INDEX_STREAM, "search.messages.restored", MessagesRestored)
+REINDEX_STEP = EventType(INDEX_STREAM, "search.reindex.step", ReindexStep)
+DOCUMENT_PROCESS = EventType(INDEX_STREAM, "search.document.process", DocumentStep)
+DOCUMENT_EMBED = EventType(INDEX_STREAM, "search.document.embed", DocumentStep)

@@ -13,8 +13,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-REQUESTED_STREAM = "transcription.requested.v1"
-COMPLETED_STREAM = "transcription.completed.v1"
+from shared.events.contract import EventType, Stream
+
+REQUESTED_STREAM = Stream("transcription.requested.v1")
+COMPLETED_STREAM = Stream("transcription.completed.v1")
 
 
 class TranscriptionRequested(BaseModel):
@@ -38,3 +40,7 @@ class TranscriptionCompleted(BaseModel):
     error: str | None = None
     source: str = "api"
     correlation: dict[str, Any] = Field(default_factory=dict)
+
+
+TRANSCRIPTION_REQUESTED = EventType(REQUESTED_STREAM, "transcription.requested.v1", TranscriptionRequested)
+TRANSCRIPTION_COMPLETED = EventType(COMPLETED_STREAM, "transcription.completed.v1", TranscriptionCompleted)

@@ -10,7 +10,8 @@ from sqlalchemy import text
 from services.auth.config import AuthSettings
 from services.auth.seed import seed
 from shared.db import create_sessionmaker
-from shared.logging import OPS_STREAM, configure_logging
+from shared.events.ops import OPS_STREAM
+from shared.logging import configure_logging
 from tests.auth.conftest import PASSWORD, AuthApi, auth_app
 
 

@@ -23,9 +23,9 @@ from devtools.embedded import free_port
 from services.channels.app import create_app
 from services.channels.base import Outbox
 from services.channels.config import ChannelsSettings
-from services.channels.webhooks.intake import INBOUND_STREAM
 from shared.db import create_engine, create_sessionmaker
 from shared.events import Envelope
+from shared.events.channels import INBOUND_STREAM
 from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS
 from shared.events.relay import OutboxRelay
 from tests.channels.conftest import PUBLIC, create_channel, twilio_sign

@@ -13,11 +13,12 @@ from services.channels.configs.schemas import ChannelCreate
 from services.channels.configs.service import ChannelService
 from services.channels.outbound.models import Delivery
 from services.channels.outbound.senders import ClientCache, build_senders
-from services.channels.outbound.service import OUTBOUND_STREAM, OutboundSender, PermanentSendFailure
+from services.channels.outbound.service import OutboundSender, PermanentSendFailure
 from services.channels.outbound.split import split_reply
 from shared.crypto import SecretBox
 from shared.db import create_sessionmaker
 from shared.events import Envelope
+from shared.events.chat import OUTBOUND_REPLY, OUTBOUND_STREAM, TYPING
 from shared.events.consumer import StreamConsumer
 from tests.channels.conftest import BOT_TOKEN, TWILIO_SID, TWILIO_TOKEN
 from tests.support.plugin import serve_app, wait_for
@@ -65,7 +66,7 @@ async def world(stack, committed_db):
 
 def _event(w, channel_key, text="Sua pizza chega às 20h.", key=None, **extra):
     return Envelope(
-        type="chat.outbound.v1",
+        type=OUTBOUND_REPLY,
         tenant_id=w["tenant"],
         idempotency_key=key or f"reply:{uuid.uuid4()}",
         payload={
@@ -225,7 +226,7 @@ async def test_other_tenants_channel_is_refused(world):
 
 async def test_typing_indicator(world):
     event = _event(world, "telegram", text="")
-    event.type = "chat.typing.v1"
+    event.type = TYPING
     await _handle(world, event)
     [call] = world["tg"].named("sendChatAction")
     assert call["params"]["action"] == "typing"

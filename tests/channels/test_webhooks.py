@@ -18,6 +18,8 @@ from services.channels.config import ChannelsSettings
 from services.channels.configs.models import Channel
 from services.channels.webhooks.intake import asyncpg_dsn
 from services.channels.webhooks.models import InboundMessage
+from shared.events import Envelope
+from shared.events.channels import INBOUND_RECEIVED, InboundReceived
 from shared.events.outbox import NOTIFY_CHANNEL
 from tests.channels.conftest import PUBLIC, create_channel, twilio_sign
 from tests.support.plugin import app_client
@@ -480,3 +482,14 @@ async def test_relay_wake_per_message_when_the_interval_is_zero(stack, committed
         assert (await _post_twilio(client, ch["id"], _twilio_form(sid="SMone0"))).status_code == 200  # a retry
         await wakes.settle(0.5)
         assert len(wakes.seen) == 4 and wakes.seen[-1][1] == 4, wakes.seen  # one each; the retry none
+
+
+async def test_inbound_event_fits_its_contract(hooks, admin_headers, session):
+    """The intake writes the channels.inbound.v1 payload as JSON itself (the hot path): the contract's fields."""
+    ch = await create_channel(hooks, admin_headers)
+    assert (await _post_twilio(hooks, ch["id"], _twilio_form())).status_code == 200
+    event = (await session.execute(select(Outbox))).scalar_one()
+    assert event.type == INBOUND_RECEIVED
+    payload = INBOUND_RECEIVED.parse(Envelope(type=event.type, idempotency_key="k", payload=event.payload))
+    assert set(event.payload) == set(InboundReceived.model_fields) == payload.model_fields_set
+    assert payload.channel_id == uuid.UUID(ch["id"]) and payload.text == "Olá, quero uma pizza"

@@ -14,7 +14,9 @@ from services.channels.config import ChannelsSettings
 from services.channels.worker import run
 from shared.db import create_sessionmaker
 from shared.events import Envelope
+from shared.events.chat import OUTBOUND_REPLY, OUTBOUND_STREAM
 from shared.events.outbox import emit
+from shared.events.transcription import REQUESTED_STREAM
 from tests.channels.conftest import PUBLIC, create_channel
 from tests.support.plugin import app_client, serve_app, wait_for
 from tests.support.providers import TelegramStandIn
@@ -50,8 +52,8 @@ async def test_outbound_event_reaches_telegram_once(running, stack, committed_db
             await emit(
                 s,
                 Outbox,
-                stream="chat.outbound.v1",
-                type="chat.outbound.v1",
+                stream=OUTBOUND_STREAM,
+                type=OUTBOUND_REPLY,
                 tenant_id=tenant,
                 idempotency_key="reply:m1",
                 payload={"channel_id": ch["id"], "recipient": "777", "text": "Olá!", "message_id": str(uuid.uuid4())},
@@ -93,7 +95,7 @@ async def test_voice_note_forwarded_to_transcription(running, stack, committed_d
         assert r.status_code == 200, r.text
 
     async def requested():
-        return await redis.xrange("transcription.requested.v1")
+        return await redis.xrange(REQUESTED_STREAM)
 
     [(_, fields)] = await wait_for(requested, timeout=15)
     env = Envelope.from_fields(fields)

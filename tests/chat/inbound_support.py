@@ -19,11 +19,12 @@ from services.chat.pipeline.inbound import InboundHandler
 from services.chat.runtime import chat_runtime
 from shared.db import create_sessionmaker
 from shared.events import Envelope
+from shared.events.channels import INBOUND_STREAM
 from shared.events.consumer import StreamConsumer
 from shared.events.worker import create_worker_engine
 from shared.http import create_http_client
 
-STREAM = "channels.inbound.v1"
+STREAM = INBOUND_STREAM
 
 
 class World:

@@ -4,6 +4,9 @@ import uuid
 
 from sqlalchemy import text
 
+from shared.events.chat import OUTBOUND_STREAM
+from shared.events.search import INDEX_STREAM
+
 from .conftest import new_thread, post
 
 
@@ -33,22 +36,22 @@ async def test_agent_reply_goes_out_on_chat_outbound(chat, headers, db_conn, llm
     reply = r.json()["user_message"]
     assert reply["role"] == "agent" and reply["validated_by"] == "human" and reply["operator_name"] == "Bia"
     assert r.json()["assistant_message"] is None and llm.requests == []
-    (event,) = await outbox(db_conn, "chat.outbound.v1")
+    (event,) = await outbox(db_conn, OUTBOUND_STREAM)
     assert event["channel_id"] == channel_id and event["recipient"] == "55123"
     assert event["text"] == "I'll check your order now." and event["message_id"] == reply["id"]
     # every stored message is also sent for indexing
-    assert [e["message_id"] for e in await outbox(db_conn, "search.index.v1")] == [reply["id"]]
+    assert [e["message_id"] for e in await outbox(db_conn, INDEX_STREAM)] == [reply["id"]]
 
 
 async def test_ai_answer_on_a_channel_thread_goes_out_and_api_threads_do_not(chat, headers, db_conn, llm):
     thread, _ = await channel_thread(chat, headers)
     r = await post(chat, headers, thread["id"], "hello bot")
     answer = r.json()["assistant_message"]
-    (event,) = await outbox(db_conn, "chat.outbound.v1")
+    (event,) = await outbox(db_conn, OUTBOUND_STREAM)
     assert event["message_id"] == answer["id"] and event["text"] == answer["content"]
     await new_thread(chat, headers, message="web visitor")  # not a channel thread: nothing to send
-    assert len(await outbox(db_conn, "chat.outbound.v1")) == 1
-    assert len(await outbox(db_conn, "search.index.v1")) == 4
+    assert len(await outbox(db_conn, OUTBOUND_STREAM)) == 1
+    assert len(await outbox(db_conn, INDEX_STREAM)) == 4
 
 
 async def test_pending_answer_is_sent_only_after_approval(chat_auth, auth, db_conn, llm):
@@ -57,7 +60,7 @@ async def test_pending_answer_is_sent_only_after_approval(chat_auth, auth, db_co
     r = await post(chat_auth, headers, thread["id"], "can I get a refund?")
     answer = r.json()["assistant_message"]
     assert answer["validated_by"] == "pending"
-    assert await outbox(db_conn, "chat.outbound.v1") == []
+    assert await outbox(db_conn, OUTBOUND_STREAM) == []
     r = await chat_auth.patch(
         f"/api/v1/messages/{answer['id']}",
         json={
@@ -72,11 +75,11 @@ async def test_pending_answer_is_sent_only_after_approval(chat_auth, auth, db_co
     reviewed = r.json()
     assert reviewed["validated_by"] == "human" and reviewed["review"] == "approved"
     assert reviewed["operator_name"] == "Carla" and reviewed["corrected_content"] == "Yes, within 7 days."
-    (event,) = await outbox(db_conn, "chat.outbound.v1")
+    (event,) = await outbox(db_conn, OUTBOUND_STREAM)
     assert event["text"] == "Yes, within 7 days." and event["message_id"] == answer["id"]
     # a second review does not send again
     r = await chat_auth.patch(f"/api/v1/messages/{answer['id']}", json={"review": "rejected"}, headers=headers)
-    assert r.status_code == 200 and len(await outbox(db_conn, "chat.outbound.v1")) == 1
+    assert r.status_code == 200 and len(await outbox(db_conn, OUTBOUND_STREAM)) == 1
 
 
 async def test_review_rules(chat, headers, llm):

@@ -3,6 +3,7 @@
 import uuid
 
 from shared.events.envelope import Envelope
+from shared.events.tenants import TENANT_CHANGED, TENANTS_STREAM
 from tests.support.plugin import wait_for
 
 from .conftest import new_thread
@@ -21,12 +22,12 @@ async def test_tenant_model_and_key_win_and_change_events_drop_the_cache(chat_au
     tenants = chat_auth.app.state.chat.tenants
     # what auth's relay publishes after its commit
     envelope = Envelope(
-        type="tenants.changed.v1",
+        type=TENANT_CHANGED,
         tenant_id=uuid.UUID(tenant_id),
         idempotency_key="k1",
         payload={"tenant_id": tenant_id, "changed": ["default_model"]},
     )
-    await redis.xadd("tenants.changed.v1", envelope.to_fields())
+    await redis.xadd(TENANTS_STREAM, envelope.to_fields())
     await wait_for(lambda: uuid.UUID(tenant_id) not in tenants._cache, timeout=5)
     await new_thread(chat_auth, headers, message="fresh")
     assert llm.last["model"] == "tenant-model-y"

@@ -44,6 +44,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.events.channels import INBOUND_STREAM
+from shared.events.chat import OUTBOUND_STREAM
+from shared.events.search import INDEX_STREAM
+from shared.events.transcription import REQUESTED_STREAM
+
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 LLM_KEY = "sk-chaos"
@@ -397,7 +402,7 @@ class Stack:
         for name, factory, port in (("llm", "llm_app", llm_port), ("twilio", "twilio_app", tw_port),
                                     ("telegram", "telegram_app", tg_port)):  # fmt: skip
             self.procs.add(Proc(name, _uvicorn(f"tests.e2e.chaos:{factory}", port), ROOT, health=None))
-        groups = {"chat": ("channels.inbound.v1", "chat"), "channels": ("chat.outbound.v1", "channels")}
+        groups = {"chat": (INBOUND_STREAM, "chat"), "channels": (OUTBOUND_STREAM, "channels")}
         for spec in specs:
             if spec.name == "gateway":
                 continue
@@ -692,7 +697,7 @@ async def count_settled(stack: Stack, redis, engine) -> dict[str, int]:
         ).scalar_one()
     out["buffers"] = await redis.zcard("buf:due")
     # search.index.v1 is left out: indexing for search is not part of answering (its lag is reported).
-    for stream in ("channels.inbound.v1", "chat.outbound.v1", "transcription.requested.v1"):
+    for stream in (INBOUND_STREAM, OUTBOUND_STREAM, REQUESTED_STREAM):
         with contextlib.suppress(Exception):
             last = (await redis.xinfo_stream(stream))["last-generated-id"]
             for g in await redis.xinfo_groups(stream):
@@ -1071,7 +1076,7 @@ async def run_chaos(cfg: ChaosConfig) -> Report:
                     report.problems.append(f"{outcome}: { {k: v for k, v in settled.items() if v} }")
                 report.timings["drain_s"] = round(time.monotonic() - drained, 1)
                 with contextlib.suppress(Exception):
-                    group = (await redis.xinfo_groups("search.index.v1"))[0]
+                    group = (await redis.xinfo_groups(INDEX_STREAM))[0]
                     report.extra["search_index_pending_at_end"] = int(group["pending"])
                 report.dlq = await read_dlq(redis)
             finally:

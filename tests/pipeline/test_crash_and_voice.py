@@ -15,6 +15,7 @@ from services.channels.worker import run as run_channels_worker
 from services.chat.worker import run as run_chat_worker
 from services.transcription.config import TranscriptionSettings
 from services.transcription.worker import run as run_transcription_worker
+from shared.events.chat import OUTBOUND_STREAM
 from tests.pipeline.conftest import LLM_KEY
 from tests.support.plugin import wait_for
 
@@ -103,7 +104,7 @@ async def test_channels_sender_killed_between_send_and_ack_the_customer_gets_one
 
         async def settled() -> bool:
             d = await delivery()
-            pending = (await p.redis.xpending("chat.outbound.v1", "channels"))["pending"]
+            pending = (await p.redis.xpending(OUTBOUND_STREAM, "channels"))["pending"]
             return d is not None and d[0] == "unknown" and pending == 0
 
         await wait_for(settled, timeout=60, interval=0.2)

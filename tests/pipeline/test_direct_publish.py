@@ -30,9 +30,9 @@ from services.channels.outbound.service import OutboundSender
 from services.chat.base import Outbox
 from services.chat.pipeline.flusher import read_burst
 from services.chat.threads.answers import Answer, AnswerService, Turn
-from services.chat.threads.events import OUTBOUND_STREAM
 from shared.crypto import SecretBox
 from shared.events import Envelope
+from shared.events.chat import OUTBOUND_STREAM
 from shared.events.consumer import StreamConsumer
 from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS, committed_event, publish_committed
 from shared.events.raw import raw_connection

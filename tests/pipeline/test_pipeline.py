@@ -7,6 +7,7 @@ import time
 from services.channels.worker import run as run_channels_worker
 from services.chat.worker import run as run_chat_worker
 from shared.events import Envelope
+from shared.events.chat import OUTBOUND_STREAM
 from tests.pipeline.conftest import SYSTEM_PROMPT
 from tests.support.plugin import wait_for
 
@@ -64,7 +65,7 @@ async def test_whatsapp_through_gateway_buffer_off_and_redelivery(pipeline, redi
     contacts = (await p.gw.get("/api/v1/contacts", headers=p.headers)).json()["items"]
     assert len(contacts) == 1 and contacts[0]["name"] == "Caio"
     # WhatsApp has no typing indicator: the flusher sends channels no typing event for it.
-    events = [Envelope.from_fields(f) for _, f in await redis.xrange("chat.outbound.v1")]
+    events = [Envelope.from_fields(f) for _, f in await redis.xrange(OUTBOUND_STREAM)]
     mine = [e.type for e in events if e.payload.get("channel_id") == ch["id"]]
     assert mine == ["chat.outbound.v1"]
 

@@ -16,8 +16,9 @@ from services.auth.app import create_app as create_auth_app
 from services.auth.config import AuthSettings
 from shared.db import create_sessionmaker
 from shared.events.envelope import Envelope
+from shared.events.tenants import TENANT_CHANGED, TENANTS_STREAM
 from shared.service_auth import ServiceTokenProvider
-from shared.tenant_settings import TENANTS_CHANGED, TenantRecord, TenantSettingsClient, watching_changes
+from shared.tenant_settings import TenantRecord, TenantSettingsClient, watching_changes
 from tests.support.plugin import serve_app, wait_for
 
 
@@ -91,12 +92,12 @@ async def test_a_tenants_changed_event_drops_the_cached_entry(stack, auth, redis
             assert (await client.get(other)).model == "model-o"
             await set_model(auth, tenant_id, headers, "model-b")
             envelope = Envelope(
-                type=TENANTS_CHANGED,
+                type=TENANT_CHANGED,
                 tenant_id=tenant_id,
                 idempotency_key=f"k-{uuid.uuid4().hex}",
                 payload={"tenant_id": str(tenant_id), "changed": ["default_model"]},
             )
-            await redis.xadd(TENANTS_CHANGED, envelope.to_fields())
+            await redis.xadd(TENANTS_STREAM, envelope.to_fields())
             await wait_for(lambda: tenant_id not in client._cache, timeout=5)
             assert other in client._cache  # only the changed tenant
             assert (await client.get(tenant_id)).model == "model-b"

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.transcription.models import Job, Outbox
 from shared.events.envelope import Envelope
-from shared.events.transcription import TranscriptionCompleted
+from shared.events.transcription import COMPLETED_STREAM, TRANSCRIPTION_REQUESTED, TranscriptionCompleted
 
 
 async def _query(database_url: str, stmt):
@@ -23,7 +23,7 @@ async def _query(database_url: str, stmt):
 
 async def test_voice_note_event_becomes_a_job_once_and_comes_back_with_text(runner, tenant, en_note, committed_db):
     envelope = Envelope(
-        type="transcription.requested.v1",
+        type=TRANSCRIPTION_REQUESTED,
         tenant_id=tenant,
         idempotency_key="channels:telegram:update:4711",
         payload={
@@ -41,7 +41,7 @@ async def test_voice_note_event_becomes_a_job_once_and_comes_back_with_text(runn
     assert len(jobs) == 1
     assert jobs[0].source == "event" and jobs[0].status == "completed" and jobs[0].tenant_id == tenant
     rows = await _query(
-        committed_db, select(Outbox.payload, Outbox.tenant_id).where(Outbox.stream == "transcription.completed.v1")
+        committed_db, select(Outbox.payload, Outbox.tenant_id).where(Outbox.stream == COMPLETED_STREAM)
     )
     assert len(rows) == 1 and rows[0].tenant_id == tenant
     done = TranscriptionCompleted.model_validate(rows[0].payload)
@@ -52,18 +52,18 @@ async def test_voice_note_event_becomes_a_job_once_and_comes_back_with_text(runn
 
 async def test_event_with_no_audio_or_bad_audio_answers_failed(runner, tenant, committed_db):
     bad = Envelope(
-        type="transcription.requested.v1",
+        type=TRANSCRIPTION_REQUESTED,
         tenant_id=tenant,
         idempotency_key="channels:twilio:SM1",
         payload={"audio_b64": base64.b64encode(b"<html>not audio</html>").decode(), "correlation": {"m": 1}},
     )
     empty = Envelope(
-        type="transcription.requested.v1", tenant_id=tenant, idempotency_key="channels:twilio:SM2", payload={}
+        type=TRANSCRIPTION_REQUESTED, tenant_id=tenant, idempotency_key="channels:twilio:SM2", payload={}
     )
     async with runner.sessionmaker() as session:
         await runner.handle_requested(bad, session)
         await runner.handle_requested(empty, session)
-    rows = await _query(committed_db, select(Outbox.payload).where(Outbox.stream == "transcription.completed.v1"))
+    rows = await _query(committed_db, select(Outbox.payload).where(Outbox.stream == COMPLETED_STREAM))
     results = sorted((r.payload["status"], r.payload["error"]) for r in rows)
     assert [s for s, _ in results] == ["failed", "failed"]
     assert any("not a type we accept" in e for _, e in results)

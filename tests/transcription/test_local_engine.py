@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.transcription.jobs.webhooks import SIGNATURE_HEADER, verify
 from services.transcription.models import Outbox
+from shared.events.transcription import COMPLETED_STREAM
 from tests.support.plugin import serve_app
 from tests.transcription.conftest import HOOK_SECRET
 from tests.transcription.standins import Recorder, webhook_app
@@ -27,7 +28,7 @@ async def completed_events(database_url: str) -> list[dict]:
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as conn:
-            rows = await conn.execute(select(Outbox.payload).where(Outbox.stream == "transcription.completed.v1"))
+            rows = await conn.execute(select(Outbox.payload).where(Outbox.stream == COMPLETED_STREAM))
             return [r.payload for r in rows]
     finally:
         await engine.dispose()

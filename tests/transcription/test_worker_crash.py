@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from services.transcription.models import Job, Outbox, Segment
 from shared.events.envelope import Envelope
+from shared.events.transcription import COMPLETED_STREAM
 from tests.support.plugin import wait_for
 from tests.transcription.conftest import MODEL_CACHE, ROOT
 from tests.transcription.test_local_engine import upload
@@ -79,7 +80,7 @@ async def test_killed_worker_job_completes_once_after_restart(
         engine = create_async_engine(committed_db)
         async with engine.connect() as conn:
             outbox = (
-                await conn.execute(select(Outbox.payload).where(Outbox.stream == "transcription.completed.v1"))
+                await conn.execute(select(Outbox.payload).where(Outbox.stream == COMPLETED_STREAM))
             ).all()
             segments = (await conn.execute(select(Segment.idx).where(Segment.job_id == job_id))).all()
         await engine.dispose()
@@ -88,10 +89,10 @@ async def test_killed_worker_job_completes_once_after_restart(
 
         # The relay published exactly one completed event to the stream.
         async def published():
-            return await redis.xlen("transcription.completed.v1")
+            return await redis.xlen(COMPLETED_STREAM)
 
         await wait_for(published, timeout=20)
-        entries = await redis.xrange("transcription.completed.v1")
+        entries = await redis.xrange(COMPLETED_STREAM)
         assert [Envelope.from_fields(f).payload["job_id"] for _, f in entries] == [str(job_id)]
     finally:
         for proc in (first, second):

@@ -9,8 +9,8 @@ import orjson
 
 from services.auth.admin.schemas import LogEntry
 from shared.errors import BadRequest
-from shared.logging import OPS_STREAM
 from shared.pagination import BAD_CURSOR, Page, PageParams, encode_cursor
+from shared.events.ops import OPS_STREAM
 
 SCAN_LIMIT = 5_000  # entries examined per request at most, whatever the filters
 

@@ -29,11 +29,11 @@ from shared.auth import Principal
 from shared.crypto import SecretBox
 from shared.db import utcnow
 from shared.events.outbox import emit
+from shared.events.tenants import TENANT_CHANGED, TENANTS_STREAM, TenantChanged
 from shared.logging import get_logger
 from shared.pagination import Page, PageParams
 
 log = get_logger("tenants")
-TENANTS_CHANGED = "tenants.changed.v1"
 
 
 def slugify(name: str) -> str:
@@ -211,9 +211,9 @@ class TenantService:
         await emit(
             self.session,
             Outbox,
-            stream=TENANTS_CHANGED,
-            type=TENANTS_CHANGED,
+            stream=TENANTS_STREAM,
+            type=TENANT_CHANGED,
             idempotency_key=f"tenants.changed:{tenant_id}:{uuid.uuid4().hex}",
-            payload={"tenant_id": str(tenant_id), "changed": changed},
+            payload=TENANT_CHANGED.dump(TenantChanged(tenant_id=tenant_id, changed=changed)),
             tenant_id=tenant_id,
         )

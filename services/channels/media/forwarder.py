@@ -22,7 +22,7 @@ from services.channels.media.download import MediaError, fetch_telegram_file, fe
 from shared.crypto import SecretBox
 from shared.events import Envelope
 from shared.events.outbox import emit
-from shared.events.transcription import REQUESTED_STREAM, TranscriptionRequested
+from shared.events.transcription import REQUESTED_STREAM, TRANSCRIPTION_REQUESTED, TranscriptionRequested
 
 log = structlog.get_logger("media")
 MEDIA_GROUP = "channels-media"
@@ -82,9 +82,9 @@ class MediaForwarder:
             session,
             Outbox,
             stream=REQUESTED_STREAM,
-            type=REQUESTED_STREAM,
+            type=TRANSCRIPTION_REQUESTED,
             tenant_id=envelope.tenant_id,
             idempotency_key=f"transcribe:{p['inbound_id']}",
-            payload=request.model_dump(mode="json"),
+            payload=TRANSCRIPTION_REQUESTED.dump(request),
         )
         log.info("voice_note_forwarded", inbound_id=p["inbound_id"], bytes=len(media.content))

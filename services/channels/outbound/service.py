@@ -26,6 +26,7 @@ from services.channels.outbound.split import split_reply
 from shared.crypto import SecretBox
 from shared.db import utcnow
 from shared.events import Envelope
+from shared.events.chat import TYPING
 from shared.events.consumer import PermanentError
 from shared.events.raw import CONNECTION_ERRORS, raw_connection
 
@@ -54,8 +55,6 @@ SQL_SENT = (
     f"UPDATE {_DELIVERY} SET status = 'sent', error = NULL, parts = $3, provider_message_ids = $4, attempts = $5, "
     "sent_at = $6, updated_at = $6 WHERE id = $1 AND tenant_id = $2"
 )
-OUTBOUND_STREAM = "chat.outbound.v1"
-TYPING_TYPE = "chat.typing.v1"
 # Provider hard limits per message.
 PROVIDER_MAX_CHARS = {"telegram": 4096, "whatsapp_twilio": 1600}
 FINAL = {"sent", "delivered", "read", "failed", "undelivered", "unknown"}
@@ -87,7 +86,7 @@ class OutboundSender:
             raise PermanentSendFailure("outbound event without tenant_id")
         channel_id = uuid.UUID(payload["channel_id"])
         recipient = str(payload["recipient"])
-        typing = envelope.type == TYPING_TYPE
+        typing = envelope.type == TYPING
         # The channel, and (not for a typing hint) the `sending` marker: one autocommit statement, committed when it
         # returns, before the provider is called.
         async with raw_connection(self.sessionmaker, autocommit=True) as own:

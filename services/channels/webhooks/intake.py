@@ -59,12 +59,12 @@ from services.channels.configs.models import Channel
 from services.channels.webhooks.models import InboundMessage
 from shared.crypto import SecretBox
 from shared.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unprocessable, UnsupportedMediaType
+from shared.events.channels import INBOUND_STREAM
 from shared.events.envelope import Envelope
 from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS, NOTIFY_CHANNEL
 from shared.logging import get_logger
 
 log = get_logger("channels.intake")
-INBOUND_STREAM = "channels.inbound.v1"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 MAX_MEDIA = 10
 MAX_FORM_FIELDS = 200

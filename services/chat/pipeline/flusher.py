@@ -29,10 +29,10 @@ from services.chat.contacts.models import Contact
 from services.chat.runtime import ChatRuntime
 from services.chat.tenants.settings import TenantSettings
 from services.chat.threads.answers import AnswerService, Turn, history_of
-from services.chat.threads.events import OUTBOUND_STREAM, is_channel_thread
+from services.chat.threads.events import is_channel_thread
 from services.chat.threads.models import Message, Thread
 from shared.errors import AppError
-from shared.events import Envelope
+from shared.events.chat import OUTBOUND_STREAM, TYPING, TypingHint
 from shared.events.raw import raw_connection
 
 log = structlog.get_logger("flusher")
@@ -304,18 +304,14 @@ class Flusher:
         (WhatsApp through Twilio has none: an event there would cost channels a transaction for nothing)."""
         if not is_channel_thread(thread) or thread.channel not in TYPING_CHANNELS:
             return
-        env = Envelope(
-            type="chat.typing.v1",
+        recipient = claim.meta.get("recipient", "")
+        if not recipient:
+            return
+        env = TYPING.envelope(
+            TypingHint(channel_id=thread.channel_id, thread_id=thread.id, recipient=str(recipient)),
             tenant_id=thread.tenant_id,
             idempotency_key=f"typing:{uuid.uuid4()}",
-            payload={
-                "channel_id": str(thread.channel_id),
-                "thread_id": str(thread.id),
-                "recipient": claim.meta.get("recipient", ""),
-            },
         )
-        if not env.payload["recipient"]:
-            return
         try:
             await self.store.redis.xadd(OUTBOUND_STREAM, env.to_fields(), maxlen=100_000, approximate=True)
         except Exception:  # noqa: BLE001, S110

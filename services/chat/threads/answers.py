@@ -38,13 +38,14 @@ from services.chat.metrics.models import TokenUsage
 from services.chat.runtime import ChatRuntime
 from services.chat.tenants.settings import TenantSettings
 from services.chat.threads.errors import MessageEmpty, MessageTooLong, ThreadNotFound
-from services.chat.threads.events import OUTBOUND_STREAM, emit_index, emit_outbound, index_event, outbound_event
+from services.chat.threads.events import emit_index, emit_outbound, index_event, outbound_event
 from services.chat.threads.models import Message, Thread
 from services.chat.threads.repository import ThreadRepository
 from services.chat.threads.schemas import MessageCreate, MessageRead, ThreadCreate
 from services.chat.threads.service import ThreadService
 from shared.db import utcnow
 from shared.errors import AppError
+from shared.events.chat import OUTBOUND_STREAM
 from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS, committed_event, emit_many, publish_committed
 from shared.events.raw import raw_connection
 from shared.events.search import INDEX_STREAM, MESSAGE_UPSERTED

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.chat.base import Outbox
 from services.chat.contacts.models import Contact
 from services.chat.threads.models import Message, Thread
+from shared.events.chat import OUTBOUND_REPLY, OUTBOUND_STREAM, OutboundReply
 from shared.events.outbox import OutboxEvent, emit, emit_many
 from shared.events.search import (
     INDEX_STREAM,
@@ -20,7 +21,6 @@ from shared.events.search import (
     MessagesRestored,
 )
 
-OUTBOUND_STREAM = "chat.outbound.v1"
 CHANNEL_KINDS = ("telegram", "whatsapp_twilio")
 
 
@@ -86,20 +86,22 @@ def outbound_event(
         return None
     return OutboxEvent(
         stream=OUTBOUND_STREAM,
-        type="chat.outbound.v1",
+        type=OUTBOUND_REPLY,
         idempotency_key=f"chat.outbound:{message.id}",
         tenant_id=message.tenant_id,
-        payload={
-            "message_id": str(message.id),
-            "thread_id": str(thread.id),
-            "contact_id": str(contact.id),
-            "channel": thread.channel,
-            "channel_id": str(thread.channel_id),
-            "recipient": contact.external_id,
-            "role": message.role,
-            "text": text,
-            "split_replies": split_replies,
-        },
+        payload=OUTBOUND_REPLY.dump(
+            OutboundReply(
+                message_id=message.id,
+                thread_id=thread.id,
+                contact_id=contact.id,
+                channel=thread.channel,
+                channel_id=thread.channel_id,
+                recipient=contact.external_id,
+                role=message.role,
+                text=text,
+                split_replies=split_replies,
+            )
+        ),
     )
 
 

@@ -26,14 +26,12 @@ from services.search.indexing.service import EMBED_INPUT_CHARS, claim_identity
 from services.search.tenants.service import TenantProfiles
 from shared.db import utcnow
 from shared.events.outbox import emit
-from shared.events.search import INDEX_STREAM
+from shared.events.search import DOCUMENT_EMBED, DOCUMENT_PROCESS, INDEX_STREAM, DocumentStep
 from shared.logging import get_logger
 from shared.pagination import KeysetPage, PageParams
 from shared.quotas import enforce, lock_tenant_quota
 
 log = get_logger("search.documents")
-DOCUMENT_PROCESS = "search.document.process"
-DOCUMENT_EMBED = "search.document.embed"
 MAX_CHUNKS = 20_000
 QUOTA_LOCK = "search.documents"
 
@@ -78,7 +76,7 @@ class DocumentService:
             stream=INDEX_STREAM,
             type=DOCUMENT_PROCESS,
             idempotency_key=f"{DOCUMENT_PROCESS}:{doc.id}",
-            payload={"document_id": str(doc.id)},
+            payload=DOCUMENT_PROCESS.dump(DocumentStep(document_id=doc.id)),
             tenant_id=tenant_id,
         )
         return doc
@@ -188,6 +186,6 @@ class DocumentProcessor:
             stream=INDEX_STREAM,
             type=DOCUMENT_EMBED,
             idempotency_key=f"{DOCUMENT_EMBED}:{document_id}:{doc.embedded}",
-            payload={"document_id": str(document_id)},
+            payload=DOCUMENT_EMBED.dump(DocumentStep(document_id=document_id)),
             tenant_id=tenant_id,
         )

@@ -10,17 +10,20 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.search.config import SearchSettings
-from services.search.documents.service import DOCUMENT_EMBED, DOCUMENT_PROCESS, DocumentProcessor
+from services.search.documents.service import DocumentProcessor
 from services.search.embeddings.base import EmbeddingProvider
 from services.search.indexing.models import TenantIndex
 from services.search.indexing.repository import EntryRepository
-from services.search.indexing.service import REINDEX_STEP, IndexingService
+from services.search.indexing.service import IndexingService
 from services.search.tenants.service import TenantProfiles
 from shared.events.envelope import Envelope
 from shared.events.search import (
+    DOCUMENT_EMBED,
+    DOCUMENT_PROCESS,
     MESSAGE_DELETED,
     MESSAGE_UPSERTED,
     MESSAGES_RESTORED,
+    REINDEX_STEP,
     MessageIndexed,
     MessagesDeleted,
     MessagesRestored,

@@ -15,11 +15,17 @@ from services.search.indexing.schemas import ReindexRead
 from services.search.tenants.service import TenantProfiles
 from shared.db import utcnow
 from shared.events.outbox import emit
-from shared.events.search import INDEX_STREAM, MessageIndexed, MessagesDeleted, MessagesRestored
+from shared.events.search import (
+    INDEX_STREAM,
+    REINDEX_STEP,
+    MessageIndexed,
+    MessagesDeleted,
+    MessagesRestored,
+    ReindexStep,
+)
 from shared.logging import get_logger
 
 log = get_logger("search.indexing")
-REINDEX_STEP = "search.reindex.step"
 EMBED_INPUT_CHARS = 8000  # beyond the models' context anyway
 
 
@@ -134,7 +140,7 @@ class IndexingService:
             stream=INDEX_STREAM,
             type=REINDEX_STEP,
             idempotency_key=f"{REINDEX_STEP}:{job_id}:{after or 'start'}",
-            payload={"job_id": str(job_id), "after": str(after) if after else None},
+            payload=REINDEX_STEP.dump(ReindexStep(job_id=job_id, after=after)),
             tenant_id=tenant_id,
         )
 

@@ -41,7 +41,12 @@ from services.transcription.jobs.webhooks import WEBHOOK_SECRET_NAME, deliver
 from services.transcription.tenants import TenantConfig, TenantConfigs
 from shared.events.envelope import Envelope
 from shared.events.outbox import emit
-from shared.events.transcription import COMPLETED_STREAM, TranscriptionCompleted, TranscriptionRequested
+from shared.events.transcription import (
+    COMPLETED_STREAM,
+    TRANSCRIPTION_COMPLETED,
+    TranscriptionCompleted,
+    TranscriptionRequested,
+)
 from shared.logging import get_logger
 
 log = get_logger("jobs")
@@ -317,9 +322,9 @@ class JobRunner(JobSweep):
             session,
             Outbox,
             stream=COMPLETED_STREAM,
-            type=COMPLETED_STREAM,
+            type=TRANSCRIPTION_COMPLETED,
             idempotency_key=f"transcription.completed:{job.id}",
-            payload=payload.model_dump(mode="json"),
+            payload=TRANSCRIPTION_COMPLETED.dump(payload),
             tenant_id=job.tenant_id,
         )
 

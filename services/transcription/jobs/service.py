@@ -34,7 +34,7 @@ from services.transcription.jobs.webhooks import WEBHOOK_SECRET_NAME
 from services.transcription.tenants import TenantConfigs
 from shared.egress import EgressGuard, EgressRefused
 from shared.events.outbox import emit
-from shared.events.transcription import REQUESTED_STREAM, TranscriptionRequested
+from shared.events.transcription import REQUESTED_STREAM, TRANSCRIPTION_REQUESTED, TranscriptionRequested
 from shared.pagination import Page, PageParams
 
 
@@ -129,9 +129,9 @@ class JobService:
                 self.session,
                 Outbox,
                 stream=REQUESTED_STREAM,
-                type=REQUESTED_STREAM,
+                type=TRANSCRIPTION_REQUESTED,
                 idempotency_key=f"transcription.requested:{job_id}",
-                payload=TranscriptionRequested(job_id=job_id).model_dump(mode="json", exclude_none=True),
+                payload=TRANSCRIPTION_REQUESTED.dump(TranscriptionRequested(job_id=job_id), exclude_none=True),
                 tenant_id=tenant_id,
             )
         except BaseException:
