@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import signal
 
+import redis.asyncio as aioredis
+
 from services.transcription.base import Outbox, ProcessedEvent
 from services.transcription.config import TranscriptionSettings, get_settings
 from services.transcription.engines import build_engines
@@ -20,6 +22,7 @@ from shared.events.transcription import REQUESTED_STREAM
 from shared.events.worker import ConsumerSpec, run_worker
 from shared.http import create_http_client
 from shared.logging import get_logger
+from shared.tenant_settings import watching_changes
 
 log = get_logger("worker")
 
@@ -61,12 +64,15 @@ async def run(
     spec = ConsumerSpec(
         stream=REQUESTED_STREAM, handler=runner.handle_requested, concurrency=settings.max_concurrent_jobs
     )
+    redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=15)
     try:
-        await run_worker(settings, Outbox, ProcessedEvent, [spec], stop=stop)
+        async with watching_changes(redis, runner.tenants):
+            await run_worker(settings, Outbox, ProcessedEvent, [spec], stop=stop)
     finally:
         stop.set()
         await asyncio.gather(sweeper, return_exceptions=True)
         await runner.drain()
+        await redis.aclose()
         await http.aclose()
         await egress.aclose()
         await engine.dispose()
