@@ -2,7 +2,7 @@
 
 Limits are parsed by the `limits` library. With the default moving window, every limit that applies to a request
 (user and tenant, several windows each) is checked and counted by ONE Lua script in ONE Redis round trip
-(`MOVING_WINDOW_LUA`): all or nothing (a request refused by one limit counts against none), Redis' own clock, and
+(`shared/moving_window.py`): all or nothing (a request refused by one limit counts against none), Redis' own clock, and
 the script also returns when the refusing window frees a slot, so a 429 costs no second round trip. The Redis
 layout is the `limits` moving window's own (a list of timestamps under `LIMITS:<item.key_for(...)>`), so
 `limits`' tools read the same counters. The other strategies (`sliding-window-counter`, `fixed-window`) go
@@ -31,6 +31,7 @@ from redis.commands.core import AsyncScript as Script
 
 from gateway.config import GatewaySettings
 from gateway.redis_script import RedisScript
+from shared.moving_window import RESERVE_LUA
 
 log = structlog.get_logger("gateway.ratelimit")
 STRATEGIES: dict[str, type[RateLimiter]] = {
@@ -38,30 +39,6 @@ STRATEGIES: dict[str, type[RateLimiter]] = {
     "sliding-window-counter": SlidingWindowCounterRateLimiter,
     "fixed-window": FixedWindowRateLimiter,
 }
-
-
-# KEYS: one list per limit. ARGV: (amount, expiry seconds) per key.
-# Returns 0 when allowed (and counted everywhere), else {index of the refusing key (1-based), seconds to wait}.
-MOVING_WINDOW_LUA = """
-if redis.replicate_commands then redis.replicate_commands() end
-local t = redis.call('time')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-for i = 1, #KEYS do
-    local limit = tonumber(ARGV[2 * i - 1])
-    local expiry = tonumber(ARGV[2 * i])
-    local entry = redis.call('lindex', KEYS[i], limit - 1)
-    if entry and tonumber(entry) >= now - expiry then
-        return {i, math.max(1, math.ceil(tonumber(entry) + expiry - now))}
-    end
-end
-local stamp = string.format('%.6f', now)
-for i = 1, #KEYS do
-    redis.call('lpush', KEYS[i], stamp)
-    redis.call('ltrim', KEYS[i], 0, tonumber(ARGV[2 * i - 1]) - 1)
-    redis.call('expire', KEYS[i], tonumber(ARGV[2 * i]))
-end
-return 0
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,16 +72,14 @@ class EdgeRateLimiter:
         self.redis: aioredis.Redis | None = None
         if strategy is MovingWindowRateLimiter:
             try:
-                self.script = RedisScript(
-                    settings.redis_url, MOVING_WINDOW_LUA, timeout=settings.rate_limit_redis_timeout
-                )
+                self.script = RedisScript(settings.redis_url, RESERVE_LUA, timeout=settings.rate_limit_redis_timeout)
             except ValueError:
                 self.redis = aioredis.Redis.from_url(
                     settings.redis_url,
                     socket_timeout=settings.rate_limit_redis_timeout,
                     socket_connect_timeout=settings.rate_limit_redis_timeout,
                 )
-                self.script = self.redis.register_script(MOVING_WINDOW_LUA)
+                self.script = self.redis.register_script(RESERVE_LUA)
         self.storage = RedisStorage(
             "async+" + settings.redis_url,
             implementation="redispy",
@@ -173,10 +148,9 @@ class EdgeRateLimiter:
         for item, ids in jobs:
             keys.append("LIMITS:" + item.key_for(*ids))
             args += (item.amount, item.get_expiry())
-        answer = await self.script(keys=keys, args=args)
-        if not answer:
+        index, wait = await self.script(keys=keys, args=args)
+        if not index:
             return None
-        index, wait = answer
         return Refusal(jobs[int(index) - 1][0], retry_after=int(wait), reset_in=int(wait))
 
     async def _check_with(self, limiter: RateLimiter, jobs) -> Refusal | None:

@@ -5,7 +5,7 @@ account), per account loose (many addresses guessing one account; high enough th
 never reaches it) and per client over every account (one address spraying many accounts). An attempt RESERVES a
 slot in all three in one Lua call (all or nothing, Redis' own clock) before the password is checked, so parallel
 guesses cannot all pass a check before any is counted; a correct password gives its slot back, so only failures
-count. The layout is the `limits` moving window's (a list of timestamps per key, newest first).
+count (the script: shared/moving_window.py).
 """
 
 from __future__ import annotations
@@ -15,34 +15,7 @@ import hashlib
 from limits import RateLimitItem, parse_many
 
 from services.auth.tokens.errors import TooManyAttempts
-
-# KEYS: one list per limit. ARGV: (amount, expiry seconds) per key.
-# Returns {0, stamp} when a slot was taken in every list, else {index of the refusing key (1-based), seconds to wait}.
-RESERVE_LUA = """
-local t = redis.call('time')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-for i = 1, #KEYS do
-    local expiry = tonumber(ARGV[2 * i])
-    local entry = redis.call('lindex', KEYS[i], tonumber(ARGV[2 * i - 1]) - 1)
-    if entry and tonumber(entry) >= now - expiry then
-        return {i, math.max(1, math.ceil(tonumber(entry) + expiry - now))}
-    end
-end
-local stamp = string.format('%.6f', now)
-for i = 1, #KEYS do
-    redis.call('lpush', KEYS[i], stamp)
-    redis.call('ltrim', KEYS[i], 0, tonumber(ARGV[2 * i - 1]) - 1)
-    redis.call('expire', KEYS[i], tonumber(ARGV[2 * i]))
-end
-return {0, stamp}
-"""
-# KEYS: the lists a reservation went into. ARGV: its stamp.
-RELEASE_LUA = """
-for i = 1, #KEYS do
-    redis.call('lrem', KEYS[i], 1, ARGV[1])
-end
-return 0
-"""
+from shared.moving_window import RELEASE_LUA, RESERVE_LUA
 
 
 class Attempt:
