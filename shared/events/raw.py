@@ -8,11 +8,50 @@ come back decoded (SQLAlchemy's codecs on its asyncpg connections).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+# A string literal (left as it is) or a `:name` that is not the second half of a `::` cast.
+_PARAM = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class NamedStatement:
+    """SQL written with `:name` parameters, compiled once to asyncpg's `$n`: a fast path binds a dataclass by name,
+    never a tuple by position (a name used twice is one `$n`)."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    @classmethod
+    def compile(cls, sql: str) -> NamedStatement:
+        names: list[str] = []
+
+        def number(match: re.Match) -> str:
+            if match.group(1) is None:
+                return match.group(0)
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        return cls(_PARAM.sub(number, sql), tuple(names))
+
+    def args(self, *sources: object) -> list:
+        """The values in the statement's order, each from the first source (a dataclass) that has the name."""
+        return [_value(sources, name) for name in self.names]
+
+
+def _value(sources: tuple[object, ...], name: str):
+    for source in sources:
+        if hasattr(source, name):
+            return getattr(source, name)
+    raise AttributeError(f"no source has the statement's parameter {name!r}")
+
 
 # Postgres is down, restarting, shutting down or out of connections, or the connection broke: an outage (consumers
 # retry it without counting it toward the DLQ), never a bad event.

@@ -14,7 +14,8 @@ from sqlalchemy import text
 
 from services.chat.base import Outbox
 from services.chat.buffers.store import buffer_key
-from services.chat.pipeline.flusher import context_key, read_burst
+from services.chat.pipeline.flusher import context_key
+from services.chat.threads.fast_repository import BurstQuery, FastMessageRepository
 from shared.events import Envelope
 from shared.events.relay import OutboxRelay
 from shared.events.search import INDEX_STREAM
@@ -150,7 +151,7 @@ async def test_the_flushers_read_gives_the_context_key_of_its_history(world):
     [first] = await world.rows("SELECT id FROM chat.message WHERE content = 'antiga'")
     async with world.sm() as s:
         conn = (await (await s.connection()).get_raw_connection()).driver_connection
-        snap = await read_burst(conn, world.tenant_id, thread.id, [str(first.id)], limit=3)
+        snap = await FastMessageRepository(conn).read_burst(BurstQuery(world.tenant_id, thread.id, 3, [first.id]))
     assert [m.content for m in snap.recent] == ["nova 3", "nova 2", "nova 1"]
     assert [m.content for m in snap.extra] == ["antiga"]  # in the burst, older than the window
     assert snap.batch_key == context_key(thread.id, snap.recent) and not snap.answered

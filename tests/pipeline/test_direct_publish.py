@@ -28,8 +28,9 @@ from services.channels.configs.service import ChannelService
 from services.channels.outbound.senders import build_senders
 from services.channels.outbound.service import OutboundSender
 from services.chat.base import Outbox
-from services.chat.pipeline.flusher import read_burst
-from services.chat.threads.answers import Answer, AnswerService, Turn
+from services.chat.threads.answers import AnswerService
+from services.chat.threads.fast_repository import BurstQuery, FastMessageRepository
+from services.chat.threads.turns import Answer, Turn
 from shared.crypto import SecretBox
 from shared.events import Envelope
 from shared.events.chat import OUTBOUND_STREAM
@@ -83,7 +84,7 @@ async def _turn(w, text_: str) -> Turn:
     [thread] = await w.rows("SELECT id FROM chat.thread WHERE tenant_id = :t")
     [message] = await w.rows("SELECT id FROM chat.message WHERE content = :c", c=text_)
     async with raw_connection(w.sm, autocommit=True) as conn:
-        snap = await read_burst(conn, w.tenant_id, thread.id, [str(message.id)], 10)
+        snap = await FastMessageRepository(conn).read_burst(BurstQuery(w.tenant_id, thread.id, 10, [message.id]))
     tenant = await w.handler.runtime.tenants.get(w.tenant_id)
     return Turn(
         tenant=tenant, thread=snap.thread, contact=snap.contact, user_message=snap.recent[0],

@@ -6,12 +6,11 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.chat.buffers.schemas import BufferedMessage, BufferRead, FlushAccepted
 from services.chat.buffers.store import BufferStore, BufferView
-from services.chat.threads.models import Message
+from services.chat.threads.repository import MessageRepository
 from shared.errors import NotFound
 
 
@@ -31,10 +30,7 @@ class BufferService:
     async def list(self, tenant_id: uuid.UUID, limit: int) -> list[BufferRead]:
         views = await self.store.list(tenant_id, limit)
         ids = {uuid.UUID(str(i["message_id"])) for v in views for i in v.items}
-        rows = {}
-        if ids:
-            stmt = select(Message).where(Message.tenant_id == tenant_id, Message.id.in_(ids))
-            rows = {m.id: m for m in (await self.session.execute(stmt)).scalars()}
+        rows = {m.id: m for m in await MessageRepository(self.session).by_ids(tenant_id, ids)} if ids else {}
         return [self._read(v, rows) for v in views]
 
     def _read(self, view: BufferView, rows: dict) -> BufferRead:

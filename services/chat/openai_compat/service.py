@@ -21,10 +21,10 @@ from services.chat.context.builder import (
 )
 from services.chat.llm.knowledge import SearchUnavailable
 from services.chat.llm.provider import KNOWLEDGE_ONLY, LLMStream
+from services.chat.metrics.usage import Usage, record_usage
 from services.chat.openai_compat.schemas import CompletionRequest
 from services.chat.runtime import ChatRuntime
 from services.chat.tenants.settings import TenantSettings
-from services.chat.threads.answers import record_usage
 from services.chat.threads.errors import MessageTooLong
 from shared.errors import Unprocessable
 
@@ -163,7 +163,7 @@ class CompletionService:
 
     async def _usage(self, model: str, tokens_in: int, tokens_out: int) -> None:
         async with self.rt.sessionmaker() as session, session.begin():
-            await record_usage(session, self.tenant.tenant_id, model, tokens_in, tokens_out)
+            await record_usage(session, Usage(self.tenant.tenant_id, model, tokens_in, tokens_out))
 
 
 def _sse(obj: dict[str, Any]) -> bytes:

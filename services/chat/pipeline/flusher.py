@@ -14,23 +14,20 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
-import asyncpg
-import orjson
 import structlog
 from asyncpg.exceptions import UniqueViolationError
-from sqlalchemy.dialects.postgresql import JSONB
 
 from services.chat.assistants.models import Assistant
 from services.chat.buffers.store import BufferStore, Claim
 from services.chat.contacts.models import Contact
 from services.chat.runtime import ChatRuntime
 from services.chat.tenants.settings import TenantSettings
-from services.chat.threads.answers import AnswerService, Turn, history_of
+from services.chat.threads.answers import AnswerService
 from services.chat.threads.events import is_channel_thread
+from services.chat.threads.fast_repository import BurstQuery, FastMessageRepository
 from services.chat.threads.models import Message, Thread
+from services.chat.threads.turns import Turn, history_of
 from shared.errors import AppError
 from shared.events.chat import OUTBOUND_STREAM, TYPING, TypingHint
 from shared.events.raw import raw_connection
@@ -42,102 +39,10 @@ TYPING_CHANNELS = ("telegram",)  # channels with a typing indicator
 def context_key(thread_id: uuid.UUID, recent: list[Message]) -> str:
     """What an answer is unique by: its thread and the newest customer message its context saw. Two flushers whose
     claims differ (a burst and the same burst plus a later message) still see the same stored history, so they
-    would send the customer the same answer twice; with this key the second one cannot be stored."""
+    would send the customer the same answer twice; with this key the second one cannot be stored. The burst's read
+    (services/chat/threads/fast_repository.py, SQL_READ_BURST) computes the same key in SQL."""
     last = next((m for m in recent if m.role == "user"), None)  # `recent` is newest first
     return hashlib.sha256(f"context:{thread_id}:{last.id if last else ''}".encode()).hexdigest()[:64]
-
-
-def _sql_read() -> str:
-    thread, message = Thread.__table__.fullname, Message.__table__.fullname
-    contact, assistant = Contact.__table__.fullname, Assistant.__table__.fullname
-    return f"""
-WITH thread AS (
-    SELECT * FROM {thread} WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
-), recent AS (
-    SELECT * FROM {message} WHERE tenant_id = $1 AND thread_id = $2 ORDER BY seq DESC LIMIT $3
-), extra AS (
-    SELECT * FROM {message}
-    WHERE tenant_id = $1 AND id = ANY($4::uuid[]) AND id NOT IN (SELECT id FROM recent)
-), context AS (
-    SELECT encode(sha256(convert_to(
-        'context:' || $2::text || ':' ||
-        coalesce((SELECT id::text FROM recent WHERE role = 'user' ORDER BY seq DESC LIMIT 1), ''), 'UTF8')), 'hex'
-    ) AS batch_key
-)
-SELECT
-    (SELECT row_to_json(thread)::text FROM thread) AS thread,
-    (SELECT row_to_json(c)::text FROM {contact} c JOIN thread ON c.id = thread.contact_id WHERE c.tenant_id = $1)
-        AS contact,
-    (SELECT row_to_json(a)::text FROM {assistant} a JOIN thread ON a.id = thread.assistant_id
-     WHERE a.tenant_id = $1 AND a.deleted_at IS NULL) AS assistant,
-    (SELECT json_agg(r ORDER BY r.seq DESC)::text FROM recent r) AS recent,
-    (SELECT json_agg(e)::text FROM extra e) AS extra,
-    context.batch_key,
-    EXISTS (SELECT 1 FROM {message} m WHERE m.tenant_id = $1 AND m.batch_key = context.batch_key) AS answered
-FROM context
-"""
-
-
-SQL_READ = _sql_read()
-
-
-@dataclass
-class BurstSnapshot:
-    """What a flush reads, from one snapshot: the thread with its parties, the recent history (newest first), the
-    burst's messages older than it, the context's batch key (`context_key`) and whether it was answered already."""
-
-    thread: Thread | None
-    contact: Contact | None
-    assistant: Assistant | None
-    recent: list[Message]
-    extra: list[Message]
-    batch_key: str
-    answered: bool
-
-
-async def read_burst(
-    conn: asyncpg.Connection, tenant_id: uuid.UUID, thread_id: uuid.UUID, ids: list[str], limit: int
-) -> BurstSnapshot:
-    row = await conn.fetchrow(SQL_READ, tenant_id, thread_id, limit, [uuid.UUID(i) for i in ids])
-    return BurstSnapshot(
-        thread=_one(Thread, row["thread"]),
-        contact=_one(Contact, row["contact"]),
-        assistant=_one(Assistant, row["assistant"]),
-        recent=_many(Message, row["recent"]),
-        extra=_many(Message, row["extra"]),
-        batch_key=row["batch_key"],
-        answered=row["answered"],
-    )
-
-
-def _converters(model) -> list[tuple[str, str, Any]]:
-    """(json key, attribute, parse) per column: row_to_json gives uuids and timestamps as text."""
-    out = []
-    for c in model.__table__.columns:
-        python = c.type.python_type if not isinstance(c.type, JSONB) else dict
-        parse = uuid.UUID if python is uuid.UUID else datetime.fromisoformat if python is datetime else None
-        out.append((c.name, c.key, parse))
-    return out
-
-
-_CONVERTERS: dict[type, list[tuple[str, str, Any]]] = {}
-
-
-def _build(model, data: dict):
-    conv = _CONVERTERS.get(model) or _CONVERTERS.setdefault(model, _converters(model))
-    values = {}
-    for name, key, parse in conv:
-        v = data.get(name)
-        values[key] = parse(v) if parse is not None and v is not None else v
-    return model(**values)
-
-
-def _one(model, text: str | None):
-    return _build(model, orjson.loads(text)) if text else None
-
-
-def _many(model, text: str | None) -> list:
-    return [_build(model, d) for d in orjson.loads(text)] if text else []
 
 
 @dataclass
@@ -213,7 +118,9 @@ class Flusher:
         tenant = await rt.tenants.get(tenant_id)
         # Everything the answer needs in one autocommit statement (one snapshot, no BEGIN/ROLLBACK round trips).
         async with raw_connection(rt.sessionmaker, autocommit=True) as conn:
-            snap = await read_burst(conn, tenant_id, thread_id, ids, rt.settings.context_max_messages)
+            snap = await FastMessageRepository(conn).read_burst(
+                BurstQuery(tenant_id, thread_id, rt.settings.context_max_messages, [uuid.UUID(i) for i in ids])
+            )
         recent = snap.recent
         wanted = {uuid.UUID(i) for i in ids}
         rows = sorted(

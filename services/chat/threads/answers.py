@@ -1,5 +1,6 @@
 """The answer pipeline: store the incoming message (its own transaction), build the context, ask the LLM (or
-the knowledge base) with no transaction open, store the answer (a second transaction).
+the knowledge base) with no transaction open, store the answer (a second transaction). The channel pipeline's
+flusher runs the same steps (services/chat/pipeline/flusher.py); SSE answers: services/chat/threads/streaming.py.
 
 Two transactions on purpose: the customer's message survives a provider outage (503 keeps it), and no
 database connection is held for the seconds an LLM takes.
@@ -9,92 +10,33 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
-import anyio
-import orjson
 import structlog
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.chat.assistants.models import Assistant
 from services.chat.assistants.repository import AssistantRepository
 from services.chat.base import Outbox
-from services.chat.contacts.models import Contact
 from services.chat.contacts.repository import ContactRepository
-from services.chat.context.builder import (
-    ConversationFacts,
-    HistoryMessage,
-    build_messages,
-    select_history,
-    system_prompt,
-)
-from services.chat.llm.knowledge import KnowledgeHit, SearchUnavailable
-from services.chat.llm.provider import KNOWLEDGE_ONLY, LLMConfig, LLMStream
-from services.chat.metrics.models import TokenUsage
+from services.chat.context.builder import ConversationFacts, build_messages, select_history, system_prompt
+from services.chat.llm.knowledge import SearchUnavailable
+from services.chat.llm.provider import KNOWLEDGE_ONLY
+from services.chat.metrics.usage import Usage
 from services.chat.runtime import ChatRuntime
 from services.chat.tenants.settings import TenantSettings
 from services.chat.threads.errors import MessageEmpty, MessageTooLong, ThreadNotFound
-from services.chat.threads.events import emit_index, emit_outbound, index_event, outbound_event
+from services.chat.threads.events import emit_index, emit_outbound
+from services.chat.threads.fast_repository import FastMessageRepository
 from services.chat.threads.models import Message, Thread
-from services.chat.threads.repository import ThreadRepository
-from services.chat.threads.schemas import MessageCreate, MessageRead, ThreadCreate
+from services.chat.threads.repository import MessageRepository, MessageStore, NewAnswer, StoredAnswer, ThreadRepository
+from services.chat.threads.schemas import MessageCreate, ThreadCreate
 from services.chat.threads.service import ThreadService
+from services.chat.threads.turns import Answer, Turn, history_of
 from shared.db import utcnow
-from shared.errors import AppError
-from shared.events.chat import OUTBOUND_STREAM
-from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS, committed_event, emit_many, publish_committed
+from shared.events.outbox import publish_committed
 from shared.events.raw import raw_connection
-from shared.events.search import INDEX_STREAM, MESSAGE_UPSERTED
 
 log = structlog.get_logger("answers")
-
-
-@dataclass
-class Turn:
-    """One incoming message and everything its answer needs."""
-
-    tenant: TenantSettings
-    thread: Thread
-    contact: Contact | None
-    user_message: Message
-    assistant: Assistant | None = None
-    history: list[HistoryMessage] = field(default_factory=list)  # newest first
-    needs_answer: bool = False
-    config: LLMConfig | None = None
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    knowledge: list[KnowledgeHit] = field(default_factory=list)
-    batch_key: str | None = None  # the channel burst this answers (services/chat/pipeline): one answer per burst
-
-    @property
-    def mode(self) -> str:
-        return "llm" if self.config is not None and self.config.configured else KNOWLEDGE_ONLY
-
-
-@dataclass
-class Answer:
-    content: str
-    model: str
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-    latency_ms: int | None = None
-    incomplete: bool = False
-    handover: bool = False
-
-
-def history_of(messages: list[Message]) -> list[HistoryMessage]:
-    """Stored messages as the model should see them: corrections applied, rejected answers left out."""
-    out = []
-    for m in messages:
-        if m.role == "assistant" and m.review == "rejected" and not m.corrected_content:
-            continue
-        content = m.corrected_content or m.content
-        if content:
-            out.append(HistoryMessage(role=m.role, content=content))
-    return out
+__all__ = ["Answer", "AnswerService", "Turn", "history_of"]
 
 
 class AnswerService:
@@ -142,21 +84,21 @@ class AnswerService:
         self, session: AsyncSession, tenant: TenantSettings, thread: Thread, data: MessageCreate, operator: str | None
     ) -> Turn:
         agent = data.role == "agent"
-        message = Message(
-            id=uuid.uuid4(),
-            tenant_id=thread.tenant_id,
-            thread_id=thread.id,
-            contact_id=thread.contact_id,
-            role=data.role,
-            content=data.content,
-            sector=thread.sector,
-            validated_by="human" if agent else None,
-            operator_name=(data.operator_name or operator) if agent else None,
-            incomplete=False,
-            created_at=utcnow(),
+        message = await MessageRepository(session).add(
+            Message(
+                id=uuid.uuid4(),
+                tenant_id=thread.tenant_id,
+                thread_id=thread.id,
+                contact_id=thread.contact_id,
+                role=data.role,
+                content=data.content,
+                sector=thread.sector,
+                validated_by="human" if agent else None,
+                operator_name=(data.operator_name or operator) if agent else None,
+                incomplete=False,
+                created_at=utcnow(),
+            )
         )
-        session.add(message)
-        await session.flush()
         thread.last_message_at = message.created_at
         contact = (
             await ContactRepository(session).get(thread.tenant_id, thread.contact_id) if thread.contact_id else None
@@ -246,231 +188,51 @@ class AnswerService:
             latency_ms=int((time.perf_counter() - started) * 1000),
         )
 
-    async def open_stream(self, turn: Turn) -> LLMStream | None:
-        """Start the provider's stream before any byte goes to the client, so a dead provider is a clean 503."""
-        if not turn.needs_answer or turn.mode == KNOWLEDGE_ONLY:
-            return None
-        temp = turn.assistant.temperature if turn.assistant else None
-        return await self.rt.llm.stream(turn.config, turn.messages, temperature=temp)
-
-    async def stream_events(self, turn: Turn, stream: LLMStream | None) -> AsyncIterator[dict[str, str]]:
-        """SSE events: `start` (the stored user message), `delta`s, then `done` with the stored answer. A client
-        that goes away mid-stream still gets what was generated stored, marked incomplete."""
-        yield {"event": "start", "data": _json({"user_message": MessageRead.model_validate(turn.user_message)})}
-        if not turn.needs_answer:
-            yield {"event": "done", "data": "null"}
-            return
-        if stream is None:
-            answer = self.knowledge_answer(turn)
-            yield {"event": "delta", "data": _json({"content": answer.content})}
-            stored = await self.store_answer(turn, answer)
-            yield {"event": "done", "data": _json(MessageRead.model_validate(stored))}
-            return
-        pieces: list[str] = []
-        started = time.perf_counter()
-        finished = False
-        try:
-            async for piece in stream:
-                pieces.append(piece)
-                yield {"event": "delta", "data": _json({"content": piece})}
-            finished = True
-        except AppError as exc:
-            log.warning("llm_stream_broken", error=exc.code)
-            yield {"event": "error", "data": _json({"status": exc.status, "code": exc.code, "detail": exc.detail})}
-        finally:
-            if not finished:
-                # Cancelled (client gone) or broken: keep what was generated, in a scope the cancel cannot reach.
-                with anyio.CancelScope(shield=True):
-                    await _quiet_close(stream)
-                    if pieces:
-                        await self.store_answer(turn, self._streamed(turn, stream, pieces, started, incomplete=True))
-        if not finished:
-            return
-        stored = await self.store_answer(turn, self._streamed(turn, stream, pieces, started, incomplete=False))
-        yield {"event": "done", "data": _json(MessageRead.model_validate(stored))}
-
-    def _streamed(self, turn: Turn, stream: LLMStream, pieces: list[str], started: float, *, incomplete: bool):
-        content = "".join(pieces)
-        tokens_in = stream.tokens_in
-        tokens_out = stream.tokens_out
-        if tokens_in is None:
-            tokens_in = sum(self.rt.counter.count(str(m["content"])) + 4 for m in turn.messages)
-        if tokens_out is None or incomplete:
-            tokens_out = self.rt.counter.count(content) if content else 0
-        return Answer(
-            content=content,
-            model=stream.model,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            latency_ms=int((time.perf_counter() - started) * 1000),
-            incomplete=incomplete,
-        )
+    # -- step 4: the answer stored (the API's session; the channel pipeline's one raw statement) -----------------
 
     async def store_answer(self, turn: Turn, answer: Answer) -> Message:
-        tenant_id = turn.thread.tenant_id
-        created_at = utcnow()
-        changes: dict[str, Any] = {"last_message_at": created_at}
-        if answer.handover:
-            changes["needs_human"] = True
         async with self.rt.sessionmaker() as session, session.begin():
-            # The UPDATE is also the thread's row lock (concurrent answers to one thread queue here).
-            thread = (
-                await session.scalars(
-                    update(Thread)
-                    .where(Thread.id == turn.thread.id, Thread.tenant_id == tenant_id)
-                    .values(**changes)
-                    .returning(Thread),
-                    execution_options={"populate_existing": True},
-                )
-            ).first()
-            if thread is None:  # pragma: no cover - threads are never hard-deleted
-                raise ThreadNotFound(f"thread {turn.thread.id} not found")
-            validated = "pending" if turn.tenant.require_approval else "ai"
-            message = (
-                await session.scalars(
-                    insert(Message)
-                    .values(
-                        id=uuid.uuid4(),
-                        tenant_id=tenant_id,
-                        thread_id=thread.id,
-                        contact_id=thread.contact_id,
-                        role="assistant",
-                        content=answer.content,
-                        sector=thread.sector,
-                        validated_by=validated,
-                        model=answer.model,
-                        tokens_in=answer.tokens_in,
-                        tokens_out=answer.tokens_out,
-                        latency_ms=answer.latency_ms,
-                        incomplete=answer.incomplete,
-                        batch_key=turn.batch_key,
-                        created_at=created_at,
-                    )
-                    .returning(Message)
-                )
-            ).one()
-            events = [index_event(message, thread)]
-            if validated == "ai" and not answer.incomplete:
-                reply = outbound_event(thread, turn.contact, message, answer.content, turn.tenant.split_replies)
-                events += [reply] if reply is not None else []
-            await emit_many(session, Outbox, events)  # one statement for both
-            if answer.model != KNOWLEDGE_ONLY:
-                await record_usage(session, tenant_id, answer.model, answer.tokens_in or 0, answer.tokens_out or 0)
-        return message
+            stored = await self._stored(turn, MessageRepository(session), answer)
+        return stored.message
 
     async def store_channel_answer(self, turn: Turn, answer: Answer) -> Message:
-        """`store_answer` for the channel pipeline's flusher, in one autocommit statement (the thread's row lock is
-        its UPDATE, the answer, its outbox rows and the token usage), its events published right after the commit
-        instead of through the relay (which remains the safety net, shared/events/outbox.py). A second answer to
-        the same context fails on `batch_key` as a whole: asyncpg's UniqueViolationError, nothing stored."""
-        tenant_id = turn.thread.tenant_id
-        created_at = utcnow()
-        validated = "pending" if turn.tenant.require_approval else "ai"
-        message = Message(
-            id=uuid.uuid4(), tenant_id=tenant_id, thread_id=turn.thread.id, contact_id=turn.thread.contact_id,
-            role="assistant", content=answer.content, sector=turn.thread.sector, validated_by=validated,
-            model=answer.model, tokens_in=answer.tokens_in, tokens_out=answer.tokens_out, latency_ms=answer.latency_ms,
-            incomplete=answer.incomplete, batch_key=turn.batch_key, created_at=created_at,
-        )  # fmt: skip
-        index = index_event(message, turn.thread)
-        index_payload = {k: v for k, v in index.payload.items() if k not in ("contact_id", "sector")}  # the row's
-        reply = None
-        if validated == "ai" and not answer.incomplete:
-            reply = outbound_event(turn.thread, turn.contact, message, answer.content, turn.tenant.split_replies)
-        usage = answer.model != KNOWLEDGE_ONLY
+        """`store_answer` for the channel pipeline's flusher: one autocommit statement, its events published right
+        after the commit instead of through the relay (which remains the safety net, shared/events/outbox.py)."""
         async with raw_connection(self.rt.sessionmaker, autocommit=True) as conn:
-            rows = await conn.fetch(
-                SQL_STORE_CHANNEL_ANSWER,
-                tenant_id, turn.thread.id, created_at, answer.handover, message.id, answer.content, validated,
-                answer.model, answer.tokens_in, answer.tokens_out, answer.latency_ms, answer.incomplete,
-                turn.batch_key, uuid.uuid4(), index.idempotency_key, orjson.dumps(index_payload).decode(),
-                uuid.uuid4() if reply else None, reply.idempotency_key if reply else None,
-                orjson.dumps(reply.payload).decode() if reply else None, DIRECT_PUBLISH_GRACE_SECONDS,
-                usage, created_at.date(), (answer.model or "")[:200], answer.tokens_in or 0, answer.tokens_out or 0,
-            )  # fmt: skip
-            if not rows:  # pragma: no cover - threads are never hard-deleted
-                raise ThreadNotFound(f"thread {turn.thread.id} not found")
-            message.seq = rows[0]["seq"]
-            events = [committed_event(r) for r in rows if r["id"] is not None]
-            # Outbound first: it is what the customer waits for.
-            events.sort(key=lambda e: e.stream != OUTBOUND_STREAM)
+            stored = await self._stored(turn, FastMessageRepository(conn), answer)
             await publish_committed(
-                self.rt.state.redis, conn, Outbox.__table__.fullname, events, maxlen=self.settings.events_stream_maxlen
+                self.rt.state.redis, conn, Outbox.__table__.fullname, stored.committed,
+                maxlen=self.settings.events_stream_maxlen,
+            )  # fmt: skip
+        return stored.message
+
+    async def _stored(self, turn: Turn, messages: MessageStore, answer: Answer) -> StoredAnswer:
+        tenant_id = turn.thread.tenant_id
+        validated = "pending" if turn.tenant.require_approval else "ai"
+        stored = await messages.add_answer(
+            NewAnswer(
+                id=uuid.uuid4(),
+                thread=turn.thread,
+                contact=turn.contact,
+                content=answer.content,
+                validated_by=validated,
+                model=answer.model,
+                tokens_in=answer.tokens_in,
+                tokens_out=answer.tokens_out,
+                latency_ms=answer.latency_ms,
+                incomplete=answer.incomplete,
+                handover=answer.handover,
+                batch_key=turn.batch_key,
+                created_at=utcnow(),
+                send_reply=validated == "ai" and not answer.incomplete,
+                split_replies=turn.tenant.split_replies,
+                usage=(
+                    Usage(tenant_id, answer.model, answer.tokens_in, answer.tokens_out)
+                    if answer.model != KNOWLEDGE_ONLY
+                    else None
+                ),
             )
-        return message
-
-
-def _sql_store_channel_answer() -> str:
-    thread, message = Thread.__table__.fullname, Message.__table__.fullname
-    outbox, usage = Outbox.__table__.fullname, TokenUsage.__table__.fullname
-    return f"""
-WITH thread AS (
-    UPDATE {thread} SET last_message_at = $3, updated_at = $3, needs_human = needs_human OR $4
-    WHERE id = $2 AND tenant_id = $1
-    RETURNING id, contact_id, sector
-), message AS (
-    INSERT INTO {message} (id, tenant_id, thread_id, contact_id, role, content, sector, validated_by, model,
-                           tokens_in, tokens_out, latency_ms, incomplete, batch_key, created_at)
-    SELECT $5, $1, thread.id, thread.contact_id, 'assistant', $6, thread.sector, $7, $8, $9, $10, $11, $12, $13, $3
-    FROM thread
-    RETURNING id, contact_id, sector, seq
-), events AS (
-    INSERT INTO {outbox} (id, stream, type, tenant_id, idempotency_key, payload, occurred_at, created_at)
-    SELECT $14::uuid, '{INDEX_STREAM}', '{MESSAGE_UPSERTED}', $1, $15::text,
-           $16::jsonb
-               || jsonb_strip_nulls(jsonb_build_object('contact_id', message.contact_id, 'sector', message.sector)),
-           $3, now() + make_interval(secs => $20)
-    FROM message
-    UNION ALL
-    SELECT $17::uuid, '{OUTBOUND_STREAM}', '{OUTBOUND_STREAM}', $1, $18::text, $19::jsonb, $3,
-           now() + make_interval(secs => $20)
-    FROM message
-    WHERE $17::uuid IS NOT NULL
-    RETURNING id, stream, type, tenant_id, idempotency_key, payload, occurred_at
-), usage AS (
-    INSERT INTO {usage} AS u (tenant_id, day, model, requests, tokens_in, tokens_out)
-    SELECT $1, $22, $23, 1, $24, $25 FROM message WHERE $21
-    ON CONFLICT (tenant_id, day, model) DO UPDATE
-    SET requests = u.requests + 1, tokens_in = u.tokens_in + excluded.tokens_in,
-        tokens_out = u.tokens_out + excluded.tokens_out
-)
-SELECT message.seq, events.* FROM message LEFT JOIN events ON true
-"""
-
-
-SQL_STORE_CHANNEL_ANSWER = _sql_store_channel_answer()
-
-
-async def record_usage(session: AsyncSession, tenant_id: uuid.UUID, model: str, tokens_in: int, tokens_out: int):
-    stmt = insert(TokenUsage).values(
-        tenant_id=tenant_id,
-        day=utcnow().date(),
-        model=model[:200],
-        requests=1,
-        tokens_in=tokens_in,
-        tokens_out=tokens_out,
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[TokenUsage.tenant_id, TokenUsage.day, TokenUsage.model],
-        set_={
-            "requests": TokenUsage.requests + 1,
-            "tokens_in": TokenUsage.tokens_in + stmt.excluded.tokens_in,
-            "tokens_out": TokenUsage.tokens_out + stmt.excluded.tokens_out,
-        },
-    )
-    await session.execute(stmt)
-
-
-async def _quiet_close(stream: LLMStream) -> None:
-    try:
-        await stream.aclose()
-    except Exception:  # noqa: BLE001, S110 - closing a broken stream may fail; nothing to do
-        pass
-
-
-def _json(value: Any) -> str:
-    if hasattr(value, "model_dump"):
-        value = value.model_dump(mode="json")
-    elif isinstance(value, dict):
-        value = {k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else v) for k, v in value.items()}
-    return orjson.dumps(value).decode()
+        )
+        if stored is None:  # pragma: no cover - threads are never hard-deleted
+            raise ThreadNotFound(f"thread {turn.thread.id} not found")
+        return stored

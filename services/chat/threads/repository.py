@@ -1,16 +1,25 @@
-"""Thread and message rows; every method takes the tenant."""
+"""Thread and message rows; every method takes the tenant. `MessageRepository` is the one way a message is stored
+(its fast twin for the channel pipeline: services/chat/threads/fast_repository.py)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.chat.assistants.models import Assistant
+from services.chat.base import Outbox
 from services.chat.contacts.models import Contact
+from services.chat.metrics.usage import Usage, record_usage
+from services.chat.threads.events import index_event, outbound_event
 from services.chat.threads.models import Message, Thread
+from shared.events import Envelope
+from shared.events.outbox import emit_many
 from shared.pagination import Keyset, KeysetPage, PageParams, keyset_page
 
 BY_ACTIVITY = Keyset((Thread.last_message_at, Thread.id), descending=True)  # most recently active first
@@ -135,3 +144,118 @@ class ThreadRepository:
             )
         )
         return await keyset_page(self.session, stmt, BY_SEQ, page)
+
+
+@dataclass
+class NewAnswer:
+    """An AI answer to store, with the domain's decisions made: whether it waits for approval, whether it goes to the
+    customer now, its usage. The row takes `contact_id` and `sector` from the thread as it is locked, not `thread`."""
+
+    id: uuid.UUID
+    thread: Thread
+    contact: Contact | None
+    content: str
+    validated_by: str
+    model: str
+    tokens_in: int | None
+    tokens_out: int | None
+    latency_ms: int | None
+    incomplete: bool
+    handover: bool  # the thread then needs a human
+    batch_key: str | None
+    created_at: datetime
+    send_reply: bool
+    split_replies: bool
+    usage: Usage | None
+
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        return self.thread.tenant_id
+
+    @property
+    def thread_id(self) -> uuid.UUID:
+        return self.thread.id
+
+
+@dataclass
+class StoredAnswer:
+    message: Message
+    committed: list[Envelope]  # events to publish right now (the fast path); empty when the outbox relay does it
+
+
+class MessageStore(Protocol):
+    """How an answer is stored: `MessageRepository` (the ORM, in the caller's session) or `FastMessageRepository`
+    (one raw statement); both store the same columns and events."""
+
+    async def add_answer(self, answer: NewAnswer) -> StoredAnswer | None: ...
+
+
+class MessageRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, message: Message) -> Message:
+        self.session.add(message)
+        await self.session.flush()
+        return message
+
+    async def by_ids(self, tenant_id: uuid.UUID, ids: set[uuid.UUID]) -> list[Message]:
+        """Capped by the caller (a buffer's ids)."""
+        stmt = select(Message).where(Message.tenant_id == tenant_id, Message.id.in_(ids))
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def by_external_id(self, tenant_id: uuid.UUID, external_id: str, *, lock: bool = False) -> Message | None:
+        stmt = select(Message).where(Message.tenant_id == tenant_id, Message.external_id == external_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def add_answer(self, answer: NewAnswer) -> StoredAnswer | None:
+        """The thread's UPDATE (also its row lock: concurrent answers to one thread queue here), the answer, its
+        outbox rows (one statement) and the usage. None: the thread is gone."""
+        tenant_id = answer.thread.tenant_id
+        changes: dict = {"last_message_at": answer.created_at}
+        if answer.handover:
+            changes["needs_human"] = True
+        thread = (
+            await self.session.scalars(
+                update(Thread)
+                .where(Thread.id == answer.thread.id, Thread.tenant_id == tenant_id)
+                .values(**changes)
+                .returning(Thread),
+                execution_options={"populate_existing": True},
+            )
+        ).first()
+        if thread is None:
+            return None
+        message = (
+            await self.session.scalars(
+                insert(Message)
+                .values(
+                    id=answer.id,
+                    tenant_id=tenant_id,
+                    thread_id=thread.id,
+                    contact_id=thread.contact_id,
+                    role="assistant",
+                    content=answer.content,
+                    sector=thread.sector,
+                    validated_by=answer.validated_by,
+                    model=answer.model,
+                    tokens_in=answer.tokens_in,
+                    tokens_out=answer.tokens_out,
+                    latency_ms=answer.latency_ms,
+                    incomplete=answer.incomplete,
+                    batch_key=answer.batch_key,
+                    created_at=answer.created_at,
+                )
+                .returning(Message)
+            )
+        ).one()
+        events = [index_event(message, thread)]
+        if answer.send_reply:
+            reply = outbound_event(thread, answer.contact, message, answer.content, answer.split_replies)
+            events += [reply] if reply is not None else []
+        await emit_many(self.session, Outbox, events)  # one statement for both
+        if answer.usage is not None:
+            await record_usage(self.session, answer.usage)
+        return StoredAnswer(message=message, committed=[])

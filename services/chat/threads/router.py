@@ -25,6 +25,7 @@ from services.chat.threads.schemas import (
     ThreadUpdate,
 )
 from services.chat.threads.service import ThreadService
+from services.chat.threads.streaming import StreamingAnswers
 from shared.auth import CurrentPrincipal, Principal, ReadScope, TenantIdDep, WriteScope
 from shared.db import SessionDep
 from shared.pagination import Page, PageDep
@@ -126,9 +127,10 @@ async def post_message(
     answers = AnswerService(runtime)
     turn = await answers.post(tenant_id, thread_id, data, _operator(principal))
     if wants_stream(request):
-        stream = await answers.open_stream(turn)
+        streaming = StreamingAnswers(answers)
+        stream = await streaming.open_stream(turn)
         return EventSourceResponse(
-            answers.stream_events(turn, stream), ping=runtime.settings.sse_ping_seconds, status_code=200
+            streaming.events(turn, stream), ping=runtime.settings.sse_ping_seconds, status_code=200
         )
     reply = await answers.answer(turn)
     return Exchange(
