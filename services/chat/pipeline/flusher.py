@@ -117,12 +117,13 @@ class Flusher:
         rt = self.runtime
         tenant = await rt.tenants.get(tenant_id)
         # Everything the answer needs in one autocommit statement (one snapshot, no BEGIN/ROLLBACK round trips).
+        burst = [uuid.UUID(i) for i in ids]
         async with raw_connection(rt.sessionmaker, autocommit=True) as conn:
             snap = await FastMessageRepository(conn).read_burst(
-                BurstQuery(tenant_id, thread_id, rt.settings.context_max_messages, [uuid.UUID(i) for i in ids])
+                BurstQuery(tenant_id, thread_id, rt.settings.context_max_messages, burst)
             )
         recent = snap.recent
-        wanted = {uuid.UUID(i) for i in ids}
+        wanted = set(burst)
         rows = sorted(
             [m for m in recent if m.id in wanted] + snap.extra, key=lambda m: (m.created_at, m.seq)
         )  # the burst; `extra`: older than the context window

@@ -1,8 +1,9 @@
 """Customers' channel messages become chat messages and join their conversation's buffer.
 
 Consumer of channels.inbound.v1 (and transcription.completed.v1 for voice notes). The contact and
-its one open thread per channel are found or created; the message is stored once (external_id);
-then the message joins the buffer in Redis and the flusher answers the burst.
+its one open thread per channel are found or created; the message is stored once (external_id), through the
+message repository's fast twin (services/chat/threads/fast_repository.py); then the message joins the buffer in
+Redis and the flusher answers the burst.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.chat.assistants.repository import AssistantRepository
@@ -34,9 +33,6 @@ from services.chat.threads.turns import Answer, Turn, history_of
 from shared.db import utcnow
 from shared.events.outbox import publish_committed
 from shared.events.raw import raw_connection
-
-log = structlog.get_logger("answers")
-__all__ = ["Answer", "AnswerService", "Turn", "history_of"]
 
 
 class AnswerService:
