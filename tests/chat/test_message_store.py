@@ -17,7 +17,9 @@ from services.chat.threads.fast_repository import FastMessageRepository, NewInbo
 from services.chat.threads.models import Message, Thread
 from services.chat.threads.repository import MessageRepository, NewAnswer
 from shared.db import utcnow
+from shared.events.chat import OUTBOUND_STREAM
 from shared.events.raw import NamedStatement
+from shared.events.search import INDEX_STREAM
 
 # What differs by construction: the row's identity and order, and (for the inbound) its idempotency key.
 IDENTITY = {"id", "seq", "thread_id", "batch_key", "external_id"}
@@ -105,10 +107,10 @@ async def test_an_answer_is_stored_identically_by_both_repositories(session, par
         assert m.seq is not None
     # The same two events (index, then the reply for the channel); the fast one hands them back to publish now.
     plain_events, fast_events = await _events(session, plain.id), await _events(session, fast.id)
-    assert [e["stream"] for e in plain_events] == ["chat.outbound.v1", "search.index.v1"]
+    assert [e["stream"] for e in plain_events] == [OUTBOUND_STREAM, INDEX_STREAM]
     assert plain_events == fast_events
     assert stored_plain.committed == [] and [e.stream for e in stored_fast.committed] == [
-        "chat.outbound.v1", "search.index.v1"
+        OUTBOUND_STREAM, INDEX_STREAM
     ]  # fmt: skip
     # The thread moved the same way.
     t1, t2 = await _row(session, "thread", plain_thread.id), await _row(session, "thread", fast_thread.id)
