@@ -20,15 +20,29 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis.asyncio as aioredis  # noqa: E402
+from pydantic import BaseModel, ConfigDict  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from devtools.embedded import embedded_stack  # noqa: E402
 from services.chat.base import Outbox, ProcessedEvent  # noqa: E402
 from shared.db import create_engine, create_sessionmaker  # noqa: E402
 from shared.events.consumer import StreamConsumer  # noqa: E402
+from shared.events.consumer_settings import ConsumerSettings  # noqa: E402
+from shared.events.contract import EventType, Stream  # noqa: E402
+from shared.events.handlers import TransactionalHandler  # noqa: E402
 from shared.events.outbox import emit  # noqa: E402
 from shared.events.relay import OutboxRelay  # noqa: E402
 from shared.migrations import upgrade_all  # noqa: E402
+
+
+class BenchPayload(BaseModel):
+    """The bench's events: any payload."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def bench_event(stream: str) -> EventType[BenchPayload]:
+    return EventType(Stream(stream), "bench.v1", BenchPayload)
 
 
 async def emit_many(sm, stream: str, n: int) -> None:
@@ -47,21 +61,13 @@ async def emit_many(sm, stream: str, n: int) -> None:
 
 
 async def consume_all(redis, sm, stream: str, n: int, concurrency: int) -> float:
-    async def handler(envelope, session):
+    async def handler(envelope, _payload, session):
         await session.execute(text("INSERT INTO bench_effect (k) VALUES (:k)"), {"k": envelope.idempotency_key})
 
-    consumer = StreamConsumer(
-        redis,
-        sm,
-        ProcessedEvent,
-        stream=stream,
-        group=f"g{concurrency}",
-        consumer_name="b",
-        handler=handler,
-        batch=50,
-        block_ms=100,
-        concurrency=concurrency,
+    settings = ConsumerSettings(
+        stream=stream, group=f"g{concurrency}", consumer_name="b", batch=50, block_ms=100, concurrency=concurrency
     )
+    consumer = StreamConsumer(redis, sm, ProcessedEvent, TransactionalHandler(bench_event(stream), handler), settings)
     await consumer.ensure_group()
     done = 0
     started = time.perf_counter()
@@ -75,14 +81,13 @@ async def latency(sm, redis, interval: float, samples: int = 30) -> dict[str, fl
     seen: dict[str, float] = {}
     arrived = asyncio.Event()
 
-    async def handler(envelope, session):
+    async def handler(envelope, _payload, session):
         seen[envelope.idempotency_key] = time.perf_counter()
         arrived.set()
 
     relay = OutboxRelay(sm, redis, Outbox, interval=interval)
-    consumer = StreamConsumer(
-        redis, sm, ProcessedEvent, stream=stream, group="lat", consumer_name="b", handler=handler, block_ms=1000
-    )
+    settings = ConsumerSettings(stream=stream, group="lat", consumer_name="b", block_ms=1000)
+    consumer = StreamConsumer(redis, sm, ProcessedEvent, TransactionalHandler(bench_event(stream), handler), settings)
     await consumer.ensure_group()
     stop = asyncio.Event()
     tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(consumer.run(stop))]

@@ -32,7 +32,7 @@ from shared.auth import TokenVerifier
 from shared.config import SettingsError
 from shared.crypto import SecretBox
 from shared.db import create_sessionmaker
-from shared.events.consumer import is_transient
+from shared.events.errors import is_transient
 
 log = structlog.get_logger("auth")
 STARTUP_WAIT_SECONDS = 120.0

@@ -18,18 +18,18 @@ from services.channels.outbound.senders import build_senders
 from services.channels.outbound.service import OutboundSender
 from shared.crypto import SecretBox
 from shared.db import create_sessionmaker
-from shared.events import Envelope
-from shared.events.channels import INBOUND_STREAM
+from shared.events.channels import INBOUND_RECEIVED, INBOUND_STREAM, InboundReceived
 from shared.events.chat import OUTBOUND_STREAM
+from shared.events.handlers import TransactionalHandler
 from shared.events.worker import ConsumerSpec, create_worker_engine, run_worker
 from shared.http import create_http_client
 
 OUTBOUND_CONCURRENCY = 8  # sends in flight per worker
 
 
-def is_voice_note(envelope: Envelope) -> bool:
+def is_voice_note(message: InboundReceived) -> bool:
     """The media group's only work: anything else on channels.inbound.v1 is acked without a transaction."""
-    return envelope.payload.get("kind") == "audio"
+    return message.kind == "audio"
 
 
 async def run(settings: ChannelsSettings, stop: asyncio.Event | None = None) -> None:
@@ -49,9 +49,12 @@ async def run(settings: ChannelsSettings, stop: asyncio.Event | None = None) -> 
     )
     media = MediaForwarder(box, http, settings.media_max_bytes, settings.telegram_api_url, settings.twilio_api_url)
     consumers = [
-        ConsumerSpec(stream=OUTBOUND_STREAM, handler=sender.handle, concurrency=OUTBOUND_CONCURRENCY, idempotent=True),
+        ConsumerSpec(stream=OUTBOUND_STREAM, handler=sender.handler, concurrency=OUTBOUND_CONCURRENCY),
         ConsumerSpec(
-            stream=INBOUND_STREAM, handler=media.handle, group=MEDIA_GROUP, concurrency=2, accepts=is_voice_note
+            stream=INBOUND_STREAM,
+            handler=TransactionalHandler(INBOUND_RECEIVED, media.handle, accepts=is_voice_note),
+            group=MEDIA_GROUP,
+            concurrency=2,
         ),
     ]
     try:

@@ -21,8 +21,9 @@ from services.chat.pipeline.flusher import Flusher
 from services.chat.pipeline.inbound import InboundHandler, TranscriptHandler
 from services.chat.runtime import chat_runtime
 from shared.db import create_sessionmaker
-from shared.events.channels import INBOUND_STREAM
-from shared.events.transcription import COMPLETED_STREAM
+from shared.events.channels import INBOUND_RECEIVED, INBOUND_STREAM
+from shared.events.handlers import RawHandler, TransactionalHandler
+from shared.events.transcription import COMPLETED_STREAM, TRANSCRIPTION_COMPLETED
 from shared.events.worker import ConsumerSpec, create_worker_engine, run_worker
 from shared.http import create_http_client
 
@@ -44,8 +45,11 @@ async def run(settings: ChatSettings, stop: asyncio.Event | None = None) -> None
             inbound = InboundHandler(app.state.chat, store, wake=flusher.wake)
             consumers = [
                 # One at a time per worker: a customer's messages are stored in the order they arrive.
-                ConsumerSpec(stream=INBOUND_STREAM, handler=inbound.handle, raw=True),
-                ConsumerSpec(stream=COMPLETED_STREAM, handler=TranscriptHandler(wake=flusher.wake).handle),
+                ConsumerSpec(stream=INBOUND_STREAM, handler=RawHandler(INBOUND_RECEIVED, inbound.handle)),
+                ConsumerSpec(
+                    stream=COMPLETED_STREAM,
+                    handler=TransactionalHandler(TRANSCRIPTION_COMPLETED, TranscriptHandler(wake=flusher.wake).handle),
+                ),
             ]
             await asyncio.gather(
                 _stopping(stop, run_worker(settings, Outbox, ProcessedEvent, consumers, stop=stop)),

@@ -62,7 +62,7 @@ async def run(
             log.error("local_model_unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
     sweeper = asyncio.create_task(runner.run_sweeper(stop), name="job-sweep")
     spec = ConsumerSpec(
-        stream=REQUESTED_STREAM, handler=runner.handle_requested, concurrency=settings.max_concurrent_jobs
+        stream=REQUESTED_STREAM, handler=runner.handler, concurrency=settings.max_concurrent_jobs
     )
     redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=15)
     try:

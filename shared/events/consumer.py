@@ -1,72 +1,33 @@
-"""Stream consumer: a consumer group per service, ack only after the handler's transaction committed,
+"""Stream consumer: a consumer group per service, ack only after the handler's effects are committed,
 reclaim of entries a dead consumer left pending (XAUTOCLAIM), dead-letter stream `<stream>.dlq`.
 
-For each entry: parse the envelope, then in ONE transaction record (group, idempotency key) in
-`processed_event` and run the handler; commit; then XACK. A duplicate (same key already recorded)
-skips the handler. A handler that raises leaves the entry pending; it is retried after a backoff
-(by this consumer, XCLAIM) or after `claim_idle_ms` by any consumer (XAUTOCLAIM). After
-`max_deliveries` failed deliveries the entry goes to `<stream>.dlq` with its error and is acked.
+For each entry: parse the envelope and validate its payload against the handler's contract, then run the handler as
+its kind says (shared/events/handlers.py: in ONE transaction with the group's `processed_event` record, or with its
+own record); then XACK. A duplicate (same key already recorded) skips the handler. A handler that raises leaves the
+entry pending; it is retried after a backoff (by this consumer, XCLAIM) or after `claim_idle_ms` by any consumer
+(XAUTOCLAIM). After `max_deliveries` failed deliveries the entry goes to `<stream>.dlq` with its error and is acked;
+an unreadable envelope or payload, or a PermanentError, goes there at once. Knobs: ConsumerSettings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-import orjson
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.events.consumer_settings import ConsumerSettings
+from shared.events.dead_letter import dead_letter
 from shared.events.envelope import Envelope
-from shared.events.raw import OUTAGE_ERRORS, raw_connection
+from shared.events.errors import PermanentError, TransientError, is_transient
+from shared.events.handlers import Handler, Record
 from shared.logging import get_logger
 
 log = get_logger("events.consumer")
 
-Handler = Callable[[Envelope, AsyncSession], Awaitable[None]]
-# A raw handler runs on the consumer's asyncpg connection inside its transaction, and may return what to run once
-# that transaction has committed (given the same connection, now outside any transaction), before the XACK.
-AfterCommit = Callable[[asyncpg.Connection], Awaitable[None]]
-RawHandler = Callable[[Envelope, asyncpg.Connection], Awaitable[AfterCommit | None]]
-# An idempotent handler keeps its own record of what it did (the outbound delivery row): no transaction, no
-# connection, no `processed_event` row (see StreamConsumer).
-IdempotentHandler = Callable[[Envelope], Awaitable[None]]
-Accepts = Callable[[Envelope], bool]
-
-
-class TransientError(Exception):
-    """Raise from a handler when a dependency is down: retried with backoff, never counted toward the DLQ."""
-
-
-class PermanentError(Exception):
-    """Raise from a handler when retrying cannot help (a provider refused for good, a channel that is gone): the
-    entry goes to the DLQ at once, with this error, instead of after `max_deliveries` attempts."""
-
-
-def is_transient(exc: BaseException) -> bool:
-    """An outage (database, Redis, network), not a bad event: retrying later should work."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, _TRANSIENT)
-
-
-_TRANSIENT = (
-    *OUTAGE_ERRORS,
-    TransientError,
-    ConnectionError,
-    OperationalError,
-    InterfaceError,
-    RedisConnectionError,
-    RedisTimeoutError,
-)
+__all__ = ["PermanentError", "StreamConsumer", "TransientError", "is_transient"]
 
 
 def _s(value: bytes | str) -> str:
@@ -74,77 +35,29 @@ def _s(value: bytes | str) -> str:
 
 
 class StreamConsumer:
-    """Consumes one stream as one member of a consumer group.
+    """Consumes one stream as one member of a consumer group, with one handler (shared/events/handlers.py).
 
     `concurrency` > 1 runs up to that many handlers at once: entries of a batch are then handled in
     no particular order. Retries and reclaims also break stream order. A handler that needs
     per-conversation ordering must enforce it itself (e.g. a row lock or a version check).
-
-    `accepts`, when given, says which events the handler has anything to do for: the others are acked
-    at once, with no transaction and no `processed_event` row (there is no effect to make idempotent).
-
-    `raw`: the handler is a RawHandler (asyncpg connection instead of a session; the hot paths, where the ORM's
-    CPU per statement was most of the cost). Same transaction, same `processed_event` record, same guarantees.
-
-    `idempotent`: the handler is an IdempotentHandler that keeps its own record of what it did, committed by itself
-    (the outbound sender's delivery row, keyed by the idempotency key, decides whether a message is sent). It runs
-    with no consumer transaction and no `processed_event` row: nothing is held open while it waits on a provider,
-    and three round trips (BEGIN, the record, COMMIT) are saved. The entry is still acked only after it returns.
     """
 
     def __init__(
         self,
         redis,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        sessionmaker: async_sessionmaker[AsyncSession] | None,
         processed_model: type,
-        *,
-        stream: str,
-        group: str,
-        consumer_name: str,
-        handler: Handler | RawHandler | IdempotentHandler,
-        max_deliveries: int = 5,
-        claim_idle_ms: int = 30_000,
-        retry_backoff_ms: int = 500,
-        batch: int = 10,
-        block_ms: int = 1_000,
-        concurrency: int = 1,
-        dlq_maxlen: int = 10_000,
-        idle_consumer_ms: int = 24 * 3600 * 1000,
-        max_unacked_deliveries: int | None = None,
-        accepts: Accepts | None = None,
-        raw: bool = False,
-        idempotent: bool = False,
+        handler: Handler,
+        settings: ConsumerSettings,
     ) -> None:
-        if max_deliveries < 1 or concurrency < 1 or batch < 1:
-            raise ValueError("max_deliveries, concurrency and batch must be >= 1")
-        if raw and idempotent:
-            raise ValueError("a handler is raw or idempotent, not both")
         self.redis = redis
-        self.sessionmaker = sessionmaker
-        self.processed = processed_model
-        self.stream = stream
-        self.group = group
-        self.name = consumer_name
         self.handler = handler
-        self.accepts = accepts
-        self.raw = raw
-        self.idempotent = idempotent
-        table = processed_model.__table__
-        self._sql_processed = (
-            f"INSERT INTO {table.fullname} (consumer, idempotency_key, event_id, processed_at) "
-            "VALUES ($1, $2, $3, now()) ON CONFLICT DO NOTHING RETURNING 1"
-        )
-        self.max_deliveries = max_deliveries
-        # Delivered this often with neither ack nor recorded failure: its consumers keep dying on it (poison).
-        self.max_unacked_deliveries = max_unacked_deliveries or 3 * max_deliveries
-        self.claim_idle_ms = claim_idle_ms
-        self.retry_backoff_ms = retry_backoff_ms
-        self.batch = batch
-        self.block_ms = block_ms
-        self.dlq = f"{stream}.dlq"
-        self.dlq_maxlen = dlq_maxlen
-        self.idle_consumer_ms = idle_consumer_ms
-        self._sem = asyncio.Semaphore(concurrency)
+        self.settings = settings
+        self.record = Record(sessionmaker, processed_model, settings.group)
+        self.stream = settings.stream
+        self.group = settings.group
+        self.name = settings.consumer_name
+        self._sem = asyncio.Semaphore(settings.concurrency)
         self._stop = asyncio.Event()
         # entry id -> (monotonic time of this consumer's next retry, delivery count to keep or None to count it)
         self._retry_at: dict[str, tuple[float, int | None]] = {}
@@ -201,7 +114,7 @@ class StreamConsumer:
         if due:
             for eid in due:
                 self._retry_at.pop(eid, None)
-            idle = min(self.retry_backoff_ms, self.claim_idle_ms)
+            idle = min(self.settings.retry_backoff_ms, self.settings.claim_idle_ms)
             counted = [eid for eid, keep in due.items() if keep is None]
             claimed = []
             if counted:
@@ -215,15 +128,17 @@ class StreamConsumer:
                     )
             handled += await self._handle_claimed(claimed)
         if time.monotonic() >= self._next_claim:
-            self._next_claim = time.monotonic() + max(self.claim_idle_ms / 2000, 0.05)
+            self._next_claim = time.monotonic() + max(self.settings.claim_idle_ms / 2000, 0.05)
             handled += await self.reclaim()
         if self._stop.is_set():
             return handled
-        block = self.block_ms
+        block = self.settings.block_ms
         if self._retry_at:
             next_retry = min(at for at, _ in self._retry_at.values())
             block = max(1, min(block, int((next_retry - time.monotonic()) * 1000)))
-        reply = await self.redis.xreadgroup(self.group, self.name, {self.stream: ">"}, count=self.batch, block=block)
+        reply = await self.redis.xreadgroup(
+            self.group, self.name, {self.stream: ">"}, count=self.settings.batch, block=block
+        )
         for _stream, entries in reply or []:
             handled += await self._handle_many([(eid, fields, 1) for eid, fields in entries])
         return handled
@@ -234,9 +149,9 @@ class StreamConsumer:
             self.stream,
             self.group,
             self.name,
-            min_idle_time=self.claim_idle_ms,
+            min_idle_time=self.settings.claim_idle_ms,
             start_id=self._claim_cursor,
-            count=self.batch,
+            count=self.settings.batch,
         )
         self._claim_cursor = _s(reply[0])
         entries = reply[1]
@@ -292,38 +207,16 @@ class StreamConsumer:
             except Exception as exc:  # noqa: BLE001 - an unparsable entry can never succeed
                 await self._dead_letter(eid, fields, f"unparsable envelope: {type(exc).__name__}: {exc}", deliveries)
                 return
-            if deliveries > self.max_unacked_deliveries:
+            if deliveries > self.settings.poison_after:
                 # Every consumer that took it died (e.g. the handler kills the process): stop the loop.
                 error = f"gave up after {deliveries - 1} deliveries without an ack (consumer died?)"
                 await self._dead_letter(eid, fields, error, deliveries)
                 return
-            if not self._accepted(envelope):
-                await self.redis.xack(self.stream, self.group, eid)
-                self._tries.pop(eid, None)
-                return
             try:
-                duplicate = await self._process(envelope)
+                payload = self.handler.payload(envelope)
+                duplicate = payload is not None and await self.handler.run(self.record, envelope, payload)
             except Exception as exc:  # noqa: BLE001 - recorded, retried, dead-lettered at the end
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "handler_failed",
-                    stream=self.stream,
-                    group=self.group,
-                    entry_id=eid,
-                    event_type=envelope.type,
-                    deliveries=deliveries,
-                    error=error[:300],
-                    tenant_id=str(envelope.tenant_id or ""),
-                )
-                transient = is_transient(exc)
-                if (deliveries >= self.max_deliveries or isinstance(exc, PermanentError)) and not transient:
-                    await self._dead_letter(eid, fields, error, deliveries)
-                else:
-                    if len(self._tries) > 10_000:
-                        self._tries.clear()  # entries other consumers took over: forget them
-                    tries = self._tries[eid] = self._tries.get(eid, 0) + 1
-                    delay = min(self.retry_backoff_ms * 2 ** min(tries - 1, 20), self.claim_idle_ms) / 1000
-                    self._retry_at[eid] = (time.monotonic() + delay, deliveries if transient else None)
+                await self._failed(eid, fields, envelope, deliveries, exc)
                 return
             # Only now, with the effects committed, is the entry acknowledged.
             await self.redis.xack(self.stream, self.group, eid)
@@ -333,68 +226,34 @@ class StreamConsumer:
         finally:
             self._in_flight.discard(eid)
 
-    def _accepted(self, envelope: Envelope) -> bool:
-        """False only when `accepts` says so; a predicate that fails leaves the decision to the handler."""
-        if self.accepts is None:
-            return True
-        try:
-            return bool(self.accepts(envelope))
-        except Exception:  # noqa: BLE001 - e.g. an odd payload: the handler (and its retries/DLQ) decides
-            return True
-
-    async def _process(self, envelope: Envelope) -> bool:
-        """Record the key and run the handler in one transaction; True if the key was already processed."""
-        if self.idempotent:
-            await self.handler(envelope)  # its own record says whether it is a duplicate
-            return False
-        if self.raw:
-            return await self._process_raw(envelope)
-        model = self.processed
-        async with self.sessionmaker() as session, session.begin():
-            inserted = await session.execute(
-                insert(model)
-                .values(consumer=self.group, idempotency_key=envelope.idempotency_key, event_id=envelope.id)
-                .on_conflict_do_nothing()
-                .returning(model.idempotency_key)
-            )
-            if inserted.first() is None:
-                return True
-            await self.handler(envelope, session)
-        return False
-
-    async def _process_raw(self, envelope: Envelope) -> bool:
-        async with raw_connection(self.sessionmaker, autocommit=False) as conn:
-            async with conn.transaction():
-                first = await conn.fetchval(self._sql_processed, self.group, envelope.idempotency_key, envelope.id)
-                if first is None:
-                    return True
-                after = await self.handler(envelope, conn)
-            if after is not None:
-                try:
-                    await after(conn)
-                except Exception as exc:  # noqa: BLE001 - committed already: what follows is best effort
-                    log.warning("after_commit_failed", stream=self.stream, error=f"{type(exc).__name__}: {exc}"[:300])
-        return False
+    async def _failed(self, eid: str, fields: dict, envelope: Envelope, deliveries: int, exc: Exception) -> None:
+        """Retry later with backoff (an outage without counting the delivery), or dead-letter it."""
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning(
+            "handler_failed",
+            stream=self.stream,
+            group=self.group,
+            entry_id=eid,
+            event_type=envelope.type,
+            deliveries=deliveries,
+            error=error[:300],
+            tenant_id=str(envelope.tenant_id or ""),
+        )
+        transient = is_transient(exc)
+        if (deliveries >= self.settings.max_deliveries or isinstance(exc, PermanentError)) and not transient:
+            await self._dead_letter(eid, fields, error, deliveries)
+            return
+        if len(self._tries) > 10_000:
+            self._tries.clear()  # entries other consumers took over: forget them
+        tries = self._tries[eid] = self._tries.get(eid, 0) + 1
+        s = self.settings
+        delay = min(s.retry_backoff_ms * 2 ** min(tries - 1, 20), s.claim_idle_ms) / 1000
+        self._retry_at[eid] = (time.monotonic() + delay, deliveries if transient else None)
 
     async def _dead_letter(self, eid: str, fields: dict, error: str, deliveries: int) -> None:
-        raw = fields.get(b"envelope", fields.get("envelope"))
-        if raw is None:
-            raw = orjson.dumps({_s(k): _s(v) for k, v in fields.items()})
-        entry = {
-            "envelope": _s(raw),
-            "error": error[:4000],
-            "stream": self.stream,
-            "group": self.group,
-            "consumer": self.name,
-            "entry_id": eid,
-            "attempts": str(deliveries),
-            "failed_at": datetime.now(UTC).isoformat(),
-        }
-        await self.redis.xadd(self.dlq, entry, maxlen=self.dlq_maxlen, approximate=True)
-        await self.redis.xack(self.stream, self.group, eid)
+        await dead_letter(self.redis, self.settings, eid, fields, error, deliveries)
         self._retry_at.pop(eid, None)
         self._tries.pop(eid, None)
-        log.error("event_dead_lettered", stream=self.stream, group=self.group, entry_id=eid, error=error[:300])
 
     async def _ack_trimmed(self) -> None:
         """Entries trimmed from the stream while pending come back from a claim as nil, without their id
@@ -419,7 +278,7 @@ class StreamConsumer:
             name = _s(c["name"])
             if name == self.name:
                 member = True
-            elif int(c["pending"]) == 0 and int(c["idle"]) > self.idle_consumer_ms:
+            elif int(c["pending"]) == 0 and int(c["idle"]) > self.settings.idle_consumer_ms:
                 await self.redis.xgroup_delconsumer(self.stream, self.group, name)
         if not member:
             await self.redis.xgroup_createconsumer(self.stream, self.group, self.name)

@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.config import ServiceSettings
 from shared.db import create_sessionmaker
-from shared.events.consumer import Accepts, Handler, IdempotentHandler, RawHandler, StreamConsumer
+from shared.events.consumer import StreamConsumer
+from shared.events.consumer_settings import ConsumerSettings
+from shared.events.handlers import Handler
 from shared.events.relay import OutboxRelay
 from shared.logging import configure_logging, get_logger
 
@@ -25,10 +27,11 @@ log = get_logger("worker")
 
 @dataclass(frozen=True)
 class ConsumerSpec:
-    """One stream this service consumes; unset knobs come from the settings (EVENTS_*)."""
+    """One stream this service consumes, with its handler (a kind of shared/events/handlers.py); unset knobs come
+    from the settings (EVENTS_*, ConsumerSettings.from_service)."""
 
     stream: str
-    handler: Handler | RawHandler | IdempotentHandler
+    handler: Handler
     group: str | None = None  # default: the service name (one consumer group per service)
     max_deliveries: int | None = None
     claim_idle_ms: int | None = None
@@ -36,9 +39,20 @@ class ConsumerSpec:
     batch: int = 10
     block_ms: int = 1_000
     concurrency: int = 1
-    accepts: Accepts | None = None  # events the handler has nothing to do for are acked without a transaction
-    raw: bool = False  # the handler is a RawHandler (asyncpg connection, see shared/events/consumer.py)
-    idempotent: bool = False  # an IdempotentHandler: its own record, no transaction (shared/events/consumer.py)
+
+    def consumer_settings(self, settings: ServiceSettings, consumer_name: str) -> ConsumerSettings:
+        return ConsumerSettings.from_service(
+            settings,
+            self.stream,
+            consumer_name,
+            group=self.group,
+            max_deliveries=self.max_deliveries,
+            claim_idle_ms=self.claim_idle_ms,
+            retry_backoff_ms=self.retry_backoff_ms,
+            batch=self.batch,
+            block_ms=self.block_ms,
+            concurrency=self.concurrency,
+        )
 
 
 def create_worker_engine(database_url: str, pool_size: int) -> AsyncEngine:
@@ -85,25 +99,7 @@ def build_consumers(
 ) -> list[StreamConsumer]:
     name = consumer_name()
     return [
-        StreamConsumer(
-            redis,
-            sessionmaker,
-            processed_model,
-            stream=spec.stream,
-            group=spec.group or settings.service_name,
-            consumer_name=name,
-            handler=spec.handler,
-            max_deliveries=spec.max_deliveries or settings.events_max_deliveries,
-            claim_idle_ms=spec.claim_idle_ms or settings.events_claim_idle_ms,
-            retry_backoff_ms=spec.retry_backoff_ms,
-            batch=spec.batch,
-            block_ms=spec.block_ms,
-            concurrency=spec.concurrency,
-            dlq_maxlen=settings.events_dlq_maxlen,
-            accepts=spec.accepts,
-            raw=spec.raw,
-            idempotent=spec.idempotent,
-        )
+        StreamConsumer(redis, sessionmaker, processed_model, spec.handler, spec.consumer_settings(settings, name))
         for spec in specs
     ]
 
@@ -133,7 +129,7 @@ async def run_worker(
         signals.append(signal.SIGUSR1)
     block_s = max((c.block_ms for c in consumers), default=1_000) / 1000
     # One connection per handler that can be in flight, plus the relay (the pool may overflow to twice that).
-    in_flight = 1 + sum(c.concurrency for c in consumers if not c.idempotent)
+    in_flight = 1 + sum(c.concurrency for c in consumers if c.handler.holds_connection)
     engine = create_worker_engine(settings.database_url, max(2, min(settings.db_pool_size, in_flight)))
     sessionmaker = create_sessionmaker(engine)
     redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=block_s + 10)

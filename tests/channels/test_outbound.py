@@ -20,6 +20,7 @@ from shared.db import create_sessionmaker
 from shared.events import Envelope
 from shared.events.chat import OUTBOUND_REPLY, OUTBOUND_STREAM, TYPING
 from shared.events.consumer import StreamConsumer
+from shared.events.consumer_settings import ConsumerSettings
 from tests.channels.conftest import BOT_TOKEN, TWILIO_SID, TWILIO_TOKEN
 from tests.support.plugin import serve_app, wait_for
 from tests.support.providers import TelegramStandIn, TwilioStandIn
@@ -81,7 +82,7 @@ def _event(w, channel_key, text="Sua pizza chega às 20h.", key=None, **extra):
 
 async def _handle(w, event):
     """As the channels worker's consumer runs it: an idempotent handler, no transaction of the consumer's."""
-    await w["sender"].handle(event)
+    await w["sender"].handler(event)
 
 
 async def _delivery(w, key):
@@ -143,10 +144,8 @@ async def test_a_permanent_refusal_is_dead_lettered_at_once_by_the_consumer(worl
     """Through the channels worker's consumer: one call to the provider, the delivery `failed` with the error, and
     the event in the DLQ at the first failure (a redelivery could only find the delivery and do nothing)."""
     world["tg"].fail(400, times=1)
-    consumer = StreamConsumer(
-        redis, world["maker"], ProcessedEvent, stream=OUTBOUND_STREAM, group="channels", consumer_name="c1",
-        handler=world["sender"].handle, idempotent=True, block_ms=50,
-    )  # fmt: skip
+    settings = ConsumerSettings(stream=OUTBOUND_STREAM, group="channels", consumer_name="c1", block_ms=50)
+    consumer = StreamConsumer(redis, world["maker"], ProcessedEvent, world["sender"].handler, settings)
     await consumer.ensure_group()
     event = _event(world, "telegram")
     await redis.xadd(OUTBOUND_STREAM, event.to_fields())
@@ -170,7 +169,7 @@ async def test_a_pooled_connection_lost_during_the_send_still_records_it_sent(wo
     try:
         world["tg"].hang(seconds=1.0)
         event = _event(world, "telegram")
-        sending = asyncio.create_task(sender.handle(event))
+        sending = asyncio.create_task(sender.handler(event))
         await wait_for(lambda: world["tg"].named("sendMessage"), timeout=10)
         async with world["maker"]() as s:
             killed = await s.scalar(

@@ -19,8 +19,10 @@ from services.chat.pipeline.inbound import InboundHandler
 from services.chat.runtime import chat_runtime
 from shared.db import create_sessionmaker
 from shared.events import Envelope
-from shared.events.channels import INBOUND_STREAM
+from shared.events.channels import INBOUND_RECEIVED, INBOUND_STREAM
 from shared.events.consumer import StreamConsumer
+from shared.events.consumer_settings import ConsumerSettings
+from shared.events.handlers import RawHandler
 from shared.events.worker import create_worker_engine
 from shared.http import create_http_client
 
@@ -35,10 +37,11 @@ class World:
         self.consumers: list[StreamConsumer] = []
 
     def consumer(self, name: str) -> StreamConsumer:
-        c = StreamConsumer(
-            self.redis, self.sm, ProcessedEvent, stream=STREAM, group="chat", consumer_name=name,
-            handler=self.handler.handle, raw=True, batch=1, block_ms=50, retry_backoff_ms=50,
-        )  # fmt: skip
+        settings = ConsumerSettings(
+            stream=STREAM, group="chat", consumer_name=name, batch=1, block_ms=50, retry_backoff_ms=50
+        )
+        handler = RawHandler(INBOUND_RECEIVED, self.handler.handle)
+        c = StreamConsumer(self.redis, self.sm, ProcessedEvent, handler, settings)
         self.consumers.append(c)
         return c
 

@@ -35,6 +35,7 @@ from shared.crypto import SecretBox
 from shared.events import Envelope
 from shared.events.chat import OUTBOUND_STREAM
 from shared.events.consumer import StreamConsumer
+from shared.events.consumer_settings import ConsumerSettings
 from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS, committed_event, publish_committed
 from shared.events.raw import raw_connection
 from shared.events.relay import OutboxRelay
@@ -108,10 +109,8 @@ async def _outbound(w) -> list[Envelope]:
 
 async def _send_all(w) -> StreamConsumer:
     """The channels worker's outbound consumer, until the stream is handled."""
-    consumer = StreamConsumer(
-        w.redis, w.sm, ChannelsProcessed, stream=OUTBOUND_STREAM, group="channels", consumer_name="sender",
-        handler=w.sender.handle, idempotent=True, block_ms=50,
-    )  # fmt: skip
+    settings = ConsumerSettings(stream=OUTBOUND_STREAM, group="channels", consumer_name="sender", block_ms=50)
+    consumer = StreamConsumer(w.redis, w.sm, ChannelsProcessed, w.sender.handler, settings)
     await consumer.ensure_group()
     for _ in range(50):
         await consumer.poll_once()

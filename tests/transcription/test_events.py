@@ -34,8 +34,8 @@ async def test_voice_note_event_becomes_a_job_once_and_comes_back_with_text(runn
         },
     )
     async with runner.sessionmaker() as session:
-        await runner.handle_requested(envelope, session)
-        await runner.handle_requested(envelope, session)  # redelivered: same job, no second result
+        await runner.handler(envelope, session)
+        await runner.handler(envelope, session)  # redelivered: same job, no second result
 
     jobs = await _query(committed_db, select(Job.id, Job.source, Job.status, Job.tenant_id, Job.filename))
     assert len(jobs) == 1
@@ -61,8 +61,8 @@ async def test_event_with_no_audio_or_bad_audio_answers_failed(runner, tenant, c
         type=TRANSCRIPTION_REQUESTED, tenant_id=tenant, idempotency_key="channels:twilio:SM2", payload={}
     )
     async with runner.sessionmaker() as session:
-        await runner.handle_requested(bad, session)
-        await runner.handle_requested(empty, session)
+        await runner.handler(bad, session)
+        await runner.handler(empty, session)
     rows = await _query(committed_db, select(Outbox.payload).where(Outbox.stream == COMPLETED_STREAM))
     results = sorted((r.payload["status"], r.payload["error"]) for r in rows)
     assert [s for s, _ in results] == ["failed", "failed"]

@@ -8,7 +8,6 @@ transcription.requested.v1; `correlation` brings the inbound message back to cha
 from __future__ import annotations
 
 import base64
-import uuid
 from dataclasses import dataclass
 
 import httpx
@@ -21,6 +20,7 @@ from services.channels.configs.repository import ChannelRepository
 from services.channels.media.download import MediaError, fetch_telegram_file, fetch_twilio_media
 from shared.crypto import SecretBox
 from shared.events import Envelope
+from shared.events.channels import InboundReceived
 from shared.events.outbox import emit
 from shared.events.transcription import REQUESTED_STREAM, TRANSCRIPTION_REQUESTED, TranscriptionRequested
 
@@ -36,16 +36,15 @@ class MediaForwarder:
     telegram_api_url: str = ""
     twilio_api_url: str = ""
 
-    async def handle(self, envelope: Envelope, session: AsyncSession) -> None:
-        p = envelope.payload
-        if p.get("kind") != "audio" or not p.get("media") or envelope.tenant_id is None:
+    async def handle(self, envelope: Envelope, p: InboundReceived, session: AsyncSession) -> None:
+        if p.kind != "audio" or not p.media or envelope.tenant_id is None:
             return
-        channel = await ChannelRepository(session).get(envelope.tenant_id, uuid.UUID(p["channel_id"]))
+        channel = await ChannelRepository(session).get(envelope.tenant_id, p.channel_id)
         if channel is None:
-            log.warning("voice_note_channel_gone", channel_id=p["channel_id"])
+            log.warning("voice_note_channel_gone", channel_id=str(p.channel_id))
             return
         creds = orjson.loads(self.box.decrypt(channel.credentials_encrypted))
-        item = p["media"][0]
+        item = p.media[0]  # as the provider described it (a Telegram file_id, a Twilio media url)
         try:
             if channel.type == "telegram":
                 media = await fetch_telegram_file(
@@ -66,16 +65,16 @@ class MediaForwarder:
                 )
         except MediaError as exc:
             # Chat stops waiting for this transcript after its grace period and hands the thread to a human.
-            log.warning("voice_note_unavailable", inbound_id=p["inbound_id"], error=str(exc))
+            log.warning("voice_note_unavailable", inbound_id=str(p.inbound_id), error=str(exc))
             return
         request = TranscriptionRequested(
             audio_b64=base64.b64encode(media.content).decode(),
-            filename=f"voice-{p['provider_message_id']}.ogg"[:300],
+            filename=f"voice-{p.provider_message_id}.ogg"[:300],
             correlation={
                 "kind": "channel_inbound",
-                "inbound_id": p["inbound_id"],
-                "channel_id": p["channel_id"],
-                "provider_message_id": p["provider_message_id"],
+                "inbound_id": str(p.inbound_id),
+                "channel_id": str(p.channel_id),
+                "provider_message_id": p.provider_message_id,
             },
         )
         await emit(
@@ -84,7 +83,7 @@ class MediaForwarder:
             stream=REQUESTED_STREAM,
             type=TRANSCRIPTION_REQUESTED,
             tenant_id=envelope.tenant_id,
-            idempotency_key=f"transcribe:{p['inbound_id']}",
+            idempotency_key=f"transcribe:{p.inbound_id}",
             payload=TRANSCRIPTION_REQUESTED.dump(request),
         )
-        log.info("voice_note_forwarded", inbound_id=p["inbound_id"], bytes=len(media.content))
+        log.info("voice_note_forwarded", inbound_id=str(p.inbound_id), bytes=len(media.content))

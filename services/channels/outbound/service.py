@@ -26,8 +26,9 @@ from services.channels.outbound.split import split_reply
 from shared.crypto import SecretBox
 from shared.db import utcnow
 from shared.events import Envelope
-from shared.events.chat import TYPING
-from shared.events.consumer import PermanentError
+from shared.events.chat import OUTBOUND_REPLY, TYPING, OutboundReply, TypingHint
+from shared.events.errors import PermanentError
+from shared.events.handlers import IdempotentHandler
 from shared.events.raw import CONNECTION_ERRORS, raw_connection
 
 log = structlog.get_logger("outbound")
@@ -78,15 +79,18 @@ class OutboundSender:
     def __post_init__(self) -> None:
         self._creds: dict[str, dict[str, str]] = {}  # ciphertext -> decrypted credentials (a rotation is new text)
 
-    async def handle(self, envelope: Envelope) -> None:
-        """Idempotent consumer handler for chat.outbound.v1 (shared/events/consumer.py): every statement commits on
-        its own, on this sender's pool."""
-        payload = envelope.payload
+    @property
+    def handler(self) -> IdempotentHandler[OutboundReply | TypingHint]:
+        """The consumer of chat.outbound.v1 (shared/events/handlers.py): its delivery row is its record."""
+        return IdempotentHandler((OUTBOUND_REPLY, TYPING), self.handle)
+
+    async def handle(self, envelope: Envelope, payload: OutboundReply | TypingHint) -> None:
+        """Every statement commits on its own, on this sender's pool."""
         if envelope.tenant_id is None:
             raise PermanentSendFailure("outbound event without tenant_id")
-        channel_id = uuid.UUID(payload["channel_id"])
-        recipient = str(payload["recipient"])
-        typing = envelope.type == TYPING
+        channel_id = payload.channel_id
+        recipient = payload.recipient
+        typing = isinstance(payload, TypingHint)
         # The channel, and (not for a typing hint) the `sending` marker: one autocommit statement, committed when it
         # returns, before the provider is called.
         async with raw_connection(self.sessionmaker, autocommit=True) as own:
@@ -95,10 +99,10 @@ class OutboundSender:
             else:
                 row = await own.fetchrow(
                     SQL_CLAIM, channel_id, envelope.tenant_id, uuid.uuid4(), envelope.idempotency_key,
-                    _uuid_or_none(payload.get("message_id")), recipient[:200],
+                    payload.message_id, recipient[:200],
                 )  # fmt: skip
         if row is None:
-            raise PermanentSendFailure(f"channel {payload['channel_id']} not found for this tenant")
+            raise PermanentSendFailure(f"channel {channel_id} not found for this tenant")
         channel_type = row["type"]
         sender = self.senders[channel_type]
         creds = self._credentials(row["credentials_encrypted"])
@@ -112,9 +116,9 @@ class OutboundSender:
         if delivery_id is None:
             await self._already_handled(envelope)
             return
-        text = str(payload.get("text") or "").strip()
+        text = payload.text.strip()
         limit = PROVIDER_MAX_CHARS[channel_type]
-        if payload.get("split_replies"):
+        if payload.split_replies:
             limit = min(limit, self.split_max_chars)
         parts = split_reply(text, limit)
         sent_ids: list[str] = []
@@ -202,10 +206,3 @@ class _Tries:
     """Provider calls made for one delivery (every part, every retry)."""
 
     attempts: int = 0
-
-
-def _uuid_or_none(value) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value)) if value else None
-    except ValueError:
-        return None

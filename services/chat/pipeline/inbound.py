@@ -25,8 +25,10 @@ from services.chat.threads.fast_repository import ChannelContact, FastMessageRep
 from services.chat.threads.repository import MessageRepository, ThreadRepository
 from shared.db import utcnow
 from shared.events import Envelope
-from shared.events.consumer import AfterCommit
+from shared.events.channels import InboundReceived
+from shared.events.handlers import AfterCommit
 from shared.events.search import MessageIndexed
+from shared.events.transcription import TranscriptionCompleted
 
 log = structlog.get_logger("pipeline")
 VOICE_PENDING = "[voice note: transcribing]"
@@ -61,16 +63,15 @@ class InboundHandler:
     store: BufferStore
     wake: object | None = None  # the flusher's wake(): answer at once when the buffer is off
 
-    async def handle(self, envelope: Envelope, conn: asyncpg.Connection) -> AfterCommit | None:
-        p = envelope.payload
+    async def handle(self, envelope: Envelope, p: InboundReceived, conn: asyncpg.Connection) -> AfterCommit | None:
         tenant_id = envelope.tenant_id
         if tenant_id is None:
             raise ValueError("channels.inbound.v1 without tenant_id")
-        channel_id = uuid.UUID(p["channel_id"])
-        received_at = _received_at(p)
+        channel_id = p.channel_id
+        received_at = p.received_at or utcnow()  # when channels accepted it: a burst keeps the order it was sent in
         now = utcnow()
-        address = str(p.get("reply_to") or p["sender"])[:200]
-        sender_name = str(p["sender_name"])[:200] if p.get("sender_name") else None
+        address = (p.reply_to or p.sender)[:200]
+        sender_name = p.sender_name[:200] if p.sender_name else None
         repo = FastMessageRepository(conn)
         contact = await self._contact(repo, tenant_id, channel_id, address, p, now)
         # The name a contact without one gets from this message (the channel's display name).
@@ -84,9 +85,9 @@ class InboundHandler:
         stored = await repo.add_inbound(
             NewInbound(
                 tenant_id=tenant_id, contact_id=contact.id, contact_created=contact.created, channel_id=channel_id,
-                channel=contact.channel, assistant_id=uuid.UUID(p["assistant_id"]) if p.get("assistant_id") else None,
+                channel=contact.channel, assistant_id=p.assistant_id,
                 new_thread_id=uuid.uuid4(), title=name or address, message_id=message_id, content=content,
-                external_id=inbound_external_id(p["inbound_id"]), transcript_status=status, name_fill=name_fill,
+                external_id=inbound_external_id(str(p.inbound_id)), transcript_status=status, name_fill=name_fill,
                 received_at=received_at, now=now, event_id=uuid.uuid4(), event_key=f"chat.index:{message_id}:0",
                 index_payload=orjson.dumps(payload).decode(),
                 relay_after=0.0,  # the relay's at once: see the class docstring
@@ -97,7 +98,7 @@ class InboundHandler:
         thread_id = stored.thread_id
         woken = None
         if stored.ai_enabled:  # else a human has taken over: the message waits in the inbox, no answer
-            policy = await self.policy(tenant_id, p.get("channel_settings") or {})
+            policy = await self.policy(tenant_id, p.channel_settings)
             await self.store.add(
                 buffer_key(tenant_id, thread_id),
                 {"message_id": str(message_id)},
@@ -138,16 +139,17 @@ class InboundHandler:
         )
 
     async def _contact(
-        self, repo: FastMessageRepository, tenant_id: uuid.UUID, channel_id: uuid.UUID, address: str, p: dict, now
+        self, repo: FastMessageRepository, tenant_id: uuid.UUID, channel_id: uuid.UUID, address: str,
+        p: InboundReceived, now: datetime,
     ) -> ChannelContact:
         """Found or created by us, and locked: concurrent messages of one contact then never open two threads, and the
         next statement (a new snapshot, taken once we hold the lock) sees every thread an earlier holder created."""
-        channel_type = p["channel_type"]
+        channel_type = p.channel_type
         key = NewContact(
             tenant_id=tenant_id, channel_id=channel_id, external_id=address, contact_id=uuid.uuid4(),
-            name=str(p["sender_name"])[:200] if p.get("sender_name") else None, channel_type=channel_type,
+            name=p.sender_name[:200] if p.sender_name else None, channel_type=channel_type,
             phone=address.removeprefix("whatsapp:") if channel_type == "whatsapp_twilio" else None,
-            last_seen_at=_received_at(p), now=now,
+            last_seen_at=p.received_at or now, now=now,
         )  # fmt: skip
         for _ in range(3):
             contact = await repo.contact(key)
@@ -157,17 +159,9 @@ class InboundHandler:
         raise LookupError("contact neither found nor created")  # retried by the consumer
 
 
-def _received_at(p: dict) -> datetime:
-    """When channels accepted it: the order of a burst is the order the customer sent it in."""
-    try:
-        return datetime.fromisoformat(p["received_at"])
-    except (KeyError, TypeError, ValueError):
-        return utcnow()
-
-
-def _content(p: dict) -> tuple[str, str | None]:
-    kind = p.get("kind")
-    text = (p.get("text") or "").strip()
+def _content(p: InboundReceived) -> tuple[str, str | None]:
+    kind = p.kind
+    text = (p.text or "").strip()
     if kind == "audio":
         return (text + "\n" if text else "") + VOICE_PENDING, "pending"
     if kind == "edited":
@@ -183,9 +177,8 @@ class TranscriptHandler:
 
     wake: object | None = None
 
-    async def handle(self, envelope: Envelope, session: AsyncSession) -> None:
-        p = envelope.payload
-        corr = p.get("correlation") or {}
+    async def handle(self, envelope: Envelope, p: TranscriptionCompleted, session: AsyncSession) -> None:
+        corr = p.correlation
         if corr.get("kind") != "channel_inbound" or envelope.tenant_id is None:
             return
         external_id = inbound_external_id(str(corr.get("inbound_id")))
@@ -195,8 +188,8 @@ class TranscriptHandler:
         if message.transcript_status != "pending":
             return
         caption = message.content.removesuffix(VOICE_PENDING).strip()
-        if p.get("status") == "completed" and (p.get("text") or "").strip():
-            message.content = (caption + "\n" if caption else "") + p["text"].strip()
+        if p.status == "completed" and (p.text or "").strip():
+            message.content = (caption + "\n" if caption else "") + p.text.strip()
             message.transcript_status = "done"
         else:
             message.content = (caption + "\n" if caption else "") + VOICE_FAILED

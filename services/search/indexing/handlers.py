@@ -3,9 +3,6 @@ and tenants.changed.v1. Each runs in the consumer's transaction, which also reco
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
-
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +14,7 @@ from services.search.indexing.repository import EntryRepository
 from services.search.indexing.service import IndexingService
 from services.search.tenants.service import TenantProfiles
 from shared.events.envelope import Envelope
+from shared.events.handlers import TransactionalHandler
 from shared.events.search import (
     DOCUMENT_EMBED,
     DOCUMENT_PROCESS,
@@ -24,52 +22,52 @@ from shared.events.search import (
     MESSAGE_UPSERTED,
     MESSAGES_RESTORED,
     REINDEX_STEP,
+    DocumentStep,
     MessageIndexed,
     MessagesDeleted,
     MessagesRestored,
+    ReindexStep,
 )
+from shared.events.tenants import TENANT_CHANGED, TenantChanged
 from shared.logging import get_logger
 
 log = get_logger("search.handlers")
-Handler = Callable[[Envelope, AsyncSession], Awaitable[None]]
+IndexPayload = MessageIndexed | MessagesDeleted | MessagesRestored | ReindexStep | DocumentStep
+INDEX_EVENTS = (MESSAGE_UPSERTED, MESSAGE_DELETED, MESSAGES_RESTORED, REINDEX_STEP, DOCUMENT_PROCESS, DOCUMENT_EMBED)
 
 
-def make_index_handler(provider: EmbeddingProvider, tenants: TenantProfiles, settings: SearchSettings) -> Handler:
-    async def handle(envelope: Envelope, session: AsyncSession) -> None:
+def make_index_handler(
+    provider: EmbeddingProvider, tenants: TenantProfiles, settings: SearchSettings
+) -> TransactionalHandler[IndexPayload]:
+    async def handle(envelope: Envelope, payload: IndexPayload, session: AsyncSession) -> None:
         tenant_id = envelope.tenant_id
         if tenant_id is None:
             log.warning("event_without_tenant", type=envelope.type, event_id=str(envelope.id))
             return
         indexing = IndexingService(session, provider, tenants, settings)
-        if envelope.type == MESSAGE_UPSERTED:
-            await indexing.index_message(tenant_id, MessageIndexed.model_validate(envelope.payload))
-        elif envelope.type == MESSAGE_DELETED:
-            await indexing.delete_messages(tenant_id, MessagesDeleted.model_validate(envelope.payload))
-        elif envelope.type == MESSAGES_RESTORED:
-            await indexing.restore_messages(tenant_id, MessagesRestored.model_validate(envelope.payload))
-        elif envelope.type in (DOCUMENT_PROCESS, DOCUMENT_EMBED):
+        if isinstance(payload, MessageIndexed):
+            await indexing.index_message(tenant_id, payload)
+        elif isinstance(payload, MessagesDeleted):
+            await indexing.delete_messages(tenant_id, payload)
+        elif isinstance(payload, MessagesRestored):
+            await indexing.restore_messages(tenant_id, payload)
+        elif isinstance(payload, DocumentStep):
             await DocumentProcessor(session, provider, tenants, settings).step_next()
-        elif envelope.type == REINDEX_STEP:
-            after = envelope.payload.get("after")
-            await indexing.reindex_step(
-                tenant_id, uuid.UUID(envelope.payload["job_id"]), uuid.UUID(after) if after else None
-            )
         else:
-            log.info("event_ignored", type=envelope.type)
+            await indexing.reindex_step(tenant_id, payload.job_id, payload.after)
 
-    return handle
+    return TransactionalHandler(INDEX_EVENTS, handle)
 
 
-def make_tenants_handler(tenants: TenantProfiles) -> Handler:
+def make_tenants_handler(tenants: TenantProfiles) -> TransactionalHandler[TenantChanged]:
     """tenants.changed.v1: forget cached secrets; a locale change is re-read from auth on next use."""
 
-    async def handle(envelope: Envelope, session: AsyncSession) -> None:
-        raw = envelope.payload.get("tenant_id") or envelope.tenant_id
-        if raw is None:
+    async def handle(envelope: Envelope, change: TenantChanged, session: AsyncSession) -> None:
+        tenant_id = change.tenant_id or envelope.tenant_id
+        if tenant_id is None:
             return
-        tenant_id = uuid.UUID(str(raw))
         tenants.forget(tenant_id)
-        changed = set(envelope.payload.get("changed") or [])
+        changed = set(change.changed)
         if changed and "locale" not in changed:
             return
         row = await session.get(TenantIndex, tenant_id)
@@ -83,4 +81,4 @@ def make_tenants_handler(tenants: TenantProfiles) -> Handler:
         if row.ts_config != before:
             await EntryRepository(session).set_ts_config(tenant_id, row.ts_config)
 
-    return handle
+    return TransactionalHandler(TENANT_CHANGED, handle)

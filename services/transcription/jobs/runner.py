@@ -40,10 +40,12 @@ from services.transcription.jobs.sweep import JobSweep
 from services.transcription.jobs.webhooks import WEBHOOK_SECRET_NAME, deliver
 from services.transcription.tenants import TenantConfig, TenantConfigs
 from shared.events.envelope import Envelope
+from shared.events.handlers import TransactionalHandler
 from shared.events.outbox import emit
 from shared.events.transcription import (
     COMPLETED_STREAM,
     TRANSCRIPTION_COMPLETED,
+    TRANSCRIPTION_REQUESTED,
     TranscriptionCompleted,
     TranscriptionRequested,
 )
@@ -80,12 +82,17 @@ class JobRunner(JobSweep):
 
     # --- event entry point ---------------------------------------------------------------------------
 
-    async def handle_requested(self, envelope: Envelope, session: AsyncSession) -> None:
-        """Consumer of transcription.requested.v1 (signature of shared/events/consumer.py handlers)."""
+    @property
+    def handler(self) -> TransactionalHandler[TranscriptionRequested]:
+        """The consumer of transcription.requested.v1 (shared/events/handlers.py)."""
+        return TransactionalHandler(TRANSCRIPTION_REQUESTED, self.handle_requested)
+
+    async def handle_requested(
+        self, envelope: Envelope, request: TranscriptionRequested, session: AsyncSession
+    ) -> None:
         if envelope.tenant_id is None:
             log.warning("transcription_request_without_tenant", event_id=str(envelope.id))
             return
-        request = TranscriptionRequested.model_validate(envelope.payload)
         job_id = request.job_id or await self._job_from_event(envelope, request)
         if job_id is not None:
             await self.run_next()  # one event, one turn: the job it names may wait for a fairer one

@@ -16,10 +16,11 @@ import sys
 import redis.asyncio as aioredis
 from sqlalchemy import text
 
-from services.search.base import Outbox, ProcessedEvent
+from services.search.base import Outbox
 from shared.db import create_engine, create_sessionmaker
-from shared.events.consumer import StreamConsumer
+from shared.events.handlers import TransactionalHandler
 from shared.events.relay import OutboxRelay
+from tests.shared.events.support import any_event, consumer_on
 
 
 class CrashingRelay(OutboxRelay):
@@ -39,7 +40,7 @@ async def main(argv: list[str]) -> None:
         raise SystemExit("the relay should have been killed")
     _, stream, group, name, mode, idle_ms = argv
 
-    async def handler(envelope, session) -> None:
+    async def handler(envelope, _payload, session) -> None:
         await session.execute(
             text("INSERT INTO public.event_effect (key, worker) VALUES (:k, :w)"),
             {"k": envelope.idempotency_key, "w": name},
@@ -50,14 +51,13 @@ async def main(argv: list[str]) -> None:
             await asyncio.sleep(3600)
         print(f"HANDLED {envelope.idempotency_key}", flush=True)
 
-    consumer = StreamConsumer(
+    consumer = consumer_on(
         redis,
         sm,
-        ProcessedEvent,
+        TransactionalHandler(any_event(stream, "test.happened.v1"), handler),
         stream=stream,
         group=group,
         consumer_name=name,
-        handler=handler,
         claim_idle_ms=int(idle_ms),
         block_ms=200,
     )

@@ -4,19 +4,23 @@ reclaim of what a SIGKILLed consumer process held, graceful shutdown, bounded co
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import uuid
 
 import orjson
+from pydantic import BaseModel
 from sqlalchemy import func, select, text
 
 from services.search.base import ProcessedEvent
 from shared.events.consumer import StreamConsumer
+from shared.events.contract import EventType, Stream
 from shared.events.envelope import Envelope
-from tests.shared.events.support import effects, spawn
+from shared.events.handlers import TransactionalHandler
+from tests.shared.events.support import any_event, consumer_on, effects, spawn
 from tests.support.plugin import wait_for
 
-STREAM = "test.consume.v1"
+STREAM = "test.consume.v1"  # a test stream, not a contract of ours
 
 
 async def _publish(redis, key: str | None = None, stream: str = STREAM, **payload) -> Envelope:
@@ -32,9 +36,16 @@ async def _write_effect(envelope: Envelope, session, worker: str = "in-test", ta
     )
 
 
-def _consumer(redis, sm, handler, **kw) -> StreamConsumer:
+HAPPENED = any_event(STREAM, "test.happened.v1")
+
+
+async def _effect_handler(envelope: Envelope, _payload, session) -> None:
+    await _write_effect(envelope, session)
+
+
+def _consumer(redis, sm, fn, accepts=None, **kw) -> StreamConsumer:
     opts = {"group": "g", "consumer_name": "c1", "block_ms": 50, "retry_backoff_ms": 20, "claim_idle_ms": 60_000}
-    return StreamConsumer(redis, sm, ProcessedEvent, stream=STREAM, handler=handler, **(opts | kw))
+    return consumer_on(redis, sm, TransactionalHandler(HAPPENED, fn, accepts=accepts), stream=STREAM, **(opts | kw))
 
 
 async def _pending(redis, group: str = "g") -> int:
@@ -59,7 +70,7 @@ async def _drain(consumer: StreamConsumer, until, timeout: float = 10.0) -> None
 
 
 async def test_effect_committed_then_acked_and_recorded(sm, redis):
-    consumer = _consumer(redis, sm, _write_effect)
+    consumer = _consumer(redis, sm, _effect_handler)
     await consumer.ensure_group()
     env = await _publish(redis)
     assert await consumer.poll_once() == 1
@@ -71,7 +82,7 @@ async def test_effect_committed_then_acked_and_recorded(sm, redis):
 async def test_same_idempotency_key_has_one_effect_per_group(sm, redis):
     calls = []
 
-    async def handler(envelope, session):
+    async def handler(envelope, _payload, session):
         calls.append(envelope.id)
         await _write_effect(envelope, session)
 
@@ -92,7 +103,7 @@ async def test_same_idempotency_key_has_one_effect_per_group(sm, redis):
 async def test_failing_handler_is_retried_then_succeeds(sm, redis):
     calls = 0
 
-    async def flaky(envelope, session):
+    async def flaky(envelope, _payload, session):
         nonlocal calls
         calls += 1
         await _write_effect(envelope, session)  # rolled back on each failure
@@ -117,7 +128,7 @@ async def _ack_done(redis) -> bool:
 async def test_after_max_deliveries_the_entry_is_dead_lettered_with_its_error(sm, redis):
     calls = 0
 
-    async def broken(envelope, session):
+    async def broken(envelope, _payload, session):
         nonlocal calls
         calls += 1
         await _write_effect(envelope, session)
@@ -141,7 +152,7 @@ async def test_after_max_deliveries_the_entry_is_dead_lettered_with_its_error(sm
 async def test_unparsable_entry_goes_straight_to_the_dlq(sm, redis):
     calls = []
 
-    async def handler(envelope, session):
+    async def handler(envelope, _payload, session):
         calls.append(envelope)
 
     consumer = _consumer(redis, sm, handler)
@@ -161,7 +172,7 @@ async def test_nothing_is_acked_when_the_commit_fails(sm, redis):
     """The handler returns normally but its transaction cannot commit (deferred constraint): no ack."""
     returned = 0
 
-    async def commit_fails(envelope, session):
+    async def commit_fails(envelope, _payload, session):
         nonlocal returned
         await _write_effect(envelope, session, tag="dup")
         await _write_effect(envelope, session, tag="dup")  # violates the DEFERRED unique: fails at COMMIT
@@ -214,7 +225,7 @@ async def test_entry_delivered_too_often_without_ack_is_dead_lettered(sm, redis)
     """A poison entry that kills every consumer that takes it ends in the DLQ instead of looping forever."""
     calls = []
 
-    async def handler(envelope, session):
+    async def handler(envelope, _payload, session):
         calls.append(envelope)
 
     await _consumer(redis, sm, handler).ensure_group()
@@ -239,16 +250,15 @@ async def _pending_ids(redis) -> list[bytes]:
 async def test_graceful_shutdown_finishes_the_in_flight_message(sm, redis):
     started = asyncio.Event()
 
-    async def slow(envelope, session):
+    async def slow(envelope, _payload, session):
         started.set()
         await asyncio.sleep(0.5)
         await _write_effect(envelope, session)
 
-    consumer = _consumer(redis, sm, slow)
+    consumer = _consumer(redis, sm, slow, batch=1)
     await consumer.ensure_group()
     env = await _publish(redis)
     await _publish(redis)  # not started before the stop: stays for the next run
-    consumer.batch = 1
     task = asyncio.create_task(consumer.run())
     await asyncio.wait_for(started.wait(), 5)
     consumer.stop()
@@ -261,7 +271,7 @@ async def test_graceful_shutdown_finishes_the_in_flight_message(sm, redis):
 async def test_concurrency_runs_handlers_side_by_side(sm, redis):
     running = peak = 0
 
-    async def handler(envelope, session):
+    async def handler(envelope, _payload, session):
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
@@ -289,7 +299,7 @@ async def test_an_outage_is_retried_without_counting_toward_the_dlq(sm, redis):
 
     down = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere", 1)
     consumer = _consumer(
-        redis, create_sessionmaker(down), _write_effect, max_deliveries=2, retry_backoff_ms=10, claim_idle_ms=100
+        redis, create_sessionmaker(down), _effect_handler, max_deliveries=2, retry_backoff_ms=10, claim_idle_ms=100
     )
     await consumer.ensure_group()
     env = await _publish(redis)
@@ -301,7 +311,7 @@ async def test_an_outage_is_retried_without_counting_toward_the_dlq(sm, redis):
     assert held["times_delivered"] == 1  # the outage did not use up deliveries
     await down.dispose()
 
-    consumer.sessionmaker = sm  # the database is back
+    consumer.record = dataclasses.replace(consumer.record, sessionmaker=sm)  # the database is back
     await _drain(consumer, lambda: _ack_done(redis))
     assert await effects(sm) == [(env.idempotency_key, "in-test")]
 
@@ -311,7 +321,7 @@ async def test_handler_transient_error_is_not_counted(sm, redis):
 
     calls = 0
 
-    async def upstream_down(envelope, session):
+    async def upstream_down(envelope, _payload, session):
         nonlocal calls
         calls += 1
         if calls <= 4:
@@ -327,7 +337,7 @@ async def test_handler_transient_error_is_not_counted(sm, redis):
 
 
 async def test_pending_entry_trimmed_from_the_stream_is_acked_not_stuck(sm, redis):
-    consumer = _consumer(redis, sm, _write_effect, claim_idle_ms=100)
+    consumer = _consumer(redis, sm, _effect_handler, claim_idle_ms=100)
     await consumer.ensure_group()
     lost = await _publish(redis)
     kept = await _publish(redis)
@@ -343,11 +353,11 @@ async def test_pending_entry_trimmed_from_the_stream_is_acked_not_stuck(sm, redi
 async def test_entries_the_handler_does_not_accept_are_acked_without_a_transaction(sm, redis):
     calls = []
 
-    async def handler(envelope, session):
+    async def handler(envelope, _payload, session):
         calls.append(envelope.payload["kind"])
         await _write_effect(envelope, session)
 
-    consumer = _consumer(redis, sm, handler, accepts=lambda env: env.payload["kind"] == "audio")
+    consumer = _consumer(redis, sm, handler, accepts=lambda payload: payload.kind == "audio")
     await consumer.ensure_group()
     text_entry = await _publish(redis, kind="text")
     audio = await _publish(redis, kind="audio")
@@ -369,11 +379,11 @@ async def test_a_running_consumer_is_a_group_member_before_anything_is_delivered
     """Redis 6.2 lists a consumer in XINFO CONSUMERS only once an entry is delivered to it: a worker that starts
     after the traffic (the chaos test's last restart, after the Postgres crash) read and reclaimed in a loop and was
     never listed. It is a member from its start, and again after a replica's cleanup removed it."""
-    earlier = _consumer(redis, sm, _write_effect, consumer_name="earlier")
+    earlier = _consumer(redis, sm, _effect_handler, consumer_name="earlier")
     await earlier.ensure_group()
     first = await _publish(redis)
     await _drain(earlier, lambda: _processed(sm, first.idempotency_key))  # the group has history, nothing new
-    consumer = _consumer(redis, sm, _write_effect, consumer_name="late", claim_idle_ms=100)
+    consumer = _consumer(redis, sm, _effect_handler, consumer_name="late", claim_idle_ms=100)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     try:
@@ -386,3 +396,37 @@ async def test_a_running_consumer_is_a_group_member_before_anything_is_delivered
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+class Counted(BaseModel):
+    n: int
+
+
+async def test_a_payload_its_contract_refuses_is_dead_lettered_at_once(sm, redis):
+    """The handler gets the validated model; a payload the contract refuses never reaches it and goes to the DLQ at
+    the first delivery (no retry can mend it), like an unparsable envelope; a type it does not take is just acked."""
+    counted = EventType(Stream(STREAM), "test.counted.v1", Counted)
+    got = []
+
+    async def handler(envelope, payload, session):
+        got.append(payload)
+        await _write_effect(envelope, session)
+
+    consumer = consumer_on(
+        redis, sm, TransactionalHandler(counted, handler), stream=STREAM, group="g", consumer_name="c1", block_ms=50
+    )
+    await consumer.ensure_group()
+    for env in (
+        Envelope(type=counted, idempotency_key="bad", payload={"n": "many"}),
+        Envelope(type=counted, idempotency_key="good", payload={"n": 7}),
+        Envelope(type="test.other.v1", idempotency_key="other", payload={"n": "many"}),
+    ):
+        await redis.xadd(STREAM, env.to_fields())
+    assert await consumer.poll_once() == 3
+    assert got == [Counted(n=7)]
+    ((_, dead),) = await redis.xrange(f"{STREAM}.dlq")
+    assert dead[b"error"].startswith(b"InvalidPayload: test.counted.v1 payload refused: n: Input should be a valid")
+    assert dead[b"attempts"] == b"1" and b'"idempotency_key":"bad"' in dead[b"envelope"]
+    assert await _pending(redis) == 0
+    assert [await _processed(sm, k) for k in ("bad", "good", "other")] == [0, 1, 0]
+    assert await effects(sm) == [("good", "in-test")]

@@ -9,11 +9,11 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from services.search.base import ProcessedEvent
 from shared.events.consumer import PermanentError, StreamConsumer
 from shared.events.envelope import Envelope
+from shared.events.handlers import IdempotentHandler, RawHandler, TransactionalHandler
 from shared.events.raw import raw_connection
-from tests.shared.events.support import effects
+from tests.shared.events.support import any_event, consumer_on, effects
 from tests.support.plugin import wait_for
 
 STREAM = "test.idem.v1"
@@ -28,9 +28,13 @@ OPEN_TRANSACTIONS = (
 )
 
 
-def _consumer(redis, sm, handler, **kw) -> StreamConsumer:
+KINDS = {"session": TransactionalHandler, "raw": RawHandler, "idempotent": IdempotentHandler}
+
+
+def _consumer(redis, sm, fn, mode: str = "idempotent", **kw) -> StreamConsumer:
     opts = {"group": "g", "consumer_name": "c1", "block_ms": 50, "retry_backoff_ms": 20, "claim_idle_ms": 60_000}
-    return StreamConsumer(redis, sm, ProcessedEvent, stream=STREAM, handler=handler, **(opts | kw))
+    handler = KINDS[mode](any_event(STREAM, "test.idem.v1"), fn)
+    return consumer_on(redis, sm, handler, stream=STREAM, **(opts | kw))
 
 
 async def _publish(redis, key: str | None = None) -> Envelope:
@@ -48,13 +52,13 @@ async def _processed(sm, key: str) -> int:
 async def test_no_transaction_no_record_and_the_handlers_own_record_dedupes(sm, redis):
     seen: list[tuple[str, int]] = []
 
-    async def handler(envelope):
+    async def handler(envelope, _payload):
         async with raw_connection(sm, autocommit=True) as conn:
             # Nothing of the consumer's is open in a transaction while the handler works (waits on a provider).
             seen.append((envelope.idempotency_key, await conn.fetchval(OPEN_TRANSACTIONS)))
             await conn.execute(INSERT_EFFECT, envelope.idempotency_key)
 
-    consumer = _consumer(redis, sm, handler, idempotent=True)
+    consumer = _consumer(redis, sm, handler)
     await consumer.ensure_group()
     env = await _publish(redis)
     await _publish(redis, env.idempotency_key)  # a republished duplicate: the handler's record decides
@@ -70,14 +74,14 @@ async def test_no_transaction_no_record_and_the_handlers_own_record_dedupes(sm, 
 async def test_a_failing_idempotent_handler_stays_pending_and_is_retried(sm, redis):
     calls = []
 
-    async def handler(envelope):
+    async def handler(envelope, _payload):
         calls.append(envelope.idempotency_key)
         if len(calls) == 1:
             raise RuntimeError("provider hiccup")
         async with raw_connection(sm, autocommit=True) as conn:
             await conn.execute(INSERT_EFFECT, envelope.idempotency_key)
 
-    consumer = _consumer(redis, sm, handler, idempotent=True)
+    consumer = _consumer(redis, sm, handler)
     await consumer.ensure_group()
     env = await _publish(redis)
     assert await consumer.poll_once() == 1
@@ -97,11 +101,11 @@ async def test_a_failing_idempotent_handler_stays_pending_and_is_retried(sm, red
 async def test_a_permanent_error_is_dead_lettered_at_the_first_failure(sm, redis, mode):
     calls = []
 
-    async def handler(envelope, *_conn):
+    async def handler(envelope, _payload, *_conn):
         calls.append(envelope.idempotency_key)
         raise PermanentError("refused for good")
 
-    consumer = _consumer(redis, sm, handler, max_deliveries=5, raw=mode == "raw", idempotent=mode == "idempotent")
+    consumer = _consumer(redis, sm, handler, mode, max_deliveries=5)
     await consumer.ensure_group()
     env = await _publish(redis)
     assert await consumer.poll_once() == 1
@@ -111,9 +115,6 @@ async def test_a_permanent_error_is_dead_lettered_at_the_first_failure(sm, redis
     assert (await redis.xpending(STREAM, "g"))["pending"] == 0
 
 
-def test_a_handler_is_raw_or_idempotent_not_both(redis):
-    with pytest.raises(ValueError, match="not both"):
-        StreamConsumer(
-            redis, None, ProcessedEvent, stream=STREAM, group="g", consumer_name="c", handler=print, raw=True,
-            idempotent=True,
-        )  # fmt: skip
+def test_a_handler_takes_at_least_one_event_type():
+    with pytest.raises(ValueError, match="at least one event type"):
+        IdempotentHandler((), print)

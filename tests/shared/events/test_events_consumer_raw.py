@@ -8,21 +8,21 @@ import uuid
 
 from sqlalchemy import text
 
-from services.search.base import ProcessedEvent
 from shared.db import create_sessionmaker
 from shared.events.consumer import StreamConsumer
 from shared.events.envelope import Envelope
+from shared.events.handlers import RawHandler
 from shared.events.worker import create_worker_engine
-from tests.shared.events.support import effects
+from tests.shared.events.support import any_event, consumer_on, effects
 from tests.support.plugin import wait_for
 
 STREAM = "test.raw.v1"
 INSERT_EFFECT = "INSERT INTO public.event_effect (key, worker) VALUES ($1, 'raw')"
 
 
-def _consumer(redis, sm, handler, **kw) -> StreamConsumer:
+def _consumer(redis, sm, fn, **kw) -> StreamConsumer:
     opts = {"group": "g", "consumer_name": "c1", "block_ms": 50, "retry_backoff_ms": 20, "claim_idle_ms": 60_000}
-    return StreamConsumer(redis, sm, ProcessedEvent, stream=STREAM, handler=handler, raw=True, **(opts | kw))
+    return consumer_on(redis, sm, RawHandler(any_event(STREAM, "test.raw.v1"), fn), stream=STREAM, **(opts | kw))
 
 
 async def _publish(redis, key: str | None = None) -> Envelope:
@@ -41,7 +41,7 @@ async def _processed(sm, key: str) -> int:
 async def test_effect_once_and_the_hook_runs_after_commit(sm, redis):
     seen_in_hook = []
 
-    async def handler(envelope, conn):
+    async def handler(envelope, _payload, conn):
         await conn.execute(INSERT_EFFECT, envelope.idempotency_key)
 
         async def after(conn):
@@ -63,7 +63,7 @@ async def test_effect_once_and_the_hook_runs_after_commit(sm, redis):
 
 
 async def test_a_failing_handler_leaves_no_effect_and_no_record(sm, redis):
-    async def handler(envelope, conn):
+    async def handler(envelope, _payload, conn):
         await conn.execute(INSERT_EFFECT, envelope.idempotency_key)
         raise RuntimeError("boom")
 
@@ -76,7 +76,7 @@ async def test_a_failing_handler_leaves_no_effect_and_no_record(sm, redis):
 
 
 async def test_a_killed_pooled_connection_is_one_uncounted_retry(sm, redis, committed_db):
-    async def handler(envelope, conn):
+    async def handler(envelope, _payload, conn):
         await conn.execute(INSERT_EFFECT, envelope.idempotency_key)
 
     engine = create_worker_engine(committed_db, 1)

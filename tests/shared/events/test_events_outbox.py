@@ -9,12 +9,12 @@ import uuid
 
 from sqlalchemy import func, select
 
-from services.search.base import Outbox, ProcessedEvent
-from shared.events.consumer import StreamConsumer
+from services.search.base import Outbox
 from shared.events.envelope import Envelope
+from shared.events.handlers import TransactionalHandler
 from shared.events.outbox import OutboxEvent, emit, emit_many
 from shared.events.relay import OutboxRelay
-from tests.shared.events.support import effects, spawn
+from tests.shared.events.support import any_event, consumer_on, effects, spawn
 from tests.support.plugin import wait_for
 
 STREAM = "test.events.v1"
@@ -94,7 +94,7 @@ async def test_relay_killed_between_publish_and_mark_republishes_once_and_consum
 
     calls = []
 
-    async def handler(envelope, session):
+    async def handler(envelope, _payload, session):
         from sqlalchemy import text
 
         calls.append(envelope.id)
@@ -102,9 +102,8 @@ async def test_relay_killed_between_publish_and_mark_republishes_once_and_consum
             text("INSERT INTO public.event_effect (key, worker) VALUES (:k, 'c')"), {"k": envelope.idempotency_key}
         )
 
-    consumer = StreamConsumer(
-        redis, sm, ProcessedEvent, stream=STREAM, group="g", consumer_name="c", handler=handler, block_ms=50
-    )
+    handler = TransactionalHandler(any_event(STREAM, "test.happened.v1"), handler)
+    consumer = consumer_on(redis, sm, handler, stream=STREAM, group="g", consumer_name="c", block_ms=50)
     await consumer.ensure_group()
     assert await consumer.poll_once() == 2
     assert calls == [env.id]  # the duplicate skipped the handler

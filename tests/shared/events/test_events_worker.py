@@ -11,9 +11,10 @@ import sys
 from services.auth.base import Outbox as AuthOutbox
 from services.search.base import Outbox, ProcessedEvent
 from shared.events.envelope import Envelope
+from shared.events.handlers import TransactionalHandler
 from shared.events.outbox import emit
 from shared.events.worker import ConsumerSpec, run_worker
-from tests.shared.events.support import ROOT, effects
+from tests.shared.events.support import ROOT, any_event, consumer_on, effects
 from tests.support.plugin import wait_for
 
 
@@ -55,7 +56,7 @@ async def test_run_worker_wires_relay_and_consumers(sm, redis, stack):
     """In-process: an event emitted in search's outbox is relayed and consumed by a ConsumerSpec handler."""
     from sqlalchemy import text
 
-    async def handler(envelope, session):
+    async def handler(envelope, _payload, session):
         await session.execute(
             text("INSERT INTO public.event_effect (key, worker) VALUES (:k, 'spec')"), {"k": envelope.idempotency_key}
         )
@@ -64,7 +65,9 @@ async def test_run_worker_wires_relay_and_consumers(sm, redis, stack):
 
     settings = stack.settings(SearchSettings, events_relay_interval_ms=20)
     stop = asyncio.Event()
-    spec = ConsumerSpec(stream="test.spec.v1", handler=handler, block_ms=100)
+    spec = ConsumerSpec(
+        stream="test.spec.v1", handler=TransactionalHandler(any_event("test.spec.v1", "t.v1"), handler), block_ms=100
+    )
     task = asyncio.create_task(run_worker(settings, Outbox, ProcessedEvent, [spec], stop=stop))
     try:
         async with sm() as s, s.begin():
@@ -88,10 +91,9 @@ async def test_worker_engine_without_pre_ping_recovers_from_killed_connections(s
     from sqlalchemy import event, text
 
     from shared.db import create_sessionmaker
-    from shared.events.consumer import StreamConsumer
     from shared.events.worker import create_worker_engine
 
-    async def handler(envelope, session):
+    async def handler(envelope, _payload, session):
         await session.execute(
             text("INSERT INTO public.event_effect (key, worker) VALUES (:k, 'no-ping')"),
             {"k": envelope.idempotency_key},
@@ -101,14 +103,13 @@ async def test_worker_engine_without_pre_ping_recovers_from_killed_connections(s
     disconnects = []
     event.listen(engine.sync_engine, "handle_error", lambda ctx: disconnects.append(ctx.is_disconnect))
     try:
-        consumer = StreamConsumer(
+        consumer = consumer_on(
             redis,
             create_sessionmaker(engine),
-            ProcessedEvent,
+            TransactionalHandler(any_event("test.noping.v1", "t.v1"), handler),
             stream="test.noping.v1",
             group="g",
             consumer_name="c1",
-            handler=handler,
             block_ms=50,
             retry_backoff_ms=20,
             max_deliveries=1,  # a counted failure would dead-letter at once
