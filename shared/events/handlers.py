@@ -68,6 +68,11 @@ class _Kind(Generic[P]):
             raise ValueError("a handler takes at least one event type")
         object.__setattr__(self, "_by_type", {str(e): e for e in events})
 
+    @property
+    def streams(self) -> set[str]:
+        """The streams its event types travel on (a consumer reads one: shared/events/worker.py checks it)."""
+        return {str(e.stream) for e in self._by_type.values()}
+
     def payload(self, envelope: Envelope) -> P | None:
         """The validated payload, or None when this handler has nothing to do for the event (acked untouched)."""
         contract = self._by_type.get(envelope.type)

@@ -40,6 +40,10 @@ class ConsumerSpec:
     block_ms: int = 1_000
     concurrency: int = 1
 
+    def __post_init__(self) -> None:
+        if self.handler.streams != {self.stream}:
+            raise ValueError(f"the handler's event types travel on {sorted(self.handler.streams)}, not {self.stream}")
+
     def consumer_settings(self, settings: ServiceSettings, consumer_name: str) -> ConsumerSettings:
         return ConsumerSettings.from_service(
             settings,

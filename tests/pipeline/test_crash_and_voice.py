@@ -112,7 +112,7 @@ async def test_channels_sender_killed_between_send_and_ack_the_customer_gets_one
         assert len(p.tg.named("sendMessage")) == 1
         status, error = await delivery()
         assert status == "unknown" and "not re-sent" in error
-        assert await p.redis.xlen("chat.outbound.v1.dlq") == 0
+        assert await p.redis.xlen(OUTBOUND_STREAM.dlq) == 0
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:

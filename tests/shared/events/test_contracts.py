@@ -10,6 +10,8 @@ import pytest
 from shared.events import Envelope, auth_keys, channels, chat, ops, search, tenants, transcription
 from shared.events.contract import EventType, Stream
 from shared.events.errors import InvalidPayload, PermanentError
+from shared.events.handlers import TransactionalHandler
+from shared.events.worker import ConsumerSpec
 
 MODULES = (auth_keys, channels, chat, ops, search, tenants, transcription)
 
@@ -60,3 +62,13 @@ def test_parse_gives_the_model():
     env = Envelope(type=search.REINDEX_STEP, idempotency_key="k", payload={"job_id": str(job), "after": None})
     step = search.REINDEX_STEP.parse(env)
     assert isinstance(step, search.ReindexStep) and step.job_id == job and step.after is None
+
+
+async def _noop(envelope, payload, session) -> None:
+    return None
+
+
+def test_a_consumer_reads_the_stream_its_handlers_types_travel_on():
+    ConsumerSpec(stream=chat.OUTBOUND_STREAM, handler=TransactionalHandler((chat.OUTBOUND_REPLY, chat.TYPING), _noop))
+    with pytest.raises(ValueError, match=r"travel on \['tenants.changed.v1'\], not search.index.v1"):
+        ConsumerSpec(stream=search.INDEX_STREAM, handler=TransactionalHandler(tenants.TENANT_CHANGED, _noop))
