@@ -14,8 +14,8 @@ import uvloop
 from services.channels.base import Outbox, ProcessedEvent
 from services.channels.config import ChannelsSettings, get_settings
 from services.channels.media.forwarder import MEDIA_GROUP, MediaForwarder
-from services.channels.outbound.senders import build_senders
 from services.channels.outbound.service import OutboundSender
+from services.channels.providers.registry import Providers
 from shared.crypto import SecretBox
 from shared.db import create_sessionmaker
 from shared.events.channels import INBOUND_RECEIVED, INBOUND_STREAM, InboundReceived
@@ -36,6 +36,7 @@ async def run(settings: ChannelsSettings, stop: asyncio.Event | None = None) -> 
     # The twilio library logs every request and response (a dozen plain-text lines) at INFO.
     logging.getLogger("twilio").setLevel(logging.WARNING)
     box = SecretBox(settings.secrets_key)
+    providers = Providers(settings)
     # The sender keeps its own record (the delivery row) and commits each statement itself, on its own pool: one
     # connection per send in flight at most, and none held while a provider answers.
     engine = create_worker_engine(settings.database_url, pool_size=OUTBOUND_CONCURRENCY // 2)
@@ -43,11 +44,11 @@ async def run(settings: ChannelsSettings, stop: asyncio.Event | None = None) -> 
     sender = OutboundSender(
         create_sessionmaker(engine),
         box,
-        build_senders(settings),
+        providers,
         split_max_chars=settings.split_max_chars,
         max_attempts=settings.send_max_attempts,
     )
-    media = MediaForwarder(box, http, settings.media_max_bytes, settings.telegram_api_url, settings.twilio_api_url)
+    media = MediaForwarder(box, http, settings.media_max_bytes, providers)
     consumers = [
         ConsumerSpec(stream=OUTBOUND_STREAM, handler=sender.handler, concurrency=OUTBOUND_CONCURRENCY),
         ConsumerSpec(

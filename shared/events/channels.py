@@ -1,7 +1,7 @@
 """channels.inbound.v1 (produced by channels' webhook intake): one customer message as a provider delivered it.
 
 Consumed by chat (stores it, answers it) and by channels' own media group (forwards a voice note to transcription).
-The intake writes this payload as JSON itself (services/channels/webhooks/intake.py, the hot path): its keys are
+The intake writes this payload as JSON itself (services/channels/webhooks/intake/service.py, the hot path): its keys are
 this model's fields, tests/shared/events/test_contracts.py holds them to it.
 """
 

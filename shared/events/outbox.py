@@ -7,20 +7,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import orjson
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.events.direct import CommittedEvent
 from shared.events.envelope import Envelope
 from shared.logging import get_logger
 
 log = get_logger("events.outbox")
 NOTIFY_CHANNEL = "atende_outbox"
-# A row its producer publishes itself right after commit (`publish_committed`) is written with `created_at` this far
-# in the future: the relay only takes rows whose `created_at` has passed, so it leaves this one alone unless the
-# producer died between its commit and its XADD, and then publishes it after this grace.
-DIRECT_PUBLISH_GRACE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -47,8 +43,8 @@ async def emit(
 ) -> Envelope:
     """Add the event to the outbox in the same transaction as the data it describes.
 
-    `defer_seconds` (DIRECT_PUBLISH_GRACE_SECONDS): the producer publishes it itself after commit (`publish_now`),
-    the relay only if that failed."""
+    `defer_seconds` (DIRECT_PUBLISH_GRACE_SECONDS): the producer publishes it itself after commit
+    (shared/events/direct.py), the relay only if that failed."""
     event = OutboxEvent(stream=stream, type=type, idempotency_key=idempotency_key, payload=payload, tenant_id=tenant_id)
     return (await emit_many(session, outbox_model, [event], defer_seconds=defer_seconds))[0]
 
@@ -90,67 +86,6 @@ async def emit_many(
     counted = select(func.count()).select_from(inserted).subquery()
     await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, table.schema)).select_from(counted))
     return envelopes
-
-
-@dataclass(frozen=True)
-class CommittedEvent:
-    """An outbox row written with a deferred `created_at` (DIRECT_PUBLISH_GRACE_SECONDS), committed, to publish now."""
-
-    stream: str
-    envelope: Envelope
-
-
-async def publish_committed(
-    redis, conn: asyncpg.Connection, outbox_table: str, events: Sequence[CommittedEvent], *, maxlen: int
-) -> bool:
-    """XADD committed events at once instead of through the relay, then mark their rows published.
-
-    Never raises: a failure before the XADD leaves the rows to the relay once their grace has passed (nothing is lost);
-    a failure between the XADD and the mark publishes them a second time then, with the same envelope id and
-    idempotency key, which consumers skip (shared/events/consumer.py). Returns whether both steps succeeded."""
-    if not events:
-        return True
-    try:
-        pipe = redis.pipeline(transaction=False)
-        for e in events:
-            pipe.xadd(e.stream, e.envelope.to_fields(), maxlen=maxlen, approximate=True)
-        await pipe.execute()
-    except Exception as exc:  # noqa: BLE001 - the relay is the safety net
-        log.warning("direct_publish_failed", step="xadd", error=f"{type(exc).__name__}: {exc}"[:300])
-        return False
-    try:
-        await conn.execute(
-            f"UPDATE {outbox_table} SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL",
-            [e.envelope.id for e in events],
-        )
-    except Exception as exc:  # noqa: BLE001 - published; the relay will publish it again (consumers dedupe)
-        log.warning("direct_publish_failed", step="mark", error=f"{type(exc).__name__}: {exc}"[:300])
-        return False
-    return True
-
-
-async def publish_now(
-    redis, sessionmaker, outbox_model: type, events: Sequence[CommittedEvent], *, maxlen: int
-) -> bool:
-    """`publish_committed` for a producer holding a SQLAlchemy sessionmaker rather than an asyncpg connection."""
-    if not events or redis is None:
-        return not events
-    try:
-        pipe = redis.pipeline(transaction=False)
-        for e in events:
-            pipe.xadd(e.stream, e.envelope.to_fields(), maxlen=maxlen, approximate=True)
-        await pipe.execute()
-        table = outbox_model.__table__
-        async with sessionmaker() as session, session.begin():
-            await session.execute(
-                table.update()
-                .where(table.c.id.in_([e.envelope.id for e in events]), table.c.published_at.is_(None))
-                .values(published_at=func.now())
-            )
-    except Exception as exc:  # noqa: BLE001 - the relay is the safety net (consumers skip a second copy)
-        log.warning("direct_publish_failed", error=f"{type(exc).__name__}: {exc}"[:300])
-        return False
-    return True
 
 
 def row_envelope(row: Mapping[str, Any]) -> Envelope:

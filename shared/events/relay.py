@@ -82,7 +82,7 @@ class OutboxRelay:
         self.coalesce = coalesce
         self._wake = asyncio.Event()
         table = outbox_model.__table__.fullname
-        # A row with a future created_at is its producer's to publish (outbox.DIRECT_PUBLISH_GRACE_SECONDS).
+        # A row with a future created_at is its producer's to publish (direct.DIRECT_PUBLISH_GRACE_SECONDS).
         self._sql_claim = (
             f"SELECT id, stream, type, tenant_id, idempotency_key, payload, occurred_at FROM {table} "
             "WHERE published_at IS NULL AND created_at <= statement_timestamp() "

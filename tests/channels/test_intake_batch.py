@@ -1,5 +1,5 @@
-"""Group commit in the webhook intake (webhooks/intake.py, InsertBatcher): messages that arrive while the intake's
-statements are in flight are stored together in the next one, and each still gets its own answer.
+"""Group commit in the webhook intake (webhooks/intake/batcher.py, InsertBatcher): messages that arrive while the
+intake's statements are in flight are stored together in the next one, and each still gets its own answer.
 
 To make a batch form on purpose, a test holds the intake's only statement (CHANNELS_WEBHOOK_INSERT_STATEMENTS=1)
 behind a row lock: another transaction inserts the same (channel, MessageSid) first and stays open, so Postgres
@@ -104,9 +104,7 @@ def session(committed_session):
 
 
 def _app(stack, **settings):
-    return create_app(
-        stack.settings(ChannelsSettings, public_base_url=PUBLIC, webhook_insert_statements=1, **settings)
-    )
+    return create_app(stack.settings(ChannelsSettings, public_base_url=PUBLIC, webhook_insert_statements=1, **settings))
 
 
 async def test_messages_queued_behind_a_statement_are_stored_together_each_once(
@@ -170,9 +168,7 @@ async def test_one_message_postgres_refuses_fails_alone_and_a_stale_channel_is_r
     assert held_answer.status_code == 200
     assert [r.status_code for r in answers] == [200, 422, 200, 200, 200], [r.text for r in answers]
     assert answers[1].headers["content-type"].startswith("application/problem+json")
-    rows = (
-        await session.execute(select(InboundMessage.channel_id, InboundMessage.provider_message_id))
-    ).all()
+    rows = (await session.execute(select(InboundMessage.channel_id, InboundMessage.provider_message_id))).all()
     assert sorted((str(c), s) for c, s in rows) == sorted(
         [(a["id"], "SMa-old"), (b["id"], "SMb-old"), (a["id"], "SMheld"), (a["id"], "SMa1"), (b["id"], "SMb1"),
          (a["id"], "SMa2")]
@@ -199,7 +195,7 @@ async def test_a_full_queue_answers_503_and_stores_nothing_for_that_message(
 ):
     """The queue behind the intake's statements is capped (MAX_QUEUED, 3 here): past it a message is a 503 with
     Retry-After (the provider retries) and is not stored; the queued ones are stored when the statement frees."""
-    from services.channels.webhooks import intake as intake_module
+    from services.channels.webhooks.intake import batcher as intake_module
 
     monkeypatch.setattr(intake_module, "MAX_QUEUED", 3)
     app = _app(stack)

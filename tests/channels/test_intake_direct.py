@@ -1,5 +1,5 @@
 """The webhook intake publishes its messages' `channels.inbound.v1` events itself, right after the commit
-(webhooks/intake.py, DirectPublish), at most CHANNELS_WEBHOOK_DIRECT_PUBLISH_PER_SECOND statements a second per
+(shared/events/direct.py, DirectPublisher), at most CHANNELS_WEBHOOK_DIRECT_PUBLISH_PER_SECOND statements a second per
 process; the outbox relay stays the safety net.
 
 Published directly, an event is in the stream at once with the envelope the relay would have built (same id,
@@ -26,7 +26,7 @@ from services.channels.config import ChannelsSettings
 from shared.db import create_engine, create_sessionmaker
 from shared.events import Envelope
 from shared.events.channels import INBOUND_STREAM
-from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS
+from shared.events.direct import DIRECT_PUBLISH_GRACE_SECONDS
 from shared.events.relay import OutboxRelay
 from tests.channels.conftest import PUBLIC, create_channel, twilio_sign
 from tests.support.plugin import app_client, wait_for

@@ -3,7 +3,9 @@
 import httpx
 import pytest
 
-from services.channels.media.download import MediaError, allowed_twilio_url, fetch_telegram_file, fetch_twilio_media
+from services.channels.providers.base import MediaError
+from services.channels.providers.telegram import fetch_telegram_file
+from services.channels.providers.twilio import allowed_twilio_url, fetch_twilio_media
 from tests.channels.conftest import BOT_TOKEN, TWILIO_SID, TWILIO_TOKEN
 from tests.support.plugin import serve_app
 from tests.support.providers import TelegramStandIn, TwilioStandIn

@@ -12,9 +12,10 @@ from services.channels.config import ChannelsSettings
 from services.channels.configs.schemas import ChannelCreate
 from services.channels.configs.service import ChannelService
 from services.channels.outbound.models import Delivery
-from services.channels.outbound.senders import ClientCache, build_senders
 from services.channels.outbound.service import OutboundSender, PermanentSendFailure
 from services.channels.outbound.split import split_reply
+from services.channels.providers.clients import ClientCache
+from services.channels.providers.registry import Providers
 from shared.crypto import SecretBox
 from shared.db import create_sessionmaker
 from shared.events import Envelope
@@ -35,7 +36,7 @@ async def world(stack, committed_db):
     maker = create_sessionmaker(engine)
     async with serve_app(tg.app) as tg_url, serve_app(tw.app) as tw_url:
         settings = stack.settings(ChannelsSettings, telegram_api_url=tg_url, twilio_api_url=tw_url)
-        sender = OutboundSender(maker, BOX, build_senders(settings), split_max_chars=60, base_backoff=0.01)
+        sender = OutboundSender(maker, BOX, Providers(settings), split_max_chars=60, base_backoff=0.01)
         tenant = uuid.uuid4()
         async with maker() as s, s.begin():
             svc = ChannelService(s, BOX)
@@ -165,7 +166,7 @@ async def test_a_pooled_connection_lost_during_the_send_still_records_it_sent(wo
         committed_db, connect_args={"server_settings": {"application_name": "sender-under-test"}}
     )
     settings = stack.settings(ChannelsSettings, telegram_api_url=world["tg_url"], twilio_api_url=world["tw_url"])
-    sender = OutboundSender(create_sessionmaker(engine), BOX, build_senders(settings))
+    sender = OutboundSender(create_sessionmaker(engine), BOX, Providers(settings))
     try:
         world["tg"].hang(seconds=1.0)
         event = _event(world, "telegram")
@@ -232,7 +233,7 @@ async def test_typing_indicator(world):
 
 
 async def test_twilio_client_and_its_connections_are_reused_per_credentials(world):
-    twilio_sender = world["sender"].senders["whatsapp_twilio"]
+    twilio_sender = world["sender"].providers["whatsapp_twilio"]
     for _ in range(3):
         await _handle(world, _event(world, "whatsapp"))
     assert len(world["tw"].named("messages.create")) == 3

@@ -112,10 +112,7 @@ class _BrokenIntake:
     def __init__(self, real) -> None:
         self.wake = real.wake  # the lifespan closes it at shutdown
 
-    async def twilio_message(self, *args, **kwargs):
-        raise RuntimeError("secret internals at /srv/intake.py line 3")
-
-    async def telegram_update(self, *args, **kwargs):
+    async def receive(self, *args, **kwargs):
         raise RuntimeError("secret internals at /srv/intake.py line 3")
 
 

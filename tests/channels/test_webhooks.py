@@ -344,7 +344,7 @@ async def test_webhooks_answer_503_while_postgres_is_unreachable(stack, committe
 
 async def test_token_rotated_elsewhere_is_picked_up_on_the_first_new_signature(hooks, admin_headers, monkeypatch):
     """A cached channel whose token changed: the first webhook signed with the new token is re-checked, not refused."""
-    from services.channels.webhooks import intake
+    from services.channels.webhooks.intake import channel_cache as intake
 
     monkeypatch.setattr(intake, "RECHECK_AFTER_SECONDS", 0.0)
     ch = await create_channel(hooks, admin_headers)

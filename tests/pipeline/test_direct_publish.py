@@ -25,8 +25,8 @@ from services.channels.base import ProcessedEvent as ChannelsProcessed
 from services.channels.config import ChannelsSettings
 from services.channels.configs.schemas import ChannelCreate
 from services.channels.configs.service import ChannelService
-from services.channels.outbound.senders import build_senders
 from services.channels.outbound.service import OutboundSender
+from services.channels.providers.registry import Providers
 from services.chat.base import Outbox
 from services.chat.threads.answers import AnswerService
 from services.chat.threads.fast_repository import BurstQuery, FastMessageRepository
@@ -36,7 +36,8 @@ from shared.events import Envelope
 from shared.events.chat import OUTBOUND_STREAM
 from shared.events.consumer import StreamConsumer
 from shared.events.consumer_settings import ConsumerSettings
-from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS, committed_event, publish_committed
+from shared.events.direct import DIRECT_PUBLISH_GRACE_SECONDS, publish_committed
+from shared.events.outbox import committed_event
 from shared.events.raw import raw_connection
 from shared.events.relay import OutboxRelay
 from tests.chat.inbound_support import chat_world
@@ -54,7 +55,7 @@ async def world(stack, committed_db, redis):
     tw = TwilioStandIn(TWILIO_SID, TWILIO_TOKEN)
     async with chat_world(stack, committed_db, redis) as w, serve_app(tw.app) as tw_url:
         settings = stack.settings(ChannelsSettings, twilio_api_url=tw_url)
-        sender = OutboundSender(w.sm, BOX, build_senders(settings))
+        sender = OutboundSender(w.sm, BOX, Providers(settings))
         async with w.sm() as s, s.begin():
             channel = await ChannelService(s, BOX).create(
                 w.tenant_id,

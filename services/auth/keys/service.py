@@ -25,7 +25,8 @@ from shared.auth import JWKSCache
 from shared.crypto import SecretBox
 from shared.db import utcnow
 from shared.events.auth_keys import AUTH_KEYS_STREAM, SIGNING_KEY_ADDED, SIGNING_KEY_RETIRED, SigningKeyChanged
-from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS, CommittedEvent, emit, publish_now
+from shared.events.direct import DIRECT_PUBLISH_GRACE_SECONDS, CommittedEvent, publish_now
+from shared.events.outbox import emit
 from shared.logging import get_logger
 
 log = get_logger("keys")

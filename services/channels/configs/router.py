@@ -67,5 +67,5 @@ async def set_telegram_webhook(
     box: BoxDep,
     base_url: BaseUrlDep,
 ) -> SetWebhookResult:
-    api_url = request.app.state.settings.telegram_api_url
-    return await ChannelService(session, box).set_telegram_webhook(tenant_id, channel_id, base_url, api_url)
+    providers = request.app.state.providers
+    return await ChannelService(session, box).register_webhook(tenant_id, channel_id, base_url, providers)

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ChannelType = Literal["telegram", "whatsapp_twilio"]
-_TELEGRAM_TOKEN = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{20,100}$")
-_TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
-_PHONE = re.compile(r"^(whatsapp:)?\+[1-9]\d{6,15}$")
-REQUIRED_CREDENTIALS = {"telegram": ("bot_token",), "whatsapp_twilio": ("account_sid", "auth_token", "from_number")}
+from services.channels.providers.registry import PROVIDERS, ChannelType
 
 
 class ChannelSettings(BaseModel):
@@ -27,23 +22,9 @@ class ChannelSettings(BaseModel):
 
 
 def validate_credentials(kind: str, creds: dict[str, str], *, partial: bool = False) -> dict[str, str]:
-    """Check the fields a channel type needs, with a message that says which one is wrong."""
-    allowed = REQUIRED_CREDENTIALS[kind]
-    unknown = set(creds) - set(allowed)
-    if unknown:
-        raise ValueError(f"unknown credential(s) for {kind}: {', '.join(sorted(unknown))}")
-    missing = [k for k in allowed if not creds.get(k)]
-    if missing and not partial:
-        raise ValueError(f"missing credential(s) for {kind}: {', '.join(missing)}")
-    for key, value in creds.items():
-        if not isinstance(value, str) or len(value) > 300:
-            raise ValueError(f"{key} must be a string of at most 300 characters")
-    if creds.get("bot_token") and not _TELEGRAM_TOKEN.match(creds["bot_token"]):
-        raise ValueError("bot_token does not look like a Telegram bot token (<digits>:<secret>)")
-    if creds.get("account_sid") and not _TWILIO_SID.match(creds["account_sid"]):
-        raise ValueError("account_sid must look like AC followed by 32 hex characters")
-    if creds.get("from_number") and not _PHONE.match(creds["from_number"]):
-        raise ValueError("from_number must be E.164, optionally prefixed with 'whatsapp:' (whatsapp:+5511...)")
+    """Check the fields a channel type needs (its provider's credential schema), saying which one is wrong."""
+    schema = PROVIDERS[kind].credentials
+    schema.validate(kind, creds, partial=partial)
     return creds
 
 

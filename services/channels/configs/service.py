@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 
 import orjson
 import structlog
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.channels.configs.errors import ChannelNotFound, InvalidCredentials, ProviderUnavailable
@@ -21,21 +19,19 @@ from services.channels.configs.schemas import (
     SetWebhookResult,
     validate_credentials,
 )
-from services.channels.providers import telegram
+from services.channels.providers.base import WebhookRegistrationError, WebhookRegistrationUnsupported
+from services.channels.providers.registry import PROVIDERS, Providers, provider_class
 from shared.crypto import SecretBox
 from shared.db import utcnow
 from shared.errors import BadRequest
 from shared.pagination import Page, PageParams
 
 log = structlog.get_logger("channels")
-WEBHOOK_PATHS = {"telegram": "telegram", "whatsapp_twilio": "twilio"}
-# Telegram allows 1-256 characters A-Z, a-z, 0-9, _ and - in secret_token.
-_SECRET_BYTES = 32
 
 
 def webhook_url(base_url: str, channel: Channel) -> str:
     """Absolute on CHANNELS_PUBLIC_BASE_URL; without it only the path (the operator has not said where we live)."""
-    return f"{base_url.rstrip('/')}/webhooks/{WEBHOOK_PATHS[channel.type]}/{channel.id}"
+    return f"{base_url.rstrip('/')}/webhooks/{provider_class(channel.type).webhook_path}/{channel.id}"
 
 
 def _last4(value: str) -> str:
@@ -52,19 +48,18 @@ class ChannelService:
 
     def _store_credentials(self, channel: Channel, creds: dict[str, str]) -> None:
         channel.credentials_encrypted = self.box.encrypt(orjson.dumps(creds).decode())
-        channel.credentials_last4 = {k: _last4(v) for k, v in creds.items() if k != "webhook_secret"}
+        generated = PROVIDERS[channel.type].credentials.generated
+        channel.credentials_last4 = {k: _last4(v) for k, v in creds.items() if k not in generated}
 
     def read(self, channel: Channel, base_url: str) -> ChannelRead:
-        fields = {"telegram": ("bot_token",), "whatsapp_twilio": ("account_sid", "auth_token", "from_number")}
+        fields = provider_class(channel.type).credentials.fields
         last4 = channel.credentials_last4 or {}
         return ChannelRead(
             id=channel.id,
             type=channel.type,
             name=channel.name,
             assistant_id=channel.assistant_id,
-            credentials={
-                k: CredentialState(is_set=k in last4, last4=last4.get(k) or None) for k in fields[channel.type]
-            },
+            credentials={k: CredentialState(is_set=k in last4, last4=last4.get(k) or None) for k in fields},
             settings=channel.settings or {},
             webhook_url=webhook_url(base_url, channel),
             webhook_registered_at=channel.webhook_registered_at,
@@ -81,9 +76,7 @@ class ChannelService:
             assistant_id=data.assistant_id,
             settings=data.settings.model_dump(exclude_none=True),
         )
-        creds = dict(data.credentials)
-        if data.type == "telegram":
-            creds["webhook_secret"] = secrets.token_urlsafe(_SECRET_BYTES)
+        creds = dict(data.credentials) | PROVIDERS[data.type].credentials.generate()
         self._store_credentials(channel, creds)
         await self.repo.add(channel)
         log.info("channel_created", channel_id=str(channel.id), type=channel.type)
@@ -121,33 +114,26 @@ class ChannelService:
         channel = await self.get(tenant_id, channel_id)
         channel.deleted_at = utcnow()
 
-    async def set_telegram_webhook(
-        self, tenant_id: uuid.UUID, channel_id: uuid.UUID, base_url: str, api_url: str
+    async def register_webhook(
+        self, tenant_id: uuid.UUID, channel_id: uuid.UUID, base_url: str, providers: Providers
     ) -> SetWebhookResult:
+        """Point the provider at this channel's webhook URL (Telegram's setWebhook)."""
         channel = await self.get(tenant_id, channel_id)
-        if channel.type != "telegram":
-            raise BadRequest("set-webhook is for telegram channels")
+        provider = providers[channel.type]
         creds = self.credentials(channel)
         if not base_url:
             raise BadRequest("CHANNELS_PUBLIC_BASE_URL is not configured: there is no public webhook URL to register")
-        url = webhook_url(base_url, channel)
-        if not url.startswith("https://") and not api_url:
-            raise BadRequest("Telegram only calls https webhooks: set CHANNELS_PUBLIC_BASE_URL to your https URL")
-        bot = telegram.make_bot(creds["bot_token"], api_url)
         try:
-            await bot.set_webhook(
-                url,
-                secret_token=creds["webhook_secret"],
-                allowed_updates=telegram.ALLOWED_UPDATES,
-                drop_pending_updates=False,
-            )
-        except TelegramNetworkError as exc:
-            raise ProviderUnavailable(f"Telegram did not answer: {type(exc).__name__}") from None
-        except TelegramAPIError as exc:
-            raise InvalidCredentials(f"Telegram refused setWebhook: {exc.message}") from None
-        finally:
-            await bot.session.close()
+            registration = await provider.register_webhook(creds, webhook_url(base_url, channel))
+        except WebhookRegistrationUnsupported as exc:
+            raise BadRequest(f"set-webhook is not supported for {channel.type} channels: {exc}") from None
+        except WebhookRegistrationError as exc:
+            if exc.unavailable:
+                raise ProviderUnavailable(str(exc)) from None
+            raise InvalidCredentials(str(exc)) from None
         channel.webhook_registered_at = utcnow()
         return SetWebhookResult(
-            webhook_url=url, registered_at=channel.webhook_registered_at, allowed_updates=telegram.ALLOWED_UPDATES
+            webhook_url=registration.url,
+            registered_at=channel.webhook_registered_at,
+            allowed_updates=registration.allowed_updates,
         )

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.channels.base import Outbox
 from services.channels.configs.repository import ChannelRepository
-from services.channels.media.download import MediaError, fetch_telegram_file, fetch_twilio_media
+from services.channels.providers.base import MediaError
+from services.channels.providers.registry import Providers
 from shared.crypto import SecretBox
 from shared.events import Envelope
 from shared.events.channels import InboundReceived
@@ -33,8 +34,7 @@ class MediaForwarder:
     box: SecretBox
     http: httpx.AsyncClient
     max_bytes: int
-    telegram_api_url: str = ""
-    twilio_api_url: str = ""
+    providers: Providers
 
     async def handle(self, envelope: Envelope, p: InboundReceived, session: AsyncSession) -> None:
         if p.kind != "audio" or not p.media or envelope.tenant_id is None:
@@ -46,23 +46,7 @@ class MediaForwarder:
         creds = orjson.loads(self.box.decrypt(channel.credentials_encrypted))
         item = p.media[0]  # as the provider described it (a Telegram file_id, a Twilio media url)
         try:
-            if channel.type == "telegram":
-                media = await fetch_telegram_file(
-                    self.http,
-                    creds["bot_token"],
-                    item["file_id"],
-                    max_bytes=self.max_bytes,
-                    api_url=self.telegram_api_url,
-                )
-            else:
-                media = await fetch_twilio_media(
-                    self.http,
-                    item["url"],
-                    creds["account_sid"],
-                    creds["auth_token"],
-                    max_bytes=self.max_bytes,
-                    twilio_api_url=self.twilio_api_url,
-                )
+            media = await self.providers[channel.type].fetch_media(self.http, creds, item, self.max_bytes)
         except MediaError as exc:
             # Chat stops waiting for this transcript after its grace period and hands the thread to a human.
             log.warning("voice_note_unavailable", inbound_id=str(p.inbound_id), error=str(exc))

@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.channels.configs.models import Channel
 from services.channels.outbound.models import Delivery
-from services.channels.outbound.senders import Sender, SendError, close_senders
 from services.channels.outbound.split import split_reply
+from services.channels.providers.base import ChannelProvider, SendError
+from services.channels.providers.registry import Providers
 from shared.crypto import SecretBox
 from shared.db import utcnow
 from shared.events import Envelope
@@ -56,8 +57,6 @@ SQL_SENT = (
     f"UPDATE {_DELIVERY} SET status = 'sent', error = NULL, parts = $3, provider_message_ids = $4, attempts = $5, "
     "sent_at = $6, updated_at = $6 WHERE id = $1 AND tenant_id = $2"
 )
-# Provider hard limits per message.
-PROVIDER_MAX_CHARS = {"telegram": 4096, "whatsapp_twilio": 1600}
 FINAL = {"sent", "delivered", "read", "failed", "undelivered", "unknown"}
 
 
@@ -70,7 +69,7 @@ class PermanentSendFailure(PermanentError):
 class OutboundSender:
     sessionmaker: async_sessionmaker[AsyncSession]
     box: SecretBox
-    senders: dict[str, Sender]
+    providers: Providers
     split_max_chars: int = 1000
     max_attempts: int = 5
     base_backoff: float = 0.5
@@ -104,7 +103,7 @@ class OutboundSender:
         if row is None:
             raise PermanentSendFailure(f"channel {channel_id} not found for this tenant")
         channel_type = row["type"]
-        sender = self.senders[channel_type]
+        sender = self.providers[channel_type]
         creds = self._credentials(row["credentials_encrypted"])
         if typing:
             try:
@@ -117,7 +116,7 @@ class OutboundSender:
             await self._already_handled(envelope)
             return
         text = payload.text.strip()
-        limit = PROVIDER_MAX_CHARS[channel_type]
+        limit = sender.max_chars
         if payload.split_replies:
             limit = min(limit, self.split_max_chars)
         parts = split_reply(text, limit)
@@ -154,7 +153,7 @@ class OutboundSender:
 
     async def aclose(self) -> None:
         """Close the providers' clients (and their connection pools)."""
-        await close_senders(self.senders)
+        await self.providers.aclose()
 
     async def _already_handled(self, envelope: Envelope) -> None:
         """The delivery exists: sent, failed, or interrupted mid-send by a crash (`sending`: marked `unknown`, never
@@ -171,7 +170,7 @@ class OutboundSender:
                 existing.updated_at = utcnow()
                 log.warning("delivery_unknown", delivery_id=str(existing.id))
 
-    async def _send_with_retry(self, sender: Sender, creds, recipient: str, text: str, tries: _Tries) -> str:
+    async def _send_with_retry(self, sender: ChannelProvider, creds, recipient: str, text: str, tries: _Tries) -> str:
         attempt = 0
         while True:
             attempt += 1

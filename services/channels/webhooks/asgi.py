@@ -1,6 +1,6 @@
-"""The two message webhooks as plain ASGI, ahead of FastAPI's whole middleware stack, routing and dependencies.
+"""The providers' message webhooks as plain ASGI, ahead of FastAPI's whole middleware stack, routing and dependencies.
 
-`POST /webhooks/twilio/{channel_id}` and `POST /webhooks/telegram/{channel_id}` are the only requests whose
+`POST /webhooks/<provider>/{channel_id}` (one per provider in providers/registry.py) are the only requests whose
 rate is set by the customers of every tenant at once; everything they do is in `WebhookIntake`. The FastAPI
 routes in router.py declare the same endpoints (OpenAPI) and call the same intake, so behaviour cannot drift;
 this layer only skips FastAPI on the way there.
@@ -19,16 +19,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import orjson
 import structlog
 
-from services.channels.webhooks.intake import EMPTY_TWIML, WebhookIntake
+from services.channels.providers.base import WebhookRequest
+from services.channels.providers.registry import PROVIDERS
+from services.channels.webhooks.intake import WebhookIntake
 from shared.asgi import ClientGone
 from shared.asgi import read_body as read_asgi_body
 from shared.errors import AppError, PayloadTooLarge, app_error_response
-
-_TWIML = EMPTY_TWIML.encode()
-_XML_HEADERS = [(b"content-type", b"text/xml; charset=utf-8"), (b"content-length", str(len(_TWIML)).encode())]
 
 
 @dataclass(frozen=True)
@@ -36,10 +34,7 @@ class _Route:
     path: str  # the template RequestContextMiddleware labels metrics and the access line with
 
 
-_ROUTES = {
-    "twilio": _Route("/webhooks/twilio/{channel_id}"),
-    "telegram": _Route("/webhooks/telegram/{channel_id}"),
-}
+_ROUTES = {p.webhook_path: _Route(f"/webhooks/{p.webhook_path}/{{channel_id}}") for p in PROVIDERS.values()}
 
 
 async def read_body(scope, receive, limit: int) -> bytes:
@@ -70,27 +65,21 @@ class WebhookFastPath:
         try:
             body = await read_body(scope, receive, state.settings.webhook_max_body_bytes)
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            if provider == "twilio":
-                query = scope.get("query_string", b"").decode("latin-1")
-                inbound_id = await intake.twilio_message(channel_id, headers, scope["path"], query, body)
-                structlog.contextvars.bind_contextvars(channel_id=channel_id, duplicate=inbound_id is None)
-                await send({"type": "http.response.start", "status": 200, "headers": _XML_HEADERS})
-                await send({"type": "http.response.body", "body": _TWIML})
-            else:
-                result = await intake.telegram_update(channel_id, headers, body)
-                structlog.contextvars.bind_contextvars(channel_id=channel_id, duplicate=result.get("duplicate"))
-                answer = orjson.dumps(result)
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(answer)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": answer})
+            query = scope.get("query_string", b"").decode("latin-1")
+            request = WebhookRequest(channel_id, headers, scope["path"], query, body)
+            answer = await intake.receive(state.providers.by_webhook_path[provider], request)
+            structlog.contextvars.bind_contextvars(channel_id=channel_id, duplicate=answer.duplicate)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", answer.content_type.encode()),
+                        (b"content-length", str(len(answer.body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": answer.body})
         except ClientGone:
             return  # nothing to answer; nothing was stored
         except AppError as exc:

@@ -1,7 +1,8 @@
-"""Provider webhooks. Nothing is stored or emitted unless the request is authentic and well formed;
-the 2xx leaves only after the message and its event are committed.
+"""Provider webhooks, one message route per provider in the registry (and a status route where the provider has
+delivery reports). Nothing is stored or emitted unless the request is authentic and well formed; the 2xx leaves
+only after the message and its event are committed.
 
-The two message routes are served by the plain-ASGI fast path (webhooks/asgi.py) before FastAPI sees them; the
+The message routes are served by the plain-ASGI fast path (webhooks/asgi.py) before FastAPI sees them; the
 declarations here document them in OpenAPI and call the same `WebhookIntake`, so either way behaves the same.
 """
 
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from services.channels.providers.base import ChannelProvider, WebhookRequest
+from services.channels.providers.registry import PROVIDERS
 from services.channels.webhooks.asgi import read_body
-from services.channels.webhooks.intake import EMPTY_TWIML, WebhookIntake
+from services.channels.webhooks.intake import WebhookIntake
 from services.channels.webhooks.service import record_status
 from shared.db import SessionDep
-from shared.errors import BadRequest
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 _REFUSED = {
@@ -24,57 +26,60 @@ _REFUSED = {
     422: {"description": "Text Postgres cannot store (a NUL character)"},
     503: {"description": "The database is unavailable; the provider retries"},
 }
-_TWILIO_REFUSED = _REFUSED | {415: {"description": "Not application/x-www-form-urlencoded"}}
 
 
 def _intake(request: Request) -> WebhookIntake:
     return request.app.state.webhook_intake
 
 
-async def _body(request: Request) -> bytes:
-    return await read_body(request.scope, request.receive, request.app.state.settings.webhook_max_body_bytes)
+def _provider(request: Request, cls: type[ChannelProvider]) -> ChannelProvider:
+    return request.app.state.providers[cls.type]
 
 
-def _headers(request: Request) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
-
-
-@router.post(
-    "/twilio/{channel_id}",
-    summary="Twilio WhatsApp message webhook",
-    response_class=Response,
-    responses=_TWILIO_REFUSED,
-)
-async def twilio_message(channel_id: str, request: Request) -> Response:
-    body = await _body(request)
+async def _webhook_request(channel_id: str, request: Request) -> WebhookRequest:
+    body = await read_body(request.scope, request.receive, request.app.state.settings.webhook_max_body_bytes)
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
     query = request.scope.get("query_string", b"").decode("latin-1")
-    await _intake(request).twilio_message(channel_id, _headers(request), request.url.path, query, body)
-    return Response(EMPTY_TWIML, media_type="text/xml")
+    return WebhookRequest(channel_id, headers, request.url.path, query, body)
 
 
-@router.post(
-    "/twilio/{channel_id}/status",
-    summary="Twilio delivery status callback",
-    response_class=Response,
-    responses=_TWILIO_REFUSED,
-)
-async def twilio_status(channel_id: str, request: Request, session: SessionDep) -> Response:
-    body = await _body(request)
-    intake = _intake(request)
-    headers = _headers(request)
-    params = intake.twilio_params(headers.get("content-type", ""), body)
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    url = intake.public_url(request.url.path, query)
-    channel = await intake.twilio_channel(channel_id, url, params, headers.get("x-twilio-signature", ""))
-    sid, status = params.get("MessageSid"), params.get("MessageStatus")
-    if not sid or not status:
-        raise BadRequest("MessageSid and MessageStatus are required")
-    error = params.get("ErrorCode")
-    await record_status(session, channel, sid, status, f"twilio error {error}" if error else None)
-    return Response(status_code=204)
+def _add_routes(cls: type[ChannelProvider]) -> None:
+    refused = _REFUSED | cls.webhook_refusals
+
+    async def message(channel_id: str, request: Request) -> Response:
+        answer = await _intake(request).receive(_provider(request, cls), await _webhook_request(channel_id, request))
+        return Response(answer.body, media_type=answer.content_type)
+
+    router.add_api_route(
+        f"/{cls.webhook_path}/{{channel_id}}",
+        message,
+        methods=["POST"],
+        summary=cls.webhook_summary,
+        response_class=Response,
+        responses=refused,
+        name=f"{cls.webhook_path}_message",
+    )
+    if not cls.has_status_callback:
+        return
+
+    async def status(channel_id: str, request: Request, session: SessionDep) -> Response:
+        provider = _provider(request, cls)
+        parts = provider.read(await _webhook_request(channel_id, request))
+        channel = await _intake(request).authenticate(provider, channel_id, parts)
+        report = provider.delivery_report(parts)
+        await record_status(session, channel, report)
+        return Response(status_code=204)
+
+    router.add_api_route(
+        f"/{cls.webhook_path}/{{channel_id}}/status",
+        status,
+        methods=["POST"],
+        summary=cls.status_summary,
+        response_class=Response,
+        responses=refused,
+        name=f"{cls.webhook_path}_status",
+    )
 
 
-@router.post("/telegram/{channel_id}", summary="Telegram bot update webhook", responses=_REFUSED)
-async def telegram_update(channel_id: str, request: Request) -> dict:
-    body = await _body(request)
-    return await _intake(request).telegram_update(channel_id, _headers(request), body)
+for _cls in PROVIDERS.values():
+    _add_routes(_cls)

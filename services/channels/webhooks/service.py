@@ -1,4 +1,4 @@
-"""Delivery reports from providers. Inbound messages are stored by webhooks/intake.py (one statement)."""
+"""Delivery reports from providers. Inbound messages are stored by webhooks/intake/ (one statement)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,14 @@ from sqlalchemy import any_, func, literal, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.channels.outbound.models import Delivery
-from services.channels.webhooks.intake import INBOUND_STREAM, CachedChannel
+from services.channels.providers.base import DeliveryReport
+from services.channels.webhooks.intake.channel_cache import CachedChannel
 from shared.db import utcnow
 
-__all__ = ["INBOUND_STREAM", "record_status"]
 
-
-async def record_status(
-    session: AsyncSession, channel: CachedChannel, provider_message_id: str, status: str, error: str | None
-) -> int:
-    """A provider's delivery report (Twilio status callback) moves the delivery forward."""
+async def record_status(session: AsyncSession, channel: CachedChannel, report: DeliveryReport) -> int:
+    """A provider's delivery report (e.g. Twilio's status callback) moves the delivery forward."""
+    provider_message_id, status, error = report.provider_message_id, report.status, report.error
     stmt = (
         update(Delivery)
         .where(

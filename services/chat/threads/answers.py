@@ -31,7 +31,7 @@ from services.chat.threads.schemas import MessageCreate, ThreadCreate
 from services.chat.threads.service import ThreadService
 from services.chat.threads.turns import Answer, Turn, history_of
 from shared.db import utcnow
-from shared.events.outbox import publish_committed
+from shared.events.direct import publish_committed
 from shared.events.raw import raw_connection
 
 

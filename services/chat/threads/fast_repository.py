@@ -21,7 +21,8 @@ from services.chat.threads.events import index_event, outbound_event
 from services.chat.threads.models import Message, Thread
 from services.chat.threads.repository import NewAnswer, StoredAnswer
 from shared.events.chat import OUTBOUND_REPLY, OUTBOUND_STREAM
-from shared.events.outbox import DIRECT_PUBLISH_GRACE_SECONDS, committed_event
+from shared.events.direct import DIRECT_PUBLISH_GRACE_SECONDS
+from shared.events.outbox import committed_event
 from shared.events.raw import NamedStatement
 from shared.events.search import INDEX_STREAM, MESSAGE_UPSERTED
 

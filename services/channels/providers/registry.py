@@ -1,0 +1,50 @@
+"""Channel `type` -> provider: the one place that lists them. Adding a provider is one module and one line here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from services.channels.providers.base import ChannelProvider
+from services.channels.providers.telegram import Telegram
+from services.channels.providers.twilio import TwilioWhatsApp
+from shared.errors import BadRequest
+
+PROVIDERS: Mapping[str, type[ChannelProvider]] = {
+    Telegram.type: Telegram,
+    TwilioWhatsApp.type: TwilioWhatsApp,
+}
+BY_WEBHOOK_PATH: Mapping[str, type[ChannelProvider]] = {p.webhook_path: p for p in PROVIDERS.values()}
+ChannelType = Literal[tuple(PROVIDERS)]  # type: ignore[valid-type] - the API's enum, from the registry
+
+
+class UnknownChannelType(BadRequest):
+    code = "unknown_channel_type"
+
+
+def provider_class(kind: str) -> type[ChannelProvider]:
+    try:
+        return PROVIDERS[kind]
+    except KeyError:
+        raise UnknownChannelType(f"unknown channel type {kind!r}") from None
+
+
+class Providers:
+    """One instance of every provider (its clients with it), built from the service's settings."""
+
+    def __init__(self, settings) -> None:
+        self._by_type: dict[str, ChannelProvider] = {k: cls.from_settings(settings) for k, cls in PROVIDERS.items()}
+        self.by_webhook_path: dict[str, ChannelProvider] = {p.webhook_path: p for p in self._by_type.values()}
+
+    def __getitem__(self, kind: str) -> ChannelProvider:
+        provider = self._by_type.get(kind)
+        if provider is None:
+            raise UnknownChannelType(f"unknown channel type {kind!r}")
+        return provider
+
+    def __iter__(self):
+        return iter(self._by_type.values())
+
+    async def aclose(self) -> None:
+        for provider in self._by_type.values():
+            await provider.aclose()

@@ -1,0 +1,7 @@
+"""The webhook intake (service.py), in parts: statements, group commit, relay wake-up, channel cache, its pool."""
+
+from services.channels.webhooks.intake.pool import asyncpg_dsn, keep_session
+from services.channels.webhooks.intake.service import WebhookIntake
+from services.channels.webhooks.intake.statements import INBOUND_STREAM
+
+__all__ = ["INBOUND_STREAM", "WebhookIntake", "asyncpg_dsn", "keep_session"]
