@@ -167,7 +167,8 @@ class Telegram:
         return TelegramRequest(request.headers.get("x-telegram-bot-api-secret-token", ""), request.body)
 
     def authentic(self, verifier: bytes, request: TelegramRequest) -> bool:
-        return hmac.compare_digest(request.secret.encode(), verifier)
+        """A channel without a secret (none is: we generate it at creation) takes nothing, not an empty header."""
+        return bool(verifier) and hmac.compare_digest(request.secret.encode(), verifier)
 
     def messages(self, request: TelegramRequest) -> Sequence[Incoming]:
         try:

@@ -22,9 +22,7 @@ from services.channels.providers.registry import (
 )
 
 _METHODS = [
-    name
-    for name, member in vars(ChannelProvider).items()
-    if inspect.isfunction(member) and not name.startswith("_")
+    name for name, member in vars(ChannelProvider).items() if inspect.isfunction(member) and not name.startswith("_")
 ]
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Histogram
 
-from services.channels.webhooks.intake.statements import INBOUND_STREAM, SQL_ACCEPT_MANY, InboundRow
+from services.channels.webhooks.intake.statements import INBOUND_STREAM, SQL_ACCEPT_MANY, InboundRow, Outcome
 from shared.errors import ServiceUnavailable
 from shared.events.direct import DIRECT_PUBLISH_GRACE_SECONDS
 
@@ -32,7 +32,7 @@ class InsertBatcher:
 
     A fixed set of sender tasks takes from one queue, so a request that gives up (its task cancelled) never strands
     the others, and a lone message is sent at the next turn of the event loop. Each message gets its own answer
-    `(channel_ok, stored)`. A statement Postgres refuses (a NUL in one message's text) is re-run a row at a time, so
+    `Outcome`. A statement Postgres refuses (a NUL in one message's text) is re-run a row at a time, so
     only that message gets the error; the database being unavailable is every queued message's 503."""
 
     def __init__(self, intake: WebhookIntake, max_rows: int, statements: int, rows_seen: Histogram | None) -> None:
@@ -44,7 +44,7 @@ class InsertBatcher:
         self._ready = asyncio.Event()
         self._senders: list[asyncio.Task] = []
 
-    async def run(self, row: InboundRow) -> tuple[bool, bool]:
+    async def run(self, row: InboundRow) -> Outcome:
         if not self._senders:
             loop = asyncio.get_running_loop()
             self._senders = [loop.create_task(self._send_forever()) for _ in range(self.statements)]
@@ -91,7 +91,7 @@ class InsertBatcher:
             for w, answer in zip(batch, answers, strict=True):
                 _settle(w.future, answer)
 
-    async def _execute(self, rows: list[InboundRow]) -> list[tuple[bool, bool]]:
+    async def _execute(self, rows: list[InboundRow]) -> list[Outcome]:
         columns = [list(c) for c in zip(*(r.values() for r in rows), strict=True)]
         intake = self.intake
         direct = intake.direct is not None and intake.direct.take(len(rows))
@@ -100,10 +100,10 @@ class InsertBatcher:
         result = await intake.db.run(lambda conn: conn.fetch(SQL_ACCEPT_MANY, *columns, INBOUND_STREAM, notify, delay))
         if self.rows_seen is not None:
             self.rows_seen.observe(len(rows))
-        answers = [(r["channel_ok"], r["stored"]) for r in result]
+        answers = [Outcome(r["channel_ok"], r["stored"]) for r in result]
         if direct:  # before the answers are settled: the XADD is written ahead of the responses
-            intake.direct.publish([row.event() for row, (_, stored) in zip(rows, answers, strict=True) if stored])
-        elif not notify and any(stored for _, stored in answers):
+            intake.direct.publish([row.event() for row, answer in zip(rows, answers, strict=True) if answer.stored])
+        elif not notify and any(answer.stored for answer in answers):
             intake.wake.after_commit()
         return answers
 

@@ -137,8 +137,8 @@ class WebhookIntake:
             ).decode(),
         )
         if self.batcher is not None:
-            channel_ok, stored = await self.batcher.run(row)
-            return channel_ok, (inbound_id if stored else None)
+            outcome = await self.batcher.run(row)
+            return outcome.channel_ok, (inbound_id if outcome.stored else None)
         direct = self.direct is not None and self.direct.take()
         notify = not direct and self.wake.inline()
         delay = DIRECT_PUBLISH_GRACE_SECONDS if direct else 0.0

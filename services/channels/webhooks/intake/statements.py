@@ -7,6 +7,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from services.channels.base import Outbox
 from services.channels.configs.models import Channel
@@ -55,6 +56,13 @@ class InboundRow:
             idempotency_key=self.idempotency_key, payload_json=self.payload,
         )  # fmt: skip
         return DirectEvent(self.event_id, INBOUND_STREAM, fields)
+
+
+class Outcome(NamedTuple):
+    """One message's answer from the statement."""
+
+    channel_ok: bool  # the channel still has the cached version (else: re-authenticate against the fresh row)
+    stored: bool  # False: a provider retry, nothing stored
 
 
 # The parameters of both statements: the row's (InboundRow.values()), then the statement's own.
