@@ -10,7 +10,7 @@ outermost layer of the app hands the requests it `claims` straight to a `Request
 (request id, metrics, the one access line, which carries the channel and whether it was a provider retry, and
 the problem+json 500 for an unexpected exception), sharing the metrics of the one in FastAPI's stack. So these
 requests skip Starlette's ServerErrorMiddleware and FastAPI's exception-telemetry and body-limit middleware, which
-do nothing for them (their share of the API's CPU: docs/benchmarks/pipeline.md): `RequestContextMiddleware` answers every
+do nothing for them (their CPU: docs/benchmarks/pipeline.md): `RequestContextMiddleware` answers every
 exception before ServerErrorMiddleware could, and `read_body` enforces the webhook body limit. Every other request,
 including other methods and paths under /webhooks/, takes FastAPI's full stack.
 """
