@@ -21,15 +21,15 @@ class ChannelsSettings(ServiceSettings):
     twilio_api_url: str = ""
     webhook_max_body_bytes: int = Field(256 * 1024, ge=1024)
     # Each API process wakes the outbox relay (NOTIFY) at most once per this many ms; a message stored in between
-    # is covered by one NOTIFY at the interval's end (webhooks/intake.py, RelayWake). 0 = a NOTIFY per message.
+    # is covered by one NOTIFY at the interval's end (webhooks/intake/wakeup.py). 0 = a NOTIFY per message.
     webhook_notify_interval_ms: int = Field(10, ge=0, le=1000)
-    # Group commit (webhooks/intake.py, InsertBatcher): each API process runs at most WEBHOOK_INSERT_STATEMENTS
+    # Group commit (webhooks/intake/batcher.py): each API process runs at most WEBHOOK_INSERT_STATEMENTS
     # intake statements at a time; messages arriving meanwhile go together in the next one, up to BATCH_MAX_ROWS.
     # 1 = off: one statement per message, as many at a time as the pool allows.
     webhook_batch_max_rows: int = Field(64, ge=1, le=1000)
     webhook_insert_statements: int = Field(4, ge=1, le=100)
     # Each API process publishes the events of at most this many messages a second itself, right after their commit
-    # (webhooks/intake.py, DirectPublish: sooner to the answer, docs/benchmarks/pipeline.md); the rest go through
+    # (shared/events/direct.py, DirectPublisher: sooner to the answer, docs/benchmarks/pipeline.md); the rest go through
     # the outbox relay, which costs the API nothing under a burst. 0 = every event through the relay.
     webhook_direct_publish_per_second: int = Field(100, ge=0, le=100_000)
     # Voice notes travel inline to transcription: keep this at or below TRANSCRIPTION_MAX_INLINE_AUDIO_BYTES.
