@@ -96,7 +96,9 @@ class WebhookIntake:
         not authentic or not well formed."""
         parts = provider.read(request)
         ch = await self.authenticate(provider, request.channel_id, parts)
-        stored = [await self.accept(provider, ch, msg, parts) for msg in provider.messages(parts)]
+        stored = []
+        for msg in provider.messages(parts):  # a loop, not a comprehension: no coroutine of its own per request
+            stored.append(await self.accept(provider, ch, msg, parts))
         return provider.answer(stored)
 
     # ---- storing ------------------------------------------------------------------------------------------------
