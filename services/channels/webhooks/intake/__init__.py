@@ -2,6 +2,5 @@
 
 from services.channels.webhooks.intake.pool import asyncpg_dsn, keep_session
 from services.channels.webhooks.intake.service import WebhookIntake
-from services.channels.webhooks.intake.statements import INBOUND_STREAM
 
-__all__ = ["INBOUND_STREAM", "WebhookIntake", "asyncpg_dsn", "keep_session"]
+__all__ = ["WebhookIntake", "asyncpg_dsn", "keep_session"]

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Histogram
 
-from services.channels.webhooks.intake.statements import INBOUND_STREAM, SQL_ACCEPT_MANY, InboundRow, Outcome
+from services.channels.webhooks.intake.statements import SQL_ACCEPT_MANY, InboundRow, Outcome
 from shared.errors import ServiceUnavailable
+from shared.events.channels import INBOUND_STREAM
 from shared.events.direct import DIRECT_PUBLISH_GRACE_SECONDS
 
 if TYPE_CHECKING:

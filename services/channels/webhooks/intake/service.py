@@ -35,10 +35,11 @@ from services.channels.providers.base import ChannelProvider, Incoming, WebhookA
 from services.channels.webhooks.intake.batcher import InsertBatcher
 from services.channels.webhooks.intake.channel_cache import CachedChannel, ChannelCache
 from services.channels.webhooks.intake.pool import IntakeDatabase
-from services.channels.webhooks.intake.statements import INBOUND_STREAM, SQL_ACCEPT, InboundRow
+from services.channels.webhooks.intake.statements import SQL_ACCEPT, InboundRow
 from services.channels.webhooks.intake.wakeup import RelayWake
 from shared.crypto import SecretBox
 from shared.errors import Forbidden, ServiceUnavailable
+from shared.events.channels import INBOUND_STREAM
 from shared.events.direct import DIRECT_PUBLISH_GRACE_SECONDS, DirectPublisher
 
 
