@@ -38,6 +38,8 @@ class TranscriptionSettings(ServiceSettings):
     word_timestamps: bool = True
     batched: bool = True
     batch_size: int = Field(8, ge=1, le=64)
+    # Speaker labels from the local engine when a job asks for 2+ speakers (voice encoder + clustering).
+    local_diarization: bool = True
 
     # Worker: bounded concurrency, lease on a running job, sweep of jobs whose worker died.
     max_concurrent_jobs: int = Field(1, ge=1, le=32)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 EN_SENTENCE = "Hello, I would like to order a large pizza with mushrooms for delivery tonight."
@@ -49,3 +51,40 @@ def concat(parts: list[Path], dst: Path, gap_seconds: float = 0.4) -> Path:
         timeout=300,
     )
     return dst
+
+
+@dataclass(frozen=True)
+class Turn:
+    start: float
+    end: float
+    speaker: str
+
+
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def dialogue(lines: list[tuple[str, str]], dst: Path, gap_seconds: float = 0.5) -> tuple[Path, list[Turn]]:
+    """Turns of (espeak-ng voice, text) joined by sox with silences; the turn times are the ground truth."""
+    if shutil.which("sox") is None:
+        raise RuntimeError("missing sox: run `bash scripts/ensure-system-packages.sh` (make test does)")
+    silence = dst.with_suffix(".gap.wav")
+    parts: list[str] = []
+    turns: list[Turn] = []
+    at = 0.0
+    for i, (voice, text) in enumerate(lines):
+        wav = speak(text, voice, dst.with_suffix(f".t{i}.wav"))
+        if i == 0:
+            subprocess.run(
+                ["sox", "-n", "-r", str(wave.open(str(wav)).getframerate()), "-c", "1", "-b", "16", str(silence),
+                 "trim", "0", str(gap_seconds)],
+                check=True,
+                timeout=60,
+            )
+        seconds = wav_seconds(wav)
+        turns.append(Turn(at, at + seconds, voice))
+        at += seconds + gap_seconds
+        parts += [str(wav), str(silence)]
+    subprocess.run(["sox", *parts[:-1], str(dst)], check=True, timeout=120)
+    return dst, turns

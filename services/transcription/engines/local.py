@@ -1,4 +1,4 @@
-"""Local engine: faster-whisper (CTranslate2 on CPU) on the packaged Whisper base model; no diarization."""
+"""Local engine: faster-whisper (CTranslate2 on CPU) on the packaged Whisper base model, speakers by diarization.py."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from services.transcription.engines import diarization
 from services.transcription.engines.base import (
     Cancelled,
     EngineError,
@@ -21,7 +22,7 @@ from services.transcription.engines.base import (
 )
 from services.transcription.engines.model_files import ModelFilesError, ensure_whisper_base
 
-NO_DIARIZATION_NOTE = "the local engine does not identify speakers; use engine 'assemblyai' or 'openai' for speakers"
+NO_DIARIZATION_NOTE = "speaker labels are off for the local engine (TRANSCRIPTION_LOCAL_DIARIZATION=false)"
 _models: dict[tuple, Any] = {}
 _models_lock = threading.Lock()
 
@@ -62,10 +63,10 @@ def whisper_language(value: str | None) -> str | None:
 @register("local")
 class LocalWhisperEngine:
     name = "local"
-    diarizes = False
 
     def __init__(self, settings, **_: Any) -> None:
         self.settings = settings
+        self.diarizes = settings.local_diarization
         self._executor = ThreadPoolExecutor(max_workers=settings.max_concurrent_jobs, thread_name_prefix="whisper")
 
     def model(self):
@@ -104,6 +105,8 @@ class LocalWhisperEngine:
             raise EngineError("the audio holds no samples")
         options["language"], source = self.choose_language(model, audio, request)
         progress.set(5)  # decoded; the first segment only arrives after a whole 30 s window
+        diarize = self.diarizes and (request.speakers_expected or 0) >= 2
+        share = 90 if diarize else 99  # of the progress bar for Whisper; speaker labels take the rest
         try:
             if s.batched:
                 from faster_whisper import BatchedInferencePipeline
@@ -121,19 +124,26 @@ class LocalWhisperEngine:
                 ]
                 segments.append(Segment(start=float(seg.start), end=float(seg.end), text=seg.text.strip(), words=words))
                 if duration > 0:
-                    progress.set(min(99.0, seg.end / duration * 100))
+                    progress.set(min(share, seg.end / duration * share))
         except Cancelled:
             raise
         except Exception as exc:  # noqa: BLE001 - surface a readable error, never crash the worker
             raise EngineError(f"transcription failed: {type(exc).__name__}: {exc}"[:500]) from exc
+        if diarize and segments:
+            try:
+                segments = diarization.diarize(audio, segments, request.speakers_expected)
+            except EngineUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - surface a readable error, never crash the worker
+                raise EngineError(f"speaker labelling failed: {type(exc).__name__}: {exc}"[:500]) from exc
         progress.set(100)
         return Transcript(
             text=" ".join(seg.text for seg in segments if seg.text).strip(),
             language=info.language,
             duration_seconds=round(duration, 3),
             segments=segments,
-            diarized=False,
-            notes=[NO_DIARIZATION_NOTE] if request.diarize else [],
+            diarized=diarize,
+            notes=[NO_DIARIZATION_NOTE] if request.diarize and not self.diarizes else [],
             raw={"language_probability": info.language_probability, "language_source": source},
         )
 
