@@ -76,12 +76,10 @@ def dialogue(lines: list[tuple[str, str]], dst: Path, gap_seconds: float = 0.5) 
     for i, (voice, text) in enumerate(lines):
         wav = speak(text, voice, dst.with_suffix(f".t{i}.wav"))
         if i == 0:
-            subprocess.run(
-                ["sox", "-n", "-r", str(wave.open(str(wav)).getframerate()), "-c", "1", "-b", "16", str(silence),
-                 "trim", "0", str(gap_seconds)],
-                check=True,
-                timeout=60,
-            )
+            with wave.open(str(wav)) as w:
+                rate = w.getframerate()
+            sox_silence = ["sox", "-n", "-r", str(rate), "-c", "1", "-b", "16", str(silence), "trim", "0"]
+            subprocess.run([*sox_silence, str(gap_seconds)], check=True, timeout=60)
         seconds = wav_seconds(wav)
         turns.append(Turn(at, at + seconds, voice))
         at += seconds + gap_seconds
