@@ -107,8 +107,8 @@ async def test_portuguese_with_language_hint_and_speakers_note(client, auth, ten
     for word in ("bom dia", "gostaria", "pizza", "grande", "entrega"):
         assert word in text, (word, text)
     assert job["language"] == "pt"
-    assert job["speakers_available"] is False
-    assert any("does not identify speakers" in n for n in job["notes"])
+    assert job["speakers_available"] is True and not job["notes"]
+    assert all(s["speaker"] in ("A", "B") for s in job["segments"])
 
 
 async def test_exports_are_valid_files(client, auth, tenant, en_note, runner):
