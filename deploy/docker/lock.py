@@ -29,6 +29,10 @@ IMAGES: dict[str, list[str]] = {
     "transcription": ["transcription"],
 }
 DEV_EXTRAS = ["all", "dev", "test"]
+# resemblyzer (the speaker encoder's weights) requires webrtcvad and the `typing` backport, published as sources
+# only. The code imports neither (services/transcription/engines/diarization.py), so they are resolved from source,
+# kept in the dev lock (`make install` builds them) and left out of the image locks (wheels only, --no-deps).
+SOURCE_ONLY = {"webrtcvad", "typing"}
 DEV_LOCK = ROOT / "requirements-dev.txt"
 
 
@@ -45,6 +49,7 @@ def resolve(extras: list[str], constraint: Path | None = None) -> list[tuple[str
                 "--ignore-installed",
                 "--quiet",
                 "--only-binary=:all:",
+                f"--no-binary={','.join(sorted(SOURCE_ONLY))}",
                 "--report",
                 str(report),
                 *(["--constraint", str(constraint)] if constraint else []),
@@ -63,6 +68,8 @@ def main(images: list[str]) -> None:
     for image in images or ["dev", *IMAGES]:
         extras = DEV_EXTRAS if image == "dev" else IMAGES[image]
         pins = resolve(extras, None if image == "dev" else DEV_LOCK)
+        if image != "dev":
+            pins = [(name, version) for name, version in pins if name.lower() not in SOURCE_ONLY]
         what = "development installs (make install)" if image == "dev" else f"the `{image}` image"
         header = (
             f"# Lock of {what}: atende's dependencies + extras [{', '.join(extras)}].\n"

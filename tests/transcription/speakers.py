@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
@@ -18,7 +20,20 @@ def frames(spans: list[Turn], names: list[str], length: int) -> np.ndarray:
     return out
 
 
-def der(reference: list[Turn], hypothesis: list[Turn]) -> float:
+@dataclass(frozen=True)
+class DiarizationError:
+    """Shares of the reference speech; `total` is the DER."""
+
+    missed: float
+    false_alarm: float
+    confusion: float
+
+    @property
+    def total(self) -> float:
+        return self.missed + self.false_alarm + self.confusion
+
+
+def der_parts(reference: list[Turn], hypothesis: list[Turn]) -> DiarizationError:
     """(missed + false alarm + confusion) / reference speech, over 10 ms frames, no collar, best 1:1 mapping."""
     length = round(max(t.end for t in reference + hypothesis) / FRAME) + 1
     ref_names = sorted({t.speaker for t in reference})
@@ -28,11 +43,16 @@ def der(reference: list[Turn], hypothesis: list[Turn]) -> float:
     both = (ref >= 0) & (hyp >= 0)
     np.add.at(overlap, (ref[both], hyp[both]), 1)
     rows, cols = linear_sum_assignment(-overlap)
-    matched = overlap[rows, cols].sum()
-    missed = np.sum((ref >= 0) & (hyp < 0))
-    false_alarm = np.sum((ref < 0) & (hyp >= 0))
-    confusion = both.sum() - matched
-    return float((missed + false_alarm + confusion) / max(1, np.sum(ref >= 0)))
+    speech = max(1, int(np.sum(ref >= 0)))
+    return DiarizationError(
+        missed=float(np.sum((ref >= 0) & (hyp < 0)) / speech),
+        false_alarm=float(np.sum((ref < 0) & (hyp >= 0)) / speech),
+        confusion=float((both.sum() - overlap[rows, cols].sum()) / speech),
+    )
+
+
+def der(reference: list[Turn], hypothesis: list[Turn]) -> float:
+    return der_parts(reference, hypothesis).total
 
 
 def labelled_turns(segments: list[dict]) -> list[Turn]:
