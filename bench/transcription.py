@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from services.transcription.engines.model_files import ensure_whisper_base  # noqa: E402
-from tests.transcription.audio_gen import concat, convert, dialogue, speak  # noqa: E402
+from tests.transcription.audio_gen import concat, convert, dialogue, speak, wav_seconds  # noqa: E402
 from tests.transcription.speakers import der_parts, labelled_turns, turns_right  # noqa: E402
 
 SENTENCES = [
@@ -58,11 +57,6 @@ class Clip:
     path: Path
     seconds: float
     reference: str
-
-
-def wav_seconds(path: Path) -> float:
-    with wave.open(str(path)) as w:
-        return w.getnframes() / w.getframerate()
 
 
 def make_clips(workdir: Path, targets: list[int]) -> list[Clip]:

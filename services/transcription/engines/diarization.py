@@ -110,7 +110,7 @@ def window_starts(first: int, last: int, step: int, n_frames: int) -> list[int]:
 
 
 def embed_windows(audio: np.ndarray, spans: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(start s, end s, embedding) of the windows that are mostly speech."""
+    """(start s, end s, embedding) of the windows inside the speech stretches."""
     import torch
 
     mel = mel_frames(audio)
