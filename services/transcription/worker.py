@@ -55,9 +55,9 @@ async def run(
     egress = create_egress_client(settings.egress_policy(), resolver, timeout=30)
     runner = build_runner(settings, create_sessionmaker(engine), http, egress)
     if runner.settings.default_engine == "local":
-        # Load the model before taking work, so the first job does not pay for it and a broken install shows now.
+        # Load the models before taking work, so the first job does not pay for them and a broken install shows now.
         try:
-            await asyncio.to_thread(runner.engines["local"].model)
+            await asyncio.to_thread(runner.engines["local"].warm_up)
         except Exception as exc:  # noqa: BLE001 - jobs will fail with the same readable reason
             log.error("local_model_unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
     sweeper = asyncio.create_task(runner.run_sweeper(stop), name="job-sweep")

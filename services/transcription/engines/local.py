@@ -74,6 +74,12 @@ class LocalWhisperEngine:
         threads = s.cpu_threads or max(1, (os.cpu_count() or 2) // s.max_concurrent_jobs)
         return load_model(s.model_cache_dir, s.compute_type, threads, s.max_concurrent_jobs)
 
+    def warm_up(self) -> None:
+        """Load the Whisper model (and the voice encoder when speaker labels are on) before the first job."""
+        self.model()
+        if self.diarizes:
+            diarization.load_encoder()
+
     async def wait_idle(self) -> None:
         """Until every decode already handed to the pool has returned (a cancelled one ends with its window)."""
         loop = asyncio.get_running_loop()
