@@ -47,6 +47,14 @@ class TenantRecord:
         return {str(k): str(v) for k, v in raw.items() if isinstance(v, str) and v} if isinstance(raw, dict) else {}
 
 
+@dataclass(frozen=True)
+class TenantCounts:
+    """Live tenants per status, platform-wide (auth's GET /internal/v1/tenants/counts)."""
+
+    active: int
+    inactive: int
+
+
 class TenantSettingsClient(Generic[T]):
     """`await client.get(tenant_id)` -> the service's own settings type for that tenant, cached per tenant."""
 
@@ -92,6 +100,21 @@ class TenantSettingsClient(Generic[T]):
             self._cache.clear()
         else:
             self._cache.pop(tenant_id, None)
+
+    async def counts(self) -> TenantCounts | None:
+        """Active and inactive tenants, uncached (a superuser's dashboard); None when auth cannot say."""
+        if not self.base_url:
+            return None
+        try:
+            token = await self.tokens.token()
+            resp = await self.http.get(
+                f"{self.base_url}/internal/v1/tenants/counts", headers={"Authorization": f"Bearer {token}"}, timeout=5
+            )
+            body = resp.json() if resp.status_code == 200 else None
+            return TenantCounts(active=int(body["active"]), inactive=int(body["inactive"])) if body else None
+        except Exception as exc:  # noqa: BLE001 - the metrics answer without the count
+            log.warning("tenant_counts_unavailable", error=type(exc).__name__)
+            return None
 
     async def _fetch(self, tenant_id: uuid.UUID) -> TenantRecord:
         if not self.base_url:

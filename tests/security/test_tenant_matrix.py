@@ -213,7 +213,8 @@ async def test_tenant_a_cannot_reach_tenant_b(stack, committed_db, redis, tmp_pa
                     statuses[path] = (r.status_code, r.text[:200])
         for path in ("/api/v1/assistants", "/api/v1/contacts", "/api/v1/threads", "/api/v1/channels",
                      "/api/v1/transcriptions", "/api/v1/documents", "/api/v1/api-keys", "/api/v1/buffers",
-                     "/api/v1/tenants", f"/api/v1/tenants/{a.tenant_id}/members"):  # fmt: skip
+                     "/api/v1/tenants", f"/api/v1/tenants/{a.tenant_id}/members",
+                     "/api/v1/threads/counts"):  # fmt: skip
             assert path in seen_ok, (path, statuses.get(path))
         r = await p.gw.get("/api/v1/threads", headers=a.headers)
         assert a.ids["thread_id"] in r.text

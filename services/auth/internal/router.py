@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from services.auth.api_keys.keycodec import pepper_from
 from services.auth.deps import BoxDep, RedisDep, SettingsDep
+from services.auth.tenants.schemas import TenantCounts
 from services.auth.tenants.service import TenantService
 from services.auth.tokens.deps import TokenServiceDep
 from services.auth.tokens.schemas import ExchangedToken, ExchangeRequest, ServiceToken, ServiceTokenRequest
@@ -27,6 +28,12 @@ async def token_exchange(
     body: ExchangeRequest, _: ServiceDep, tokens: TokenServiceDep, settings: SettingsDep
 ) -> ExchangedToken:
     return await tokens.exchange(body.api_key, pepper_from(settings.api_key_pepper, settings.secrets_key))
+
+
+@router.get("/tenants/counts")
+async def count_tenants(_: ServiceDep, session: SessionDep, redis: RedisDep) -> TenantCounts:
+    """Live tenants per status: chat's platform metrics (GET /api/v1/metrics?all=true) count active companies."""
+    return await TenantService(session, redis).counts()
 
 
 @router.get("/tenants/{tenant_id}", responses={404: {"description": "no such tenant"}})

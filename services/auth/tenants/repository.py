@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth.tenants.models import Tenant, TenantSecret
@@ -33,11 +33,20 @@ class TenantRepository:
         await self.session.flush()
         return tenant
 
-    async def page(self, page: PageParams, *, only_ids: Sequence[uuid.UUID] | None = None) -> KeysetPage:
+    async def page(
+        self, page: PageParams, *, only_ids: Sequence[uuid.UUID] | None = None, status: str | None = None
+    ) -> KeysetPage:
         stmt = select(Tenant).where(Tenant.deleted_at.is_(None))
+        if status is not None:
+            stmt = stmt.where(Tenant.status == status)
         if only_ids is not None:
             stmt = stmt.where(Tenant.id.in_(list(only_ids)))
         return await keyset_page(self.session, stmt, Keyset.created(Tenant), page)
+
+    async def count_by_status(self) -> dict[str, int]:
+        """Live tenants per status, platform-wide (superusers and services only)."""
+        stmt = select(Tenant.status, func.count()).where(Tenant.deleted_at.is_(None)).group_by(Tenant.status)
+        return {str(row[0]): int(row[1]) for row in await self.session.execute(stmt)}
 
     async def get_secret(self, tenant_id: uuid.UUID, name: str) -> TenantSecret | None:
         return await self.session.scalar(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from fastapi import APIRouter, Response
 
@@ -21,8 +22,14 @@ async def create_tenant(body: TenantCreate, principal: SuperuserDep, tenants: Te
 
 
 @router.get("", dependencies=[ReadScope])
-async def list_tenants(principal: CurrentPrincipal, tenants: TenantServiceDep, page: PageDep) -> Page[TenantRead]:
-    return await tenants.list(principal, page)
+async def list_tenants(
+    principal: CurrentPrincipal,
+    tenants: TenantServiceDep,
+    page: PageDep,
+    status: Literal["active", "inactive"] | None = None,
+) -> Page[TenantRead]:
+    """A superuser sees every tenant (picks any company); others their own."""
+    return await tenants.list(principal, page, status)
 
 
 @router.get("/{tenant_id}", dependencies=[ReadScope], responses=_404)

@@ -117,3 +117,10 @@ class SecretRead(BaseModel):
     is_set: bool
     last4: str | None
     updated_at: datetime | None
+
+
+class TenantCounts(BaseModel):
+    """Live tenants per status, platform-wide (GET /internal/v1/tenants/counts, for the platform dashboard)."""
+
+    active: int
+    inactive: int

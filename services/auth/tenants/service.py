@@ -22,7 +22,7 @@ from services.auth.tenants.errors import (
 )
 from services.auth.tenants.models import DEFAULT_SECTORS, Tenant, TenantSecret
 from services.auth.tenants.repository import TenantRepository
-from services.auth.tenants.schemas import SecretRead, TenantCreate, TenantRead, TenantUpdate
+from services.auth.tenants.schemas import SecretRead, TenantCounts, TenantCreate, TenantRead, TenantUpdate
 from services.auth.users.errors import UsersOnly
 from services.auth.users.models import User
 from shared.auth import Principal
@@ -111,14 +111,16 @@ class TenantService:
         await self._changed(tenant.id, ["created"])
         return tenant
 
-    async def list(self, principal: Principal, page: PageParams) -> Page[TenantRead]:
+    async def list(self, principal: Principal, page: PageParams, status: str | None = None) -> Page[TenantRead]:
+        """A superuser: every tenant (to pick any company); others: their memberships (a key: its tenant)."""
         if is_platform_superuser(principal):
-            found = await self.tenants.page(page)
+            found = await self.tenants.page(page, status=status)
         elif principal.kind == "user" and principal.user_id:
             ids = [t.id for _, t in await self.members.of_user(principal.user_id)]
-            found = await self.tenants.page(page, only_ids=ids)
+            found = await self.tenants.page(page, only_ids=ids, status=status)
         else:
-            found = await self.tenants.page(page, only_ids=[principal.tenant_id] if principal.tenant_id else [])
+            only = [principal.tenant_id] if principal.tenant_id else []
+            found = await self.tenants.page(page, only_ids=only, status=status)
         return Page(items=[TenantRead.model_validate(t) for t in found.rows], next_cursor=found.next_cursor)
 
     async def update(self, principal: Principal, tenant_id: uuid.UUID, data: TenantUpdate) -> Tenant:
@@ -194,6 +196,10 @@ class TenantService:
             raise SecretNotFound(f"no secret named {name!r}")
         log.info("tenant_secret_deleted", tenant_id=str(tenant_id), name=name)
         await self._changed(tenant_id, [f"secrets.{name}"])
+
+    async def counts(self) -> TenantCounts:
+        by_status = await self.tenants.count_by_status()
+        return TenantCounts(active=by_status.get("active", 0), inactive=by_status.get("inactive", 0))
 
     async def internal_read(self, tenant_id: uuid.UUID) -> dict[str, Any]:
         """Settings plus decrypted secrets, for services holding a service token."""

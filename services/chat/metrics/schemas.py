@@ -43,3 +43,5 @@ class MetricsRead(BaseModel):
     first_response_p90_seconds: float | None
     tokens: Tokens
     per_day: list[DayCount]
+    # all=true only: live tenants whose status is active (auth's count; null when auth could not say).
+    active_tenants: int | None = None

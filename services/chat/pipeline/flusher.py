@@ -116,6 +116,12 @@ class Flusher:
         ids = list(dict.fromkeys(str(i["message_id"]) for i in claim.items))
         rt = self.runtime
         tenant = await rt.tenants.get(tenant_id)
+        if tenant.status == "inactive":
+            # Deactivated while the burst waited: no AI answer, now or after reactivation (the inbox shows it).
+            await self.store.ack(claim)
+            self._attempts.pop(claim.key, None)
+            log.info("burst_dropped_tenant_inactive", key=claim.key)
+            return "tenant_inactive"
         # Everything the answer needs in one autocommit statement (one snapshot, no BEGIN/ROLLBACK round trips).
         burst = [uuid.UUID(i) for i in ids]
         async with raw_connection(rt.sessionmaker, autocommit=True) as conn:

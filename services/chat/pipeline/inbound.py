@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.chat.buffers.store import BufferStore, buffer_key
 from services.chat.runtime import ChatRuntime
+from services.chat.tenants.settings import TenantSettings
 from services.chat.threads.events import emit_index
 from services.chat.threads.fast_repository import ChannelContact, FastMessageRepository, NewContact, NewInbound
 from services.chat.threads.repository import MessageRepository, ThreadRepository
@@ -97,8 +98,11 @@ class InboundHandler:
             return None  # stored by an earlier delivery
         thread_id = stored.thread_id
         woken = None
-        if stored.ai_enabled:  # else a human has taken over: the message waits in the inbox, no answer
-            policy = await self.policy(tenant_id, p.channel_settings)
+        tenant = await self.runtime.tenants.get(tenant_id)
+        # A human has taken over, or the tenant is inactive: the message waits in the inbox, never answered by the
+        # AI (not even after reactivation: it never joined a buffer).
+        if stored.ai_enabled and tenant.status != "inactive":
+            policy = self.policy(tenant, p.channel_settings)
             await self.store.add(
                 buffer_key(tenant_id, thread_id),
                 {"message_id": str(message_id)},
@@ -124,9 +128,9 @@ class InboundHandler:
 
         return after_commit
 
-    async def policy(self, tenant_id: uuid.UUID, overrides: dict) -> BufferPolicy:
+    @staticmethod
+    def policy(tenant: TenantSettings, overrides: dict) -> BufferPolicy:
         """The channel's overrides win over the tenant's buffer settings."""
-        tenant = await self.runtime.tenants.get(tenant_id)
         enabled = overrides.get("buffer_enabled")
         seconds = overrides.get("buffer_seconds")
         max_wait = overrides.get("buffer_max_wait_seconds")

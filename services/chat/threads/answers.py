@@ -28,7 +28,7 @@ from services.chat.threads.fast_repository import FastMessageRepository
 from services.chat.threads.models import Message, Thread
 from services.chat.threads.repository import MessageRepository, MessageStore, NewAnswer, StoredAnswer, ThreadRepository
 from services.chat.threads.schemas import MessageCreate, ThreadCreate
-from services.chat.threads.service import ThreadService
+from services.chat.threads.service import Owner, ThreadService
 from services.chat.threads.turns import Answer, Turn, history_of
 from shared.db import utcnow
 from shared.events.direct import publish_committed
@@ -48,7 +48,7 @@ class AnswerService:
     # -- step 1: the incoming message, committed on its own -------------------------------------------------
 
     async def create_thread(
-        self, tenant_id: uuid.UUID, data: ThreadCreate, operator: str | None
+        self, tenant_id: uuid.UUID, data: ThreadCreate, operator: str | None, owner: Owner | None = None
     ) -> tuple[Thread, Turn | None]:
         message = data.message.strip() if data.message else None
         if data.message is not None and not message:
@@ -57,7 +57,7 @@ class AnswerService:
             self.check_length(message)
         tenant = await self.rt.tenants.get(tenant_id)
         async with self.rt.sessionmaker() as session, session.begin():
-            thread = await ThreadService(session).create(tenant_id, data)
+            thread = await ThreadService(session).create(tenant_id, data, owner, tenant.sectors)
             turn = None
             if message:
                 turn = await self._store_incoming(session, tenant, thread, MessageCreate(content=message), operator)

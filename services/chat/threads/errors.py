@@ -21,3 +21,7 @@ class MessageEmpty(Unprocessable):
 
 class NotReviewable(Conflict):
     code = "message_not_reviewable"
+
+
+class SectorNotAllowed(Unprocessable):
+    code = "sector_not_allowed"

@@ -21,6 +21,14 @@ class Thread(UUIDPk, Timestamps, Base):
     __table_args__ = (
         Index("ix_thread_tenant_activity", "tenant_id", "last_message_at", "id"),
         Index("ix_thread_tenant_contact", "tenant_id", "contact_id"),
+        Index(
+            "ix_thread_tenant_owner",
+            "tenant_id",
+            "created_by_id",
+            "last_message_at",
+            "id",
+            postgresql_where=text("created_by_id IS NOT NULL"),
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID]
@@ -36,6 +44,15 @@ class Thread(UUIDPk, Timestamps, Base):
     needs_human: Mapped[bool] = mapped_column(default=False)
     last_message_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
     deleted_at: Mapped[datetime | None]
+    # Who started it: "user" (a user id) or "api_key" (a key id); both null for a channel's thread.
+    created_by_kind: Mapped[str | None] = mapped_column(String(16))
+    created_by_id: Mapped[str | None] = mapped_column(String(64))
+
+    @property
+    def created_by(self) -> dict | None:
+        if self.created_by_kind is None or self.created_by_id is None:
+            return None
+        return {"kind": self.created_by_kind, "id": self.created_by_id}
 
 
 class Message(UUIDPk, Base):
@@ -44,10 +61,20 @@ class Message(UUIDPk, Base):
         Index("ix_message_thread_seq", "thread_id", "seq"),
         Index("ix_message_tenant_created", "tenant_id", "created_at"),
         Index("ix_message_tenant_contact", "tenant_id", "contact_id", "seq"),
-        Index("uq_message_tenant_external", "tenant_id", "external_id", unique=True,
-              postgresql_where=text("external_id IS NOT NULL")),
-        Index("uq_message_tenant_batch", "tenant_id", "batch_key", unique=True,
-              postgresql_where=text("batch_key IS NOT NULL")),
+        Index(
+            "uq_message_tenant_external",
+            "tenant_id",
+            "external_id",
+            unique=True,
+            postgresql_where=text("external_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_message_tenant_batch",
+            "tenant_id",
+            "batch_key",
+            unique=True,
+            postgresql_where=text("batch_key IS NOT NULL"),
+        ),
     )
 
     # Total order of messages (created_at can tie inside one transaction); keyset pages use it.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,13 @@ class ThreadFilters:
     contact_id: uuid.UUID | None = None
     q: str | None = None
     include_deleted: bool = False
+    created_by_id: str | None = None  # owner=me: the caller's user or API key id
+
+
+@dataclass(frozen=True)
+class SectorTally:
+    sector: str | None
+    count: int
 
 
 def _escape(q: str) -> str:
@@ -87,6 +94,7 @@ class ThreadRepository:
             (Thread.sector, filters.sector),
             (Thread.channel, filters.channel),
             (Thread.contact_id, filters.contact_id),
+            (Thread.created_by_id, filters.created_by_id),
         ):
             if value is not None:
                 stmt = stmt.where(column == value)
@@ -99,6 +107,20 @@ class ThreadRepository:
             )
             stmt = stmt.where(or_(Thread.title.ilike(like, escape="\\"), in_messages))
         return await keyset_page(self.session, stmt, BY_ACTIVITY, page)
+
+    async def sector_counts(self, tenant_id: uuid.UUID, status: str | None, limit: int) -> list[SectorTally]:
+        """Live threads per sector, most first."""
+        count = func.count().label("n")
+        stmt = (
+            select(Thread.sector, count)
+            .where(Thread.tenant_id == tenant_id, Thread.deleted_at.is_(None))
+            .group_by(Thread.sector)
+            .order_by(count.desc(), Thread.sector)
+            .limit(limit)
+        )
+        if status is not None:
+            stmt = stmt.where(Thread.status == status)
+        return [SectorTally(row[0], int(row[1])) for row in await self.session.execute(stmt)]
 
     async def get_message(self, tenant_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
         """A message of a live thread of this tenant."""

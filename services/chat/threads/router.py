@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from sse_starlette import EventSourceResponse
@@ -18,16 +18,18 @@ from services.chat.threads.schemas import (
     MessageCreate,
     MessageRead,
     MessageReview,
+    SectorCounts,
     ThreadCreate,
     ThreadCreated,
     ThreadRead,
     ThreadStatus,
     ThreadUpdate,
 )
-from services.chat.threads.service import ThreadService
+from services.chat.threads.service import Owner, ThreadService
 from services.chat.threads.streaming import StreamingAnswers
 from shared.auth import CurrentPrincipal, Principal, ReadScope, TenantIdDep, WriteScope
 from shared.db import SessionDep
+from shared.errors import Forbidden
 from shared.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1", tags=["threads"])
@@ -53,7 +55,7 @@ async def create_thread(
     data: ThreadCreate, tenant_id: TenantIdDep, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> ThreadCreated:
     answers = AnswerService(runtime)
-    thread, turn = await answers.create_thread(tenant_id, data, _operator(principal))
+    thread, turn = await answers.create_thread(tenant_id, data, _operator(principal), Owner.of(principal))
     out = ThreadCreated.model_validate(thread)
     if turn is not None:
         out.user_message = MessageRead.model_validate(turn.user_message)
@@ -67,6 +69,7 @@ async def create_thread(
 async def list_threads(
     session: SessionDep,
     tenant_id: TenantIdDep,
+    principal: CurrentPrincipal,
     page: PageDep,
     status: ThreadStatus | None = None,
     sector: Annotated[str | None, Query(max_length=100)] = None,
@@ -74,9 +77,22 @@ async def list_threads(
     contact_id: uuid.UUID | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     include_deleted: bool = False,
+    owner: Literal["me"] | None = None,
 ) -> Page[ThreadRead]:
-    filters = ThreadFilters(status, sector, channel, contact_id, q or None, include_deleted)
+    """`owner=me`: only the threads the caller (this user, or this API key) started."""
+    mine = Owner.of(principal) if owner == "me" else None
+    if owner == "me" and mine is None:
+        raise Forbidden("owner=me needs a user or an API key")
+    filters = ThreadFilters(status, sector, channel, contact_id, q or None, include_deleted, mine.id if mine else None)
     return await ThreadService(session).list(tenant_id, filters, page)
+
+
+@router.get("/threads/counts", response_model=SectorCounts, dependencies=[ReadScope])
+async def count_threads(
+    session: SessionDep, tenant_id: TenantIdDep, by: Literal["sector"] = "sector", status: ThreadStatus | None = None
+) -> SectorCounts:
+    """Live threads per sector for the inbox (`null`: no sector), most first, at most 200 sectors."""
+    return await ThreadService(session).sector_counts(tenant_id, status)
 
 
 @router.get("/threads/{thread_id}", response_model=ThreadRead, dependencies=[ReadScope])
@@ -84,11 +100,17 @@ async def get_thread(thread_id: uuid.UUID, session: SessionDep, tenant_id: Tenan
     return ThreadRead.model_validate(await ThreadService(session).get(tenant_id, thread_id))
 
 
-@router.patch("/threads/{thread_id}", response_model=ThreadRead, dependencies=[WriteScope])
+@router.patch(
+    "/threads/{thread_id}",
+    response_model=ThreadRead,
+    dependencies=[WriteScope],
+    responses={422: {"description": "the sector is not one of the tenant's sectors"}},
+)
 async def update_thread(
-    thread_id: uuid.UUID, data: ThreadUpdate, session: SessionDep, tenant_id: TenantIdDep
+    thread_id: uuid.UUID, data: ThreadUpdate, session: SessionDep, tenant_id: TenantIdDep, runtime: RuntimeDep
 ) -> ThreadRead:
-    return ThreadRead.model_validate(await ThreadService(session).update(tenant_id, thread_id, data))
+    sectors = (await runtime.tenants.get(tenant_id)).sectors if data.sector is not None else ()
+    return ThreadRead.model_validate(await ThreadService(session).update(tenant_id, thread_id, data, sectors))
 
 
 @router.delete("/threads/{thread_id}", status_code=204, dependencies=[WriteScope])
@@ -139,6 +161,12 @@ async def post_message(
     )
 
 
+@router.get("/messages/{message_id}", response_model=MessageRead, dependencies=[ReadScope])
+async def get_message(message_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep) -> MessageRead:
+    """One message of a live thread of the caller's tenant (404 otherwise)."""
+    return MessageRead.model_validate(await ThreadService(session).message(tenant_id, message_id))
+
+
 @router.patch(
     "/messages/{message_id}",
     response_model=MessageRead,
@@ -174,9 +202,8 @@ async def chat(
     if data.thread_id is not None:
         turn = await answers.post(tenant_id, data.thread_id, MessageCreate(content=data.message), _operator(principal))
     else:
-        _, turn = await answers.create_thread(
-            tenant_id, ThreadCreate(assistant_id=data.assistant_id, message=data.message), _operator(principal)
-        )
+        new = ThreadCreate(assistant_id=data.assistant_id, sector=data.sector, message=data.message)
+        _, turn = await answers.create_thread(tenant_id, new, _operator(principal), Owner.of(principal))
     reply = await answers.answer(turn)
     return ChatReply(
         thread_id=turn.thread.id,

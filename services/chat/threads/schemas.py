@@ -76,6 +76,13 @@ class MessageRead(BaseModel):
     created_at: datetime
 
 
+class CreatedBy(BaseModel):
+    """Who started a thread: a user (`id`: the user id) or an API key (`id`: the key id)."""
+
+    kind: Literal["user", "api_key"]
+    id: str
+
+
 class ThreadRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
@@ -92,6 +99,8 @@ class ThreadRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None = None
+    # Null for a channel's thread (the customer started it).
+    created_by: CreatedBy | None = None
 
 
 class ThreadCreated(ThreadRead):
@@ -104,11 +113,23 @@ class Exchange(BaseModel):
     assistant_message: MessageRead | None
 
 
+class SectorCount(BaseModel):
+    sector: str | None
+    count: int
+
+
+class SectorCounts(BaseModel):
+    """Live threads per sector (`null`: no sector), most first, capped."""
+
+    items: list[SectorCount]
+
+
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     message: str
     assistant_id: uuid.UUID | None = None
     thread_id: uuid.UUID | None = None
+    sector: str | None = Sector  # a new thread's (ignored with thread_id)
 
     _strip = field_validator("message")(_strip)
 
