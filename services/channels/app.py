@@ -41,6 +41,8 @@ def create_app(settings: ChannelsSettings | None = None) -> FastAPI:
             settings.webhook_notify_interval_ms / 1000,
             batch_max_rows=settings.webhook_batch_max_rows,
             insert_statements=settings.webhook_insert_statements,
+            max_queued=settings.webhook_max_queued,
+            recheck_seconds=settings.webhook_recheck_seconds,
             registry=app.state.metrics_registry,
             direct=DirectPublisher(
                 app.state.redis,

@@ -28,6 +28,11 @@ class ChannelsSettings(ServiceSettings):
     # 1 = off: one statement per message, as many at a time as the pool allows.
     webhook_batch_max_rows: int = Field(64, ge=1, le=1000)
     webhook_insert_statements: int = Field(4, ge=1, le=100)
+    # Messages of one API process waiting for an intake statement; past it a webhook is a 503 (the provider retries).
+    webhook_max_queued: int = Field(10_000, ge=1, le=1_000_000)
+    # A cached channel whose signature check fails is re-read from the database at most once per this many seconds
+    # (a token rotated by another process), so forged requests do not each cost a read.
+    webhook_recheck_seconds: float = Field(1.0, ge=0, le=3600)
     # Each API process publishes the events of at most this many messages a second itself, right after their commit
     # (shared/events/direct.py, DirectPublisher: sooner to the answer, docs/benchmarks/pipeline.md); the rest go through
     # the outbox relay, which costs the API nothing under a burst. 0 = every event through the relay.

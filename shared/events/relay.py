@@ -64,6 +64,8 @@ class OutboxRelay:
         coalesce: float = 0.005,
         processed_model: type | None = None,
         processed_retention: timedelta | None = timedelta(days=7),
+        prune_batch: int = PRUNE_BATCH,
+        prune_batches: int = PRUNE_BATCHES,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.redis = redis
@@ -75,6 +77,8 @@ class OutboxRelay:
         self.prune_every = prune_every
         self.processed = processed_model
         self.processed_retention = processed_retention
+        self.prune_batch = prune_batch
+        self.prune_batches = prune_batches
         self.notify = notify
         # After a pass that published something, the next one waits this long even if woken: under a burst every
         # commit NOTIFYs, and one pass per commit (claim, XADD, mark: three round trips and a transaction for one
@@ -132,7 +136,7 @@ class OutboxRelay:
         redelivery comes seconds or minutes late, never days: the outbox's grace is 10 s, a dead consumer's entries
         are reclaimed after EVENTS_CLAIM_IDLE_MS). Returns the rows deleted.
 
-        In batches of `PRUNE_BATCH` rows, each its own short transaction, at most `PRUNE_BATCHES` per table and pass:
+        In batches of `prune_batch` rows, each its own short transaction, at most `prune_batches` per table and pass:
         a first pass over a large backlog (records were never pruned before) neither holds one long transaction nor
         keeps this relay from publishing for long; what is left goes at the next pass."""
         deleted = 0
@@ -148,11 +152,11 @@ class OutboxRelay:
                 f"SELECT ctid FROM {table} WHERE {column} < :cutoff LIMIT :n FOR UPDATE SKIP LOCKED))"
             )
             cutoff = utcnow() - retention
-            for _ in range(PRUNE_BATCHES):
+            for _ in range(self.prune_batches):
                 async with self.sessionmaker() as session, session.begin():
-                    count = (await session.execute(sql, {"cutoff": cutoff, "n": PRUNE_BATCH})).rowcount or 0
+                    count = (await session.execute(sql, {"cutoff": cutoff, "n": self.prune_batch})).rowcount or 0
                 deleted += count
-                if count < PRUNE_BATCH:
+                if count < self.prune_batch:
                     break
                 await asyncio.sleep(0)  # let the publishing go on between batches
         return deleted

@@ -191,14 +191,11 @@ async def test_batching_off_is_one_statement_per_message(stack, committed_db, ad
 
 
 async def test_a_full_queue_answers_503_and_stores_nothing_for_that_message(
-    stack, committed_db, admin_headers, session, monkeypatch
+    stack, committed_db, admin_headers, session
 ):
-    """The queue behind the intake's statements is capped (MAX_QUEUED, 3 here): past it a message is a 503 with
+    """The queue behind the intake's statements is capped (webhook_max_queued, 3 here): past it a message is a 503 with
     Retry-After (the provider retries) and is not stored; the queued ones are stored when the statement frees."""
-    from services.channels.webhooks.intake import batcher as intake_module
-
-    monkeypatch.setattr(intake_module, "MAX_QUEUED", 3)
-    app = _app(stack)
+    app = _app(stack, webhook_max_queued=3)
     async with app_client(app) as client:
         ch = await create_channel(client, admin_headers)
         intake = app.state.webhook_intake

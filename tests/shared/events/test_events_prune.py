@@ -63,13 +63,9 @@ async def test_prune_removes_old_records_and_keeps_recent_ones(sm, redis):
             await s.execute(text("DELETE FROM search.outbox WHERE idempotency_key LIKE :t"), {"t": f"{tag}%"})
 
 
-async def test_a_large_backlog_goes_in_batches_over_passes(sm, redis, monkeypatch):
-    """Records never pruned before: each pass deletes at most PRUNE_BATCHES x PRUNE_BATCH rows, in short
+async def test_a_large_backlog_goes_in_batches_over_passes(sm, redis):
+    """Records never pruned before: each pass deletes at most prune_batches x prune_batch rows, in short
     transactions, and the next pass takes the rest."""
-    from shared.events import relay as relay_module
-
-    monkeypatch.setattr(relay_module, "PRUNE_BATCH", 10)
-    monkeypatch.setattr(relay_module, "PRUNE_BATCHES", 3)
     tag = uuid.uuid4().hex[:8]
     async with sm() as s, s.begin():
         await s.execute(
@@ -80,7 +76,9 @@ async def test_a_large_backlog_goes_in_batches_over_passes(sm, redis, monkeypatc
             ),
             {"t": tag},
         )
-    relay = OutboxRelay(sm, redis, Outbox, retention=None, processed_model=ProcessedEvent, notify=False)
+    relay = OutboxRelay(
+        sm, redis, Outbox, retention=None, processed_model=ProcessedEvent, notify=False, prune_batch=10, prune_batches=3
+    )
 
     async def left() -> int:
         rows = await _rows(

@@ -36,9 +36,17 @@ class InsertBatcher:
     `Outcome`. A statement Postgres refuses (a NUL in one message's text) is re-run a row at a time, so
     only that message gets the error; the database being unavailable is every queued message's 503."""
 
-    def __init__(self, intake: WebhookIntake, max_rows: int, statements: int, rows_seen: Histogram | None) -> None:
+    def __init__(
+        self,
+        intake: WebhookIntake,
+        max_rows: int,
+        statements: int,
+        rows_seen: Histogram | None,
+        max_queued: int = MAX_QUEUED,
+    ) -> None:
         self.intake = intake
         self.max_rows = max_rows
+        self.max_queued = max_queued
         self.statements = statements
         self.rows_seen = rows_seen
         self._queue: deque[_Waiting] = deque()
@@ -49,7 +57,7 @@ class InsertBatcher:
         if not self._senders:
             loop = asyncio.get_running_loop()
             self._senders = [loop.create_task(self._send_forever()) for _ in range(self.statements)]
-        if len(self._queue) >= MAX_QUEUED:  # Postgres is far behind: let the provider retry, keep memory bounded
+        if len(self._queue) >= self.max_queued:  # Postgres is far behind: let the provider retry, keep memory bounded
             raise ServiceUnavailable("too many messages waiting to be stored; retry", headers={"Retry-After": "1"})
         waiting = _Waiting(row, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)

@@ -3,7 +3,7 @@
 Credentials are needed before anything is stored (the signature), so each channel row is cached with what its
 provider's check needs (`verifier`). The intake's statement only stores if the channel still has the cached
 `updated_at`, so a stale entry stores nothing and is re-read. A signature that fails against a cached entry is
-re-checked against the fresh row at most once per RECHECK_AFTER_SECONDS per channel, so forged requests do not
+re-checked against the fresh row at most once per `recheck_seconds` per channel, so forged requests do not
 each cost a read. Unknown channels are never cached.
 """
 
@@ -43,9 +43,10 @@ class CachedChannel:
 
 
 class ChannelCache:
-    def __init__(self, db: IntakeDatabase, box: SecretBox) -> None:
+    def __init__(self, db: IntakeDatabase, box: SecretBox, recheck_seconds: float = RECHECK_AFTER_SECONDS) -> None:
         self.db = db
         self.box = box
+        self.recheck_seconds = recheck_seconds
         self._entries: dict[uuid.UUID, CachedChannel] = {}
 
     async def _fetch(self, cid: uuid.UUID, provider: ChannelProvider) -> CachedChannel | None:
@@ -77,13 +78,13 @@ class ChannelCache:
         self, channel_id: str, provider: ChannelProvider, *, fresh: bool = False
     ) -> tuple[CachedChannel, bool]:
         """The channel named in the URL if it is this provider's, and whether a re-read could change it (a cache
-        entry old enough to be re-checked, RECHECK_AFTER_SECONDS). 404 for anything else."""
+        entry old enough to be re-checked, `recheck_seconds`). 404 for anything else."""
         try:
             cid = uuid.UUID(channel_id)
         except ValueError:
             raise NotFound("unknown channel") from None
         entry = None if fresh else self._entries.get(cid)
-        recheckable = entry is not None and time.monotonic() - entry.fetched_at > RECHECK_AFTER_SECONDS
+        recheckable = entry is not None and time.monotonic() - entry.fetched_at > self.recheck_seconds
         if entry is None:
             entry = await self._fetch(cid, provider)
         if entry is None or entry.type != provider.type:

@@ -32,8 +32,8 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from services.channels.base import Outbox
 from services.channels.providers.base import ChannelProvider, Incoming, WebhookAnswer, WebhookRequest
-from services.channels.webhooks.intake.batcher import InsertBatcher
-from services.channels.webhooks.intake.channel_cache import CachedChannel, ChannelCache
+from services.channels.webhooks.intake.batcher import MAX_QUEUED, InsertBatcher
+from services.channels.webhooks.intake.channel_cache import RECHECK_AFTER_SECONDS, CachedChannel, ChannelCache
 from services.channels.webhooks.intake.pool import IntakeDatabase
 from services.channels.webhooks.intake.statements import SQL_ACCEPT, InboundRow
 from services.channels.webhooks.intake.wakeup import RelayWake
@@ -54,6 +54,8 @@ class WebhookIntake:
         *,
         batch_max_rows: int = 64,
         insert_statements: int = 4,
+        max_queued: int = MAX_QUEUED,
+        recheck_seconds: float = RECHECK_AFTER_SECONDS,
         registry: CollectorRegistry | None = None,
         direct: DirectPublisher | None = None,
     ) -> None:
@@ -61,7 +63,7 @@ class WebhookIntake:
         self.db = IntakeDatabase(pool)
         self.direct = direct
         self.wake = RelayWake(pool, notify_interval, Outbox.__table__.schema)
-        self.channels = ChannelCache(self.db, box)
+        self.channels = ChannelCache(self.db, box, recheck_seconds)
         rows = None
         if registry is not None and batch_max_rows > 1:
             rows = Histogram(
@@ -70,7 +72,9 @@ class WebhookIntake:
                 registry=registry,
                 buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             )
-        self.batcher = InsertBatcher(self, batch_max_rows, insert_statements, rows) if batch_max_rows > 1 else None
+        self.batcher = (
+            InsertBatcher(self, batch_max_rows, insert_statements, rows, max_queued) if batch_max_rows > 1 else None
+        )
 
     async def close(self) -> None:
         if self.batcher is not None:
