@@ -39,8 +39,8 @@ class Account:
 class AuthApi:
     """Thin helpers over the public endpoints, so tests read as scenarios."""
 
-    def __init__(self, client: httpx.AsyncClient, db_conn=None, box: SecretBox | None = None) -> None:
-        self.client = client
+    def __init__(self, auth_client: httpx.AsyncClient, db_conn=None, box: SecretBox | None = None) -> None:
+        self.auth_client = auth_client
         self.db_conn = db_conn
         self.box = box
         self.root: Account | None = None
@@ -57,13 +57,13 @@ class AuthApi:
         """The owner of the address redeems the last code mailed to it."""
         token = token_of((await self.mails(email))[-1])
         body = {"token": token} | ({"password": password} if password else {})
-        r = await self.client.post("/api/v1/auth/verify-email", json=body)
+        r = await self.auth_client.post("/api/v1/auth/verify-email", json=body)
         assert r.status_code == 204, r.text
 
     async def register(self, email: str | None = None, password: str = PASSWORD, **extra) -> dict:
         """Sign up; note the very first sign-up of a test becomes the superuser."""
         email = email or f"u{uuid.uuid4().hex[:8]}@example.com"
-        r = await self.client.post(
+        r = await self.auth_client.post(
             "/api/v1/auth/register", json={"email": email, "password": password, "full_name": "Test User"} | extra
         )
         assert r.status_code == 201, r.text
@@ -71,10 +71,10 @@ class AuthApi:
 
     async def login(self, email: str, password: str = PASSWORD, tenant_id: str | None = None) -> Account:
         body = {"email": email, "password": password} | ({"tenant_id": tenant_id} if tenant_id else {})
-        r = await self.client.post("/api/v1/auth/login", json=body)
+        r = await self.auth_client.post("/api/v1/auth/login", json=body)
         assert r.status_code == 200, r.text
         data = r.json()
-        me = await self.client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {data['access_token']}"})
+        me = await self.auth_client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {data['access_token']}"})
         return Account(
             me.json()["id"], email, password, data["access_token"], data["refresh_token"], data.get("tenant_id")
         )
@@ -95,7 +95,7 @@ class AuthApi:
 
     async def member(self, admin: Account, role: str, email: str | None = None) -> Account:
         email = email or f"m{uuid.uuid4().hex[:8]}@example.com"
-        r = await self.client.post(
+        r = await self.auth_client.post(
             f"/api/v1/tenants/{admin.tenant_id}/members",
             headers=admin.auth,
             json={"email": email, "role": role, "password": PASSWORD},
@@ -104,7 +104,9 @@ class AuthApi:
         return await self.login(email, tenant_id=admin.tenant_id)
 
     async def api_key(self, owner: Account, scopes: list[str], **extra) -> dict:
-        r = await self.client.post("/api/v1/api-keys", headers=owner.auth, json={"name": "k", "scopes": scopes} | extra)
+        r = await self.auth_client.post(
+            "/api/v1/api-keys", headers=owner.auth, json={"name": "k", "scopes": scopes} | extra
+        )
         assert r.status_code == 201, r.text
         return r.json()
 
@@ -114,24 +116,24 @@ async def auth_app(stack, db_conn, **overrides):
     # Cheap argon2 in tests; production defaults are OWASP's (m=19 MiB, t=2).
     overrides = {"argon2_memory_kib": 8192, "argon2_time_cost": 1} | overrides
     settings = stack.settings(AuthSettings, **overrides)
-    async with app_client(create_app(settings), db_conn=db_conn) as client:
-        yield client
+    async with app_client(create_app(settings), db_conn=db_conn) as auth_client:
+        yield auth_client
 
 
 @pytest.fixture
-async def client(stack, db_conn, redis):
+async def auth_client(stack, db_conn, redis):
     async with auth_app(stack, db_conn) as c:
         yield c
 
 
 @pytest.fixture
-def api(client, db_conn, stack) -> AuthApi:
-    return AuthApi(client, db_conn, SecretBox(stack.settings(AuthSettings).secrets_key))
+def api(auth_client, db_conn, stack) -> AuthApi:
+    return AuthApi(auth_client, db_conn, SecretBox(stack.settings(AuthSettings).secrets_key))
 
 
 @pytest.fixture
-async def service_token(client, stack) -> str:
-    r = await client.post(
+async def service_token(auth_client, stack) -> str:
+    r = await auth_client.post(
         "/internal/v1/service-token", json={"service": "gateway", "secret": "dev-service-secret-change-me"}
     )
     assert r.status_code == 200, r.text

@@ -13,25 +13,25 @@ from shared.service_auth import ServiceTokenProvider
 from tests.support.plugin import serve_app
 
 
-async def test_service_token(client):
+async def test_service_token(auth_client):
     secret = "dev-service-secret-change-me"
-    r = await client.post("/internal/v1/service-token", json={"service": "chat", "secret": secret})
+    r = await auth_client.post("/internal/v1/service-token", json={"service": "chat", "secret": secret})
     assert r.status_code == 200
     body = r.json()
     assert body["token_type"] == "bearer" and body["expires_in"] == 900
     claims = jwt.get_unverified_claims(body["access_token"])
     assert claims["sub"] == "svc:chat" and claims["scopes"] == ["internal"] and claims["tid"] is None
-    r = await client.post("/internal/v1/service-token", json={"service": "chat", "secret": "wrong"})
+    r = await auth_client.post("/internal/v1/service-token", json={"service": "chat", "secret": "wrong"})
     assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
-    r = await client.post("/internal/v1/service-token", json={"service": "Bad Name!", "secret": "x"})
+    r = await auth_client.post("/internal/v1/service-token", json={"service": "Bad Name!", "secret": "x"})
     assert r.status_code == 422
 
 
-async def test_token_exchange_carries_exactly_the_key_scopes(client, api, service_token):
+async def test_token_exchange_carries_exactly_the_key_scopes(auth_client, api, service_token):
     admin = await api.tenant_admin()
     key = await api.api_key(admin, ["read"])
     svc = {"Authorization": f"Bearer {service_token}"}
-    r = await client.post("/internal/v1/token-exchange", headers=svc, json={"api_key": key["key"]})
+    r = await auth_client.post("/internal/v1/token-exchange", headers=svc, json={"api_key": key["key"]})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["scopes"] == ["read"] and body["tenant_id"] == admin.tenant_id and body["key_id"] == key["id"]
@@ -40,34 +40,34 @@ async def test_token_exchange_carries_exactly_the_key_scopes(client, api, servic
     assert claims["tid"] == admin.tenant_id and claims["uid"] == admin.id
     assert claims["exp"] - claims["iat"] == 300
     # not a service: 403; no token: 401; garbage key: 401
-    r = await client.post("/internal/v1/token-exchange", headers=admin.auth, json={"api_key": key["key"]})
+    r = await auth_client.post("/internal/v1/token-exchange", headers=admin.auth, json={"api_key": key["key"]})
     assert r.status_code == 403
-    assert (await client.post("/internal/v1/token-exchange", json={"api_key": key["key"]})).status_code == 401
+    assert (await auth_client.post("/internal/v1/token-exchange", json={"api_key": key["key"]})).status_code == 401
     for bad in ("nope", key["key"][:-2] + "xx", f"atd_zzzzzzzz_{'a' * 43}"):
-        r = await client.post("/internal/v1/token-exchange", headers=svc, json={"api_key": bad})
+        r = await auth_client.post("/internal/v1/token-exchange", headers=svc, json={"api_key": bad})
         assert r.status_code == 401, bad
     # last_used_at is recorded
-    listed = (await client.get("/api/v1/api-keys", headers=admin.auth)).json()["items"]
+    listed = (await auth_client.get("/api/v1/api-keys", headers=admin.auth)).json()["items"]
     assert listed[0]["last_used_at"] is not None
 
 
-async def test_internal_tenant_read_has_settings_and_decrypted_secrets(client, api, service_token):
+async def test_internal_tenant_read_has_settings_and_decrypted_secrets(auth_client, api, service_token):
     admin = await api.tenant_admin()
-    r = await client.put(
+    r = await auth_client.put(
         f"/api/v1/tenants/{admin.tenant_id}/secrets/openai_api_key",
         headers=admin.auth,
         json={"value": "sk-internal-secret-123456"},
     )
     assert r.status_code == 204
     svc = {"Authorization": f"Bearer {service_token}"}
-    r = await client.get(f"/internal/v1/tenants/{admin.tenant_id}", headers=svc)
+    r = await auth_client.get(f"/internal/v1/tenants/{admin.tenant_id}", headers=svc)
     assert r.status_code == 200
     body = r.json()
     assert body["secrets"] == {"openai_api_key": "sk-internal-secret-123456"}
     assert body["sectors"] == ["financeiro", "suporte", "vendas", "admin", "geral"] and body["status"] == "active"
-    assert (await client.get(f"/internal/v1/tenants/{uuid.uuid4()}", headers=svc)).status_code == 404
-    assert (await client.get(f"/internal/v1/tenants/{admin.tenant_id}", headers=admin.auth)).status_code == 403
-    assert (await client.get(f"/internal/v1/tenants/{admin.tenant_id}")).status_code == 401
+    assert (await auth_client.get(f"/internal/v1/tenants/{uuid.uuid4()}", headers=svc)).status_code == 404
+    assert (await auth_client.get(f"/internal/v1/tenants/{admin.tenant_id}", headers=admin.auth)).status_code == 403
+    assert (await auth_client.get(f"/internal/v1/tenants/{admin.tenant_id}")).status_code == 401
 
 
 async def test_service_token_provider_over_real_http(stack, committed_db, redis):

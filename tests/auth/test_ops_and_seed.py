@@ -29,7 +29,7 @@ async def _log(redis, level: str, service: str, tenant_id: str | None, event: st
     )
 
 
-async def test_admin_logs_filters_and_tenant_isolation(client, api, redis):
+async def test_admin_logs_filters_and_tenant_isolation(auth_client, api, redis):
     root = await api.superuser()
     a = await api.tenant_admin()
     b = await api.tenant_admin()
@@ -39,7 +39,7 @@ async def test_admin_logs_filters_and_tenant_isolation(client, api, redis):
     await _log(redis, "warning", "gateway", None, "platform_warn")
 
     async def events(acct, query=""):
-        r = await client.get(f"/api/v1/admin/logs{query}", headers=acct.auth)
+        r = await auth_client.get(f"/api/v1/admin/logs{query}", headers=acct.auth)
         assert r.status_code == 200, r.text
         return [e["event"] for e in r.json()["items"]]
 
@@ -52,45 +52,47 @@ async def test_admin_logs_filters_and_tenant_isolation(client, api, redis):
     )
     assert await events(root, f"?service=chat&tenant_id={a.tenant_id}") == ["a_warn"]
     assert await events(root, "?since=2100-01-01T00:00:00Z") == []
-    page = (await client.get("/api/v1/admin/logs?limit=1", headers=a.auth)).json()
+    page = (await auth_client.get("/api/v1/admin/logs?limit=1", headers=a.auth)).json()
     assert [e["event"] for e in page["items"]] == ["a_err"] and page["next_cursor"]
-    nxt = (await client.get(f"/api/v1/admin/logs?limit=1&cursor={page['next_cursor']}", headers=a.auth)).json()
+    nxt = (await auth_client.get(f"/api/v1/admin/logs?limit=1&cursor={page['next_cursor']}", headers=a.auth)).json()
     assert [e["event"] for e in nxt["items"]] == ["a_warn"]
     agent = await api.member(a, "agent")
-    assert (await client.get("/api/v1/admin/logs", headers=agent.auth)).status_code == 403
-    assert (await client.get("/api/v1/admin/logs")).status_code == 401
-    assert (await client.get("/api/v1/admin/logs?level=debug", headers=root.auth)).status_code == 422
+    assert (await auth_client.get("/api/v1/admin/logs", headers=agent.auth)).status_code == 403
+    assert (await auth_client.get("/api/v1/admin/logs")).status_code == 401
+    assert (await auth_client.get("/api/v1/admin/logs?level=debug", headers=root.auth)).status_code == 422
 
 
 async def test_secrets_never_in_responses_or_logs(stack, db_conn, redis, capfd):
     secret = f"sk-live-{uuid.uuid4().hex}"
-    async with auth_app(stack, db_conn) as client:
-        api = AuthApi(client)
+    async with auth_app(stack, db_conn) as auth_client:
+        api = AuthApi(auth_client)
         admin = await api.tenant_admin()
         base = f"/api/v1/tenants/{admin.tenant_id}/secrets"
         bodies = []
-        r = await client.put(f"{base}/openai_api_key", headers=admin.auth, json={"value": secret})
+        r = await auth_client.put(f"{base}/openai_api_key", headers=admin.auth, json={"value": secret})
         bodies.append(r.text)
-        bodies.append((await client.get(base, headers=admin.auth)).text)
-        bodies.append((await client.get(f"/api/v1/tenants/{admin.tenant_id}", headers=admin.auth)).text)
-        bodies.append((await client.get("/api/v1/tenants", headers=admin.auth)).text)
+        bodies.append((await auth_client.get(base, headers=admin.auth)).text)
+        bodies.append((await auth_client.get(f"/api/v1/tenants/{admin.tenant_id}", headers=admin.auth)).text)
+        bodies.append((await auth_client.get("/api/v1/tenants", headers=admin.auth)).text)
         # failures too: a bad name with the secret in the body, a wrong tenant
-        bodies.append((await client.put(f"{base}/BAD", headers=admin.auth, json={"value": secret})).text)
-        bodies.append((await client.put(f"{base}/x" * 40, headers=admin.auth, json={"value": secret})).text)
+        bodies.append((await auth_client.put(f"{base}/BAD", headers=admin.auth, json={"value": secret})).text)
+        bodies.append((await auth_client.put(f"{base}/x" * 40, headers=admin.auth, json={"value": secret})).text)
         # passwords and keys: a failed login with a password-ish value, an API key creation and exchange
-        bodies.append((await client.post("/api/v1/auth/login", json={"email": admin.email, "password": secret})).text)
+        bodies.append(
+            (await auth_client.post("/api/v1/auth/login", json={"email": admin.email, "password": secret})).text
+        )
         key = await api.api_key(admin, ["read"])
         svc = (
-            await client.post(
+            await auth_client.post(
                 "/internal/v1/service-token", json={"service": "gw", "secret": "dev-service-secret-change-me"}
             )
         ).json()
-        await client.post(
+        await auth_client.post(
             "/internal/v1/token-exchange",
             headers={"Authorization": f"Bearer {svc['access_token']}"},
             json={"api_key": key["key"]},
         )
-        await client.post("/internal/v1/service-token", json={"service": "gw", "secret": secret})
+        await auth_client.post("/internal/v1/service-token", json={"service": "gw", "secret": secret})
     out, err = capfd.readouterr()
     logs = out + err
     assert "tenant_secret_set" in logs and "api_key_created" in logs  # the log really was captured
@@ -120,16 +122,16 @@ async def test_seed_is_idempotent_and_uses_the_service_layer(stack, db_conn, red
         )
     ).one()
     assert tuple(counts) == (1, 2, 1)
-    async with auth_app(stack, db_conn) as client:
-        r = await client.post(
+    async with auth_app(stack, db_conn) as auth_client:
+        r = await auth_client.post(
             "/api/v1/auth/login", json={"email": settings.demo_admin_email, "password": settings.demo_admin_password}
         )
         assert r.status_code == 200
         me = (
-            await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+            await auth_client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"})
         ).json()
         assert me["is_superuser"] is True and me["memberships"][0]["role"] == "admin"
-        r = await client.post(
+        r = await auth_client.post(
             "/api/v1/auth/login", json={"email": settings.demo_agent_email, "password": settings.demo_agent_password}
         )
         assert r.status_code == 200 and r.json()["role"] == "agent"

@@ -37,8 +37,8 @@ def _claims(sub: str, tid: str | None, **extra) -> dict:
 
 async def test_token_attacks_are_refused(stack, db_conn, redis):
     app = create_app(stack.settings(AuthSettings, argon2_memory_kib=8192, argon2_time_cost=1))
-    async with app_client(app, db_conn=db_conn) as client:
-        api = AuthApi(client)
+    async with app_client(app, db_conn=db_conn) as auth_client:
+        api = AuthApi(auth_client)
         admin = await api.tenant_admin()
         key = app.state.keyring.signer
         public_pem_jwk = key.public_jwk
@@ -47,7 +47,9 @@ async def test_token_attacks_are_refused(stack, db_conn, redis):
             return jwt.encode(claims, key.private_pem, algorithm="ES256", headers={"kid": kid})
 
         good = sign(_claims(admin.id, admin.tenant_id))
-        assert (await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {good}"})).status_code == 200
+        assert (
+            await auth_client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {good}"})
+        ).status_code == 200
 
         header, payload, signature = good.split(".")
         none_token = f"{_b64({'alg': 'none', 'typ': 'JWT', 'kid': key.kid})}.{payload}."
@@ -81,46 +83,50 @@ async def test_token_attacks_are_refused(stack, db_conn, redis):
             "garbage": "not.a.jwt",
         }
         for name, token in attacks.items():
-            r = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+            r = await auth_client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 401, name
             assert r.headers["content-type"].startswith("application/problem+json"), name
             assert r.headers["www-authenticate"] == "Bearer"
 
         # deactivated user: their still-unexpired token stops at once
         root_free = await api.tenant_admin()
-        r = await client.get("/api/v1/auth/me", headers=root_free.auth)
+        r = await auth_client.get("/api/v1/auth/me", headers=root_free.auth)
         assert r.status_code == 200
         await redis.set(f"auth:disabled:user:{root_free.id}", "1")
-        assert (await client.get("/api/v1/auth/me", headers=root_free.auth)).status_code == 401
+        assert (await auth_client.get("/api/v1/auth/me", headers=root_free.auth)).status_code == 401
 
         # inactive tenant: the same
-        assert (await client.get("/api/v1/auth/me", headers=admin.auth)).status_code == 200
+        assert (await auth_client.get("/api/v1/auth/me", headers=admin.auth)).status_code == 200
         await redis.set(f"auth:disabled:tenant:{admin.tenant_id}", "1")
-        assert (await client.get("/api/v1/auth/me", headers=admin.auth)).status_code == 401
+        assert (await auth_client.get("/api/v1/auth/me", headers=admin.auth)).status_code == 401
 
 
 async def test_signing_key_rotation_keeps_old_tokens_until_retired(stack, db_conn, redis):
     app = create_app(stack.settings(AuthSettings, argon2_memory_kib=8192, argon2_time_cost=1))
-    async with app_client(app, db_conn=db_conn) as client:
-        api = AuthApi(client)
+    async with app_client(app, db_conn=db_conn) as auth_client:
+        api = AuthApi(auth_client)
         root = await api.superuser()
         old_kid = jwt.get_unverified_header(root.access)["kid"]
-        r = await client.post("/api/v1/admin/signing-keys/rotate", headers=root.auth)
+        r = await auth_client.post("/api/v1/admin/signing-keys/rotate", headers=root.auth)
         assert r.status_code == 201
         new_kid = r.json()["kid"]
         assert new_kid != old_kid
         fresh = await api.login(root.email)
         assert jwt.get_unverified_header(fresh.access)["kid"] == new_kid
-        kids = {k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]}
+        kids = {k["kid"] for k in (await auth_client.get("/.well-known/jwks.json")).json()["keys"]}
         assert {old_kid, new_kid} <= kids
-        listed = (await client.get("/api/v1/admin/signing-keys", headers=fresh.auth)).json()
+        listed = (await auth_client.get("/api/v1/admin/signing-keys", headers=fresh.auth)).json()
         assert [k["kid"] for k in listed if k["signing"]] == [new_kid]
         # the old token still verifies (cache off: a new app instance with the same DB keys)
-        assert (await client.get("/api/v1/auth/me", headers=root.auth)).status_code == 200
-        assert (await client.delete(f"/api/v1/admin/signing-keys/{new_kid}", headers=fresh.auth)).status_code == 409
-        assert (await client.delete(f"/api/v1/admin/signing-keys/{old_kid}", headers=fresh.auth)).status_code == 204
-        assert (await client.delete("/api/v1/admin/signing-keys/nope", headers=fresh.auth)).status_code == 404
-        kids = {k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]}
+        assert (await auth_client.get("/api/v1/auth/me", headers=root.auth)).status_code == 200
+        assert (
+            await auth_client.delete(f"/api/v1/admin/signing-keys/{new_kid}", headers=fresh.auth)
+        ).status_code == 409
+        assert (
+            await auth_client.delete(f"/api/v1/admin/signing-keys/{old_kid}", headers=fresh.auth)
+        ).status_code == 204
+        assert (await auth_client.delete("/api/v1/admin/signing-keys/nope", headers=fresh.auth)).status_code == 404
+        kids = {k["kid"] for k in (await auth_client.get("/.well-known/jwks.json")).json()["keys"]}
         assert old_kid not in kids
     # a fresh process no longer trusts the retired key
     app2 = create_app(stack.settings(AuthSettings))

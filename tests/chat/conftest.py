@@ -12,6 +12,7 @@ from services.chat.app import create_app
 from services.chat.config import ChatSettings
 from tests.support.llm import LLMStandIn
 from tests.support.plugin import app_client, serve_app
+from tests.support.tenants import tenant_admin
 
 LLM_KEY = "sk-test-platform-key"
 
@@ -40,7 +41,7 @@ def chat_settings(stack, llm=None, **overrides) -> ChatSettings:
 
 
 @pytest.fixture
-async def chat(stack, db_conn, llm):
+async def chat_client(stack, db_conn, llm):
     app = create_app(chat_settings(stack, llm))
     async with app_client(app, db_conn=db_conn) as client:
         client.app = app
@@ -88,21 +89,8 @@ class AuthHelper:
 
     async def tenant_admin(self, **settings) -> tuple[str, dict[str, str]]:
         """A user who signed up with a tenant of their own; the tenant gets `settings`. -> (tenant_id, headers)"""
-        email = f"u{uuid.uuid4().hex[:8]}@example.com"
-        password = "correct-horse-battery"
-        body = {"email": email, "password": password, "full_name": "Tess Admin", "tenant_name": "Acme Pizza"}
-        r = await self.client.post("/api/v1/auth/register", json=body)
-        assert r.status_code == 201, r.text
-        r = await self.client.post("/api/v1/auth/login", json={"email": email, "password": password})
-        assert r.status_code == 200, r.text
-        token = r.json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        me = (await self.client.get("/api/v1/auth/me", headers=headers)).json()
-        tenant_id = me["memberships"][0]["tenant_id"]
-        if settings:
-            r = await self.client.patch(f"/api/v1/tenants/{tenant_id}", json=settings, headers=headers)
-            assert r.status_code == 200, r.text
-        return tenant_id, headers
+        t = await tenant_admin(self.client, "Tess", tenant_name="Acme Pizza", settings=settings)
+        return t.tenant_id, t.headers
 
 
 @pytest.fixture

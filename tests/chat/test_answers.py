@@ -15,10 +15,10 @@ from .conftest import chat_settings, new_thread, post
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])  # CHAT_LLM_HTTP_TRANSPORT: the SDK's retries on both
 async def test_429_then_success_is_answered(stack, db_conn, llm, headers, transport):
     app = create_app(chat_settings(stack, llm, llm_http_transport=transport))
-    async with app_client(app, db_conn=db_conn) as chat:
-        thread = await new_thread(chat, headers)
+    async with app_client(app, db_conn=db_conn) as chat_client:
+        thread = await new_thread(chat_client, headers)
         llm.fail(429, times=1)
-        r = await post(chat, headers, thread["id"], "are you there?")
+        r = await post(chat_client, headers, thread["id"], "are you there?")
         assert r.status_code == 201, r.text
         assert len(llm.requests) == 2  # the SDK retried after the 429
         assert r.json()["assistant_message"]["content"] == answer_for(llm.last["messages"])
@@ -26,16 +26,16 @@ async def test_429_then_success_is_answered(stack, db_conn, llm, headers, transp
         assert (type(client._client).__name__ == "_InstalledAioHttpClient") == (transport == "aiohttp")  # noqa: SLF001
 
 
-async def test_provider_always_500_gives_503_and_keeps_the_user_message(chat, headers, llm):
-    thread = await new_thread(chat, headers)
+async def test_provider_always_500_gives_503_and_keeps_the_user_message(chat_client, headers, llm):
+    thread = await new_thread(chat_client, headers)
     llm.fail(500, times=100)
-    r = await post(chat, headers, thread["id"], "please keep me")
+    r = await post(chat_client, headers, thread["id"], "please keep me")
     assert r.status_code == 503
     assert r.headers["content-type"].startswith("application/problem+json")
     body = r.json()
     assert body["status"] == 503 and body["code"] == "llm_unavailable" and "HTTP 500" in body["detail"]
     assert len(llm.requests) == 3  # first try + CHAT_LLM_MAX_RETRIES=2
-    items = (await chat.get(f"/api/v1/threads/{thread['id']}/messages", headers=headers)).json()["items"]
+    items = (await chat_client.get(f"/api/v1/threads/{thread['id']}/messages", headers=headers)).json()["items"]
     assert [(m["role"], m["content"]) for m in items] == [("user", "please keep me")]
 
 
@@ -52,13 +52,13 @@ async def test_hanging_provider_times_out_as_503(stack, db_conn, llm, headers, t
         assert time.monotonic() - started < 2.5
 
 
-async def test_ai_off_never_calls_the_llm(chat, headers, llm):
-    thread = await new_thread(chat, headers)
-    r = await chat.patch(f"/api/v1/threads/{thread['id']}", json={"ai_enabled": False}, headers=headers)
+async def test_ai_off_never_calls_the_llm(chat_client, headers, llm):
+    thread = await new_thread(chat_client, headers)
+    r = await chat_client.patch(f"/api/v1/threads/{thread['id']}", json={"ai_enabled": False}, headers=headers)
     assert r.status_code == 200 and r.json()["ai_enabled"] is False
-    r = await post(chat, headers, thread["id"], "is a human here?")
+    r = await post(chat_client, headers, thread["id"], "is a human here?")
     assert r.status_code == 201 and r.json()["assistant_message"] is None
-    r = await chat.post(
+    r = await chat_client.post(
         f"/api/v1/threads/{thread['id']}/messages",
         json={"content": "stream?"},
         headers=headers | {"Accept": "text/event-stream"},
@@ -82,22 +82,24 @@ async def test_knowledge_only_mode_hands_over_without_search(stack, db_conn, hea
     assert llm.requests == []
 
 
-async def test_message_length_limit_is_a_clear_422(chat, headers, llm):
-    thread = await new_thread(chat, headers)
-    r = await post(chat, headers, thread["id"], "x" * 4001)
+async def test_message_length_limit_is_a_clear_422(chat_client, headers, llm):
+    thread = await new_thread(chat_client, headers)
+    r = await post(chat_client, headers, thread["id"], "x" * 4001)
     assert r.status_code == 422 and r.json()["code"] == "message_too_long" and "4000" in r.json()["detail"]
-    assert (await post(chat, headers, thread["id"], "   ")).status_code == 422
-    r = await chat.post(f"/api/v1/threads/{thread['id']}/messages", json={"content": 5}, headers=headers)
+    assert (await post(chat_client, headers, thread["id"], "   ")).status_code == 422
+    r = await chat_client.post(f"/api/v1/threads/{thread['id']}/messages", json={"content": 5}, headers=headers)
     assert r.status_code == 422
     assert llm.requests == []
 
 
-async def test_one_call_chat_and_usage_recorded(chat, headers, llm, tenant_id, db_conn):
-    r = await chat.post("/api/v1/chat", json={"message": "Hi!"}, headers=headers)
+async def test_one_call_chat_and_usage_recorded(chat_client, headers, llm, tenant_id, db_conn):
+    r = await chat_client.post("/api/v1/chat", json={"message": "Hi!"}, headers=headers)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["reply"] == answer_for(llm.last["messages"])
-    r = await chat.post("/api/v1/chat", json={"message": "Again", "thread_id": body["thread_id"]}, headers=headers)
+    r = await chat_client.post(
+        "/api/v1/chat", json={"message": "Again", "thread_id": body["thread_id"]}, headers=headers
+    )
     assert r.json()["thread_id"] == body["thread_id"]
     assert [m["content"] for m in llm.last["messages"][1:]] == ["Hi!", body["reply"], "Again"]
     row = (

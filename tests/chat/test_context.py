@@ -23,14 +23,14 @@ async def test_system_prompt_has_tenant_prompt_instructions_and_facts(chat_auth,
     assert llm.last["model"] == "stand-in-model"
 
 
-async def test_history_keeps_the_last_ten_messages(chat, headers, llm):
-    thread = await new_thread(chat, headers)
-    await chat.patch(f"/api/v1/threads/{thread['id']}", json={"ai_enabled": False}, headers=headers)
+async def test_history_keeps_the_last_ten_messages(chat_client, headers, llm):
+    thread = await new_thread(chat_client, headers)
+    await chat_client.patch(f"/api/v1/threads/{thread['id']}", json={"ai_enabled": False}, headers=headers)
     for i in range(1, 11):  # 10 stored messages, AI off: no answers
-        assert (await post(chat, headers, thread["id"], f"message {i:02d}")).status_code == 201
+        assert (await post(chat_client, headers, thread["id"], f"message {i:02d}")).status_code == 201
     assert llm.requests == []
-    await chat.patch(f"/api/v1/threads/{thread['id']}", json={"ai_enabled": True}, headers=headers)
-    r = await post(chat, headers, thread["id"], "message 11")
+    await chat_client.patch(f"/api/v1/threads/{thread['id']}", json={"ai_enabled": True}, headers=headers)
+    r = await post(chat_client, headers, thread["id"], "message 11")
     assert r.status_code == 201, r.text
     sent = [m["content"] for m in llm.last["messages"][1:]]
     # 11 messages, limit 10: the oldest is gone, order is oldest -> newest

@@ -43,15 +43,15 @@ async def test_export_every_format_has_every_message(chat_auth, auth, llm):
     assert r.status_code == 422
 
 
-async def test_metrics_for_the_tenant_and_platform(chat, headers, other_headers, make_token, llm):
-    thread = await new_thread(chat, headers, message="one")
-    await post(chat, headers, thread["id"], "two")
-    await post(chat, headers, thread["id"], "human here", role="agent")
+async def test_metrics_for_the_tenant_and_platform(chat_client, headers, other_headers, make_token, llm):
+    thread = await new_thread(chat_client, headers, message="one")
+    await post(chat_client, headers, thread["id"], "two")
+    await post(chat_client, headers, thread["id"], "human here", role="agent")
     answer = thread["assistant_message"]["id"]
-    await chat.patch(f"/api/v1/messages/{answer}", json={"review": "approved"}, headers=headers)
-    await new_thread(chat, other_headers, message="elsewhere")
+    await chat_client.patch(f"/api/v1/messages/{answer}", json={"review": "approved"}, headers=headers)
+    await new_thread(chat_client, other_headers, message="elsewhere")
 
-    m = (await chat.get("/api/v1/metrics", headers=headers)).json()
+    m = (await chat_client.get("/api/v1/metrics", headers=headers)).json()
     assert m["threads"] == 1 and m["messages_by_role"]["user"] == 2
     assert m["ai_answers"] == 2 and m["human_answers"] == 1
     assert m["approval"]["approved"] == 1 and m["approval"]["approval_rate"] == 1.0
@@ -59,9 +59,9 @@ async def test_metrics_for_the_tenant_and_platform(chat, headers, other_headers,
     assert m["tokens"]["requests"] == 2 and m["tokens"]["tokens_in"] > 0
     assert sum(d["messages"] for d in m["per_day"]) == 5
 
-    assert (await chat.get("/api/v1/metrics?all=true", headers=headers)).status_code == 403
+    assert (await chat_client.get("/api/v1/metrics?all=true", headers=headers)).status_code == 403
     su = {"Authorization": f"Bearer {make_token(superuser=True, role=None)}"}
-    platform = (await chat.get("/api/v1/metrics?all=true", headers=su)).json()
+    platform = (await chat_client.get("/api/v1/metrics?all=true", headers=su)).json()
     assert platform["all_tenants"] is True and platform["threads"] >= 2 and platform["tokens"]["requests"] >= 3
-    bad = await chat.get("/api/v1/metrics?date_from=2026-02-01&date_to=2026-01-01", headers=headers)
+    bad = await chat_client.get("/api/v1/metrics?date_from=2026-02-01&date_to=2026-01-01", headers=headers)
     assert bad.status_code == 400

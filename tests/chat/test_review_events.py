@@ -28,10 +28,10 @@ async def channel_thread(client, headers):
     return await new_thread(client, headers, contact_id=r.json()["id"]), channel_id
 
 
-async def test_agent_reply_goes_out_on_chat_outbound(chat, headers, db_conn, llm):
-    thread, channel_id = await channel_thread(chat, headers)
+async def test_agent_reply_goes_out_on_chat_outbound(chat_client, headers, db_conn, llm):
+    thread, channel_id = await channel_thread(chat_client, headers)
     assert thread["channel"] == "telegram"
-    r = await post(chat, headers, thread["id"], "I'll check your order now.", role="agent", operator_name="Bia")
+    r = await post(chat_client, headers, thread["id"], "I'll check your order now.", role="agent", operator_name="Bia")
     assert r.status_code == 201, r.text
     reply = r.json()["user_message"]
     assert reply["role"] == "agent" and reply["validated_by"] == "human" and reply["operator_name"] == "Bia"
@@ -43,13 +43,13 @@ async def test_agent_reply_goes_out_on_chat_outbound(chat, headers, db_conn, llm
     assert [e["message_id"] for e in await outbox(db_conn, INDEX_STREAM)] == [reply["id"]]
 
 
-async def test_ai_answer_on_a_channel_thread_goes_out_and_api_threads_do_not(chat, headers, db_conn, llm):
-    thread, _ = await channel_thread(chat, headers)
-    r = await post(chat, headers, thread["id"], "hello bot")
+async def test_ai_answer_on_a_channel_thread_goes_out_and_api_threads_do_not(chat_client, headers, db_conn, llm):
+    thread, _ = await channel_thread(chat_client, headers)
+    r = await post(chat_client, headers, thread["id"], "hello bot")
     answer = r.json()["assistant_message"]
     (event,) = await outbox(db_conn, OUTBOUND_STREAM)
     assert event["message_id"] == answer["id"] and event["text"] == answer["content"]
-    await new_thread(chat, headers, message="web visitor")  # not a channel thread: nothing to send
+    await new_thread(chat_client, headers, message="web visitor")  # not a channel thread: nothing to send
     assert len(await outbox(db_conn, OUTBOUND_STREAM)) == 1
     assert len(await outbox(db_conn, INDEX_STREAM)) == 4
 
@@ -82,15 +82,15 @@ async def test_pending_answer_is_sent_only_after_approval(chat_auth, auth, db_co
     assert r.status_code == 200 and len(await outbox(db_conn, OUTBOUND_STREAM)) == 1
 
 
-async def test_review_rules(chat, headers, llm):
-    thread = await new_thread(chat, headers, message="hi")
+async def test_review_rules(chat_client, headers, llm):
+    thread = await new_thread(chat_client, headers, message="hi")
     user_msg, answer = thread["user_message"], thread["assistant_message"]
-    r = await chat.patch(f"/api/v1/messages/{user_msg['id']}", json={"review": "approved"}, headers=headers)
+    r = await chat_client.patch(f"/api/v1/messages/{user_msg['id']}", json={"review": "approved"}, headers=headers)
     assert r.status_code == 409
-    r = await chat.patch(f"/api/v1/messages/{answer['id']}", json={"review": "maybe"}, headers=headers)
+    r = await chat_client.patch(f"/api/v1/messages/{answer['id']}", json={"review": "maybe"}, headers=headers)
     assert r.status_code == 422
-    r = await chat.patch(f"/api/v1/messages/{answer['id']}", json={"review": "rejected"}, headers=headers)
+    r = await chat_client.patch(f"/api/v1/messages/{answer['id']}", json={"review": "rejected"}, headers=headers)
     assert r.status_code == 200 and r.json()["review"] == "rejected"
     # a rejected answer (without correction) is left out of the next context
-    await post(chat, headers, thread["id"], "next")
+    await post(chat_client, headers, thread["id"], "next")
     assert [m["content"] for m in llm.last["messages"][1:]] == ["hi", "next"]

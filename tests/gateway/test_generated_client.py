@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.stack import PASSWORD, platform
+from tests.support.platform import PASSWORD, platform
 
 METHODS = ("get", "put", "post", "delete", "patch")
 

@@ -31,6 +31,7 @@ from shared.events.envelope import Envelope
 from shared.events.relay import envelope_of
 from shared.events.search import INDEX_STREAM, MESSAGE_DELETED, MESSAGE_UPSERTED, MESSAGES_RESTORED
 from tests.support.plugin import app_client, serve_app
+from tests.support.tenants import tenant_admin
 
 HANDOVER = "A person from our team will answer you shortly."
 THRESHOLD = 0.5
@@ -65,15 +66,8 @@ class Stack:
         self.handled: list[str] = []
 
     async def tenant_admin(self) -> None:
-        email, password = f"u{uuid.uuid4().hex[:8]}@example.com", "correct-horse-battery"
-        body = {"email": email, "password": password, "full_name": "Tess Admin", "tenant_name": "Acme"}
-        r = await self.auth.post("/api/v1/auth/register", json=body)
-        assert r.status_code == 201, r.text
-        r = await self.auth.post("/api/v1/auth/login", json={"email": email, "password": password})
-        assert r.status_code == 200, r.text
-        self.headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-        me = (await self.auth.get("/api/v1/auth/me", headers=self.headers)).json()
-        self.tenant_id = me["memberships"][0]["tenant_id"]
+        t = await tenant_admin(self.auth, "Tess", tenant_name="Acme")
+        self.headers, self.tenant_id = t.headers, t.tenant_id
 
     async def relay(self, outbox) -> list[str]:
         """Hand every unpublished search.index.v1 row of `outbox` to search's real handler; -> event types."""

@@ -11,12 +11,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.channels.worker import run as run_channels_worker
-from services.chat.worker import run as run_chat_worker
 from services.transcription.config import TranscriptionSettings
-from services.transcription.worker import run as run_transcription_worker
 from shared.events.chat import OUTBOUND_STREAM
-from tests.pipeline.conftest import LLM_KEY
+from tests.support.platform import LLM_KEY
 from tests.support.plugin import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,8 +74,8 @@ async def test_channels_sender_killed_between_send_and_ack_the_customer_gets_one
     does not send it again. The provider sees one send; nothing is dead-lettered."""
     p = pipeline
     await p.setup_tenant(buffer_enabled=False)
-    ch = await p.channel("telegram")
-    p.start_worker(run_chat_worker, p.chat_settings())
+    ch = await p.tenant_channel("telegram")
+    p.start_worker("chat")
     p.tg.hang(seconds=60, times=1)  # the first sendMessage is taken and never answered in time
     first = _channels_worker_process(p, claim_idle_ms=2_000)
     engine = create_async_engine(p.stack.database_url)
@@ -124,8 +121,8 @@ async def test_channels_sender_killed_between_send_and_ack_the_customer_gets_one
 async def test_chat_worker_killed_mid_answer_customer_gets_exactly_one(pipeline):
     p = pipeline
     await p.setup_tenant(buffer_enabled=False)
-    ch = await p.channel("telegram")
-    p.start_worker(run_channels_worker, p.channels_settings())
+    ch = await p.tenant_channel("telegram")
+    p.start_worker("channels")
     p.llm.hang(seconds=60, times=1)  # the first answer never comes back: the worker dies waiting for it
     first = _chat_worker_process(p, lease=3)
     try:
@@ -157,7 +154,7 @@ async def test_telegram_voice_note_transcribed_then_answered_once(pipeline, tmp_
 
     p = pipeline
     await p.setup_tenant(buffer_enabled=True, buffer_seconds=1, buffer_max_wait_seconds=30, locale="en-US")
-    ch = await p.channel("telegram")
+    ch = await p.tenant_channel("telegram")
     note = voice_note("Hello, I would like to order a large pizza with mushrooms.", "en-us", tmp_path / "n.ogg")
     p.tg.files["VOICEPIZZA"] = note.read_bytes()
     tr_settings = p.stack.settings(
@@ -168,9 +165,9 @@ async def test_telegram_voice_note_transcribed_then_answered_once(pipeline, tmp_
         events_relay_interval_ms=20,
         lease_seconds=10,
     )
-    p.start_worker(run_chat_worker, p.chat_settings())
-    p.start_worker(run_channels_worker, p.channels_settings())
-    p.start_worker(run_transcription_worker, tr_settings)
+    p.start_worker("chat")
+    p.start_worker("channels")
+    p.start_worker("transcription", settings=tr_settings)
     update = {
         "update_id": 950,
         "message": {

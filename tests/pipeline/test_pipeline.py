@@ -4,8 +4,6 @@ with two chat workers."""
 import asyncio
 import time
 
-from services.channels.worker import run as run_channels_worker
-from services.chat.worker import run as run_chat_worker
 from shared.events import Envelope
 from shared.events.chat import OUTBOUND_STREAM
 from tests.pipeline.conftest import SYSTEM_PROMPT
@@ -20,9 +18,9 @@ async def _settle(seconds: float = 1.5) -> None:
 async def test_telegram_burst_answered_once_with_all_messages_in_order(pipeline):
     p = pipeline
     await p.setup_tenant(buffer_enabled=True, buffer_seconds=3, buffer_max_wait_seconds=30)
-    ch = await p.channel("telegram")
-    p.start_worker(run_chat_worker, p.chat_settings())
-    p.start_worker(run_channels_worker, p.channels_settings())
+    ch = await p.tenant_channel("telegram")
+    p.start_worker("chat")
+    p.start_worker("channels")
     texts = ["oi", "quero uma pizza", "grande", "de calabresa", "para hoje à noite"]
     for i, t in enumerate(texts):
         r = await p.telegram(ch, 100 + i, t)
@@ -49,9 +47,9 @@ async def test_telegram_burst_answered_once_with_all_messages_in_order(pipeline)
 async def test_whatsapp_through_gateway_buffer_off_and_redelivery(pipeline, redis):
     p = pipeline
     await p.setup_tenant(buffer_enabled=False)
-    ch = await p.channel("whatsapp_twilio")
-    p.start_worker(run_chat_worker, p.chat_settings())
-    p.start_worker(run_channels_worker, p.channels_settings())
+    ch = await p.tenant_channel("whatsapp_twilio")
+    p.start_worker("chat")
+    p.start_worker("channels")
     for _ in range(3):  # Twilio retries the same MessageSid
         r = await p.twilio(ch, "SM" + "f" * 32, "Vocês entregam no centro?")
         assert r.status_code == 200 and "<Response>" in r.text
@@ -73,9 +71,9 @@ async def test_whatsapp_through_gateway_buffer_off_and_redelivery(pipeline, redi
 async def test_max_wait_caps_a_continuous_stream(pipeline):
     p = pipeline
     await p.setup_tenant(buffer_enabled=True, buffer_seconds=2, buffer_max_wait_seconds=3)
-    ch = await p.channel("telegram")
-    p.start_worker(run_chat_worker, p.chat_settings())
-    p.start_worker(run_channels_worker, p.channels_settings())
+    ch = await p.tenant_channel("telegram")
+    p.start_worker("chat")
+    p.start_worker("channels")
     started = time.time()
     i = 0
     while not p.llm.requests and time.time() - started < 8:
@@ -90,10 +88,10 @@ async def test_max_wait_caps_a_continuous_stream(pipeline):
 async def test_two_chat_workers_answer_each_conversation_once(pipeline):
     p = pipeline
     await p.setup_tenant(buffer_enabled=True, buffer_seconds=1, buffer_max_wait_seconds=5)
-    ch = await p.channel("telegram")
-    p.start_worker(run_chat_worker, p.chat_settings())
-    p.start_worker(run_chat_worker, p.chat_settings())
-    p.start_worker(run_channels_worker, p.channels_settings())
+    ch = await p.tenant_channel("telegram")
+    p.start_worker("chat")
+    p.start_worker("chat")
+    p.start_worker("channels")
     customers = list(range(5000, 5012))
     for n, chat_id in enumerate(customers):
         for k in range(2):
@@ -109,9 +107,9 @@ async def test_two_chat_workers_answer_each_conversation_once(pipeline):
 async def test_force_flush_and_buffer_list(pipeline):
     p = pipeline
     await p.setup_tenant(buffer_enabled=True, buffer_seconds=120, buffer_max_wait_seconds=600)
-    ch = await p.channel("telegram")
-    p.start_worker(run_chat_worker, p.chat_settings())
-    p.start_worker(run_channels_worker, p.channels_settings())
+    ch = await p.tenant_channel("telegram")
+    p.start_worker("chat")
+    p.start_worker("channels")
     await p.telegram(ch, 300, "alguém aí?")
 
     async def listed():
@@ -133,9 +131,9 @@ async def test_force_flush_and_buffer_list(pipeline):
 async def test_takeover_agent_reply_reaches_customer_and_ai_stays_silent(pipeline):
     p = pipeline
     await p.setup_tenant(buffer_enabled=False)
-    ch = await p.channel("telegram")
-    p.start_worker(run_chat_worker, p.chat_settings())
-    p.start_worker(run_channels_worker, p.channels_settings())
+    ch = await p.tenant_channel("telegram")
+    p.start_worker("chat")
+    p.start_worker("channels")
     await p.telegram(ch, 400, "quero falar com um humano")
     await wait_for(lambda: p.tg.named("sendMessage"), timeout=15)
     [thread] = (await p.gw.get("/api/v1/threads", headers=p.headers)).json()["items"]

@@ -35,7 +35,7 @@ def search_settings(stack) -> SearchSettings:
 
 
 @pytest.fixture
-async def client(stack, db_conn, embedder, search_settings):
+async def search_client(stack, db_conn, embedder, search_settings):
     app = create_app(search_settings, embeddings=embedder)
     async with app_client(app, db_conn=db_conn) as c:
         yield c

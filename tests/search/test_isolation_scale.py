@@ -83,7 +83,7 @@ async def sample_queries(session, tenant_id: uuid.UUID, n: int) -> list[list[flo
     return [[float(x) + rnd.uniform(-0.05, 0.05) for x in r[0].strip("[]").split(",")] for r in rows]
 
 
-async def test_isolation_10_rows_next_to_100k(client, session, embedder, auth):
+async def test_isolation_10_rows_next_to_100k(search_client, session, embedder, auth):
     small, big = uuid.uuid4(), uuid.uuid4()
     await bulk_index(session, embedder, small, A_TEXTS)
     # 100k rows of B sharing A's words; the HNSW index is left out to keep the suite fast (A's plan is exact)
@@ -93,7 +93,7 @@ async def test_isolation_10_rows_next_to_100k(client, session, embedder, auth):
         for r in await session.execute(text("SELECT ref_id FROM search.entry WHERE tenant_id = :t"), {"t": small})
     }
     for mode in ("semantic", "keyword", "hybrid"):
-        r = await client.post(
+        r = await search_client.post(
             "/api/v1/search", json={"query": "payment", "mode": mode, "limit": 50}, headers=auth(small)
         )
         assert r.status_code == 200, r.text
@@ -102,7 +102,9 @@ async def test_isolation_10_rows_next_to_100k(client, session, embedder, auth):
         if mode != "keyword":
             assert got == a_ids, mode  # all 10 of A's, never B's
     for mode in ("semantic", "keyword", "hybrid"):
-        r = await client.post("/api/v1/search", json={"query": "payment", "mode": mode, "limit": 50}, headers=auth(big))
+        r = await search_client.post(
+            "/api/v1/search", json={"query": "payment", "mode": mode, "limit": 50}, headers=auth(big)
+        )
         assert r.status_code == 200, r.text
         assert len(r.json()["results"]) == 50 and not ({x["id"] for x in r.json()["results"]} & a_ids), mode
 

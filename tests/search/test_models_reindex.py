@@ -102,8 +102,8 @@ async def test_model_change_needs_reindex(stack, db_conn, session, embedder, ten
                 "openai_api_key": "sk-test-platform",
             }
         )
-        async with app_client(create_app(openai_settings), db_conn=db_conn) as client:
-            r = await client.post("/api/v1/search", json={"query": "refund", "mode": "semantic"}, headers=h)
+        async with app_client(create_app(openai_settings), db_conn=db_conn) as search_client:
+            r = await search_client.post("/api/v1/search", json={"query": "refund", "mode": "semantic"}, headers=h)
             assert r.status_code == 409, r.text
             problem = r.json()
             assert problem["code"] == "embedding_model_mismatch"
@@ -112,26 +112,26 @@ async def test_model_change_needs_reindex(stack, db_conn, session, embedder, ten
             )
             assert "/api/v1/search/reindex" in problem["detail"]
             # keyword search needs no vectors and keeps working
-            kw = await client.post("/api/v1/search", json={"query": "refund", "mode": "keyword"}, headers=h)
+            kw = await search_client.post("/api/v1/search", json={"query": "refund", "mode": "keyword"}, headers=h)
             assert kw.status_code == 200 and len(kw.json()["results"]) == 2
 
             viewer = auth(tenant, role="viewer", scopes=["read"])
-            assert (await client.post("/api/v1/search/reindex", headers=viewer)).status_code == 403
-            job = await client.post("/api/v1/search/reindex", headers=h)
+            assert (await search_client.post("/api/v1/search/reindex", headers=viewer)).status_code == 403
+            job = await search_client.post("/api/v1/search/reindex", headers=h)
             assert job.status_code == 202, job.text
             assert job.json()["status"] == "queued" and job.json()["total"] == 6
             assert job.json()["target_model"] == "openai:text-embedding-3-small"
-            again = await client.post("/api/v1/search/reindex", headers=h)
+            again = await search_client.post("/api/v1/search/reindex", headers=h)
             assert again.json()["job_id"] == job.json()["job_id"]  # idempotent while queued
 
             openai_handler = make_index_handler(build_provider(openai_settings), tenants, openai_settings)
             steps = await drain(session, openai_handler)
             assert steps == 2  # 6 rows, 4 per step (search_settings.embed_batch_rows)
-            status = (await client.get("/api/v1/search/reindex", headers=h)).json()
+            status = (await search_client.get("/api/v1/search/reindex", headers=h)).json()
             assert status["status"] == "done" and status["progress"] == 1.0 and status["done"] == 6
             assert status["embedding_model"] == "openai:text-embedding-3-small"
 
-            r = await client.post(
+            r = await search_client.post(
                 "/api/v1/search", json={"query": "refund order", "mode": "semantic", "limit": 2}, headers=h
             )
             assert r.status_code == 200, r.text

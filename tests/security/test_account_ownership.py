@@ -13,7 +13,7 @@ import uuid
 from email import message_from_bytes
 from email import policy as email_policy
 
-from tests.security.stack import Platform, platform
+from tests.support.platform import Platform, platform
 from tests.support.plugin import wait_for
 from tests.support.smtp import Inbox, body, smtp_server, token_of
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from twilio.request_validator import RequestValidator
 
-from tests.security.stack import platform
+from tests.support.platform import platform
 from tests.support.plugin import wait_for
 
 EVIL = "evil.example"

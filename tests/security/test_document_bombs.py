@@ -20,7 +20,7 @@ from fpdf import FPDF
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
-from tests.security.stack import Tenant, platform
+from tests.support.platform import Tenant, platform
 from tests.support.plugin import wait_for
 
 CAP = 8_000_000  # SEARCH_DOCUMENT_MAX_UNCOMPRESSED_BYTES for this test's worker

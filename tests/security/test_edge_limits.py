@@ -9,7 +9,7 @@ import secrets
 import httpx
 
 from gateway.config import DEFAULT_RATE_LIMITS
-from tests.security.stack import PASSWORD, from_ip, platform
+from tests.support.platform import PASSWORD, from_ip, platform
 
 TWILIO_TOKEN = "twilio-edge-limits-token"
 

@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from services.transcription.jobs.webhooks import SIGNATURE_HEADER, verify
-from tests.security.stack import platform, wav_bytes
+from tests.support.platform import platform, wav_bytes
 from tests.support.plugin import serve_app, wait_for
 
 PUBLIC_IP = "93.184.216.34"

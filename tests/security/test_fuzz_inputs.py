@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from services.transcription.jobs.audio import SNIFF_BYTES, sniff
-from tests.security.stack import platform
+from tests.support.platform import platform
 
 TWILIO_TOKEN = "twilio-fuzz-token-0123"
 FUZZ = settings(

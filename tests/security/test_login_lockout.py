@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.security.stack import PASSWORD, from_ip, platform
+from tests.support.platform import PASSWORD, from_ip, platform
 
 LIMITS = {
     "login_limit_account_client": "3/minute",  # tight: one client guessing one account

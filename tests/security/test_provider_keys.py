@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 
-from tests.security.stack import LLM_KEY, Tenant, platform
 from tests.support.llm import LLMStandIn
+from tests.support.platform import LLM_KEY, Tenant, platform
 from tests.support.plugin import serve_app
 
 TENANT_KEY = "sk-tenant-own-key-8Hq2Zp"

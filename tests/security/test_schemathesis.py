@@ -1,4 +1,4 @@
-"""Schemathesis against the gateway's merged OpenAPI document, on the real platform (tests/security/stack.py).
+"""Schemathesis against the gateway's merged OpenAPI document, on the real platform (tests/support/platform.py).
 
 Two runs, one per kind of caller: a tenant admin with a JWT, and an API key with the `read` scope only. Every
 operation of `/openapi.json` is tested (except EXCLUDED, with the reason) in all of Schemathesis' phases: the
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.stack import METHODS, Platform, platform
+from tests.support.platform import METHODS, Platform, platform
 
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
 CI = bool(os.environ.get("CI"))

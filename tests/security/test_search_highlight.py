@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from tests.security.stack import platform
+from tests.support.platform import platform
 from tests.support.plugin import wait_for
 
 PAYLOAD = 'pizza <script>alert(1)</script> and <img src=x onerror="alert(2)"> &amp; margherita'

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.security.stack import PASSWORD, platform
+from tests.support.platform import PASSWORD, platform
 from tests.support.plugin import wait_for
 
 TENANT_SECRET = "sk-tenant-secret-7Qx9Lm2Vb8Zr"

@@ -9,7 +9,7 @@ import asyncio
 
 import httpx
 
-from tests.security.stack import Platform, Tenant, platform, wav_bytes
+from tests.support.platform import Platform, Tenant, platform, wav_bytes
 from tests.support.plugin import serve_app, wait_for
 from tests.transcription.standins import Recorder, openai_app
 

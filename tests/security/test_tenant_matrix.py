@@ -13,7 +13,7 @@ import re
 import uuid
 
 from services.chat.buffers.store import BufferStore, buffer_key
-from tests.security.stack import METHODS, Platform, Tenant, platform, wav_bytes
+from tests.support.platform import METHODS, Platform, Tenant, platform, wav_bytes
 from tests.support.plugin import wait_for
 
 # path parameter -> the key of the object id in Tenant.ids

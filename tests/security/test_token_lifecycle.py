@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.security.stack import PASSWORD, platform
+from tests.support.platform import PASSWORD, platform
 from tests.support.plugin import wait_for
 
 WITHIN = 10.0  # seconds: the property every test here states

@@ -1,5 +1,6 @@
-"""The whole platform for the security suites: the five service apps and the gateway over real HTTP, stand-in
-Telegram, Twilio and LLM servers, and helpers that create tenants and objects through the public API only."""
+"""The whole platform for whole-stack tests (security, pipeline): the service apps and the gateway over real HTTP,
+stand-in Telegram, Twilio and LLM servers, their workers in the test's loop, and helpers that create tenants and
+objects through the public API only."""
 
 from __future__ import annotations
 
@@ -32,11 +33,14 @@ from shared.crypto import SecretBox
 from tests.support.llm import LLMStandIn
 from tests.support.plugin import serve_app
 from tests.support.providers import TelegramStandIn, TwilioStandIn
+from tests.support.tenants import PASSWORD, Tenant, tenant_admin
+
+__all__ = ["LLM_KEY", "METHODS", "PASSWORD", "TWILIO_SID", "Platform", "Tenant", "from_ip", "platform", "wav_bytes"]
 
 LLM_KEY = "sk-security-llm-key-5f1e"
 TWILIO_SID = "AC" + "5" * 32
 METHODS = ("get", "put", "post", "delete", "patch")
-PASSWORD = "correct-horse-battery-staple"
+SERVICES = ("auth", "chat", "channels", "transcription", "search")
 
 
 def wav_bytes(seconds: float = 1.0, rate: int = 16000) -> bytes:
@@ -51,27 +55,6 @@ def wav_bytes(seconds: float = 1.0, rate: int = 16000) -> bytes:
         )
         w.writeframes(frames)
     return buf.getvalue()
-
-
-class Tenant:
-    """One tenant seen from outside: its owner's token, an admin API key, and what was created in it."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.email = ""
-        self.tenant_id = ""
-        self.user_id = ""
-        self.token = ""
-        self.api_key = ""
-        self.ids: dict[str, str] = {}
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    @property
-    def key_headers(self) -> dict[str, str]:
-        return {"X-API-Key": self.api_key}
 
 
 def from_ip(ip: str, headers: dict[str, str] | None = None) -> dict[str, str]:
@@ -133,12 +116,14 @@ class Platform:
             return s.settings(SearchSettings, auth_url=u["auth"], events_relay_interval_ms=20, **kw)
         raise KeyError(name)
 
-    def start_worker(self, service: str, run_kwargs: dict | None = None, **kw) -> None:
-        """The service's worker (`run(settings, stop, **run_kwargs)`) in this event loop, stopped at the end."""
+    def start_worker(self, service: str, run_kwargs: dict | None = None, *, settings=None, **kw) -> asyncio.Event:
+        """The service's worker (`run(settings, stop, **run_kwargs)`) in this event loop, stopped at the end;
+        `settings` replaces the platform's settings of that service (else `kw` overrides them)."""
         run = importlib.import_module(f"services.{service}.worker").run
         stop = asyncio.Event()
-        task = asyncio.create_task(run(self.settings(service, **kw), stop, **(run_kwargs or {})))
+        task = asyncio.create_task(run(settings or self.settings(service, **kw), stop, **(run_kwargs or {})))
         self.workers.append((stop, task))
+        return stop
 
     async def sql(self, query: str, **params):
         engine = create_async_engine(self.stack.database_url)
@@ -181,28 +166,9 @@ class Platform:
         return m
 
     # ---- tenants and objects, through the gateway like a customer would
-    async def tenant(self, name: str) -> Tenant:
-        t = Tenant(name)
-        t.email = f"{name.lower()}-{uuid.uuid4().hex[:6]}@example.com"
-        r = await self.gw.post(
-            "/api/v1/auth/register",
-            json={"email": t.email, "password": PASSWORD, "full_name": name, "tenant_name": f"Tenant {name}"},
-        )
-        assert r.status_code == 201, r.text
-        r = await self.gw.post("/api/v1/auth/login", json={"email": t.email, "password": PASSWORD})
-        assert r.status_code == 200, r.text
-        t.token = r.json()["access_token"]
-        me = (await self.gw.get("/api/v1/auth/me", headers=t.headers)).json()
-        t.tenant_id = me["memberships"][0]["tenant_id"]
-        t.user_id = me["id"]
-        r = await self.gw.post(
-            "/api/v1/api-keys", headers=t.headers, json={"name": "ops", "scopes": ["read", "write", "admin"]}
-        )
-        assert r.status_code == 201, r.text
-        t.api_key = r.json()["key"]
-        t.ids["key_id"] = r.json()["id"]
-        t.ids["tenant_id"] = t.tenant_id
-        return t
+    async def tenant(self, name: str, **kw) -> Tenant:
+        """A tenant admin through the gateway, with an admin API key (tests/support/tenants.py)."""
+        return await tenant_admin(self.gw, name, **({"api_key": True} | kw))
 
     async def channel(self, t: Tenant, kind: str, *, bot_token: str = "", auth_token: str = "") -> dict:
         creds = (
@@ -239,26 +205,30 @@ class Platform:
             },
         }
 
-    async def telegram(self, ch: dict, update_id: int, text_: str, secret: str | None = None) -> httpx.Response:
+    async def telegram(
+        self, ch: dict, update_id: int, text_: str, secret: str | None = None, chat_id: int = 4242
+    ) -> httpx.Response:
         return await self.gw.post(
             f"/webhooks/telegram/{ch['id']}",
-            json=self.telegram_update(update_id, text_),
+            json=self.telegram_update(update_id, text_, chat_id),
             headers={"X-Telegram-Bot-Api-Secret-Token": secret if secret is not None else ch["secret"]},
         )
 
-    def twilio_form(self, sid: str, body: str) -> dict[str, str]:
+    def twilio_form(self, sid: str, body: str, sender: str = "whatsapp:+5511999990000") -> dict[str, str]:
         return {
             "MessageSid": sid,
             "AccountSid": TWILIO_SID,
-            "From": "whatsapp:+5511999990000",
+            "From": sender,
             "To": "whatsapp:+14155238886",
             "Body": body,
             "NumMedia": "0",
             "ProfileName": "Caio",
         }
 
-    async def twilio(self, ch: dict, sid: str, body: str, auth_token: str | None = None) -> httpx.Response:
-        form = self.twilio_form(sid, body)
+    async def twilio(
+        self, ch: dict, sid: str, body: str, auth_token: str | None = None, sender: str = "whatsapp:+5511999990000"
+    ) -> httpx.Response:
+        form = self.twilio_form(sid, body, sender)
         url = f"{self.urls['gateway']}/webhooks/twilio/{ch['id']}"
         sig = RequestValidator(auth_token or ch["auth_token"]).compute_signature(url, form)
         return await self.gw.post(f"/webhooks/twilio/{ch['id']}", data=form, headers={"X-Twilio-Signature": sig})
@@ -268,6 +238,11 @@ class Platform:
         msgs = (await self.sql("SELECT count(*) FROM channels.inbound_message"))[0][0]
         events = (await self.sql("SELECT count(*) FROM channels.outbox WHERE stream = 'channels.inbound.v1'"))[0][0]
         return msgs, events
+
+    @staticmethod
+    def user_texts(request: dict) -> list[str]:
+        """The user turns of a request the LLM stand-in recorded."""
+        return [m["content"] for m in request["body"]["messages"] if m["role"] == "user"]
 
 
 @contextlib.asynccontextmanager
@@ -281,11 +256,14 @@ async def platform(
     client_ips: bool = False,
     settings: dict[str, dict] | None = None,
     app_kwargs: dict[str, dict] | None = None,
+    services: tuple[str, ...] = SERVICES,
+    kind: type[Platform] = Platform,
 ) -> AsyncIterator[Platform]:
     """`rate_limits`: turn the gateway's limits on with these groups (default: off). `client_ips`: the gateway trusts
     the test client as a proxy, so `from_ip(...)` headers set the client address it sees. `settings`: per app
     ("auth", "chat", ..., "gateway") setting overrides (app and worker). `app_kwargs`: per service, extra
-    arguments of its create_app (e.g. an injected resolver)."""
+    arguments of its create_app (e.g. an injected resolver). `services`: the apps to serve (the gateway routes the
+    others nowhere). `kind`: a Platform subclass with a suite's own helpers."""
     llm = LLMStandIn(api_key=llm_key)
     tg = TelegramStandIn()
     tw = TwilioStandIn(TWILIO_SID, tw_token)
@@ -298,14 +276,14 @@ async def platform(
         gw_port = free_port()
         urls["gateway"] = f"http://127.0.0.1:{gw_port}"
         overrides = settings or {}
-        p = Platform(stack, urls, llm, tg, tw, tmp_path, overrides)
-        for name in ("auth", "chat", "channels", "transcription", "search"):
+        p = kind(stack, urls, llm, tg, tw, tmp_path, overrides)
+        for name in services:
             create_app = importlib.import_module(f"services.{name}.app").create_app
             app = create_app(p.settings(name), **(app_kwargs or {}).get(name, {}))
             # like the deployments: the service decides itself whom to believe for X-Forwarded-For (shared/net.py)
             urls[name] = await es.enter_async_context(serve_app(app, proxy_headers=False))
         gw_kw = dict(
-            **{f"{n}_upstream": urls[n] for n in ("auth", "chat", "channels", "transcription", "search")},
+            **{f"{n}_upstream": urls[n] for n in services},
             auth_url=urls["auth"],
             rate_limits_enabled=rate_limits is not None,
         )

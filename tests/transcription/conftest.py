@@ -23,6 +23,7 @@ from shared.db import create_sessionmaker
 from shared.egress import create_egress_client
 from shared.http import create_http_client
 from tests.support.plugin import app_client, serve_app
+from tests.support.tenants import tenant_admin
 from tests.transcription.audio_gen import EN_SENTENCE, PT_SENTENCE, concat, convert, speak, voice_note
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,7 +119,7 @@ def auth(make_token, tenant):
 
 
 @pytest.fixture
-async def client(settings, committed_db) -> AsyncIterator:
+async def transcription_client(settings, committed_db) -> AsyncIterator:
     async with app_client(create_app(settings)) as c:
         yield c
 
@@ -158,23 +159,13 @@ async def runner(make_runner, settings) -> JobRunner:
 @pytest.fixture
 async def auth_service(stack, committed_db):
     settings = stack.settings(AuthSettings, argon2_memory_kib=8192, argon2_time_cost=1)
-    async with serve_app(create_auth_app(settings)) as url, httpx.AsyncClient(base_url=url) as client:
-        yield url, client
+    async with serve_app(create_auth_app(settings)) as url, httpx.AsyncClient(base_url=url) as transcription_client:
+        yield url, transcription_client
 
 
-async def tenant_with(client: httpx.AsyncClient, secrets: dict[str, str], **settings) -> uuid.UUID:
-    email = f"u{uuid.uuid4().hex[:8]}@example.com"
-    body = {"email": email, "password": "correct-horse-battery", "full_name": "Ana", "tenant_name": "Pizzaria"}
-    assert (await client.post("/api/v1/auth/register", json=body)).status_code == 201
-    r = await client.post("/api/v1/auth/login", json={"email": email, "password": "correct-horse-battery"})
-    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    tenant_id = (await client.get("/api/v1/auth/me", headers=headers)).json()["memberships"][0]["tenant_id"]
-    r = await client.patch(f"/api/v1/tenants/{tenant_id}", json=settings, headers=headers)
-    assert r.status_code == 200, r.text
-    for name, value in secrets.items():
-        r = await client.put(f"/api/v1/tenants/{tenant_id}/secrets/{name}", json={"value": value}, headers=headers)
-        assert r.status_code == 204, r.text
-    return uuid.UUID(tenant_id)
+async def tenant_with(transcription_client: httpx.AsyncClient, secrets: dict[str, str], **settings) -> uuid.UUID:
+    t = await tenant_admin(transcription_client, "Ana", tenant_name="Pizzaria", settings=settings, secrets=secrets)
+    return uuid.UUID(t.tenant_id)
 
 
 HOOK_SECRET = "whsec-tenant-own-3b7e9d41"
@@ -191,5 +182,7 @@ async def hooked(auth_service, make_settings, make_runner, make_token):
         token = make_token(tenant_id=tenant_id or tenant, role="admin", scopes=scopes or ["read", "write"])
         return {"Authorization": f"Bearer {token}"}
 
-    async with app_client(create_app(settings)) as client:
-        yield SimpleNamespace(client=client, auth=auth, tenant=tenant, runner=await make_runner(settings))
+    async with app_client(create_app(settings)) as transcription_client:
+        yield SimpleNamespace(
+            transcription_client=transcription_client, auth=auth, tenant=tenant, runner=await make_runner(settings)
+        )

@@ -18,10 +18,10 @@ async def test_openai_whisper_segments_and_words(make_settings, make_runner, aut
     async with serve_app(openai_app(rec)) as url:
         settings = make_settings(openai_base_url=f"{url}/v1", openai_api_key="sk-test-openai")
         runner = await make_runner(settings)
-        async with app_client(create_app(settings)) as client:
-            job_id = await upload(client, auth, en_note, engine="openai", language="en-US")
+        async with app_client(create_app(settings)) as transcription_client:
+            job_id = await upload(transcription_client, auth, en_note, engine="openai", language="en-US")
             await runner.run_job(tenant, job_id)
-            job = (await client.get(f"/api/v1/transcriptions/{job_id}?words=true", headers=auth())).json()
+            job = (await transcription_client.get(f"/api/v1/transcriptions/{job_id}?words=true", headers=auth())).json()
     assert job["status"] == "completed", job
     assert job["text"] == TRANSCRIPT_TEXT and job["engine"] == "openai" and job["language"] == "en"
     assert [s["start"] for s in job["segments"]] == [0.0, 3.1]
@@ -39,11 +39,11 @@ async def test_openai_diarize_model_when_speakers_are_asked(
     async with serve_app(openai_app(rec)) as url:
         settings = make_settings(openai_base_url=f"{url}/v1", openai_api_key="sk-test-openai")
         runner = await make_runner(settings)
-        async with app_client(create_app(settings)) as client:
-            job_id = await upload(client, auth, en_note, engine="openai", speakers_expected="2")
+        async with app_client(create_app(settings)) as transcription_client:
+            job_id = await upload(transcription_client, auth, en_note, engine="openai", speakers_expected="2")
             await runner.run_job(tenant, job_id)
-            job = (await client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())).json()
-            r = await client.get(f"/api/v1/transcriptions/{job_id}/export?format=srt", headers=auth())
+            job = (await transcription_client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())).json()
+            r = await transcription_client.get(f"/api/v1/transcriptions/{job_id}/export?format=srt", headers=auth())
     assert job["status"] == "completed" and job["speakers_available"] is True
     assert [s["speaker"] for s in job["segments"]] == ["A", "B"]
     assert "Speaker A: Hello" in r.text and "Speaker B: Sure" in r.text
@@ -57,10 +57,10 @@ async def test_openai_bad_key_fails_the_job_readably(make_settings, make_runner,
     async with serve_app(openai_app(rec)) as url:
         settings = make_settings(openai_base_url=f"{url}/v1", openai_api_key="sk-wrong")
         runner = await make_runner(settings)
-        async with app_client(create_app(settings)) as client:
-            job_id = await upload(client, auth, en_note, engine="openai")
+        async with app_client(create_app(settings)) as transcription_client:
+            job_id = await upload(transcription_client, auth, en_note, engine="openai")
             await runner.run_job(tenant, job_id)
-            job = (await client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())).json()
+            job = (await transcription_client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())).json()
     assert job["status"] == "failed" and "OpenAI" in job["error"] and "sk-wrong" not in job["error"]
 
 
@@ -69,11 +69,13 @@ async def test_assemblyai_speaker_labels_and_polling(make_settings, make_runner,
     async with serve_app(assemblyai_app(rec)) as url:
         settings = make_settings(assemblyai_url=url, assemblyai_api_key="aai-test-key")
         runner = await make_runner(settings)
-        async with app_client(create_app(settings)) as client:
-            job_id = await upload(client, auth, pt_note, engine="assemblyai", speakers_expected="2", language="pt-BR")
+        async with app_client(create_app(settings)) as transcription_client:
+            job_id = await upload(
+                transcription_client, auth, pt_note, engine="assemblyai", speakers_expected="2", language="pt-BR"
+            )
             await runner.run_job(tenant, job_id)
-            job = (await client.get(f"/api/v1/transcriptions/{job_id}?words=true", headers=auth())).json()
-            docx = await client.get(f"/api/v1/transcriptions/{job_id}/export?format=docx", headers=auth())
+            job = (await transcription_client.get(f"/api/v1/transcriptions/{job_id}?words=true", headers=auth())).json()
+            docx = await transcription_client.get(f"/api/v1/transcriptions/{job_id}/export?format=docx", headers=auth())
     assert job["status"] == "completed", job
     assert job["speakers_available"] is True and job["engine"] == "assemblyai"
     assert [(s["speaker"], s["start"], s["end"]) for s in job["segments"]] == [("A", 0.1, 1.5), ("B", 2.0, 2.9)]
@@ -95,18 +97,18 @@ async def test_assemblyai_error_status_fails_the_job(make_settings, make_runner,
     async with serve_app(assemblyai_app(rec, fail_with="Audio duration is too short.")) as url:
         settings = make_settings(assemblyai_url=url, assemblyai_api_key="aai-test-key")
         runner = await make_runner(settings)
-        async with app_client(create_app(settings)) as client:
-            job_id = await upload(client, auth, en_note, engine="assemblyai")
+        async with app_client(create_app(settings)) as transcription_client:
+            job_id = await upload(transcription_client, auth, en_note, engine="assemblyai")
             await runner.run_job(tenant, job_id)
-            job = (await client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())).json()
+            job = (await transcription_client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())).json()
     assert job["status"] == "failed" and "Audio duration is too short." in job["error"]
     create = [c for c in rec.calls if c["path"] == "/v2/transcript"][0]
     assert create["body"]["speaker_labels"] is False and create["body"].get("language_detection") is True
 
 
-async def test_missing_key_is_a_readable_failure(client, auth, tenant, en_note, runner):
-    job_id = await upload(client, auth, en_note, engine="assemblyai")
+async def test_missing_key_is_a_readable_failure(transcription_client, auth, tenant, en_note, runner):
+    job_id = await upload(transcription_client, auth, en_note, engine="assemblyai")
     await runner.run_job(tenant, job_id)
-    job = (await client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())).json()
+    job = (await transcription_client.get(f"/api/v1/transcriptions/{job_id}", headers=auth())).json()
     assert job["status"] == "failed" and "no AssemblyAI API key" in job["error"]
     assert uuid.UUID(job["id"]) == job_id

@@ -22,15 +22,19 @@ async def test_tenant_locale_hint_and_tenant_key(
     async with serve_app(assemblyai_app(rec, api_key="aai-tenant-own")) as aai_url:
         settings = make_settings(auth_url=auth_url, assemblyai_url=aai_url, assemblyai_api_key="")
         runner = await make_runner(settings)
-        async with app_client(create_app(settings)) as client:
-            local_id = await upload(client, headers, pt_note)  # no language: the tenant's pt-BR locale decides
-            english_id = await upload(client, headers, en_note)  # no language, clearly English: not forced to pt
-            cloud_id = await upload(client, headers, pt_note, engine="assemblyai")
+        async with app_client(create_app(settings)) as transcription_client:
+            local_id = await upload(
+                transcription_client, headers, pt_note
+            )  # no language: the tenant's pt-BR locale decides
+            english_id = await upload(
+                transcription_client, headers, en_note
+            )  # no language, clearly English: not forced to pt
+            cloud_id = await upload(transcription_client, headers, pt_note, engine="assemblyai")
             for job_id in (local_id, english_id, cloud_id):
                 await runner.run_job(tenant, job_id)
-            local = (await client.get(f"/api/v1/transcriptions/{local_id}", headers=headers())).json()
-            english = (await client.get(f"/api/v1/transcriptions/{english_id}", headers=headers())).json()
-            cloud = (await client.get(f"/api/v1/transcriptions/{cloud_id}", headers=headers())).json()
+            local = (await transcription_client.get(f"/api/v1/transcriptions/{local_id}", headers=headers())).json()
+            english = (await transcription_client.get(f"/api/v1/transcriptions/{english_id}", headers=headers())).json()
+            cloud = (await transcription_client.get(f"/api/v1/transcriptions/{cloud_id}", headers=headers())).json()
     assert local["status"] == "completed" and local["language"] == "pt", local
     assert "pizza" in local["text"].lower() and "gostaria" in local["text"].lower()
     # Whisper is unsure of the short pt-BR note (so the locale decides) but sure of the English one, which a

@@ -53,10 +53,10 @@ async def job_row(database_url: str, job_id: uuid.UUID) -> Job:
 
 @pytest.mark.slow
 async def test_killed_worker_job_completes_once_after_restart(
-    client, auth, tenant, long_note, settings, committed_db, redis, tmp_path
+    transcription_client, auth, tenant, long_note, settings, committed_db, redis, tmp_path
 ):
     log = tmp_path / "worker.log"
-    job_id = await upload(client, auth, long_note)
+    job_id = await upload(transcription_client, auth, long_note)
     first = start_worker(settings, log)
     second = None
     try:
