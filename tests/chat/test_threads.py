@@ -126,13 +126,13 @@ async def test_assistants_one_default(chat_client, headers):
     assert bad.status_code == 422
 
 
-async def test_a_tampered_cursor_is_a_problem_400_on_every_chat_list(chat, headers):
+async def test_a_tampered_cursor_is_a_problem_400_on_every_chat_list(chat_client, headers):
     from shared.pagination import encode_cursor
 
-    thread = await new_thread(chat, headers)
+    thread = await new_thread(chat_client, headers)
     tampered = encode_cursor({"k": ["yesterday", "not-an-id"]})
     lists = ("/api/v1/threads", "/api/v1/contacts", "/api/v1/assistants", f"/api/v1/threads/{thread['id']}/messages")
     for path in lists:
-        resp = await chat.get(f"{path}?cursor={tampered}", headers=headers)
+        resp = await chat_client.get(f"{path}?cursor={tampered}", headers=headers)
         assert resp.status_code == 400, path
         assert resp.headers["content-type"].startswith("application/problem+json")
