@@ -40,10 +40,10 @@ def three_voices(audio_dir: Path) -> tuple[Path, list[Turn]]:
     return recording(audio_dir / "three.ogg", 3, 6)
 
 
-async def transcribe(client, auth, runner, tenant, path: Path, **data) -> dict:
-    job_id = await upload(client, auth, path, language="en", **data)
+async def transcribe(transcription_client, auth, runner, tenant, path: Path, **data) -> dict:
+    job_id = await upload(transcription_client, auth, path, language="en", **data)
     await runner.run_job(tenant, job_id)
-    job = (await client.get(f"/api/v1/transcriptions/{job_id}?words=true", headers=auth())).json()
+    job = (await transcription_client.get(f"/api/v1/transcriptions/{job_id}?words=true", headers=auth())).json()
     assert job["status"] == "completed", job
     return job
 
@@ -60,45 +60,51 @@ def assert_labelled_like(job: dict, reference: list[Turn], letters: str) -> None
     assert der(reference, labelled_turns(segments)) < 0.35
 
 
-async def test_two_voices_get_two_letters_in_the_api_and_every_export(client, auth, tenant, runner, two_voices):
+async def test_two_voices_get_two_letters_in_the_api_and_every_export(
+    transcription_client, auth, tenant, runner, two_voices
+):
     path, reference = two_voices
-    job = await transcribe(client, auth, runner, tenant, path, speakers_expected="2")
+    job = await transcribe(transcription_client, auth, runner, tenant, path, speakers_expected="2")
     assert_labelled_like(job, reference, "AB")
     base = f"/api/v1/transcriptions/{job['id']}/export"
 
-    txt = (await client.get(f"{base}?format=txt", headers=auth())).text
+    txt = (await transcription_client.get(f"{base}?format=txt", headers=auth())).text
     assert "] Speaker A: Hello" in txt and "] Speaker B: " in txt
-    srt = (await client.get(f"{base}?format=srt", headers=auth())).text
+    srt = (await transcription_client.get(f"{base}?format=srt", headers=auth())).text
     assert "\nSpeaker A: Hello" in srt and "\nSpeaker B: " in srt
-    vtt = (await client.get(f"{base}?format=vtt", headers=auth())).text
+    vtt = (await transcription_client.get(f"{base}?format=vtt", headers=auth())).text
     assert "<v Speaker A>Hello" in vtt and "<v Speaker B>" in vtt
-    data = json.loads((await client.get(f"{base}?format=json", headers=auth())).text)
+    data = json.loads((await transcription_client.get(f"{base}?format=json", headers=auth())).text)
     assert [s["speaker"] for s in data["segments"]] == [s["speaker"] for s in job["segments"]]
-    doc = Document(io.BytesIO((await client.get(f"{base}?format=docx", headers=auth())).content))
+    doc = Document(io.BytesIO((await transcription_client.get(f"{base}?format=docx", headers=auth())).content))
     bold = {r.text for p in doc.paragraphs for r in p.runs if r.bold}
     assert {"Speaker A: ", "Speaker B: "} <= bold
 
 
-async def test_three_voices_keep_their_letters(client, auth, tenant, runner, three_voices):
+async def test_three_voices_keep_their_letters(transcription_client, auth, tenant, runner, three_voices):
     path, reference = three_voices
-    job = await transcribe(client, auth, runner, tenant, path, speakers_expected="3")
+    job = await transcribe(transcription_client, auth, runner, tenant, path, speakers_expected="3")
     assert_labelled_like(job, reference, "ABC")
 
 
 @pytest.mark.parametrize("speakers", [None, "1"])
-async def test_no_labels_unless_two_or_more_speakers_are_asked(client, auth, tenant, runner, two_voices, speakers):
+async def test_no_labels_unless_two_or_more_speakers_are_asked(
+    transcription_client, auth, tenant, runner, two_voices, speakers
+):
     data = {} if speakers is None else {"speakers_expected": speakers}
-    job = await transcribe(client, auth, runner, tenant, two_voices[0], **data)
+    job = await transcribe(transcription_client, auth, runner, tenant, two_voices[0], **data)
     assert job["speakers_available"] is False
     assert job["segments"] and all(s["speaker"] is None for s in job["segments"])
     base = f"/api/v1/transcriptions/{job['id']}/export"
-    assert "Speaker" not in (await client.get(f"{base}?format=txt", headers=auth())).text
-    assert "<v " not in (await client.get(f"{base}?format=vtt", headers=auth())).text
+    assert "Speaker" not in (await transcription_client.get(f"{base}?format=txt", headers=auth())).text
+    assert "<v " not in (await transcription_client.get(f"{base}?format=vtt", headers=auth())).text
 
 
-async def test_diarization_switched_off_says_so(client, auth, tenant, make_runner, make_settings, two_voices):
+async def test_diarization_switched_off_says_so(
+    transcription_client, auth, tenant, make_runner, make_settings, two_voices
+):
     runner = await make_runner(make_settings(local_diarization=False))
-    job = await transcribe(client, auth, runner, tenant, two_voices[0], speakers_expected="2")
+    job = await transcribe(transcription_client, auth, runner, tenant, two_voices[0], speakers_expected="2")
     assert job["speakers_available"] is False
     assert all(s["speaker"] is None for s in job["segments"])
     assert any("TRANSCRIPTION_LOCAL_DIARIZATION" in n for n in job["notes"])
