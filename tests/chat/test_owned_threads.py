@@ -3,7 +3,7 @@ rename, soft delete and restore work on them, through the gateway on the real st
 
 from __future__ import annotations
 
-from tests.security.stack import platform
+from tests.support.platform import platform
 
 
 async def _thread(p, headers, title: str) -> dict:

@@ -4,7 +4,7 @@ sector (422 otherwise; no list: any sector), the inbox's sector filter and per-s
 from __future__ import annotations
 
 from devtools.embedded import free_port
-from tests.security.stack import platform
+from tests.support.platform import platform
 from tests.support.plugin import wait_for
 
 

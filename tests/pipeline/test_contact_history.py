@@ -4,7 +4,7 @@ Through the gateway with the chat and channels workers."""
 
 from __future__ import annotations
 
-from tests.security.stack import platform
+from tests.support.platform import platform
 from tests.support.plugin import wait_for
 
 

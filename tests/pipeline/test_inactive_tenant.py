@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.security.stack import platform
+from tests.support.platform import platform
 from tests.support.plugin import wait_for
 
 

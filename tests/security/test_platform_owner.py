@@ -4,7 +4,7 @@ platform metrics count the active companies."""
 
 from __future__ import annotations
 
-from tests.security.stack import platform
+from tests.support.platform import platform
 
 
 async def _active_in_db(p) -> int:
