@@ -98,10 +98,10 @@ class InboundHandler:
             return None  # stored by an earlier delivery
         thread_id = stored.thread_id
         woken = None
-        tenant = await self.runtime.tenants.get(tenant_id)
         # A human has taken over, or the tenant is inactive: the message waits in the inbox, never answered by the
-        # AI (not even after reactivation: it never joined a buffer).
-        if stored.ai_enabled and tenant.status != "inactive":
+        # AI (not even after reactivation: it never joined a buffer). The settings are the cached ones.
+        tenant = await self.runtime.tenants.get(tenant_id) if stored.ai_enabled else None
+        if tenant is not None and tenant.status != "inactive":
             policy = self.policy(tenant, p.channel_settings)
             await self.store.add(
                 buffer_key(tenant_id, thread_id),
