@@ -6,7 +6,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The dev lock (deploy/docker/lock.py dev): the same versions as the images, plus the dev and test tools.
 LOCK   := requirements-dev.txt
-# torch is pinned to its CPU build (+cpu in the lock); those wheels live on the PyTorch CPU index.
+# torch is pinned to its CPU build (+cpu in the lock). It is installed first, on its own: from what pip already
+# finds (a local wheel), else from the PyTorch CPU index. Only that one install ever asks that index, so the
+# lock's other packages never wait on an index the machine cannot reach.
+TORCH       := $(shell grep -E '^torch==' requirements-dev.txt)
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: run test install lint fmt clean servers migrate system-packages bench-transcription bench-chat bench-gateway bench-search bench-webhooks chaos \
@@ -18,7 +21,9 @@ $(STAMP): pyproject.toml $(LOCK)
 	    || { echo "Python 3.11 is needed: install it or run 'make PYTHON=/path/to/python3.11 ...'" >&2; exit 1; }; \
 	  $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q --extra-index-url "$(TORCH_INDEX_URL)" -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps "$(TORCH)" 2>/dev/null \
+	  || $(BIN)/python -m pip install -q --no-deps --extra-index-url "$(TORCH_INDEX_URL)" "$(TORCH)"
+	$(BIN)/python -m pip install -q -r $(LOCK)
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $(STAMP)
 
