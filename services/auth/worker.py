@@ -14,7 +14,7 @@ from services.auth.verification.repository import EmailTokenRepository
 from shared.config import SettingsError
 from shared.crypto import SecretBox
 from shared.db import create_sessionmaker
-from shared.events.worker import ConsumerSpec, create_worker_engine, run_worker
+from shared.events.worker import ConsumerSpec, create_worker_engine, run_worker, stopping_together
 from shared.logging import get_logger
 
 log = get_logger("auth.worker")
@@ -40,9 +40,9 @@ async def run(settings: AuthSettings, stop: asyncio.Event | None = None) -> None
     )
     try:
         await asyncio.gather(
-            _stopping(stop, run_worker(settings, Outbox, ProcessedEvent, CONSUMERS, stop=stop)),
-            _stopping(stop, delivery.run(stop)),
-            _stopping(stop, housekeeping(sessionmaker, delivery, stop)),
+            stopping_together(stop, run_worker(settings, Outbox, ProcessedEvent, CONSUMERS, stop=stop)),
+            stopping_together(stop, delivery.run(stop)),
+            stopping_together(stop, housekeeping(sessionmaker, delivery, stop)),
         )
     finally:
         await engine.dispose()
@@ -61,14 +61,6 @@ async def housekeeping(sessionmaker, delivery: MailDelivery, stop: asyncio.Event
             log.warning("auth_prune_failed", error=type(exc).__name__)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), PRUNE_EVERY_SECONDS)
-
-
-async def _stopping(stop: asyncio.Event, coro) -> None:
-    """If either half ends (or fails), the other stops too."""
-    try:
-        await coro
-    finally:
-        stop.set()
 
 
 def main() -> None:

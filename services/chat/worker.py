@@ -24,7 +24,7 @@ from shared.db import create_sessionmaker
 from shared.events.channels import INBOUND_RECEIVED, INBOUND_STREAM
 from shared.events.handlers import RawHandler, TransactionalHandler
 from shared.events.transcription import COMPLETED_STREAM, TRANSCRIPTION_COMPLETED
-from shared.events.worker import ConsumerSpec, create_worker_engine, run_worker
+from shared.events.worker import ConsumerSpec, create_worker_engine, run_worker, stopping_together
 from shared.http import create_http_client
 
 
@@ -52,21 +52,13 @@ async def run(settings: ChatSettings, stop: asyncio.Event | None = None) -> None
                 ),
             ]
             await asyncio.gather(
-                _stopping(stop, run_worker(settings, Outbox, ProcessedEvent, consumers, stop=stop)),
-                _stopping(stop, flusher.run(stop)),
+                stopping_together(stop, run_worker(settings, Outbox, ProcessedEvent, consumers, stop=stop)),
+                stopping_together(stop, flusher.run(stop)),
             )
     finally:
         await http.aclose()
         await redis.aclose()
         await engine.dispose()
-
-
-async def _stopping(stop: asyncio.Event, coro) -> None:
-    """If either half ends (or fails), the other stops too."""
-    try:
-        await coro
-    finally:
-        stop.set()
 
 
 def main() -> None:

@@ -168,3 +168,11 @@ async def run_worker(
         for sig in signals:
             loop.remove_signal_handler(sig)
         log.info("worker_stopped")
+
+
+async def stopping_together(stop: asyncio.Event, coro) -> None:
+    """Run `coro` beside a worker's other halves: if it ends (or fails), `stop` tells the others to stop too."""
+    try:
+        await coro
+    finally:
+        stop.set()
