@@ -34,4 +34,4 @@ class InboundReceived(BaseModel):
     received_at: datetime | None = None  # when channels accepted it (a burst keeps the order it was sent in)
 
 
-INBOUND_RECEIVED = EventType(INBOUND_STREAM, "channels.inbound.v1", InboundReceived)
+INBOUND_RECEIVED = EventType(INBOUND_STREAM, INBOUND_STREAM, InboundReceived)

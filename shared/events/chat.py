@@ -30,5 +30,5 @@ class TypingHint(BaseModel):
     recipient: str
 
 
-OUTBOUND_REPLY = EventType(OUTBOUND_STREAM, "chat.outbound.v1", OutboundReply)
+OUTBOUND_REPLY = EventType(OUTBOUND_STREAM, OUTBOUND_STREAM, OutboundReply)
 TYPING = EventType(OUTBOUND_STREAM, "chat.typing.v1", TypingHint)

@@ -20,4 +20,4 @@ class TenantChanged(BaseModel):
     changed: list[str] = Field(default_factory=list, max_length=100)  # which fields; empty: anything may have
 
 
-TENANT_CHANGED = EventType(TENANTS_STREAM, "tenants.changed.v1", TenantChanged)
+TENANT_CHANGED = EventType(TENANTS_STREAM, TENANTS_STREAM, TenantChanged)

@@ -42,5 +42,5 @@ class TranscriptionCompleted(BaseModel):
     correlation: dict[str, Any] = Field(default_factory=dict)
 
 
-TRANSCRIPTION_REQUESTED = EventType(REQUESTED_STREAM, "transcription.requested.v1", TranscriptionRequested)
-TRANSCRIPTION_COMPLETED = EventType(COMPLETED_STREAM, "transcription.completed.v1", TranscriptionCompleted)
+TRANSCRIPTION_REQUESTED = EventType(REQUESTED_STREAM, REQUESTED_STREAM, TranscriptionRequested)
+TRANSCRIPTION_COMPLETED = EventType(COMPLETED_STREAM, COMPLETED_STREAM, TranscriptionCompleted)
