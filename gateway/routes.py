@@ -25,6 +25,7 @@ TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("/api/v1/contacts*", "chat", "chat", "api"),
     ("/api/v1/buffers*", "chat", "chat", "api"),
     ("/api/v1/metrics", "chat", "chat", "api"),
+    ("/api/v1/events", "chat", "chat", "stream"),
     ("/v1/*", "chat", "chat", "stream"),
     ("/api/v1/channels*", "channels", "channels", "api"),
     ("/webhooks/*", "channels", "webhooks", "api"),

@@ -28,6 +28,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from sqlalchemy import text
 
+from shared.api_docs import install_api_docs
 from shared.auth import build_verifier
 from shared.auth_watch import watch_auth_keys
 from shared.config import ServiceSettings
@@ -247,7 +248,10 @@ def create_service_app(
         version=version,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        docs_url=None,  # shared/api_docs.py serves them with local assets
+        redoc_url=None,
     )
+    install_api_docs(app)
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
     context: dict[str, Any] = {

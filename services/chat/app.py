@@ -7,6 +7,7 @@ from services.chat.buffers.router import router as buffers_router
 from services.chat.config import ChatSettings, get_settings
 from services.chat.contacts.router import router as contacts_router
 from services.chat.export.router import router as export_router
+from services.chat.live.router import router as live_router
 from services.chat.metrics.router import router as metrics_router
 from services.chat.openai_compat.router import router as openai_router
 from services.chat.runtime import chat_runtime
@@ -28,6 +29,7 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
             export_router,
             threads_router,
             metrics_router,
+            live_router,
             openai_router,
         ],
         lifespan_hooks=[chat_runtime],

@@ -2,7 +2,8 @@
 
 - channels.inbound.v1 -> store the customer's message, put it in its conversation's buffer;
 - transcription.completed.v1 -> a voice note gets its text;
-- the flusher answers due bursts (several workers share the work through atomic claims).
+- the flusher answers due bursts (several workers share the work through atomic claims);
+- search.index.v1 -> message.created on the console's live feed (services/chat/live/mirror.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import uvloop
 from services.chat.base import Outbox, ProcessedEvent
 from services.chat.buffers.store import BufferStore
 from services.chat.config import ChatSettings, get_settings
+from services.chat.live.mirror import LiveMirror
 from services.chat.pipeline.flusher import Flusher
 from services.chat.pipeline.inbound import InboundHandler, TranscriptHandler
 from services.chat.runtime import chat_runtime
@@ -54,6 +56,7 @@ async def run(settings: ChatSettings, stop: asyncio.Event | None = None) -> None
             await asyncio.gather(
                 stopping_together(stop, run_worker(settings, Outbox, ProcessedEvent, consumers, stop=stop)),
                 stopping_together(stop, flusher.run(stop)),
+                stopping_together(stop, LiveMirror(redis).run(stop)),
             )
     finally:
         await http.aclose()

@@ -13,6 +13,7 @@ import struct
 import uuid
 import wave
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -300,3 +301,66 @@ async def platform(
                 stop.set()
             await asyncio.gather(*(asyncio.wait_for(t, 30) for _, t in p.workers), return_exceptions=True)
             await p.gw.aclose()
+
+
+@dataclass
+class SSEEvent:
+    id: str | None
+    event: str
+    data: str
+
+
+class SSEListener:
+    """Reads a server-sent event stream in the background; `next(event)` takes the oldest unread event of that name
+    (waiting for it), leaving the others for their own `next`."""
+
+    def __init__(self, client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> None:
+        self.client, self.path, self.headers = client, path, headers
+        self.received: list[SSEEvent] = []
+        self.arrived = asyncio.Condition()
+        self.status: int | None = None
+        self.opened = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> SSEListener:
+        self.task = asyncio.create_task(self._read())
+        await asyncio.wait_for(self.opened.wait(), 10)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+    async def _read(self) -> None:
+        async with self.client.stream("GET", self.path, headers=self.headers, timeout=None) as r:
+            self.status = r.status_code
+            self.opened.set()
+            fields: dict[str, str] = {}
+            async for line in r.aiter_lines():
+                if line == "":
+                    if "data" in fields:
+                        async with self.arrived:
+                            self.received.append(
+                                SSEEvent(fields.get("id"), fields.get("event", "message"), fields["data"])
+                            )
+                            self.arrived.notify_all()
+                    fields = {}
+                elif not line.startswith(":"):
+                    name, _, value = line.partition(":")
+                    fields[name] = value.removeprefix(" ")
+
+    async def next(self, event: str, timeout: float = 1.0) -> SSEEvent:
+        """The oldest unread event named `event`, within `timeout` seconds."""
+
+        def first() -> SSEEvent | None:
+            return next((e for e in self.received if e.event == event), None)
+
+        async with asyncio.timeout(timeout), self.arrived:
+            found = await self.arrived.wait_for(first)
+            self.received.remove(found)
+            return found
+
+    def drain(self) -> list[SSEEvent]:
+        """Every unread event."""
+        out, self.received = self.received, []
+        return out

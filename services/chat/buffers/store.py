@@ -7,6 +7,9 @@ State lives only in Redis, so a restart or a second replica loses nothing:
 - `buf:lease:{key}`  the flusher that holds the key, with a TTL;
 - `buf:tenant:{id}`  sorted set of one tenant's live keys (the admin list).
 
+Adding to a buffer and answering it also write `buffer.updated` to the tenant's live feed
+(shared/events/live.py) from the same script: no round trip of its own.
+
 Each new item restarts the window, capped at first_at + max_wait. A flusher claims due keys with
 one Lua script, so two replicas never take the same burst; the claim is a lease, so a flusher that
 dies mid-answer hands the burst to the next one when the lease runs out. `ack` removes exactly the
@@ -23,6 +26,8 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from shared.events.live import LIVE_MAXLEN, live_stream
+
 DUE = "buf:due"
 _ITEMS = "buf:items:{}"
 _META = "buf:meta:{}"
@@ -31,21 +36,23 @@ _TENANT = "buf:tenant:{}"
 MAX_ITEMS = 200  # a burst larger than this is flushed at once
 
 _ADD = """
-local items, meta, due, tenant_set = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local key, item, now, window, max_wait, max_items =
-  ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local items, meta, due, tenant_set, live = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local key, item, now, window, max_wait, max_items, live_max =
+  ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local n = redis.call('RPUSH', items, item)
 local first = tonumber(redis.call('HGET', meta, 'first_at'))
 if not first then
   first = now
   redis.call('HSET', meta, 'first_at', now)
-  for i = 7, #ARGV, 2 do redis.call('HSET', meta, ARGV[i], ARGV[i + 1]) end
+  for i = 8, #ARGV, 2 do redis.call('HSET', meta, ARGV[i], ARGV[i + 1]) end
 end
 local deadline = math.min(now + window, first + max_wait)
 if n >= max_items then deadline = now end
 redis.call('HSET', meta, 'due_at', deadline)
 redis.call('ZADD', due, deadline, key)
 redis.call('ZADD', tenant_set, deadline, key)
+redis.call('XADD', live, 'MAXLEN', '~', live_max, '*', 'type', 'buffer.updated',
+  'data', cjson.encode({key = key, thread_id = string.match(key, ':(.*)$'), pending = n}))
 return {n, tostring(deadline)}
 """
 
@@ -70,8 +77,8 @@ return out
 """
 
 _ACK = """
-local items, meta, due, lease, tenant_set = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local key, token, n, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local items, meta, due, lease, tenant_set, live = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local key, token, n, now, live_max = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 if redis.call('GET', lease) ~= token then return -1 end
 redis.call('LTRIM', items, n, -1)
 redis.call('DEL', lease)
@@ -87,6 +94,8 @@ else
   if d < now then d = now end
   redis.call('ZADD', due, d, key)
 end
+redis.call('XADD', live, 'MAXLEN', '~', live_max, '*', 'type', 'buffer.updated',
+  'data', cjson.encode({key = key, thread_id = string.match(key, ':(.*)$'), pending = left}))
 return left
 """
 
@@ -165,9 +174,10 @@ class BufferStore:
         flat: list[str] = []
         for k, v in meta.items():
             flat += [k, str(v)]
+        tenant = _tenant_of(key)
         n, due = await self._add(
-            keys=[_ITEMS.format(key), _META.format(key), DUE, _TENANT.format(_tenant_of(key))],
-            args=[key, orjson.dumps(item), now, window, max_wait, MAX_ITEMS, *flat],
+            keys=[_ITEMS.format(key), _META.format(key), DUE, _TENANT.format(tenant), live_stream(tenant)],
+            args=[key, orjson.dumps(item), now, window, max_wait, MAX_ITEMS, LIVE_MAXLEN, *flat],
         )
         return int(n), float(due)
 
@@ -199,8 +209,9 @@ class BufferStore:
                     DUE,
                     _LEASE.format(claim.key),
                     _TENANT.format(_tenant_of(claim.key)),
+                    live_stream(_tenant_of(claim.key)),
                 ],
-                args=[claim.key, claim.token, len(claim.items), now],
+                args=[claim.key, claim.token, len(claim.items), now, LIVE_MAXLEN],
             )
         )
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
+from services.chat.live.publisher import LiveDep
 from services.chat.runtime import RuntimeDep
 from services.chat.threads.answers import AnswerService
 from services.chat.threads.repository import ThreadFilters
@@ -107,21 +108,35 @@ async def get_thread(thread_id: uuid.UUID, session: SessionDep, tenant_id: Tenan
     responses={422: {"description": "the sector is not one of the tenant's sectors"}},
 )
 async def update_thread(
-    thread_id: uuid.UUID, data: ThreadUpdate, session: SessionDep, tenant_id: TenantIdDep, runtime: RuntimeDep
+    thread_id: uuid.UUID,
+    data: ThreadUpdate,
+    session: SessionDep,
+    tenant_id: TenantIdDep,
+    runtime: RuntimeDep,
+    live: LiveDep,
 ) -> ThreadRead:
     sectors = (await runtime.tenants.get(tenant_id)).sectors if data.sector is not None else ()
-    return ThreadRead.model_validate(await ThreadService(session).update(tenant_id, thread_id, data, sectors))
+    thread = await ThreadService(session).update(tenant_id, thread_id, data, sectors)
+    live.thread_updated(session, thread)
+    return ThreadRead.model_validate(thread)
 
 
 @router.delete("/threads/{thread_id}", status_code=204, dependencies=[WriteScope])
-async def delete_thread(thread_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep) -> Response:
+async def delete_thread(
+    thread_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep, live: LiveDep
+) -> Response:
     await ThreadService(session).delete(tenant_id, thread_id)
+    live.thread_deleted(session, tenant_id, thread_id)
     return Response(status_code=204)
 
 
 @router.post("/threads/{thread_id}/restore", response_model=ThreadRead, dependencies=[WriteScope])
-async def restore_thread(thread_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep) -> ThreadRead:
-    return ThreadRead.model_validate(await ThreadService(session).restore(tenant_id, thread_id))
+async def restore_thread(
+    thread_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep, live: LiveDep
+) -> ThreadRead:
+    thread = await ThreadService(session).restore(tenant_id, thread_id)
+    live.thread_updated(session, thread)
+    return ThreadRead.model_validate(thread)
 
 
 @router.get("/threads/{thread_id}/messages", response_model=Page[MessageRead], dependencies=[ReadScope])
