@@ -62,6 +62,12 @@ class AuthSettings(ServiceSettings):
     demo_agent_password: str = Field(
         "atende-demo-agent", validation_alias=AliasChoices("DEMO_AGENT_PASSWORD", "AUTH_DEMO_AGENT_PASSWORD")
     )
+    demo_viewer_email: str = Field(
+        "viewer@demo.local", validation_alias=AliasChoices("DEMO_VIEWER_EMAIL", "AUTH_DEMO_VIEWER_EMAIL")
+    )
+    demo_viewer_password: str = Field(
+        "atende-demo-viewer", validation_alias=AliasChoices("DEMO_VIEWER_PASSWORD", "AUTH_DEMO_VIEWER_PASSWORD")
+    )
 
     def seed_problems(self) -> list[str]:
         """The demo admin is the platform superuser: production never seeds accounts with known passwords."""
@@ -69,6 +75,7 @@ class AuthSettings(ServiceSettings):
         for env, field in (
             ("DEMO_ADMIN_PASSWORD", "demo_admin_password"),
             ("DEMO_AGENT_PASSWORD", "demo_agent_password"),
+            ("DEMO_VIEWER_PASSWORD", "demo_viewer_password"),
         ):
             if is_development_secret(getattr(self, field), type(self).model_fields[field].default):
                 problems.append(f"{env}: {PRODUCTION_REFUSES}; set a strong password to seed the demo accounts")

@@ -1,7 +1,8 @@
 """Demo data through the service layer: `python -m services.auth.seed` (idempotent).
 
 Creates the demo tenant (slug `demo`), its admin (also platform superuser) from DEMO_ADMIN_EMAIL /
-DEMO_ADMIN_PASSWORD and an agent from DEMO_AGENT_EMAIL / DEMO_AGENT_PASSWORD.
+DEMO_ADMIN_PASSWORD, an agent from DEMO_AGENT_EMAIL / DEMO_AGENT_PASSWORD and a viewer from DEMO_VIEWER_EMAIL /
+DEMO_VIEWER_PASSWORD. The tenant's sectors are the defaults (the seeds' "financeiro", "suporte", "vendas", …).
 """
 
 from __future__ import annotations
@@ -70,11 +71,20 @@ async def seed(settings: AuthSettings, sessionmaker=None) -> dict[str, Any]:
             agent = await _ensure_user(
                 users, settings.demo_agent_email, settings.demo_agent_password, "Demo Agent", superuser=False
             )
+            viewer = await _ensure_user(
+                users, settings.demo_viewer_email, settings.demo_viewer_password, "Demo Viewer", superuser=False
+            )
             members = MembershipRepository(session)
             await _ensure_member(members, tenant.id, admin, "admin")
             await _ensure_member(members, tenant.id, agent, "agent")
+            await _ensure_member(members, tenant.id, viewer, "viewer")
             await session.commit()
-            result = {"tenant_id": str(tenant.id), "admin_id": str(admin.id), "agent_id": str(agent.id)}
+            result = {
+                "tenant_id": str(tenant.id),
+                "admin_id": str(admin.id),
+                "agent_id": str(agent.id),
+                "viewer_id": str(viewer.id),
+            }
     finally:
         await redis.aclose()
         if engine is not None:

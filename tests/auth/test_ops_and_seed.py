@@ -121,7 +121,7 @@ async def test_seed_is_idempotent_and_uses_the_service_layer(stack, db_conn, red
             {"t": first["tenant_id"]},
         )
     ).one()
-    assert tuple(counts) == (1, 2, 1)
+    assert tuple(counts) == (1, 3, 1)  # admin, agent, viewer
     async with auth_app(stack, db_conn) as auth_client:
         r = await auth_client.post(
             "/api/v1/auth/login", json={"email": settings.demo_admin_email, "password": settings.demo_admin_password}
@@ -135,6 +135,16 @@ async def test_seed_is_idempotent_and_uses_the_service_layer(stack, db_conn, red
             "/api/v1/auth/login", json={"email": settings.demo_agent_email, "password": settings.demo_agent_password}
         )
         assert r.status_code == 200 and r.json()["role"] == "agent"
+        r = await auth_client.post(
+            "/api/v1/auth/login", json={"email": settings.demo_viewer_email, "password": settings.demo_viewer_password}
+        )
+        assert r.status_code == 200 and r.json()["role"] == "viewer"
+        tenant = (
+            await auth_client.get(
+                f"/api/v1/tenants/{first['tenant_id']}", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
+            )
+        ).json()
+        assert {"vendas", "suporte", "financeiro"} <= set(tenant["sectors"])  # the seeds' sectors
 
 
 def test_trusted_proxies_accept_cidrs():

@@ -53,11 +53,15 @@ def _bad_lines(stderr: str) -> set[str]:
             {"SERVICE_SECRET": REAL["SERVICE_SECRET"], "SECRETS_KEY": "CHANGE-ME-python-m-shared.crypto"},
             {"SECRETS_KEY"},
         ),
-        (["-m", "services.auth.seed"], REAL | {"DEMO_AGENT_PASSWORD": "a-real-agent-pass-9"}, {"DEMO_ADMIN_PASSWORD"}),
+        (
+            ["-m", "services.auth.seed"],
+            REAL | {"DEMO_AGENT_PASSWORD": "a-real-agent-pass-9", "DEMO_VIEWER_PASSWORD": "a-real-viewer-pass-9"},
+            {"DEMO_ADMIN_PASSWORD"},
+        ),
         (
             ["-m", "services.auth.seed"],
             REAL | {"DEMO_ADMIN_PASSWORD": "CHANGE-ME"},
-            {"DEMO_ADMIN_PASSWORD", "DEMO_AGENT_PASSWORD"},
+            {"DEMO_ADMIN_PASSWORD", "DEMO_AGENT_PASSWORD", "DEMO_VIEWER_PASSWORD"},
         ),
     ],
     ids=[

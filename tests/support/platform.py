@@ -36,7 +36,10 @@ from tests.support.plugin import serve_app
 from tests.support.providers import TelegramStandIn, TwilioStandIn
 from tests.support.tenants import PASSWORD, Tenant, tenant_admin
 
-__all__ = ["LLM_KEY", "METHODS", "PASSWORD", "TWILIO_SID", "Platform", "Tenant", "from_ip", "platform", "wav_bytes"]
+__all__ = [
+    "LLM_KEY", "METHODS", "PASSWORD", "TWILIO_SID", "Platform", "SSEEvent", "SSEListener", "Tenant", "from_ip", "platform",
+    "wav_bytes",
+]  # fmt: skip
 
 LLM_KEY = "sk-security-llm-key-5f1e"
 TWILIO_SID = "AC" + "5" * 32
