@@ -55,6 +55,22 @@ def wait_healthy(sup: Supervisor, specs: list[AppSpec], timeout: float) -> None:
             time.sleep(0.2)
 
 
+def seed_content(specs: list[AppSpec]) -> None:
+    """The demo tenant's document and conversations (devtools/demo_content.py), through the gateway; a failure is
+    reported, not fatal: the platform runs without them."""
+    from devtools.demo_content import seed_demo_content
+
+    by_name = {spec.name: spec for spec in specs}
+    auth = by_name["auth"].settings
+    try:
+        created = seed_demo_content(by_name["gateway"].url, auth.demo_admin_email, auth.demo_admin_password)
+    except Exception as exc:  # noqa: BLE001 - demo content is a nicety
+        say(f"demo content not created: {type(exc).__name__}: {exc}"[:300], err=True)
+        return
+    if any(created.values()):
+        say(f"demo content created: {created['documents']} document(s), {created['threads']} conversation(s)")
+
+
 def admin_console_line(gw: AppSpec) -> str:
     """Where the admin console is, or how to build it (the gateway serves GATEWAY_ADMIN_DIR, default admin/dist)."""
     configured = getattr(gw.settings, "admin_dir", "")
@@ -142,6 +158,8 @@ def run_dev() -> int:
             for spec in specs:
                 sup.spawn(spec.name, uvicorn_argv(spec))
             wait_healthy(sup, specs, dev.startup_timeout)
+            if seed_available():
+                seed_content(specs)
             say(banner(specs, servers, dev))
             while True:
                 dead = sup.dead()
