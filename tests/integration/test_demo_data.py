@@ -8,7 +8,7 @@ import asyncio
 
 from devtools.demo_content import CONVERSATIONS, FAQ_NAME, seed_demo_content
 from services.auth.seed import seed
-from tests.security.stack import platform
+from tests.support.platform import platform
 
 
 async def test_demo_data_is_created_once(stack, committed_db, redis, tmp_path):
