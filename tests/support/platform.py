@@ -37,8 +37,8 @@ from tests.support.providers import TelegramStandIn, TwilioStandIn
 from tests.support.tenants import PASSWORD, Tenant, tenant_admin
 
 __all__ = [
-    "LLM_KEY", "METHODS", "PASSWORD", "TWILIO_SID", "Platform", "SSEEvent", "SSEListener", "Tenant", "from_ip", "platform",
-    "wav_bytes",
+    "LLM_KEY", "METHODS", "PASSWORD", "TWILIO_SID", "Platform", "SSEEvent", "SSEListener", "Tenant", "from_ip",
+    "platform", "wav_bytes",
 ]  # fmt: skip
 
 LLM_KEY = "sk-security-llm-key-5f1e"
