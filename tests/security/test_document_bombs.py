@@ -15,11 +15,11 @@ import struct
 import zipfile
 from pathlib import Path
 
-import docx
 from fpdf import FPDF
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
+from tests.search.test_documents import make_docx
 from tests.support.platform import Tenant, platform
 from tests.support.plugin import wait_for
 
@@ -31,18 +31,9 @@ DOC_XML = "word/document.xml"
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
 
-def _docx(paragraphs: list[str]) -> bytes:
-    document = docx.Document()
-    for p in paragraphs:
-        document.add_paragraph(p)
-    buf = io.BytesIO()
-    document.save(buf)
-    return buf.getvalue()
-
-
 def docx_bomb(inflated: int) -> bytes:
     """A real DOCX whose document.xml is `inflated` bytes of short paragraphs, streamed into the zip (~1000:1)."""
-    base = zipfile.ZipFile(io.BytesIO(_docx(["x"])))
+    base = zipfile.ZipFile(io.BytesIO(make_docx(["x"])))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for info in base.infolist():
@@ -139,7 +130,7 @@ async def test_bombs_fail_alone_and_the_worker_keeps_indexing(stack, committed_d
             document_max_text_chars=MAX_CHARS,
         )
         a, b = await p.tenant("A"), await p.tenant("B")
-        warm = await _upload(p, a, "warm.docx", _docx(["Warm-up: the embedding model loads here."]))
+        warm = await _upload(p, a, "warm.docx", make_docx(["Warm-up: the embedding model loads here."]))
         assert (await _settled(p, a, warm))["status"] == "ready"
 
         liar, wordy, flate = lying_header(bomb), docx_bomb(CAP * 3 // 4), pdf_stream_bomb(BOMB)  # built before
@@ -173,7 +164,7 @@ async def test_bombs_fail_alone_and_the_worker_keeps_indexing(stack, committed_d
         assert f"more than {MAX_CHARS} characters" in doc["error"], doc
 
         # the worker is healthy: the same tenant's and another tenant's ordinary documents index
-        ok_a = await _upload(p, a, "hours.docx", _docx(["Opening hours: Monday to Friday from 9 to 18."]))
+        ok_a = await _upload(p, a, "hours.docx", make_docx(["Opening hours: Monday to Friday from 9 to 18."]))
         ok_b = await _upload(p, b, "menu.pdf", many_pages(3))
         assert (await _settled(p, a, ok_a))["status"] == "ready"
         assert (await _settled(p, b, ok_b))["status"] == "ready"
