@@ -40,6 +40,10 @@ class ChannelsSettings(ServiceSettings):
     # Voice notes travel inline to transcription: keep this at or below TRANSCRIPTION_MAX_INLINE_AUDIO_BYTES.
     media_max_bytes: int = Field(5 * 1024 * 1024, ge=1024)
     media_dir: str = ".data/media"
+    # Customer photos (services/channels/media/images.py): the byte cap per image and how many of one message are
+    # fetched; they travel inline to chat on channels.media.v1 (keep at or below CHAT_ATTACHMENT_MAX_BYTES).
+    image_max_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
+    images_max_per_message: int = Field(4, ge=1, le=20)
     send_max_attempts: int = Field(5, ge=1, le=20)
     send_timeout_seconds: float = Field(15.0, gt=0)
     split_max_chars: int = Field(1000, ge=100, le=4096)

@@ -13,7 +13,8 @@ import uvloop
 
 from services.channels.base import Outbox, ProcessedEvent
 from services.channels.config import ChannelsSettings, get_settings
-from services.channels.media.forwarder import MEDIA_GROUP, MediaForwarder
+from services.channels.media.forwarder import MEDIA_GROUP, MEDIA_KINDS, MediaForwarder
+from services.channels.media.images import ImageForwarder
 from services.channels.outbound.service import OutboundSender
 from services.channels.providers.registry import Providers
 from shared.crypto import SecretBox
@@ -27,9 +28,10 @@ from shared.http import create_http_client
 OUTBOUND_CONCURRENCY = 8  # sends in flight per worker
 
 
-def is_voice_note(message: InboundReceived) -> bool:
-    """The media group's only work: anything else on channels.inbound.v1 is acked without a transaction."""
-    return message.kind == "audio"
+def has_media(message: InboundReceived) -> bool:
+    """The media group's only work (voice notes, photos): anything else on channels.inbound.v1 is acked without a
+    transaction."""
+    return message.kind in MEDIA_KINDS
 
 
 async def run(settings: ChannelsSettings, stop: asyncio.Event | None = None) -> None:
@@ -48,12 +50,13 @@ async def run(settings: ChannelsSettings, stop: asyncio.Event | None = None) -> 
         split_max_chars=settings.split_max_chars,
         max_attempts=settings.send_max_attempts,
     )
-    media = MediaForwarder(box, http, settings.media_max_bytes, providers)
+    images = ImageForwarder(http, settings.image_max_bytes, settings.images_max_per_message)
+    media = MediaForwarder(box, http, settings.media_max_bytes, providers, images)
     consumers = [
         ConsumerSpec(stream=OUTBOUND_STREAM, handler=sender.handler, concurrency=OUTBOUND_CONCURRENCY),
         ConsumerSpec(
             stream=INBOUND_STREAM,
-            handler=TransactionalHandler(INBOUND_RECEIVED, media.handle, accepts=is_voice_note),
+            handler=TransactionalHandler(INBOUND_RECEIVED, media.handle, accepts=has_media),
             group=MEDIA_GROUP,
             concurrency=2,
         ),

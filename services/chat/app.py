@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from services.chat.assistants.router import router as assistants_router
+from services.chat.attachments.router import router as attachments_router
 from services.chat.buffers.router import router as buffers_router
 from services.chat.config import ChatSettings, get_settings
 from services.chat.contacts.router import router as contacts_router
@@ -28,6 +29,7 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
             contacts_router,
             export_router,
             threads_router,
+            attachments_router,
             metrics_router,
             live_router,
             openai_router,

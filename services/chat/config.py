@@ -45,6 +45,14 @@ class ChatSettings(ServiceSettings):
     # bursts one worker answers at once.
     buffer_lease_seconds: float = Field(120.0, ge=1)
     flusher_concurrency: int = Field(8, ge=1, le=256)
+    # Images on messages (services/chat/attachments): the byte cap per image (inline base64 is also bounded by the
+    # gateway's body cap), how many one message may carry, how many a vision model sees per answer (newest first),
+    # and the fetch of an attachment `url` (public addresses only unless allowed: tests and local set-ups).
+    attachment_max_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
+    attachments_max_per_message: int = Field(4, ge=1, le=20)
+    context_max_images: int = Field(4, ge=0, le=20)
+    attachment_fetch_timeout_seconds: float = Field(10.0, gt=0)
+    attachment_allow_private_urls: bool = False
 
 
 @lru_cache

@@ -10,12 +10,15 @@ from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.chat.assistants.models import Assistant
+from services.chat.attachments.context import ImageContext
+from services.chat.attachments.intake import AttachmentIntake
 from services.chat.config import ChatSettings
 from services.chat.context.builder import TokenCounter
 from services.chat.llm.knowledge import SearchClient
 from services.chat.llm.openai_provider import OpenAIProvider
 from services.chat.llm.provider import LLMConfig
 from services.chat.tenants.settings import ChatTenantSettings, TenantSettings, parse_tenant_settings
+from shared.egress import EgressPolicy, create_egress_client
 from shared.providers import resolve_endpoint
 from shared.service_auth import ServiceTokenProvider
 from shared.tenant_settings import TenantSettingsClient, watching_changes
@@ -29,6 +32,8 @@ class ChatRuntime:
     llm: OpenAIProvider
     search: SearchClient
     counter: TokenCounter
+    intake: AttachmentIntake  # attachments given to the API, verified before their message is stored
+    images: ImageContext  # images in an answer's context
 
     @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
@@ -59,6 +64,12 @@ async def chat_runtime(app: FastAPI):
         max_tokens=settings.llm_max_tokens,
         transport=settings.llm_http_transport,
     )
+    egress = create_egress_client(
+        EgressPolicy(
+            allow_private=settings.attachment_allow_private_urls, max_response_bytes=settings.attachment_max_bytes + 1
+        ),
+        timeout=settings.attachment_fetch_timeout_seconds,
+    )
     app.state.chat = ChatRuntime(
         settings=settings,
         state=app.state,
@@ -73,12 +84,15 @@ async def chat_runtime(app: FastAPI):
         llm=llm,
         search=SearchClient(app.state.http, settings.search_url, tokens, settings.search_timeout_seconds),
         counter=TokenCounter(),
+        intake=AttachmentIntake(egress, settings.attachment_max_bytes, settings.attachments_max_per_message),
+        images=ImageContext(app.state, settings.context_max_images),
     )
     try:
         async with watching_changes(app.state.redis, app.state.chat.tenants):
             yield
     finally:
         await llm.aclose()
+        await egress.aclose()
 
 
 async def get_runtime(request: Request) -> ChatRuntime:

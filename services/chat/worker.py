@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import redis.asyncio as aioredis
 import uvloop
 
+from services.chat.attachments.inbound import MediaHandler
 from services.chat.base import Outbox, ProcessedEvent
 from services.chat.buffers.store import BufferStore
 from services.chat.config import ChatSettings, get_settings
@@ -25,6 +26,7 @@ from services.chat.runtime import chat_runtime
 from shared.db import create_sessionmaker
 from shared.events.channels import INBOUND_RECEIVED, INBOUND_STREAM
 from shared.events.handlers import RawHandler, TransactionalHandler
+from shared.events.media import MEDIA_READY, MEDIA_STREAM
 from shared.events.transcription import COMPLETED_STREAM, TRANSCRIPTION_COMPLETED
 from shared.events.worker import ConsumerSpec, create_worker_engine, run_worker, stopping_together
 from shared.http import create_http_client
@@ -45,6 +47,7 @@ async def run(settings: ChatSettings, stop: asyncio.Event | None = None) -> None
             store = BufferStore(redis, lease_seconds=settings.buffer_lease_seconds)
             flusher = Flusher(app.state.chat, store, concurrency=settings.flusher_concurrency)
             inbound = InboundHandler(app.state.chat, store, wake=flusher.wake)
+            photos = MediaHandler(settings.attachment_max_bytes, settings.attachments_max_per_message, flusher.wake)
             consumers = [
                 # One at a time per worker: a customer's messages are stored in the order they arrive.
                 ConsumerSpec(stream=INBOUND_STREAM, handler=RawHandler(INBOUND_RECEIVED, inbound.handle)),
@@ -52,6 +55,7 @@ async def run(settings: ChatSettings, stop: asyncio.Event | None = None) -> None
                     stream=COMPLETED_STREAM,
                     handler=TransactionalHandler(TRANSCRIPTION_COMPLETED, TranscriptHandler(wake=flusher.wake).handle),
                 ),
+                ConsumerSpec(stream=MEDIA_STREAM, handler=TransactionalHandler(MEDIA_READY, photos.handle)),
             ]
             await asyncio.gather(
                 stopping_together(stop, run_worker(settings, Outbox, ProcessedEvent, consumers, stop=stop)),

@@ -1,6 +1,7 @@
 """channels.inbound.v1 (produced by channels' webhook intake): one customer message as a provider delivered it.
 
-Consumed by chat (stores it, answers it) and by channels' own media group (forwards a voice note to transcription).
+Consumed by chat (stores it, answers it) and by channels' own media group (forwards a voice note to transcription,
+photos to chat on channels.media.v1).
 The intake writes this payload as JSON itself (services/channels/webhooks/intake/service.py, the hot path): its keys are
 this model's fields, tests/shared/events/test_contracts.py holds them to it.
 """
@@ -24,7 +25,7 @@ class InboundReceived(BaseModel):
     channel_type: str
     assistant_id: uuid.UUID | None = None
     provider_message_id: str
-    kind: str  # text | audio | media | edited
+    kind: str  # text | audio | image | media | edited
     sender: str
     sender_name: str | None = None
     reply_to: str | None = None  # where answers go (Telegram chat id, WhatsApp address); the sender if unset

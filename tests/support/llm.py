@@ -1,12 +1,14 @@
 """A local OpenAI-protocol server for tests and benchmarks: the real `openai` client runs against it.
 
-Answers are deterministic (derived from the request), every request is recorded, and it can be told to
-fail with a status (429/500/...) or to hang. Serve `LLMStandIn().app` with tests.support.plugin.serve_app or uvicorn.
+Answers are deterministic (derived from the request), every request is recorded (image inputs included: `images`),
+and it can be told to fail with a status (429/500/...) or to hang. Serve `LLMStandIn().app` with
+tests.support.plugin.serve_app or uvicorn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import itertools
 import time
@@ -21,9 +23,38 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
+def text_of(content: Any) -> str:
+    """A message's text: the string, or the text parts of a content array (images left out)."""
+    if isinstance(content, list):
+        return " ".join(str(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return str(content or "")
+
+
+@dataclass(frozen=True)
+class ReceivedImage:
+    """An image input as the model received it (`{"type": "image_url", "image_url": {"url": "data:..."}}`)."""
+
+    role: str
+    mime_type: str
+    data: bytes
+
+
+def images_in(body: dict[str, Any]) -> list[ReceivedImage]:
+    """The image inputs of a chat.completions request, decoded from their data URLs, in order."""
+    found = []
+    for m in body.get("messages") or []:
+        for part in m.get("content") if isinstance(m.get("content"), list) else []:
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                url = str((part.get("image_url") or {}).get("url") or "")
+                head, _, data = url.partition(",")
+                mime = head.removeprefix("data:").removesuffix(";base64")
+                found.append(ReceivedImage(str(m.get("role")), mime, base64.b64decode(data)))
+    return found
+
+
 def answer_for(messages: list[dict[str, Any]]) -> str:
     """The deterministic reply to a conversation: names the last user message and a digest of the whole."""
-    last_user = next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), "")
+    last_user = next((text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
     digest = hashlib.sha256(orjson.dumps(messages, option=orjson.OPT_SORT_KEYS)).hexdigest()[:8]
     return f"Stand-in answer {digest} to: {last_user[:200]}"
 
@@ -82,6 +113,10 @@ class LLMStandIn:
     def last(self) -> dict[str, Any]:
         return self.requests[-1]["body"]
 
+    def images(self, index: int = -1) -> list[ReceivedImage]:
+        """The image inputs (decoded) of the `index`th request."""
+        return images_in(self.requests[index]["body"])
+
     def _next_fault(self) -> Fault | None:
         while self.faults and self.faults[0].times <= 0:
             self.faults.pop(0)
@@ -113,7 +148,7 @@ class LLMStandIn:
         cid = f"chatcmpl-{next(self._ids)}-{uuid.uuid4().hex[:8]}"
         created = int(time.time())
         usage = {
-            "prompt_tokens": sum(_count(str(m.get("content") or "")) for m in messages),
+            "prompt_tokens": sum(_count(text_of(m.get("content"))) for m in messages),
             "completion_tokens": _count(text),
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]

@@ -31,7 +31,7 @@ from services.chat.config import ChatSettings
 from services.search.config import SearchSettings
 from services.transcription.config import TranscriptionSettings
 from shared.crypto import SecretBox
-from tests.support.llm import LLMStandIn
+from tests.support.llm import LLMStandIn, text_of
 from tests.support.plugin import serve_app
 from tests.support.providers import TelegramStandIn, TwilioStandIn
 from tests.support.tenants import PASSWORD, Tenant, tenant_admin
@@ -218,21 +218,50 @@ class Platform:
             headers={"X-Telegram-Bot-Api-Secret-Token": secret if secret is not None else ch["secret"]},
         )
 
-    def twilio_form(self, sid: str, body: str, sender: str = "whatsapp:+5511999990000") -> dict[str, str]:
-        return {
+    async def telegram_photo(
+        self, ch: dict, update_id: int, file_ids: list[str], caption: str | None = None, chat_id: int = 4242
+    ) -> httpx.Response:
+        """A photo as Telegram sends it: one PhotoSize per size, smallest first (`file_ids`, served by `tg.files`)."""
+        update = self.telegram_update(update_id, "", chat_id)
+        message = update["message"]
+        del message["text"]
+        message["photo"] = [
+            {"file_id": f, "file_unique_id": f"u{n}", "width": 90 * (n + 1), "height": 60 * (n + 1)}
+            for n, f in enumerate(file_ids)
+        ]
+        if caption is not None:
+            message["caption"] = caption
+        return await self.gw.post(
+            f"/webhooks/telegram/{ch['id']}", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": ch["secret"]}
+        )
+
+    def twilio_form(
+        self, sid: str, body: str, sender: str = "whatsapp:+5511999990000", media: tuple[tuple[str, str], ...] = ()
+    ) -> dict[str, str]:
+        """`media`: (MediaUrl, MediaContentType) pairs, e.g. the Twilio stand-in's f"{urls['twilio']}/media/<id>"."""
+        form = {
             "MessageSid": sid,
             "AccountSid": TWILIO_SID,
             "From": sender,
             "To": "whatsapp:+14155238886",
             "Body": body,
-            "NumMedia": "0",
+            "NumMedia": str(len(media)),
             "ProfileName": "Caio",
         }
+        for n, (url, content_type) in enumerate(media):
+            form[f"MediaUrl{n}"], form[f"MediaContentType{n}"] = url, content_type
+        return form
 
     async def twilio(
-        self, ch: dict, sid: str, body: str, auth_token: str | None = None, sender: str = "whatsapp:+5511999990000"
+        self,
+        ch: dict,
+        sid: str,
+        body: str,
+        auth_token: str | None = None,
+        sender: str = "whatsapp:+5511999990000",
+        media: tuple[tuple[str, str], ...] = (),
     ) -> httpx.Response:
-        form = self.twilio_form(sid, body, sender)
+        form = self.twilio_form(sid, body, sender, media)
         url = f"{self.urls['gateway']}/webhooks/twilio/{ch['id']}"
         sig = RequestValidator(auth_token or ch["auth_token"]).compute_signature(url, form)
         return await self.gw.post(f"/webhooks/twilio/{ch['id']}", data=form, headers={"X-Twilio-Signature": sig})
@@ -246,7 +275,7 @@ class Platform:
     @staticmethod
     def user_texts(request: dict) -> list[str]:
         """The user turns of a request the LLM stand-in recorded."""
-        return [m["content"] for m in request["body"]["messages"] if m["role"] == "user"]
+        return [text_of(m["content"]) for m in request["body"]["messages"] if m["role"] == "user"]
 
 
 @contextlib.asynccontextmanager

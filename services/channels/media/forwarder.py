@@ -1,6 +1,7 @@
-"""Voice notes: fetch the audio from the provider and ask transcription for its text.
+"""Voice notes and photos: fetch the media from the provider; a voice note goes to transcription for its text, photos
+to chat (services/channels/media/images.py).
 
-Runs in the channels worker as its own consumer group on channels.inbound.v1 (only `audio` entries),
+Runs in the channels worker as its own consumer group on channels.inbound.v1 (only `audio` and `image` entries),
 because only channels holds the provider credentials. The audio travels inline in
 transcription.requested.v1; `correlation` brings the inbound message back to chat with the text.
 """
@@ -17,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.channels.base import Outbox
 from services.channels.configs.repository import ChannelRepository
+from services.channels.media.images import ImageForwarder
 from services.channels.providers.base import MediaError
-from services.channels.providers.registry import Providers
+from services.channels.providers.registry import Providers, UnknownChannelType
 from shared.crypto import SecretBox
 from shared.events import Envelope
 from shared.events.channels import InboundReceived
@@ -27,6 +29,7 @@ from shared.events.transcription import REQUESTED_STREAM, TRANSCRIPTION_REQUESTE
 
 log = structlog.get_logger("media")
 MEDIA_GROUP = "channels-media"
+MEDIA_KINDS = ("audio", "image")  # the inbound kinds this group fetches media for
 
 
 @dataclass
@@ -35,15 +38,24 @@ class MediaForwarder:
     http: httpx.AsyncClient
     max_bytes: int
     providers: Providers
+    images: ImageForwarder | None = None
 
     async def handle(self, envelope: Envelope, p: InboundReceived, session: AsyncSession) -> None:
-        if p.kind != "audio" or not p.media or envelope.tenant_id is None:
+        if p.kind not in MEDIA_KINDS or not p.media or envelope.tenant_id is None:
             return
         channel = await ChannelRepository(session).get(envelope.tenant_id, p.channel_id)
         if channel is None:
-            log.warning("voice_note_channel_gone", channel_id=str(p.channel_id))
+            log.warning("media_channel_gone", channel_id=str(p.channel_id), kind=p.kind)
             return
-        creds = orjson.loads(self.box.decrypt(channel.credentials_encrypted))
+        creds = orjson.loads(self.box.decrypt(channel.credentials_encrypted)) if channel.credentials_encrypted else {}
+        if p.kind == "image":
+            if self.images is not None:
+                try:
+                    provider = self.providers[channel.type]
+                except UnknownChannelType:  # a channel without a provider module sends its images inline
+                    provider = None
+                await self.images.handle(envelope, p, session, provider, creds)
+            return
         item = p.media[0]  # as the provider described it (a Telegram file_id, a Twilio media url)
         try:
             media = await self.providers[channel.type].fetch_media(self.http, creds, item, self.max_bytes)

@@ -32,7 +32,7 @@ class Incoming:
     """One customer message parsed from a webhook, provider-neutral: what the intake stores and emits."""
 
     provider_message_id: str
-    kind: str  # text | audio | media | edited
+    kind: str  # text | audio | image | media | edited (docs/attachments.md: what an `image` carries)
     sender: str
     sender_name: str | None = None
     text: str | None = None

@@ -1,5 +1,5 @@
 """Telegram through aiogram's Bot, pointed at the real Bot API or at CHANNELS_TELEGRAM_API_URL: JSON updates with
-a secret-token header we generate, sends and typing, voice files by getFile, and setWebhook."""
+a secret-token header we generate, sends and typing, voice notes and photos by getFile, and setWebhook."""
 
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ class TelegramRequest:
 
 
 def telegram_incoming(update: Update) -> Incoming | None:
-    """What we handle: text, voice, audio, and edited text. Anything else is acknowledged and dropped."""
+    """What we handle: text, voice, audio, photos (the largest size; getFile fetches it later), and edited text.
+    Anything else is acknowledged and dropped."""
     message = update.message or update.edited_message
     if message is None or message.chat is None:
         return None
@@ -97,6 +98,14 @@ def telegram_incoming(update: Update) -> Incoming | None:
             }
         ]
         return Incoming(kind="audio", text=message.caption, media=media, **base)
+    if message.photo:
+        largest = max(message.photo, key=lambda size: (size.width * size.height, size.file_size or 0))
+        media = [{"file_id": largest.file_id, "content_type": "image/jpeg", "file_size": largest.file_size}]
+        return Incoming(kind="image", text=message.caption, media=media, **base)
+    if message.document and (message.document.mime_type or "").startswith("image/"):  # a photo sent as a file
+        doc = message.document
+        media = [{"file_id": doc.file_id, "content_type": doc.mime_type, "file_size": doc.file_size}]
+        return Incoming(kind="image", text=message.caption, media=media, **base)
     if message.text:
         return Incoming(kind="text", text=message.text, **base)
     return None

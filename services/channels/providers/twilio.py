@@ -107,9 +107,12 @@ def twilio_incoming(params: Mapping[str, str]) -> Incoming:
         if params.get(f"MediaUrl{i}")
     ]
     is_audio = any(m["content_type"].startswith("audio/") for m in media)
+    images = [m for m in media if m["content_type"].startswith("image/")]  # routing only: the bytes decide later
+    if images and not is_audio:
+        media = images
     msg = Incoming(
         provider_message_id=sid[:200],
-        kind="audio" if is_audio else "media" if media else "text",
+        kind="audio" if is_audio else "image" if images else "media" if media else "text",
         sender=sender[:200],
         sender_name=short(params.get("ProfileName")),
         text=params.get("Body") or None,

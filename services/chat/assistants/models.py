@@ -32,4 +32,6 @@ class Assistant(UUIDPk, Timestamps, Base):
     temperature: Mapped[float | None]
     use_knowledge: Mapped[bool] = mapped_column(default=True)
     is_default: Mapped[bool] = mapped_column(default=False)
+    # The model reads images: a message's images go to it as image inputs (else the text says "[image]").
+    vision: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     deleted_at: Mapped[datetime | None]

@@ -16,6 +16,7 @@ class AssistantCreate(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     use_knowledge: bool = True
     is_default: bool = False
+    vision: bool = False  # images go to the model as image inputs (the model must read them)
 
 
 class AssistantUpdate(BaseModel):
@@ -26,6 +27,7 @@ class AssistantUpdate(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     use_knowledge: bool | None = None
     is_default: bool | None = None
+    vision: bool | None = None
 
 
 class AssistantRead(BaseModel):
@@ -37,5 +39,6 @@ class AssistantRead(BaseModel):
     temperature: float | None
     use_knowledge: bool
     is_default: bool
+    vision: bool
     created_at: datetime
     updated_at: datetime

@@ -56,7 +56,7 @@ class AssistantService:
         if changes.pop("is_default", None) and not assistant.is_default:
             await self.repo.clear_default(tenant_id)
             assistant.is_default = True
-        for name in ("name", "instructions", "use_knowledge"):
+        for name in ("name", "instructions", "use_knowledge", "vision"):
             if changes.get(name) is not None:
                 setattr(assistant, name, changes[name])
         for name in ("model", "temperature"):  # nullable: null means "use the tenant/platform default"

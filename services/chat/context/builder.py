@@ -3,6 +3,7 @@ facts) and the recent history, newest first within a token budget, never cutting
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +48,9 @@ def _encoding():
 class HistoryMessage:
     role: str
     content: str
+    attachments: int = 0  # images stored with it (rendered by services/chat/attachments/context.py)
+    message_id: uuid.UUID | None = None
+    parts: tuple[dict[str, Any], ...] = ()  # with images for a vision model: the OpenAI content parts
 
 
 @dataclass(frozen=True)
@@ -99,5 +103,5 @@ def build_messages(system: str, history: Sequence[HistoryMessage]) -> list[dict[
     for m in history:
         role = _CHAT_ROLES.get(m.role)
         if role is not None:
-            out.append({"role": role, "content": m.content})
+            out.append({"role": role, "content": list(m.parts) if m.parts else m.content})
     return out

@@ -1,6 +1,7 @@
 """Customers' channel messages become chat messages and join their conversation's buffer.
 
-Consumer of channels.inbound.v1 (and transcription.completed.v1 for voice notes). The contact and
+Consumer of channels.inbound.v1 (and transcription.completed.v1 for voice notes; channels.media.v1 for photos:
+services/chat/attachments/inbound.py). The contact and
 its one open thread per channel are found or created; the message is stored once (external_id), through the
 message repository's fast twin (services/chat/threads/fast_repository.py); then the message joins the buffer in
 Redis and the flusher answers the burst.
@@ -18,6 +19,7 @@ import structlog
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.chat.attachments.schemas import IMAGE_PLACEHOLDER
 from services.chat.buffers.store import BufferStore, buffer_key
 from services.chat.runtime import ChatRuntime
 from services.chat.tenants.settings import TenantSettings
@@ -168,6 +170,8 @@ def _content(p: InboundReceived) -> tuple[str, str | None]:
     text = (p.text or "").strip()
     if kind == "audio":
         return (text + "\n" if text else "") + VOICE_PENDING, "pending"
+    if kind == "image":  # the photos follow on channels.media.v1 (services/chat/attachments/inbound.py)
+        return text or IMAGE_PLACEHOLDER, "pending"
     if kind == "edited":
         return f"(edited) {text}", None
     if kind == "media" and not text:

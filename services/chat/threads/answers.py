@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.chat.assistants.repository import AssistantRepository
+from services.chat.attachments.repository import AttachmentRepository
 from services.chat.base import Outbox
 from services.chat.contacts.repository import ContactRepository
 from services.chat.context.builder import ConversationFacts, build_messages, select_history, system_prompt
@@ -33,6 +35,7 @@ from services.chat.threads.turns import Answer, Turn, history_of
 from shared.db import utcnow
 from shared.events.direct import publish_committed
 from shared.events.raw import raw_connection
+from shared.images import VerifiedImage
 
 
 class AnswerService:
@@ -56,11 +59,14 @@ class AnswerService:
         if message:
             self.check_length(message)
         tenant = await self.rt.tenants.get(tenant_id)
+        images = await self.rt.intake.prepare(data.attachments)  # fetched and verified before any transaction
         async with self.rt.sessionmaker() as session, session.begin():
             thread = await ThreadService(session).create(tenant_id, data, owner, tenant.sectors)
             turn = None
             if message:
-                turn = await self._store_incoming(session, tenant, thread, MessageCreate(content=message), operator)
+                turn = await self._store_incoming(
+                    session, tenant, thread, MessageCreate(content=message), operator, images
+                )
         if turn is not None:
             await self.prepare(turn)
         return thread, turn
@@ -68,16 +74,23 @@ class AnswerService:
     async def post(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, data: MessageCreate, operator: str | None) -> Turn:
         self.check_length(data.content)
         tenant = await self.rt.tenants.get(tenant_id)
+        images = await self.rt.intake.prepare(data.attachments)  # fetched and verified before any transaction
         async with self.rt.sessionmaker() as session, session.begin():
             thread = await ThreadRepository(session).get(tenant_id, thread_id, lock=True)
             if thread is None:
                 raise ThreadNotFound(f"thread {thread_id} not found")
-            turn = await self._store_incoming(session, tenant, thread, data, operator)
+            turn = await self._store_incoming(session, tenant, thread, data, operator, images)
         await self.prepare(turn)
         return turn
 
     async def _store_incoming(
-        self, session: AsyncSession, tenant: TenantSettings, thread: Thread, data: MessageCreate, operator: str | None
+        self,
+        session: AsyncSession,
+        tenant: TenantSettings,
+        thread: Thread,
+        data: MessageCreate,
+        operator: str | None,
+        images: Sequence[VerifiedImage] = (),
     ) -> Turn:
         agent = data.role == "agent"
         message = await MessageRepository(session).add(
@@ -92,9 +105,12 @@ class AnswerService:
                 validated_by="human" if agent else None,
                 operator_name=(data.operator_name or operator) if agent else None,
                 incomplete=False,
+                attachment_count=len(images),
                 created_at=utcnow(),
             )
         )
+        if images:
+            await AttachmentRepository(session).add(thread.tenant_id, message.id, images)
         thread.last_message_at = message.created_at
         contact = (
             await ContactRepository(session).get(thread.tenant_id, thread.contact_id) if thread.contact_id else None
@@ -102,7 +118,7 @@ class AnswerService:
         if contact is not None:
             contact.last_seen_at = message.created_at if not agent else contact.last_seen_at
         await emit_index(session, thread, message)
-        turn = Turn(tenant=tenant, thread=thread, contact=contact, user_message=message)
+        turn = Turn(tenant=tenant, thread=thread, contact=contact, user_message=message, images=list(images))
         if agent:
             thread.needs_human = False
             await emit_outbound(session, thread, contact, message, message.content, tenant.split_replies)
@@ -153,6 +169,8 @@ class AnswerService:
             token_budget=self.settings.context_token_budget,
             counter=self.rt.counter,
         )
+        vision = bool(turn.assistant and turn.assistant.vision)
+        history = await self.rt.images.render(turn.thread.tenant_id, history, vision=vision)
         turn.messages = build_messages(system, history)
 
     # -- step 3: the answer ---------------------------------------------------------------------------------

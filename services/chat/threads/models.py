@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Identity, Index, String, Text, text
+from sqlalchemy import BigInteger, Identity, Index, SmallInteger, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.chat.base import Base
@@ -101,4 +101,6 @@ class Message(UUIDPk, Base):
     external_id: Mapped[str | None] = mapped_column(String(200))
     transcript_status: Mapped[str | None] = mapped_column(String(20))
     batch_key: Mapped[str | None] = mapped_column(String(64))
+    # Images stored with it (services/chat/attachments): attachments are read only for messages that have some.
+    attachment_count: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))

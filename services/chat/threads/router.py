@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
+from services.chat.attachments.listing import fresh_read, message_reads
 from services.chat.live.publisher import LiveDep
 from services.chat.runtime import RuntimeDep
 from services.chat.threads.answers import AnswerService
@@ -59,7 +60,7 @@ async def create_thread(
     thread, turn = await answers.create_thread(tenant_id, data, _operator(principal), Owner.of(principal))
     out = ThreadCreated.model_validate(thread)
     if turn is not None:
-        out.user_message = MessageRead.model_validate(turn.user_message)
+        out.user_message = fresh_read(turn.user_message, turn.images)
         reply = await answers.answer(turn)
         out.assistant_message = MessageRead.model_validate(reply) if reply else None
         out.last_message_at = (reply or turn.user_message).created_at
@@ -122,9 +123,7 @@ async def update_thread(
 
 
 @router.delete("/threads/{thread_id}", status_code=204, dependencies=[WriteScope])
-async def delete_thread(
-    thread_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep, live: LiveDep
-) -> Response:
+async def delete_thread(thread_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep, live: LiveDep) -> Response:
     await ThreadService(session).delete(tenant_id, thread_id)
     live.thread_deleted(session, tenant_id, thread_id)
     return Response(status_code=204)
@@ -171,7 +170,7 @@ async def post_message(
         )
     reply = await answers.answer(turn)
     return Exchange(
-        user_message=MessageRead.model_validate(turn.user_message),
+        user_message=fresh_read(turn.user_message, turn.images),
         assistant_message=MessageRead.model_validate(reply) if reply else None,
     )
 
@@ -179,7 +178,8 @@ async def post_message(
 @router.get("/messages/{message_id}", response_model=MessageRead, dependencies=[ReadScope])
 async def get_message(message_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep) -> MessageRead:
     """One message of a live thread of the caller's tenant (404 otherwise)."""
-    return MessageRead.model_validate(await ThreadService(session).message(tenant_id, message_id))
+    message = await ThreadService(session).message(tenant_id, message_id)
+    return (await message_reads(session, tenant_id, [message]))[0]
 
 
 @router.patch(
@@ -215,9 +215,12 @@ async def chat(
     """One call: a message in (new thread unless thread_id), the answer out."""
     answers = AnswerService(runtime)
     if data.thread_id is not None:
-        turn = await answers.post(tenant_id, data.thread_id, MessageCreate(content=data.message), _operator(principal))
+        message = MessageCreate(content=data.message, attachments=data.attachments)
+        turn = await answers.post(tenant_id, data.thread_id, message, _operator(principal))
     else:
-        new = ThreadCreate(assistant_id=data.assistant_id, sector=data.sector, message=data.message)
+        new = ThreadCreate(
+            assistant_id=data.assistant_id, sector=data.sector, message=data.message, attachments=data.attachments
+        )
         _, turn = await answers.create_thread(tenant_id, new, _operator(principal), Owner.of(principal))
     reply = await answers.answer(turn)
     return ChatReply(

@@ -6,17 +6,20 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.chat.attachments.schemas import IMAGE_PLACEHOLDER, AttachmentIn, AttachmentRead
 
 ThreadStatus = Literal["open", "pending", "closed"]
 Sector = Field(default=None, max_length=100)
 
 
-def _strip(value: str) -> str:
-    value = value.strip()
-    if not value:
+def _with_images(text: str, attachments: list[AttachmentIn]) -> str:
+    """A message may be only images: its text is then the placeholder (what the inbox and search show)."""
+    text = text.strip()
+    if not text and not attachments:
         raise ValueError("must not be empty")
-    return value
+    return text or IMAGE_PLACEHOLDER
 
 
 class ThreadCreate(BaseModel):
@@ -27,6 +30,13 @@ class ThreadCreate(BaseModel):
     sector: str | None = Sector
     # The first message (answered in the same call); its length is checked against CHAT_MESSAGE_MAX_CHARS.
     message: str | None = None
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)  # the first message's images
+
+    @model_validator(mode="after")
+    def _images_need_a_message(self) -> ThreadCreate:
+        if self.attachments:
+            self.message = _with_images(self.message or "", self.attachments)
+        return self
 
 
 class ThreadUpdate(BaseModel):
@@ -40,11 +50,16 @@ class ThreadUpdate(BaseModel):
 
 class MessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    content: str
+    content: str = ""  # may be empty when `attachments` has images
     role: Literal["user", "agent"] = "user"
     operator_name: str | None = Field(default=None, max_length=200)
+    # Images (at most CHAT_ATTACHMENTS_MAX_PER_MESSAGE), verified from their bytes before the message is stored.
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
 
-    _strip = field_validator("content")(_strip)
+    @model_validator(mode="after")
+    def _content_or_images(self) -> MessageCreate:
+        self.content = _with_images(self.content, self.attachments)
+        return self
 
 
 class MessageReview(BaseModel):
@@ -74,6 +89,7 @@ class MessageRead(BaseModel):
     latency_ms: int | None
     incomplete: bool
     created_at: datetime
+    attachments: list[AttachmentRead] = Field(default_factory=list)
 
 
 class CreatedBy(BaseModel):
@@ -126,12 +142,16 @@ class SectorCounts(BaseModel):
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    message: str
+    message: str = ""  # may be empty when `attachments` has images
     assistant_id: uuid.UUID | None = None
     thread_id: uuid.UUID | None = None
     sector: str | None = Sector  # a new thread's (ignored with thread_id)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
 
-    _strip = field_validator("message")(_strip)
+    @model_validator(mode="after")
+    def _message_or_images(self) -> ChatRequest:
+        self.message = _with_images(self.message, self.attachments)
+        return self
 
 
 class ChatReply(BaseModel):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.chat.assistants.service import AssistantService
+from services.chat.attachments.listing import message_reads
 from services.chat.contacts.service import ContactService
 from services.chat.tenants.settings import TenantSettings
 from services.chat.threads.errors import (
@@ -148,12 +149,14 @@ class ThreadService:
     async def messages(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, page: PageParams) -> Page[MessageRead]:
         await self.get(tenant_id, thread_id)
         found = await self.repo.messages(tenant_id, thread_id, page)
-        return Page(items=[MessageRead.model_validate(m) for m in found.rows], next_cursor=found.next_cursor)
+        items = await message_reads(self.session, tenant_id, found.rows)
+        return Page(items=items, next_cursor=found.next_cursor)
 
     async def contact_messages(self, tenant_id: uuid.UUID, contact_id: uuid.UUID, page: PageParams):
         await ContactService(self.session).get(tenant_id, contact_id)
         found = await self.repo.contact_messages(tenant_id, contact_id, page)
-        return Page(items=[MessageRead.model_validate(m) for m in found.rows], next_cursor=found.next_cursor)
+        items = await message_reads(self.session, tenant_id, found.rows)
+        return Page(items=items, next_cursor=found.next_cursor)
 
     async def review(
         self,

@@ -13,6 +13,7 @@ from services.chat.llm.knowledge import KnowledgeHit
 from services.chat.llm.provider import KNOWLEDGE_ONLY, LLMConfig
 from services.chat.tenants.settings import TenantSettings
 from services.chat.threads.models import Message, Thread
+from shared.images import VerifiedImage
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Turn:
     messages: list[dict[str, Any]] = field(default_factory=list)
     knowledge: list[KnowledgeHit] = field(default_factory=list)
     batch_key: str | None = None  # the channel burst this answers (services/chat/pipeline): one answer per burst
+    images: list[VerifiedImage] = field(default_factory=list)  # stored with user_message (the API lists them)
 
     @property
     def mode(self) -> str:
@@ -55,5 +57,6 @@ def history_of(messages: list[Message]) -> list[HistoryMessage]:
             continue
         content = m.corrected_content or m.content
         if content:
-            out.append(HistoryMessage(role=m.role, content=content))
+            images = m.attachment_count or 0
+            out.append(HistoryMessage(role=m.role, content=content, attachments=images, message_id=m.id))
     return out

@@ -7,13 +7,13 @@ import uuid
 import orjson
 import pytest
 
-from shared.events import Envelope, auth_keys, channels, chat, ops, search, tenants, transcription
+from shared.events import Envelope, auth_keys, channels, chat, media, ops, search, tenants, transcription
 from shared.events.contract import EventType, Stream
 from shared.events.errors import InvalidPayload, PermanentError
 from shared.events.handlers import TransactionalHandler
 from shared.events.worker import ConsumerSpec
 
-MODULES = (auth_keys, channels, chat, ops, search, tenants, transcription)
+MODULES = (auth_keys, channels, chat, media, ops, search, tenants, transcription)
 
 
 def _all(kind: type) -> list:
@@ -24,7 +24,7 @@ def test_every_stream_and_type_is_defined_once_and_versioned():
     streams = {str(s) for s in _all(Stream)}
     assert streams == {
         "channels.inbound.v1", "chat.outbound.v1", "transcription.requested.v1", "transcription.completed.v1",
-        "search.index.v1", "tenants.changed.v1", "auth.keys.v1", "ops.logs",
+        "search.index.v1", "tenants.changed.v1", "auth.keys.v1", "ops.logs", "channels.media.v1",
     }  # fmt: skip
     types = _all(EventType)
     assert len({str(t) for t in types}) == len({id(t) for t in types})  # no type name on two contracts
