@@ -63,3 +63,32 @@ async def test_openai_client_stream_and_not(served, make_token, tenant_id, llm):
         await client.chat.completions.create(model="Helper", messages=[{"role": "user", "content": "x"}])
     assert err.value.status_code == 503
     await client.close()
+
+
+async def test_openai_client_image_parts_reach_a_vision_assistant_only(served, make_token, tenant_id, llm):
+    """OpenAI `image_url` parts from the official client: a vision assistant's model gets the verified bytes as a
+    data URL; a blind one reads "[image]"; bytes that are no image are refused (4xx), never passed on."""
+    from tests.support.images import b64, image_bytes
+
+    png = image_bytes("PNG")
+    admin = {"Authorization": f"Bearer {make_token(tenant_id=tenant_id, role='admin')}"}
+    async with httpx.AsyncClient(base_url=served) as http:
+        for name, vision in (("Eyes", True), ("Blind", False)):
+            r = await http.post("/api/v1/assistants", json={"name": name, "vision": vision}, headers=admin)
+            assert r.status_code == 201, r.text
+    key = make_token(sub="key:k1", tenant_id=tenant_id, role=None, scopes=["read", "write"])
+    client = openai.AsyncOpenAI(base_url=f"{served}/v1", api_key=key, max_retries=0)
+    ask = [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{b64(png)}"}},  # declared wrong: a PNG
+    ]
+    resp = await client.chat.completions.create(model="Eyes", messages=[{"role": "user", "content": ask}])
+    assert resp.choices[0].message.content == answer_for(llm.last["messages"])
+    (seen,) = llm.images()
+    assert seen.data == png and seen.mime_type == "image/png"
+    await client.chat.completions.create(model="Blind", messages=[{"role": "user", "content": ask}])
+    assert llm.images() == [] and llm.last["messages"][-1]["content"] == "[image]\nwhat is this?"
+    bad = [{"type": "image_url", "image_url": {"url": "data:image/png;base64," + b64(b"<svg/>")}}]
+    with pytest.raises(openai.APIStatusError) as refused:
+        await client.chat.completions.create(model="Eyes", messages=[{"role": "user", "content": bad}])
+    assert refused.value.status_code == 415 and len(llm.requests) == 2

@@ -13,8 +13,11 @@ import re
 import uuid
 
 from services.chat.buffers.store import BufferStore, buffer_key
+from tests.support.images import b64, image_bytes
 from tests.support.platform import METHODS, Platform, Tenant, platform, wav_bytes
 from tests.support.plugin import wait_for
+
+PNG = image_bytes("PNG")  # the first message's attachment: GET /api/v1/messages/{id}/attachments/0 is in the matrix
 
 # path parameter -> the key of the object id in Tenant.ids
 ID_PARAMS = {
@@ -30,6 +33,7 @@ ID_PARAMS = {
     "job_id": "job_id",
     "document_id": "document_id",
     "key": "buffer",
+    "position": "attachment_position",
 }
 
 # Operations with a path parameter the matrix does not call, with the reason.
@@ -89,12 +93,12 @@ async def populate(p: Platform, t: Tenant, redis) -> None:
     r = await gw.post("/api/v1/contacts", headers=h, json={"name": f"Customer {t.name}"})
     assert r.status_code == 201, r.text
     t.ids["contact_id"] = r.json()["id"]
-    r = await gw.post(
-        "/api/v1/threads", headers=h, json={"contact_id": t.ids["contact_id"], "title": "t", "message": "Olá"}
-    )
+    first = {"contact_id": t.ids["contact_id"], "title": "t", "message": "Olá", "attachments": [{"data": b64(PNG)}]}
+    r = await gw.post("/api/v1/threads", headers=h, json=first)
     assert r.status_code == 201, r.text
     t.ids["thread_id"] = r.json()["id"]
     t.ids["message_id"] = r.json()["user_message"]["id"]
+    t.ids["attachment_position"] = "0"
     ch = await p.channel(t, "telegram", bot_token=f"{abs(hash(t.name)) % 10**9}:AAH" + "x" * 32)
     t.ids["channel_id"] = ch["id"]
     t.ids["channel_secret"] = ch["secret"]
@@ -127,7 +131,8 @@ def operations(doc: dict) -> list[tuple[str, str]]:
 
 
 def b_ids(b: Tenant) -> set[str]:
-    return {v for k, v in b.ids.items() if k not in ("secret",)} | {b.email, b.tenant_id, b.user_id}
+    not_ids = ("secret", "attachment_position")  # a secret's name, a position: not ids to look for in answers
+    return {v for k, v in b.ids.items() if k not in not_ids} | {b.email, b.tenant_id, b.user_id}
 
 
 async def test_tenant_a_cannot_reach_tenant_b(stack, committed_db, redis, tmp_path):

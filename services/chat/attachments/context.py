@@ -12,6 +12,7 @@ from typing import Any
 from services.chat.attachments.repository import AttachmentRepository, StoredImage
 from services.chat.attachments.schemas import IMAGE_PLACEHOLDER
 from services.chat.context.builder import HistoryMessage
+from shared.images import VerifiedImage
 
 
 def caption(message: HistoryMessage) -> str:
@@ -27,12 +28,12 @@ def described(message: HistoryMessage) -> HistoryMessage:
     return replace(message, content=f"{marks}\n{words}" if words else marks)
 
 
-def image_part(image: StoredImage) -> dict[str, Any]:
+def image_part(image: StoredImage | VerifiedImage) -> dict[str, Any]:
     data = base64.b64encode(image.data).decode()
     return {"type": "image_url", "image_url": {"url": f"data:{image.mime_type};base64,{data}"}}
 
 
-def shown(message: HistoryMessage, images: Sequence[StoredImage]) -> HistoryMessage:
+def shown(message: HistoryMessage, images: Sequence[StoredImage | VerifiedImage]) -> HistoryMessage:
     words = caption(message)
     parts = ([{"type": "text", "text": words}] if words else []) + [image_part(i) for i in images]
     return replace(message, parts=tuple(parts))

@@ -12,6 +12,7 @@ import anyio
 import orjson
 
 from services.chat.assistants.models import Assistant
+from services.chat.attachments.client_images import image_urls, with_client_images
 from services.chat.context.builder import (
     ConversationFacts,
     HistoryMessage,
@@ -42,19 +43,23 @@ class CompletionService:
 
     async def build(self, req: CompletionRequest) -> tuple[list[dict[str, Any]], list[str]]:
         extra_system: list[str] = []
-        history: list[HistoryMessage] = []
+        turns: list[tuple[HistoryMessage, list[str]]] = []
         for m in req.messages:
             text = m.text()
             if len(text) > self.settings.message_max_chars:
                 raise MessageTooLong(f"a message is longer than {self.settings.message_max_chars} characters")
+            images = image_urls(m.content) if m.role == "user" else []
             if m.role in ("system", "developer"):
                 extra_system.append(text)
-            elif m.role in ("user", "assistant") and text:
-                history.append(HistoryMessage(role=m.role, content=text))
+            elif m.role in ("user", "assistant") and (text or images):
+                turns.append((HistoryMessage(role=m.role, content=text), images))
+        history = await with_client_images(
+            turns, self.rt.intake, vision=self.assistant.vision, max_images=self.settings.context_max_images
+        )
         if not history or history[-1].role != "user":
             raise Unprocessable("messages must end with a user message")
         knowledge: list[str] = []
-        if self.assistant.use_knowledge or not self.config.configured:
+        if (self.assistant.use_knowledge or not self.config.configured) and history[-1].content.strip():
             try:
                 hits = await self.rt.search.search(
                     self.tenant.tenant_id,
@@ -159,7 +164,10 @@ class CompletionService:
         return req.temperature if req.temperature is not None else self.assistant.temperature
 
     def _count(self, messages: list[dict[str, Any]]) -> int:
-        return sum(self.rt.counter.count(str(m["content"])) + 4 for m in messages)
+        def text(content: Any) -> str:  # image parts are not counted (as in the context's token budget)
+            return content if isinstance(content, str) else " ".join(str(p.get("text", "")) for p in content)
+
+        return sum(self.rt.counter.count(text(m["content"])) + 4 for m in messages)
 
     async def _usage(self, model: str, tokens_in: int, tokens_out: int) -> None:
         async with self.rt.sessionmaker() as session, session.begin():
