@@ -34,7 +34,8 @@ class ChatSettings(ServiceSettings):
     search_timeout_seconds: float = Field(5.0, gt=0)
     knowledge_limit: int = Field(3, ge=1, le=20)
     knowledge_threshold: float = Field(0.75, ge=0, le=1)
-    handover_message: str = "Thanks for your message! A member of our team will get back to you shortly."
+    # The hand-over reply for every customer; empty: shared/i18n's text in the customer's language.
+    handover_message: str = ""
     # Tenant settings come from auth's internal endpoint (empty: AUTH_URL), cached and dropped on tenants.changed.v1.
     tenant_settings_url: str = ""
     tenant_cache_seconds: float = Field(300.0, ge=0)

@@ -61,6 +61,11 @@ async def test_rename_delete_and_restore_an_owned_thread(stack, committed_db, re
         assert (await p.gw.delete(url, headers=b.headers)).status_code == 404
         assert (await p.gw.delete(url, headers=a.headers)).status_code == 204
         assert (await p.gw.get(url, headers=a.headers)).status_code == 404
+        deleted = {"include_deleted": "true"}
+        assert (await p.gw.get(url, headers=b.headers, params=deleted)).status_code == 404  # never another tenant's
+        assert (await p.gw.get(f"{url}/messages", headers=b.headers, params=deleted)).status_code == 404
+        r = await p.gw.get(url, headers=a.headers, params=deleted)
+        assert r.status_code == 200 and r.json()["deleted_at"] is not None, r.text
         assert await _mine(p, a.headers) == []
         assert await _mine(p, a.headers, include_deleted="true") == ["renamed"]
 

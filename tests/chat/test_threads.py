@@ -11,6 +11,11 @@ async def test_soft_delete_hides_and_restore_brings_back(chat_client, headers):
     assert (await chat_client.delete(f"/api/v1/threads/{tid}", headers=headers)).status_code == 204
     assert (await chat_client.get(f"/api/v1/threads/{tid}", headers=headers)).status_code == 404
     assert (await chat_client.get(f"/api/v1/threads/{tid}/messages", headers=headers)).status_code == 404
+    # Asked for, the deleted thread and its messages are still readable (the console offers Restore on it).
+    r = await chat_client.get(f"/api/v1/threads/{tid}", headers=headers, params={"include_deleted": "true"})
+    assert r.status_code == 200 and r.json()["deleted_at"] is not None, r.text
+    r = await chat_client.get(f"/api/v1/threads/{tid}/messages", headers=headers, params={"include_deleted": "true"})
+    assert r.status_code == 200 and r.json()["items"][0]["content"] == "hello", r.text
     assert (await post(chat_client, headers, tid, "still there?")).status_code == 404
     listed = (await chat_client.get("/api/v1/threads", headers=headers)).json()["items"]
     assert tid not in [t["id"] for t in listed]

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 import httpx
 import structlog
 
+from shared.i18n import customer_text
+
 log = structlog.get_logger("knowledge")
+
+
+def handover_reply(override: str, locale: str, question: str) -> str:
+    """What a customer is told when no answer can be given: CHAT_HANDOVER_MESSAGE, else the catalogue's text in
+    the customer's language (their question's when clear, else the tenant's locale)."""
+    return override or customer_text("handover", locale, question)
 
 
 @dataclass(frozen=True)

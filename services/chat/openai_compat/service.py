@@ -20,7 +20,7 @@ from services.chat.context.builder import (
     select_history,
     system_prompt,
 )
-from services.chat.llm.knowledge import SearchUnavailable
+from services.chat.llm.knowledge import SearchUnavailable, handover_reply
 from services.chat.llm.provider import KNOWLEDGE_ONLY, LLMStream
 from services.chat.metrics.usage import Usage, record_usage
 from services.chat.openai_compat.schemas import CompletionRequest
@@ -82,13 +82,16 @@ class CompletionService:
             system_prompt(self.tenant.system_prompt, instructions, knowledge, facts), chosen
         ), knowledge
 
-    def _knowledge_text(self, knowledge: list[str]) -> str:
-        return knowledge[0] if knowledge else self.settings.handover_message
+    def _knowledge_text(self, knowledge: list[str], req: CompletionRequest) -> str:
+        if knowledge:
+            return knowledge[0]
+        question = next((m.text() for m in reversed(req.messages) if m.role == "user"), "")
+        return handover_reply(self.settings.handover_message, self.tenant.locale, question)
 
     async def complete(self, req: CompletionRequest) -> dict[str, Any]:
         messages, knowledge = await self.build(req)
         if not self.config.configured:
-            content, model, tin, tout = self._knowledge_text(knowledge), KNOWLEDGE_ONLY, 0, 0
+            content, model, tin, tout = self._knowledge_text(knowledge, req), KNOWLEDGE_ONLY, 0, 0
         else:
             c = await self.rt.llm.complete(self.config, messages, temperature=self._temperature(req))
             content, model = c.content, c.model
@@ -118,7 +121,7 @@ class CompletionService:
         yield self._chunk({"role": "assistant", "content": ""})
         pieces: list[str] = []
         if stream is None:
-            pieces.append(self._knowledge_text(knowledge))
+            pieces.append(self._knowledge_text(knowledge, req))
             yield self._chunk({"content": pieces[0]})
         else:
             try:

@@ -116,11 +116,18 @@ class Flusher:
         ids = list(dict.fromkeys(str(i["message_id"]) for i in claim.items))
         rt = self.runtime
         tenant = await rt.tenants.get(tenant_id)
-        if tenant.status == "inactive":
-            # Deactivated while the burst waited: no AI answer, now or after reactivation (the inbox shows it).
+        if not tenant.answerable:
+            attempts = self._attempts.get(claim.key, 0) + 1
+            if tenant.status == "unknown" and attempts < self.max_attempts:
+                # Auth cannot say whether the tenant is still active: ask again later, never answer meanwhile.
+                self._attempts[claim.key] = attempts
+                await self.store.release(claim, retry_in=min(self.retry_seconds * attempts, 60))
+                return "tenant_unknown"
+            # Deactivated while the burst waited (or unknown for too long): no AI answer, now or later (the inbox
+            # shows it).
             await self.store.ack(claim)
             self._attempts.pop(claim.key, None)
-            log.info("burst_dropped_tenant_inactive", key=claim.key)
+            log.info("burst_dropped_tenant_not_active", key=claim.key, tenant_status=tenant.status)
             return "tenant_inactive"
         # Everything the answer needs in one autocommit statement (one snapshot, no BEGIN/ROLLBACK round trips).
         burst = [uuid.UUID(i) for i in ids]

@@ -100,10 +100,12 @@ class InboundHandler:
             return None  # stored by an earlier delivery
         thread_id = stored.thread_id
         woken = None
-        # A human has taken over, or the tenant is inactive: the message waits in the inbox, never answered by the
-        # AI (not even after reactivation: it never joined a buffer). The settings are the cached ones.
+        # A human has taken over, or the tenant is inactive (or auth cannot say it is active): the message waits in
+        # the inbox, never answered by the AI (not even later: it never joined a buffer). The settings are cached.
         tenant = await self.runtime.tenants.get(tenant_id) if stored.ai_enabled else None
-        if tenant is not None and tenant.status != "inactive":
+        if tenant is not None and not tenant.answerable:
+            log.warning("inbound_not_answered", tenant_id=str(tenant_id), tenant_status=tenant.status)
+        if tenant is not None and tenant.answerable:
             policy = self.policy(tenant, p.channel_settings)
             await self.store.add(
                 buffer_key(tenant_id, thread_id),

@@ -1,7 +1,9 @@
 """Chat's view of a tenant's settings (prompt, model, LLM key, approval, buffer, timezone) from auth.
 
 Fetched and cached by shared/tenant_settings.py; a tenant auth does not know (404) or an auth that cannot be
-reached gives the platform defaults, cached for CHAT_TENANT_FALLBACK_CACHE_SECONDS.
+reached gives the platform defaults, cached for CHAT_TENANT_FALLBACK_CACHE_SECONDS, with status "unknown": the AI
+never answers a tenant it cannot tell is active (fail safe; the messages are stored for humans). Without any
+auth configured (a standalone chat) the defaults are "active".
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ class TenantSettings:
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
+    def answerable(self) -> bool:
+        """The AI may answer this tenant's customers: known to be active (not inactive, not unknown)."""
+        return self.status == "active"
+
+    @property
     def llm_api_key(self) -> str:
         return next((self.secrets[n] for n in LLM_KEY_SECRETS if self.secrets.get(n)), "")
 
@@ -63,8 +70,10 @@ class TenantSettings:
 
 
 def parse_tenant_settings(record: TenantRecord) -> TenantSettings:
-    """Auth's answer as chat's settings; an unknown tenant or no answer: the platform defaults."""
-    return TenantSettings.from_api(record.tenant_id, record.data) if record.found else TenantSettings(record.tenant_id)
+    """Auth's answer as chat's settings; an unknown tenant or no answer: the platform defaults, status unknown."""
+    if record.found:
+        return TenantSettings.from_api(record.tenant_id, record.data)
+    return TenantSettings(record.tenant_id, status="active" if record.outcome == "unconfigured" else "unknown")
 
 
 ChatTenantSettings = TenantSettingsClient[TenantSettings]

@@ -19,7 +19,7 @@ from services.chat.attachments.repository import AttachmentRepository
 from services.chat.base import Outbox
 from services.chat.contacts.repository import ContactRepository
 from services.chat.context.builder import ConversationFacts, build_messages, select_history, system_prompt
-from services.chat.llm.knowledge import SearchUnavailable
+from services.chat.llm.knowledge import SearchUnavailable, handover_reply
 from services.chat.llm.provider import KNOWLEDGE_ONLY
 from services.chat.metrics.usage import Usage
 from services.chat.runtime import ChatRuntime
@@ -178,7 +178,8 @@ class AnswerService:
     def knowledge_answer(self, turn: Turn) -> Answer:
         if turn.knowledge:
             return Answer(content=turn.knowledge[0].text, model=KNOWLEDGE_ONLY, latency_ms=0)
-        return Answer(content=self.settings.handover_message, model=KNOWLEDGE_ONLY, latency_ms=0, handover=True)
+        text = handover_reply(self.settings.handover_message, turn.tenant.locale, turn.user_message.content)
+        return Answer(content=text, model=KNOWLEDGE_ONLY, latency_ms=0, handover=True)
 
     async def answer(self, turn: Turn) -> Message | None:
         """Non-streaming: the whole answer, stored. Provider down -> LLMUnavailable (the user message is kept)."""

@@ -98,8 +98,13 @@ async def count_threads(
 
 
 @router.get("/threads/{thread_id}", response_model=ThreadRead, dependencies=[ReadScope])
-async def get_thread(thread_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep) -> ThreadRead:
-    return ThreadRead.model_validate(await ThreadService(session).get(tenant_id, thread_id))
+async def get_thread(
+    thread_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep, include_deleted: bool = False
+) -> ThreadRead:
+    """`include_deleted=true`: a soft-deleted thread too (the console shows it with Restore)."""
+    return ThreadRead.model_validate(
+        await ThreadService(session).get(tenant_id, thread_id, include_deleted=include_deleted)
+    )
 
 
 @router.patch(
@@ -140,9 +145,9 @@ async def restore_thread(
 
 @router.get("/threads/{thread_id}/messages", response_model=Page[MessageRead], dependencies=[ReadScope])
 async def list_messages(
-    thread_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep, page: PageDep
+    thread_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep, page: PageDep, include_deleted: bool = False
 ) -> Page[MessageRead]:
-    return await ThreadService(session).messages(tenant_id, thread_id, page)
+    return await ThreadService(session).messages(tenant_id, thread_id, page, include_deleted=include_deleted)
 
 
 @router.post(

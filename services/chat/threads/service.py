@@ -146,8 +146,10 @@ class ThreadService:
             raise MessageNotFound(f"message {message_id} not found")
         return message
 
-    async def messages(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, page: PageParams) -> Page[MessageRead]:
-        await self.get(tenant_id, thread_id)
+    async def messages(
+        self, tenant_id: uuid.UUID, thread_id: uuid.UUID, page: PageParams, *, include_deleted: bool = False
+    ) -> Page[MessageRead]:
+        await self.get(tenant_id, thread_id, include_deleted=include_deleted)
         found = await self.repo.messages(tenant_id, thread_id, page)
         items = await message_reads(self.session, tenant_id, found.rows)
         return Page(items=items, next_cursor=found.next_cursor)
