@@ -17,7 +17,7 @@ describe("api client", () => {
     expect(err.status).toBe(409);
     expect(err.message).toBe("name already used");
     const invalid = await api
-      .POST("/api/v1/assistants", { body: { name: "", instructions: "", use_knowledge: true, is_default: false } })
+      .POST("/api/v1/assistants", { body: { name: "", instructions: "", use_knowledge: true, is_default: false, vision: false } })
       .then(unwrap)
       .catch((e) => e);
     expect(invalid.detail).toBe("name: too short");

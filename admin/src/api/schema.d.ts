@@ -12,7 +12,7 @@ export interface paths {
             cookie?: never;
         };
         /** Public keys that verify access tokens */
-        get: operations["jwks__well_known_jwks_json_get"];
+        get: operations["keys-jwks"];
         put?: never;
         post?: never;
         delete?: never;
@@ -29,7 +29,7 @@ export interface paths {
             cookie?: never;
         };
         /** List Logs */
-        get: operations["list_logs_api_v1_admin_logs_get"];
+        get: operations["admin-list_logs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -46,7 +46,7 @@ export interface paths {
             cookie?: never;
         };
         /** List Signing Keys */
-        get: operations["list_signing_keys_api_v1_admin_signing_keys_get"];
+        get: operations["keys-list_signing_keys"];
         put?: never;
         post?: never;
         delete?: never;
@@ -68,7 +68,7 @@ export interface paths {
          * Rotate Signing Key
          * @description A new key signs from now on; old keys keep verifying until retired.
          */
-        post: operations["rotate_signing_key_api_v1_admin_signing_keys_rotate_post"];
+        post: operations["keys-rotate_signing_key"];
         delete?: never;
         options?: never;
         head?: never;
@@ -86,7 +86,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Retire Signing Key */
-        delete: operations["retire_signing_key_api_v1_admin_signing_keys__kid__delete"];
+        delete: operations["keys-retire_signing_key"];
         options?: never;
         head?: never;
         patch?: never;
@@ -100,13 +100,13 @@ export interface paths {
             cookie?: never;
         };
         /** List Api Keys */
-        get: operations["list_api_keys_api_v1_api_keys_get"];
+        get: operations["api-keys-list_api_keys"];
         put?: never;
         /**
          * Create Api Key
          * @description The key is in this answer only; it is stored as a keyed hash.
          */
-        post: operations["create_api_key_api_v1_api_keys_post"];
+        post: operations["api-keys-create_api_key"];
         delete?: never;
         options?: never;
         head?: never;
@@ -124,7 +124,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Revoke Api Key */
-        delete: operations["revoke_api_key_api_v1_api_keys__key_id__delete"];
+        delete: operations["api-keys-revoke_api_key"];
         options?: never;
         head?: never;
         patch?: never;
@@ -138,10 +138,10 @@ export interface paths {
             cookie?: never;
         };
         /** List Assistants */
-        get: operations["list_assistants_api_v1_assistants_get"];
+        get: operations["assistants-list_assistants"];
         put?: never;
         /** Create Assistant */
-        post: operations["create_assistant_api_v1_assistants_post"];
+        post: operations["assistants-create_assistant"];
         delete?: never;
         options?: never;
         head?: never;
@@ -156,15 +156,15 @@ export interface paths {
             cookie?: never;
         };
         /** Get Assistant */
-        get: operations["get_assistant_api_v1_assistants__assistant_id__get"];
+        get: operations["assistants-get_assistant"];
         put?: never;
         post?: never;
         /** Delete Assistant */
-        delete: operations["delete_assistant_api_v1_assistants__assistant_id__delete"];
+        delete: operations["assistants-delete_assistant"];
         options?: never;
         head?: never;
         /** Update Assistant */
-        patch: operations["update_assistant_api_v1_assistants__assistant_id__patch"];
+        patch: operations["assistants-update_assistant"];
         trace?: never;
     };
     "/api/v1/auth/login": {
@@ -177,7 +177,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Login */
-        post: operations["login_api_v1_auth_login_post"];
+        post: operations["auth-login"];
         delete?: never;
         options?: never;
         head?: never;
@@ -194,7 +194,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Logout */
-        post: operations["logout_api_v1_auth_logout_post"];
+        post: operations["auth-logout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -209,7 +209,7 @@ export interface paths {
             cookie?: never;
         };
         /** Me */
-        get: operations["me_api_v1_auth_me_get"];
+        get: operations["auth-me"];
         put?: never;
         post?: never;
         delete?: never;
@@ -228,7 +228,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Change Password */
-        post: operations["change_password_api_v1_auth_password_post"];
+        post: operations["auth-change_password"];
         delete?: never;
         options?: never;
         head?: never;
@@ -245,7 +245,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Refresh */
-        post: operations["refresh_api_v1_auth_refresh_post"];
+        post: operations["auth-refresh"];
         delete?: never;
         options?: never;
         head?: never;
@@ -261,8 +261,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Register */
-        post: operations["register_api_v1_auth_register_post"];
+        /**
+         * Register
+         * @description The same 201 whether the address is free or taken (then its owner gets a mail and nothing changes).
+         */
+        post: operations["auth-register"];
         delete?: never;
         options?: never;
         head?: never;
@@ -279,7 +282,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Switch Tenant */
-        post: operations["switch_tenant_api_v1_auth_switch_tenant_post"];
+        post: operations["auth-switch_tenant"];
         delete?: never;
         options?: never;
         head?: never;
@@ -299,7 +302,41 @@ export interface paths {
          * Token
          * @description OAuth2 password flow for the docs' Authorize button (username = email).
          */
-        post: operations["token_api_v1_auth_token_post"];
+        post: operations["auth-token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verify Email */
+        post: operations["auth-verify_email"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/verify-email/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resend Verification */
+        post: operations["auth-resend_verification"];
         delete?: never;
         options?: never;
         head?: never;
@@ -317,7 +354,7 @@ export interface paths {
          * List Buffers
          * @description Live buffers of this tenant, soonest due first (at most `limit`; no further pages).
          */
-        get: operations["list_buffers_api_v1_buffers_get"];
+        get: operations["buffers-list_buffers"];
         put?: never;
         post?: never;
         delete?: never;
@@ -339,7 +376,7 @@ export interface paths {
          * Flush Buffer
          * @description Make the burst due now; a chat worker answers it within a moment.
          */
-        post: operations["flush_buffer_api_v1_buffers__key__flush_post"];
+        post: operations["buffers-flush_buffer"];
         delete?: never;
         options?: never;
         head?: never;
@@ -354,10 +391,10 @@ export interface paths {
             cookie?: never;
         };
         /** List Channels */
-        get: operations["list_channels_api_v1_channels_get"];
+        get: operations["channels-list_channels"];
         put?: never;
         /** Create Channel */
-        post: operations["create_channel_api_v1_channels_post"];
+        post: operations["channels-create_channel"];
         delete?: never;
         options?: never;
         head?: never;
@@ -372,15 +409,15 @@ export interface paths {
             cookie?: never;
         };
         /** Get Channel */
-        get: operations["get_channel_api_v1_channels__channel_id__get"];
+        get: operations["channels-get_channel"];
         put?: never;
         post?: never;
         /** Delete Channel */
-        delete: operations["delete_channel_api_v1_channels__channel_id__delete"];
+        delete: operations["channels-delete_channel"];
         options?: never;
         head?: never;
         /** Update Channel */
-        patch: operations["update_channel_api_v1_channels__channel_id__patch"];
+        patch: operations["channels-update_channel"];
         trace?: never;
     };
     "/api/v1/channels/{channel_id}/telegram/set-webhook": {
@@ -393,7 +430,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Set Telegram Webhook */
-        post: operations["set_telegram_webhook_api_v1_channels__channel_id__telegram_set_webhook_post"];
+        post: operations["channels-set_telegram_webhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -413,7 +450,7 @@ export interface paths {
          * Chat
          * @description One call: a message in (new thread unless thread_id), the answer out.
          */
-        post: operations["chat_api_v1_chat_post"];
+        post: operations["threads-chat"];
         delete?: never;
         options?: never;
         head?: never;
@@ -428,10 +465,10 @@ export interface paths {
             cookie?: never;
         };
         /** List Contacts */
-        get: operations["list_contacts_api_v1_contacts_get"];
+        get: operations["contacts-list_contacts"];
         put?: never;
         /** Create Contact */
-        post: operations["create_contact_api_v1_contacts_post"];
+        post: operations["contacts-create_contact"];
         delete?: never;
         options?: never;
         head?: never;
@@ -446,7 +483,7 @@ export interface paths {
             cookie?: never;
         };
         /** Get Contact */
-        get: operations["get_contact_api_v1_contacts__contact_id__get"];
+        get: operations["contacts-get_contact"];
         put?: never;
         post?: never;
         delete?: never;
@@ -463,7 +500,7 @@ export interface paths {
             cookie?: never;
         };
         /** Contact Messages */
-        get: operations["contact_messages_api_v1_contacts__contact_id__messages_get"];
+        get: operations["contacts-contact_messages"];
         put?: never;
         post?: never;
         delete?: never;
@@ -480,10 +517,10 @@ export interface paths {
             cookie?: never;
         };
         /** List documents, newest first */
-        get: operations["list_documents_api_v1_documents_get"];
+        get: operations["documents-list_documents"];
         put?: never;
         /** Upload a knowledge document */
-        post: operations["upload_document_api_v1_documents_post"];
+        post: operations["documents-upload_document"];
         delete?: never;
         options?: never;
         head?: never;
@@ -498,11 +535,28 @@ export interface paths {
             cookie?: never;
         };
         /** A document with its status and progress */
-        get: operations["get_document_api_v1_documents__document_id__get"];
+        get: operations["documents-get_document"];
         put?: never;
         post?: never;
         /** Delete a document and its passages */
-        delete: operations["delete_document_api_v1_documents__document_id__delete"];
+        delete: operations["documents-delete_document"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Live Events */
+        get: operations["events-live_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -515,14 +569,38 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Get Message
+         * @description One message of a live thread of the caller's tenant (404 otherwise).
+         */
+        get: operations["threads-get_message"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
         /** Review Message */
-        patch: operations["review_message_api_v1_messages__message_id__patch"];
+        patch: operations["threads-review_message"];
+        trace?: never;
+    };
+    "/api/v1/messages/{message_id}/attachments/{position}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Attachment
+         * @description Served with the stored, verified content type and `nosniff`: never rendered as anything but that image.
+         */
+        get: operations["threads-get_attachment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/metrics": {
@@ -534,9 +612,9 @@ export interface paths {
         };
         /**
          * Get Metrics
-         * @description Default range: the last 30 days. `all=true` (superusers) covers every tenant.
+         * @description Default range: the last 30 days. `all=true` (superusers) covers every tenant and counts the active ones.
          */
-        get: operations["get_metrics_api_v1_metrics_get"];
+        get: operations["metrics-get_metrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -555,7 +633,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Semantic, keyword or hybrid search */
-        post: operations["search_api_v1_search_post"];
+        post: operations["search-search"];
         delete?: never;
         options?: never;
         head?: never;
@@ -570,10 +648,10 @@ export interface paths {
             cookie?: never;
         };
         /** Progress of the tenant's reindex */
-        get: operations["reindex_status_api_v1_search_reindex_get"];
+        get: operations["search-reindex_status"];
         put?: never;
         /** Re-embed the tenant's index with the current model */
-        post: operations["reindex_api_v1_search_reindex_post"];
+        post: operations["search-reindex"];
         delete?: never;
         options?: never;
         head?: never;
@@ -587,11 +665,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Tenants */
-        get: operations["list_tenants_api_v1_tenants_get"];
+        /**
+         * List Tenants
+         * @description A superuser sees every tenant (picks any company); others their own.
+         */
+        get: operations["tenants-list_tenants"];
         put?: never;
         /** Create Tenant */
-        post: operations["create_tenant_api_v1_tenants_post"];
+        post: operations["tenants-create_tenant"];
         delete?: never;
         options?: never;
         head?: never;
@@ -606,15 +687,15 @@ export interface paths {
             cookie?: never;
         };
         /** Get Tenant */
-        get: operations["get_tenant_api_v1_tenants__tenant_id__get"];
+        get: operations["tenants-get_tenant"];
         put?: never;
         post?: never;
         /** Delete Tenant */
-        delete: operations["delete_tenant_api_v1_tenants__tenant_id__delete"];
+        delete: operations["tenants-delete_tenant"];
         options?: never;
         head?: never;
         /** Update Tenant */
-        patch: operations["update_tenant_api_v1_tenants__tenant_id__patch"];
+        patch: operations["tenants-update_tenant"];
         trace?: never;
     };
     "/api/v1/tenants/{tenant_id}/members": {
@@ -625,10 +706,10 @@ export interface paths {
             cookie?: never;
         };
         /** List Members */
-        get: operations["list_members_api_v1_tenants__tenant_id__members_get"];
+        get: operations["members-list_members"];
         put?: never;
         /** Add Member */
-        post: operations["add_member_api_v1_tenants__tenant_id__members_post"];
+        post: operations["members-add_member"];
         delete?: never;
         options?: never;
         head?: never;
@@ -646,11 +727,11 @@ export interface paths {
         put?: never;
         post?: never;
         /** Remove Member */
-        delete: operations["remove_member_api_v1_tenants__tenant_id__members__user_id__delete"];
+        delete: operations["members-remove_member"];
         options?: never;
         head?: never;
         /** Update Member */
-        patch: operations["update_member_api_v1_tenants__tenant_id__members__user_id__patch"];
+        patch: operations["members-update_member"];
         trace?: never;
     };
     "/api/v1/tenants/{tenant_id}/secrets": {
@@ -661,7 +742,7 @@ export interface paths {
             cookie?: never;
         };
         /** List Secrets */
-        get: operations["list_secrets_api_v1_tenants__tenant_id__secrets_get"];
+        get: operations["tenants-list_secrets"];
         put?: never;
         post?: never;
         delete?: never;
@@ -679,10 +760,10 @@ export interface paths {
         };
         get?: never;
         /** Put Secret */
-        put: operations["put_secret_api_v1_tenants__tenant_id__secrets__name__put"];
+        put: operations["tenants-put_secret"];
         post?: never;
         /** Delete Secret */
-        delete: operations["delete_secret_api_v1_tenants__tenant_id__secrets__name__delete"];
+        delete: operations["tenants-delete_secret"];
         options?: never;
         head?: never;
         patch?: never;
@@ -695,11 +776,34 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Threads */
-        get: operations["list_threads_api_v1_threads_get"];
+        /**
+         * List Threads
+         * @description `owner=me`: only the threads the caller (this user, or this API key) started.
+         */
+        get: operations["threads-list_threads"];
         put?: never;
         /** Create Thread */
-        post: operations["create_thread_api_v1_threads_post"];
+        post: operations["threads-create_thread"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/threads/counts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count Threads
+         * @description Live threads per sector for the inbox (`null`: no sector), most first, at most 200 sectors.
+         */
+        get: operations["threads-count_threads"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -714,15 +818,15 @@ export interface paths {
             cookie?: never;
         };
         /** Get Thread */
-        get: operations["get_thread_api_v1_threads__thread_id__get"];
+        get: operations["threads-get_thread"];
         put?: never;
         post?: never;
         /** Delete Thread */
-        delete: operations["delete_thread_api_v1_threads__thread_id__delete"];
+        delete: operations["threads-delete_thread"];
         options?: never;
         head?: never;
         /** Update Thread */
-        patch: operations["update_thread_api_v1_threads__thread_id__patch"];
+        patch: operations["threads-update_thread"];
         trace?: never;
     };
     "/api/v1/threads/{thread_id}/export": {
@@ -733,7 +837,7 @@ export interface paths {
             cookie?: never;
         };
         /** Export Thread */
-        get: operations["export_thread_api_v1_threads__thread_id__export_get"];
+        get: operations["threads-export_thread"];
         put?: never;
         post?: never;
         delete?: never;
@@ -750,10 +854,10 @@ export interface paths {
             cookie?: never;
         };
         /** List Messages */
-        get: operations["list_messages_api_v1_threads__thread_id__messages_get"];
+        get: operations["threads-list_messages"];
         put?: never;
         /** Post Message */
-        post: operations["post_message_api_v1_threads__thread_id__messages_post"];
+        post: operations["threads-post_message"];
         delete?: never;
         options?: never;
         head?: never;
@@ -770,7 +874,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Restore Thread */
-        post: operations["restore_thread_api_v1_threads__thread_id__restore_post"];
+        post: operations["threads-restore_thread"];
         delete?: never;
         options?: never;
         head?: never;
@@ -785,10 +889,10 @@ export interface paths {
             cookie?: never;
         };
         /** List transcriptions */
-        get: operations["list_transcriptions_api_v1_transcriptions_get"];
+        get: operations["transcriptions-list_transcriptions"];
         put?: never;
         /** Upload audio to transcribe */
-        post: operations["create_transcription_api_v1_transcriptions_post"];
+        post: operations["transcriptions-create_transcription"];
         delete?: never;
         options?: never;
         head?: never;
@@ -803,11 +907,11 @@ export interface paths {
             cookie?: never;
         };
         /** A transcription */
-        get: operations["get_transcription_api_v1_transcriptions__job_id__get"];
+        get: operations["transcriptions-get_transcription"];
         put?: never;
         post?: never;
         /** Cancel and delete a transcription */
-        delete: operations["delete_transcription_api_v1_transcriptions__job_id__delete"];
+        delete: operations["transcriptions-delete_transcription"];
         options?: never;
         head?: never;
         patch?: never;
@@ -821,7 +925,7 @@ export interface paths {
             cookie?: never;
         };
         /** Download the transcript as a file */
-        get: operations["export_transcription_api_v1_transcriptions__job_id__export_get"];
+        get: operations["transcriptions-export_transcription"];
         put?: never;
         post?: never;
         delete?: never;
@@ -838,7 +942,7 @@ export interface paths {
             cookie?: never;
         };
         /** List Users */
-        get: operations["list_users_api_v1_users_get"];
+        get: operations["users-list_users"];
         put?: never;
         post?: never;
         delete?: never;
@@ -861,7 +965,7 @@ export interface paths {
         options?: never;
         head?: never;
         /** Update User */
-        patch: operations["update_user_api_v1_users__user_id__patch"];
+        patch: operations["users-update_user"];
         trace?: never;
     };
     "/health": {
@@ -872,7 +976,7 @@ export interface paths {
             cookie?: never;
         };
         /** Process is alive */
-        get: operations["health_health_get"];
+        get: operations["operations-health"];
         put?: never;
         post?: never;
         delete?: never;
@@ -889,7 +993,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics */
-        get: operations["metrics_metrics_get"];
+        get: operations["operations-metrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -906,7 +1010,7 @@ export interface paths {
             cookie?: never;
         };
         /** Dependencies answer */
-        get: operations["ready_ready_get"];
+        get: operations["operations-ready"];
         put?: never;
         post?: never;
         delete?: never;
@@ -928,7 +1032,7 @@ export interface paths {
          * Chat Completions
          * @description `model` is an assistant id or name ("default" picks the tenant's default assistant).
          */
-        post: operations["chat_completions_v1_chat_completions_post"];
+        post: operations["openai-compatible-chat_completions"];
         delete?: never;
         options?: never;
         head?: never;
@@ -943,7 +1047,7 @@ export interface paths {
             cookie?: never;
         };
         /** List Models */
-        get: operations["list_models_v1_models_get"];
+        get: operations["openai-compatible-list_models"];
         put?: never;
         post?: never;
         delete?: never;
@@ -962,7 +1066,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Telegram bot update webhook */
-        post: operations["telegram_update_webhooks_telegram__channel_id__post"];
+        post: operations["webhooks-telegram_message"];
         delete?: never;
         options?: never;
         head?: never;
@@ -979,7 +1083,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Twilio WhatsApp message webhook */
-        post: operations["twilio_message_webhooks_twilio__channel_id__post"];
+        post: operations["webhooks-twilio_message"];
         delete?: never;
         options?: never;
         head?: never;
@@ -996,7 +1100,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Twilio delivery status callback */
-        post: operations["twilio_status_webhooks_twilio__channel_id__status_post"];
+        post: operations["webhooks-twilio_status"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1007,6 +1111,61 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * Problem
+         * @description RFC 9457 problem details: every error the API answers.
+         */
+        Problem: {
+            /** Type */
+            type: string;
+            /** Title */
+            title: string;
+            /** Status */
+            status: number;
+            /** Detail */
+            detail: string;
+            /** Code */
+            code: string;
+            /**
+             * Instance
+             * @default null
+             */
+            instance: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ProblemFieldError */
+        ProblemFieldError: {
+            /** Loc */
+            loc: (string | number)[];
+            /** Msg */
+            msg: string;
+        };
+        /**
+         * ValidationProblem
+         * @description A 422: the problem plus one entry per invalid field.
+         */
+        ValidationProblem: {
+            /** Type */
+            type: string;
+            /** Title */
+            title: string;
+            /** Status */
+            status: number;
+            /** Detail */
+            detail: string;
+            /** Code */
+            code: string;
+            /**
+             * Instance
+             * @default null
+             */
+            instance: string | null;
+            /** Errors */
+            errors: components["schemas"]["ProblemFieldError"][];
+        } & {
+            [key: string]: unknown;
+        };
         /** ApiKeyCreate */
         ApiKeyCreate: {
             /** Name */
@@ -1082,8 +1241,8 @@ export interface components {
              */
             created_at: string;
         };
-        /** Body_token_api_v1_auth_token_post */
-        Body_token_api_v1_auth_token_post: {
+        /** Body_auth-token */
+        "Body_auth-token": {
             /** Username */
             username: string;
             /** Password */
@@ -1117,11 +1276,6 @@ export interface components {
              * Format: uuid
              */
             key_id: string;
-        };
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
         };
         /** LogEntry */
         LogEntry: {
@@ -1169,6 +1323,11 @@ export interface components {
             is_superuser: boolean;
             /** Is Active */
             is_active: boolean;
+            /**
+             * Email Verified
+             * @default false
+             */
+            email_verified: boolean;
             /**
              * Created At
              * Format: date-time
@@ -1346,6 +1505,16 @@ export interface components {
              */
             tenant_id: string;
         };
+        /**
+         * TenantCounts
+         * @description Live tenants per status, platform-wide (GET /internal/v1/tenants/counts, for the platform dashboard).
+         */
+        TenantCounts: {
+            /** Active */
+            active: number;
+            /** Inactive */
+            inactive: number;
+        };
         /** TenantCreate */
         TenantCreate: {
             /** Name */
@@ -1502,6 +1671,11 @@ export interface components {
             /** Is Active */
             is_active: boolean;
             /**
+             * Email Verified
+             * @default false
+             */
+            email_verified: boolean;
+            /**
              * Created At
              * Format: date-time
              */
@@ -1518,18 +1692,12 @@ export interface components {
             /** Full Name */
             full_name?: string | null;
         };
-        /** ValidationError */
-        ValidationError: {
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
-            /** Input */
-            input?: unknown;
-            /** Context */
-            ctx?: Record<string, never>;
+        /** VerifyEmail */
+        VerifyEmail: {
+            /** Token */
+            token: string;
+            /** Password */
+            password?: string | null;
         };
         /** ChannelCreate */
         ChannelCreate: {
@@ -1673,6 +1841,11 @@ export interface components {
              * @default false
              */
             is_default: boolean;
+            /**
+             * Vision
+             * @default false
+             */
+            vision: boolean;
         };
         /** AssistantRead */
         AssistantRead: {
@@ -1693,6 +1866,8 @@ export interface components {
             use_knowledge: boolean;
             /** Is Default */
             is_default: boolean;
+            /** Vision */
+            vision: boolean;
             /**
              * Created At
              * Format: date-time
@@ -1718,6 +1893,42 @@ export interface components {
             use_knowledge?: boolean | null;
             /** Is Default */
             is_default?: boolean | null;
+            /** Vision */
+            vision?: boolean | null;
+        };
+        /**
+         * AttachmentIn
+         * @description One image: fetched once from `url` (public addresses only) or decoded from `data`. `mime_type` is a hint
+         *     only: the stored type is the one the bytes prove (JPEG, PNG, WebP or GIF).
+         */
+        AttachmentIn: {
+            /**
+             * Type
+             * @default image
+             * @constant
+             */
+            type: "image";
+            /** Url */
+            url?: string | null;
+            /** Data */
+            data?: string | null;
+            /** Mime Type */
+            mime_type?: string | null;
+        };
+        /** AttachmentRead */
+        AttachmentRead: {
+            /** Position */
+            position: number;
+            /** Type */
+            type: string;
+            /** Mime Type */
+            mime_type: string;
+            /** Size */
+            size: number;
+            /** Sha256 */
+            sha256: string;
+            /** Url */
+            url: string;
         };
         /** BufferRead */
         BufferRead: {
@@ -1792,12 +2003,19 @@ export interface components {
         };
         /** ChatRequest */
         ChatRequest: {
-            /** Message */
+            /**
+             * Message
+             * @default
+             */
             message: string;
             /** Assistant Id */
             assistant_id?: string | null;
             /** Thread Id */
             thread_id?: string | null;
+            /** Sector */
+            sector?: string | null;
+            /** Attachments */
+            attachments?: components["schemas"]["AttachmentIn"][];
         };
         /** CompletionRequest */
         CompletionRequest: {
@@ -1871,6 +2089,19 @@ export interface components {
              */
             created_at: string;
         };
+        /**
+         * CreatedBy
+         * @description Who started a thread: a user (`id`: the user id) or an API key (`id`: the key id).
+         */
+        CreatedBy: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "user" | "api_key";
+            /** Id */
+            id: string;
+        };
         /** DayCount */
         DayCount: {
             /**
@@ -1902,7 +2133,10 @@ export interface components {
         };
         /** MessageCreate */
         MessageCreate: {
-            /** Content */
+            /**
+             * Content
+             * @default
+             */
             content: string;
             /**
              * Role
@@ -1912,6 +2146,8 @@ export interface components {
             role: "user" | "agent";
             /** Operator Name */
             operator_name?: string | null;
+            /** Attachments */
+            attachments?: components["schemas"]["AttachmentIn"][];
         };
         /** MessageRead */
         MessageRead: {
@@ -1958,6 +2194,8 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /** Attachments */
+            attachments?: components["schemas"]["AttachmentRead"][];
         };
         /** MessageReview */
         MessageReview: {
@@ -2013,6 +2251,8 @@ export interface components {
             tokens: components["schemas"]["Tokens"];
             /** Per Day */
             per_day: components["schemas"]["DayCount"][];
+            /** Active Tenants */
+            active_tenants?: number | null;
         };
         /** Page[AssistantRead] */
         Page_AssistantRead_: {
@@ -2049,6 +2289,21 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** SectorCount */
+        SectorCount: {
+            /** Sector */
+            sector: string | null;
+            /** Count */
+            count: number;
+        };
+        /**
+         * SectorCounts
+         * @description Live threads per sector (`null`: no sector), most first, capped.
+         */
+        SectorCounts: {
+            /** Items */
+            items: components["schemas"]["SectorCount"][];
+        };
         /** ThreadCreate */
         ThreadCreate: {
             /** Assistant Id */
@@ -2061,6 +2316,8 @@ export interface components {
             sector?: string | null;
             /** Message */
             message?: string | null;
+            /** Attachments */
+            attachments?: components["schemas"]["AttachmentIn"][];
         };
         /** ThreadCreated */
         ThreadCreated: {
@@ -2104,6 +2361,7 @@ export interface components {
             updated_at: string;
             /** Deleted At */
             deleted_at?: string | null;
+            created_by?: components["schemas"]["CreatedBy"] | null;
             user_message?: components["schemas"]["MessageRead"] | null;
             assistant_message?: components["schemas"]["MessageRead"] | null;
         };
@@ -2149,6 +2407,7 @@ export interface components {
             updated_at: string;
             /** Deleted At */
             deleted_at?: string | null;
+            created_by?: components["schemas"]["CreatedBy"] | null;
         };
         /** ThreadUpdate */
         ThreadUpdate: {
@@ -2172,8 +2431,8 @@ export interface components {
             /** Tokens Out */
             tokens_out: number;
         };
-        /** Body_upload_document_api_v1_documents_post */
-        Body_upload_document_api_v1_documents_post: {
+        /** Body_documents-upload_document */
+        "Body_documents-upload_document": {
             /** File */
             file: string;
         };
@@ -2487,7 +2746,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    jwks__well_known_jwks_json_get: {
+    "keys-jwks": {
         parameters: {
             query?: never;
             header?: never;
@@ -2507,9 +2766,18 @@ export interface operations {
                     };
                 };
             };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
-    list_logs_api_v1_admin_logs_get: {
+    "admin-list_logs": {
         parameters: {
             query?: {
                 level?: ("warning" | "error") | null;
@@ -2536,12 +2804,32 @@ export interface operations {
                     "application/json": components["schemas"]["Page_LogEntry_"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -2549,19 +2837,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_signing_keys_api_v1_admin_signing_keys_get: {
+    "keys-list_signing_keys": {
         parameters: {
             query?: never;
             header?: never;
@@ -2579,23 +2869,36 @@ export interface operations {
                     "application/json": components["schemas"]["SigningKeyRead"][];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    rotate_signing_key_api_v1_admin_signing_keys_rotate_post: {
+    "keys-rotate_signing_key": {
         parameters: {
             query?: never;
             header?: never;
@@ -2615,23 +2918,36 @@ export interface operations {
                     };
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    retire_signing_key_api_v1_admin_signing_keys__kid__delete: {
+    "keys-retire_signing_key": {
         parameters: {
             query?: never;
             header?: never;
@@ -2649,12 +2965,50 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the key still signs new tokens: rotate first */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -2662,19 +3016,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_api_keys_api_v1_api_keys_get: {
+    "api-keys-list_api_keys": {
         parameters: {
             query?: {
                 include_revoked?: boolean;
@@ -2698,12 +3054,32 @@ export interface operations {
                     "application/json": components["schemas"]["Page_ApiKeyRead_"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -2711,19 +3087,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    create_api_key_api_v1_api_keys_post: {
+    "api-keys-create_api_key": {
         parameters: {
             query?: never;
             header?: never;
@@ -2745,12 +3123,50 @@ export interface operations {
                     "application/json": components["schemas"]["ApiKeyCreated"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the tenant's API key quota is used up (quota_exceeded) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -2758,19 +3174,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    revoke_api_key_api_v1_api_keys__key_id__delete: {
+    "api-keys-revoke_api_key": {
         parameters: {
             query?: never;
             header?: never;
@@ -2788,19 +3206,41 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description no such key (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -2808,19 +3248,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_assistants_api_v1_assistants_get: {
+    "assistants-list_assistants": {
         parameters: {
             query?: {
                 /** @description page size (max 200) */
@@ -2843,12 +3285,32 @@ export interface operations {
                     "application/json": components["schemas"]["Page_AssistantRead_"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -2856,19 +3318,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    create_assistant_api_v1_assistants_post: {
+    "assistants-create_assistant": {
         parameters: {
             query?: never;
             header?: never;
@@ -2890,12 +3354,41 @@ export interface operations {
                     "application/json": components["schemas"]["AssistantRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -2903,19 +3396,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    get_assistant_api_v1_assistants__assistant_id__get: {
+    "assistants-get_assistant": {
         parameters: {
             query?: never;
             header?: never;
@@ -2935,12 +3430,41 @@ export interface operations {
                     "application/json": components["schemas"]["AssistantRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -2948,19 +3472,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    delete_assistant_api_v1_assistants__assistant_id__delete: {
+    "assistants-delete_assistant": {
         parameters: {
             query?: never;
             header?: never;
@@ -2978,12 +3504,41 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -2991,19 +3546,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    update_assistant_api_v1_assistants__assistant_id__patch: {
+    "assistants-update_assistant": {
         parameters: {
             query?: never;
             header?: never;
@@ -3027,12 +3584,50 @@ export interface operations {
                     "application/json": components["schemas"]["AssistantRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3040,19 +3635,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    login_api_v1_auth_login_post: {
+    "auth-login": {
         parameters: {
             query?: never;
             header?: never;
@@ -3074,12 +3671,50 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description wrong credentials or token */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the tenant asked for is inactive */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the tenant asked for is not one of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3087,7 +3722,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
             /** @description too many failed attempts */
@@ -3095,11 +3730,13 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    logout_api_v1_auth_logout_post: {
+    "auth-logout": {
         parameters: {
             query?: never;
             header?: never;
@@ -3119,18 +3756,45 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    me_api_v1_auth_me_get: {
+    "auth-me": {
         parameters: {
             query?: never;
             header?: never;
@@ -3148,23 +3812,36 @@ export interface operations {
                     "application/json": components["schemas"]["MeRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description not a signed-in user (an API key or a service) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    change_password_api_v1_auth_password_post: {
+    "auth-change_password": {
         parameters: {
             query?: never;
             header?: never;
@@ -3184,12 +3861,41 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the current password is wrong, or the caller is not a signed-in user */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3197,19 +3903,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    refresh_api_v1_auth_refresh_post: {
+    "auth-refresh": {
         parameters: {
             query?: never;
             header?: never;
@@ -3231,12 +3939,32 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description wrong credentials or token */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3244,12 +3972,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    register_api_v1_auth_register_post: {
+    "auth-register": {
         parameters: {
             query?: never;
             header?: never;
@@ -3271,12 +4008,32 @@ export interface operations {
                     "application/json": components["schemas"]["UserRead"];
                 };
             };
-            /** @description email taken */
-            409: {
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description sign-up is disabled */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3284,12 +4041,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    switch_tenant_api_v1_auth_switch_tenant_post: {
+    "auth-switch_tenant": {
         parameters: {
             query?: never;
             header?: never;
@@ -3311,19 +4077,50 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description wrong credentials or token */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not a signed-in user, or the tenant is inactive */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description not a tenant of yours */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3331,19 +4128,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    token_api_v1_auth_token_post: {
+    "auth-token": {
         parameters: {
             query?: never;
             header?: never;
@@ -3352,7 +4151,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["Body_token_api_v1_auth_token_post"];
+                "application/x-www-form-urlencoded": components["schemas"]["Body_auth-token"];
             };
         };
         responses: {
@@ -3365,12 +4164,32 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description wrong credentials or token */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3378,7 +4197,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
             /** @description too many failed attempts */
@@ -3386,11 +4205,116 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_buffers_api_v1_buffers_get: {
+    "auth-verify_email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyEmail"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the token is unknown, already used or expired */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description an invitation needs a password (or the password is too weak) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "auth-resend_verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not a signed-in user (an API key or a service) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "buffers-list_buffers": {
         parameters: {
             query?: {
                 /** @description page size (max 200) */
@@ -3413,12 +4337,32 @@ export interface operations {
                     "application/json": components["schemas"]["Page_BufferRead_"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3426,19 +4370,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    flush_buffer_api_v1_buffers__key__flush_post: {
+    "buffers-flush_buffer": {
         parameters: {
             query?: never;
             header?: never;
@@ -3458,12 +4404,41 @@ export interface operations {
                     "application/json": components["schemas"]["FlushAccepted"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3471,19 +4446,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_channels_api_v1_channels_get: {
+    "channels-list_channels": {
         parameters: {
             query?: {
                 /** @description page size (max 200) */
@@ -3506,12 +4483,32 @@ export interface operations {
                     "application/json": components["schemas"]["Page_ChannelRead_"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3519,19 +4516,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    create_channel_api_v1_channels_post: {
+    "channels-create_channel": {
         parameters: {
             query?: never;
             header?: never;
@@ -3553,12 +4552,41 @@ export interface operations {
                     "application/json": components["schemas"]["ChannelRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3566,19 +4594,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    get_channel_api_v1_channels__channel_id__get: {
+    "channels-get_channel": {
         parameters: {
             query?: never;
             header?: never;
@@ -3598,12 +4628,41 @@ export interface operations {
                     "application/json": components["schemas"]["ChannelRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3611,19 +4670,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    delete_channel_api_v1_channels__channel_id__delete: {
+    "channels-delete_channel": {
         parameters: {
             query?: never;
             header?: never;
@@ -3641,12 +4702,41 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3654,19 +4744,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    update_channel_api_v1_channels__channel_id__patch: {
+    "channels-update_channel": {
         parameters: {
             query?: never;
             header?: never;
@@ -3690,12 +4782,50 @@ export interface operations {
                     "application/json": components["schemas"]["ChannelRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3703,19 +4833,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    set_telegram_webhook_api_v1_channels__channel_id__telegram_set_webhook_post: {
+    "channels-set_telegram_webhook": {
         parameters: {
             query?: never;
             header?: never;
@@ -3735,12 +4867,41 @@ export interface operations {
                     "application/json": components["schemas"]["SetWebhookResult"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3748,19 +4909,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    chat_api_v1_chat_post: {
+    "threads-chat": {
         parameters: {
             query?: never;
             header?: never;
@@ -3782,12 +4945,50 @@ export interface operations {
                     "application/json": components["schemas"]["ChatReply"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the thread or assistant named in the body does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3795,19 +4996,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_contacts_api_v1_contacts_get: {
+    "contacts-list_contacts": {
         parameters: {
             query?: {
                 q?: string | null;
@@ -3831,12 +5034,32 @@ export interface operations {
                     "application/json": components["schemas"]["Page_ContactRead_"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3844,19 +5067,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    create_contact_api_v1_contacts_post: {
+    "contacts-create_contact": {
         parameters: {
             query?: never;
             header?: never;
@@ -3878,12 +5103,50 @@ export interface operations {
                     "application/json": components["schemas"]["ContactRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a contact already has this channel address */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3891,19 +5154,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    get_contact_api_v1_contacts__contact_id__get: {
+    "contacts-get_contact": {
         parameters: {
             query?: never;
             header?: never;
@@ -3923,12 +5188,41 @@ export interface operations {
                     "application/json": components["schemas"]["ContactRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3936,19 +5230,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    contact_messages_api_v1_contacts__contact_id__messages_get: {
+    "contacts-contact_messages": {
         parameters: {
             query?: {
                 /** @description page size (max 200) */
@@ -3973,12 +5269,41 @@ export interface operations {
                     "application/json": components["schemas"]["Page_MessageRead_"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -3986,19 +5311,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_documents_api_v1_documents_get: {
+    "documents-list_documents": {
         parameters: {
             query?: {
                 /** @description page size (max 200) */
@@ -4021,12 +5348,32 @@ export interface operations {
                     "application/json": components["schemas"]["Page_DocumentRead_"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4034,19 +5381,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    upload_document_api_v1_documents_post: {
+    "documents-upload_document": {
         parameters: {
             query?: never;
             header?: never;
@@ -4055,7 +5404,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "multipart/form-data": components["schemas"]["Body_upload_document_api_v1_documents_post"];
+                "multipart/form-data": components["schemas"]["Body_documents-upload_document"];
             };
         };
         responses: {
@@ -4068,12 +5417,59 @@ export interface operations {
                     "application/json": components["schemas"]["DocumentRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the tenant's document count or bytes quota is used up (code quota_exceeded) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description file too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not a PDF, Word, text or Markdown file */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4081,19 +5477,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    get_document_api_v1_documents__document_id__get: {
+    "documents-get_document": {
         parameters: {
             query?: never;
             header?: never;
@@ -4113,12 +5511,41 @@ export interface operations {
                     "application/json": components["schemas"]["DocumentRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4126,19 +5553,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    delete_document_api_v1_documents__document_id__delete: {
+    "documents-delete_document": {
         parameters: {
             query?: never;
             header?: never;
@@ -4156,12 +5585,41 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4169,19 +5627,155 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    review_message_api_v1_messages__message_id__patch: {
+    "events-live_events": {
+        parameters: {
+            query?: never;
+            header?: {
+                "last-event-id"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description message.created, thread.updated, buffer.updated of the caller's tenant; `id:` resumes with Last-Event-ID */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "threads-get_message": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageRead"];
+                };
+            };
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "threads-review_message": {
         parameters: {
             query?: never;
             header?: never;
@@ -4205,12 +5799,59 @@ export interface operations {
                     "application/json": components["schemas"]["MessageRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description only AI answers can be reviewed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4218,19 +5859,98 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    get_metrics_api_v1_metrics_get: {
+    "threads-get_attachment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: string;
+                position: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the image's bytes, with the type they proved */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/*": unknown;
+                };
+            };
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no such attachment on a live message of the caller's tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "metrics-get_metrics": {
         parameters: {
             query?: {
                 date_from?: string | null;
@@ -4252,12 +5972,32 @@ export interface operations {
                     "application/json": components["schemas"]["MetricsRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description date_from after date_to, or a range over 366 days */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4265,19 +6005,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    search_api_v1_search_post: {
+    "search-search": {
         parameters: {
             query?: never;
             header?: never;
@@ -4299,12 +6041,50 @@ export interface operations {
                     "application/json": components["schemas"]["SearchAnswer"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the index was built with another embedding model: reindex first */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4312,19 +6092,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    reindex_status_api_v1_search_reindex_get: {
+    "search-reindex_status": {
         parameters: {
             query?: never;
             header?: never;
@@ -4342,23 +6124,36 @@ export interface operations {
                     "application/json": components["schemas"]["ReindexRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    reindex_api_v1_search_reindex_post: {
+    "search-reindex": {
         parameters: {
             query?: never;
             header?: never;
@@ -4376,25 +6171,39 @@ export interface operations {
                     "application/json": components["schemas"]["ReindexRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_tenants_api_v1_tenants_get: {
+    "tenants-list_tenants": {
         parameters: {
             query?: {
+                status?: ("active" | "inactive") | null;
                 /** @description page size (max 200) */
                 limit?: number;
                 /** @description next_cursor of the previous page */
@@ -4415,12 +6224,32 @@ export interface operations {
                     "application/json": components["schemas"]["Page_TenantRead_"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4428,19 +6257,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    create_tenant_api_v1_tenants_post: {
+    "tenants-create_tenant": {
         parameters: {
             query?: never;
             header?: never;
@@ -4462,19 +6293,50 @@ export interface operations {
                     "application/json": components["schemas"]["TenantRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description slug taken */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4482,19 +6344,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    get_tenant_api_v1_tenants__tenant_id__get: {
+    "tenants-get_tenant": {
         parameters: {
             query?: never;
             header?: never;
@@ -4514,19 +6378,41 @@ export interface operations {
                     "application/json": components["schemas"]["TenantRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description no such tenant (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4534,19 +6420,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    delete_tenant_api_v1_tenants__tenant_id__delete: {
+    "tenants-delete_tenant": {
         parameters: {
             query?: never;
             header?: never;
@@ -4564,19 +6452,41 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description no such tenant (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4584,19 +6494,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    update_tenant_api_v1_tenants__tenant_id__patch: {
+    "tenants-update_tenant": {
         parameters: {
             query?: never;
             header?: never;
@@ -4620,19 +6532,50 @@ export interface operations {
                     "application/json": components["schemas"]["TenantRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description no such tenant (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4640,19 +6583,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_members_api_v1_tenants__tenant_id__members_get: {
+    "members-list_members": {
         parameters: {
             query?: {
                 /** @description page size (max 200) */
@@ -4677,19 +6622,41 @@ export interface operations {
                     "application/json": components["schemas"]["Page_MemberRead_"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description no such tenant or member (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4697,19 +6664,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    add_member_api_v1_tenants__tenant_id__members_post: {
+    "members-add_member": {
         parameters: {
             query?: never;
             header?: never;
@@ -4733,26 +6702,59 @@ export interface operations {
                     "application/json": components["schemas"]["MemberRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description no such tenant or member (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description already */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4760,19 +6762,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    remove_member_api_v1_tenants__tenant_id__members__user_id__delete: {
+    "members-remove_member": {
         parameters: {
             query?: never;
             header?: never;
@@ -4791,19 +6795,50 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description no such tenant or member (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a tenant needs at least one admin */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4811,19 +6846,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    update_member_api_v1_tenants__tenant_id__members__user_id__patch: {
+    "members-update_member": {
         parameters: {
             query?: never;
             header?: never;
@@ -4848,19 +6885,59 @@ export interface operations {
                     "application/json": components["schemas"]["MemberRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description no such tenant or member (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a tenant needs at least one admin */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4868,19 +6945,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_secrets_api_v1_tenants__tenant_id__secrets_get: {
+    "tenants-list_secrets": {
         parameters: {
             query?: never;
             header?: never;
@@ -4900,19 +6979,41 @@ export interface operations {
                     "application/json": components["schemas"]["SecretRead"][];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description no such tenant (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4920,19 +7021,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    put_secret_api_v1_tenants__tenant_id__secrets__name__put: {
+    "tenants-put_secret": {
         parameters: {
             query?: never;
             header?: never;
@@ -4955,19 +7058,50 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description no such tenant (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -4975,19 +7109,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    delete_secret_api_v1_tenants__tenant_id__secrets__name__delete: {
+    "tenants-delete_secret": {
         parameters: {
             query?: never;
             header?: never;
@@ -5006,19 +7142,41 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description no such tenant (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5026,19 +7184,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_threads_api_v1_threads_get: {
+    "threads-list_threads": {
         parameters: {
             query?: {
                 status?: ("open" | "pending" | "closed") | null;
@@ -5047,6 +7207,7 @@ export interface operations {
                 contact_id?: string | null;
                 q?: string | null;
                 include_deleted?: boolean;
+                owner?: "me" | null;
                 /** @description page size (max 200) */
                 limit?: number;
                 /** @description next_cursor of the previous page */
@@ -5067,12 +7228,32 @@ export interface operations {
                     "application/json": components["schemas"]["Page_ThreadRead_"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5080,19 +7261,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    create_thread_api_v1_threads_post: {
+    "threads-create_thread": {
         parameters: {
             query?: never;
             header?: never;
@@ -5114,12 +7297,50 @@ export interface operations {
                     "application/json": components["schemas"]["ThreadCreated"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the contact or assistant named in the body does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5127,19 +7348,80 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    get_thread_api_v1_threads__thread_id__get: {
+    "threads-count_threads": {
+        parameters: {
+            query?: {
+                by?: "sector";
+                status?: ("open" | "pending" | "closed") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SectorCounts"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "threads-get_thread": {
         parameters: {
             query?: never;
             header?: never;
@@ -5159,12 +7441,41 @@ export interface operations {
                     "application/json": components["schemas"]["ThreadRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5172,19 +7483,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    delete_thread_api_v1_threads__thread_id__delete: {
+    "threads-delete_thread": {
         parameters: {
             query?: never;
             header?: never;
@@ -5202,12 +7515,41 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5215,19 +7557,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    update_thread_api_v1_threads__thread_id__patch: {
+    "threads-update_thread": {
         parameters: {
             query?: never;
             header?: never;
@@ -5251,32 +7595,72 @@ export interface operations {
                     "application/json": components["schemas"]["ThreadRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
-            /** @description Validation Error */
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the sector is not one of the tenant's sectors */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    export_thread_api_v1_threads__thread_id__export_get: {
+    "threads-export_thread": {
         parameters: {
             query?: {
                 format?: "json" | "markdown" | "pdf";
@@ -5300,12 +7684,41 @@ export interface operations {
                     "application/pdf": unknown;
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5313,19 +7726,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_messages_api_v1_threads__thread_id__messages_get: {
+    "threads-list_messages": {
         parameters: {
             query?: {
                 /** @description page size (max 200) */
@@ -5350,12 +7765,41 @@ export interface operations {
                     "application/json": components["schemas"]["Page_MessageRead_"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5363,19 +7807,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    post_message_api_v1_threads__thread_id__messages_post: {
+    "threads-post_message": {
         parameters: {
             query?: never;
             header?: never;
@@ -5408,12 +7854,50 @@ export interface operations {
                     "application/json": components["schemas"]["Exchange"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5421,19 +7905,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    restore_thread_api_v1_threads__thread_id__restore_post: {
+    "threads-restore_thread": {
         parameters: {
             query?: never;
             header?: never;
@@ -5453,12 +7939,41 @@ export interface operations {
                     "application/json": components["schemas"]["ThreadRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5466,19 +7981,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_transcriptions_api_v1_transcriptions_get: {
+    "transcriptions-list_transcriptions": {
         parameters: {
             query?: {
                 status?: ("queued" | "processing" | "completed" | "failed") | null;
@@ -5502,12 +8019,32 @@ export interface operations {
                     "application/json": components["schemas"]["Page_TranscriptionSummary_"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5515,19 +8052,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    create_transcription_api_v1_transcriptions_post: {
+    "transcriptions-create_transcription": {
         parameters: {
             query?: never;
             header?: never;
@@ -5562,37 +8101,81 @@ export interface operations {
                     "application/json": components["schemas"]["TranscriptionQueued"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description not a multipart form, or no 'file' part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description file or audio too large */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description not an accepted audio type */
             415: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description a form field is invalid; webhook_url refused or no webhook_secret tenant secret */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description a tenant quota (jobs in flight, minutes per day) is used up; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description tenant settings unavailable (webhook_url given); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    get_transcription_api_v1_transcriptions__job_id__get: {
+    "transcriptions-get_transcription": {
         parameters: {
             query?: {
                 /** @description include word timings */
@@ -5615,12 +8198,41 @@ export interface operations {
                     "application/json": components["schemas"]["TranscriptionRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5628,19 +8240,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    delete_transcription_api_v1_transcriptions__job_id__delete: {
+    "transcriptions-delete_transcription": {
         parameters: {
             query?: never;
             header?: never;
@@ -5658,12 +8272,41 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5671,19 +8314,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    export_transcription_api_v1_transcriptions__job_id__export_get: {
+    "transcriptions-export_transcription": {
         parameters: {
             query?: {
                 format?: "txt" | "srt" | "vtt" | "json" | "docx";
@@ -5709,19 +8354,50 @@ export interface operations {
                     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": unknown;
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object (or it belongs to another tenant) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description not done */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5729,19 +8405,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_users_api_v1_users_get: {
+    "users-list_users": {
         parameters: {
             query?: {
                 is_active?: boolean | null;
@@ -5766,12 +8444,32 @@ export interface operations {
                     "application/json": components["schemas"]["Page_UserRead_"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5779,19 +8477,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    update_user_api_v1_users__user_id__patch: {
+    "users-update_user": {
         parameters: {
             query?: never;
             header?: never;
@@ -5815,19 +8515,59 @@ export interface operations {
                     "application/json": components["schemas"]["UserRead"];
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description no such user */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description you cannot deactivate or demote yourself */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5835,19 +8575,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    health_health_get: {
+    "operations-health": {
         parameters: {
             query?: never;
             header?: never;
@@ -5869,7 +8611,7 @@ export interface operations {
             };
         };
     };
-    metrics_metrics_get: {
+    "operations-metrics": {
         parameters: {
             query?: never;
             header?: never;
@@ -5889,7 +8631,7 @@ export interface operations {
             };
         };
     };
-    ready_ready_get: {
+    "operations-ready": {
         parameters: {
             query?: never;
             header?: never;
@@ -5912,11 +8654,13 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    chat_completions_v1_chat_completions_post: {
+    "openai-compatible-chat_completions": {
         parameters: {
             query?: never;
             header?: never;
@@ -5938,12 +8682,50 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `model` is no assistant of this tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5951,19 +8733,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    list_models_v1_models_get: {
+    "openai-compatible-list_models": {
         parameters: {
             query?: never;
             header?: never;
@@ -5983,56 +8767,36 @@ export interface operations {
                     };
                 };
             };
-            /** @description Missing or invalid credentials (problem+json) */
+            /** @description Missing or invalid credentials */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* (problem+json) */
+            /** @description Not allowed for this caller (scope, role, tenant or superuser) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
-            };
-        };
-    };
-    telegram_update_webhooks_telegram__channel_id__post: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                channel_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    twilio_message_webhooks_twilio__channel_id__post: {
+    "webhooks-telegram_message": {
         parameters: {
             query?: never;
             header?: never;
@@ -6050,18 +8814,72 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Validation Error */
+            /** @description Malformed body, or a required field is missing */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signature or secret token missing or wrong */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such channel of this type */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large (CHANNELS_WEBHOOK_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Text Postgres cannot store (a NUL character) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; the provider retries */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    twilio_status_webhooks_twilio__channel_id__status_post: {
+    "webhooks-twilio_message": {
         parameters: {
             query?: never;
             header?: never;
@@ -6079,13 +8897,168 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Validation Error */
+            /** @description Malformed body, or a required field is missing */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signature or secret token missing or wrong */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such channel of this type */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large (CHANNELS_WEBHOOK_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/x-www-form-urlencoded */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Text Postgres cannot store (a NUL character) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; the provider retries */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "webhooks-twilio_status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body, or a required field is missing */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signature or secret token missing or wrong */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such channel of this type */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large (CHANNELS_WEBHOOK_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/x-www-form-urlencoded */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Text Postgres cannot store (a NUL character) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; the provider retries */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

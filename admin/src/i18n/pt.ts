@@ -234,4 +234,9 @@ export const pt: Record<string, string> = {
   admin: "administrador",
   viewer: "leitor",
   documents: "documentos",
+  "Image {n} ({kb} KB)": "Imagem {n} ({kb} KB)",
+  "image unavailable": "imagem indisponível",
+  "Open the full image": "Abrir a imagem inteira",
+  "Vision: the model sees customers' images": "Visão: o modelo vê as imagens dos clientes",
+  "otherwise it reads [image]; the model must accept image inputs": "senão ele lê [image]; o modelo precisa aceitar imagens",
 };

@@ -26,7 +26,7 @@ export function AssistantsPage() {
             e.preventDefault();
             setError(null);
             try {
-              const a = unwrap(await api.POST("/api/v1/assistants", { body: { name, instructions: "", use_knowledge: true, is_default: false } }));
+              const a = unwrap(await api.POST("/api/v1/assistants", { body: { name, instructions: "", use_knowledge: true, is_default: false, vision: false } }));
               navigate(`/assistants/${a.id}`);
             } catch (err) {
               setError(err);
@@ -188,6 +188,7 @@ function AssistantForm({ assistant, onSaved }: { assistant: Assistant; onSaved: 
                 temperature: form.temperature ?? null,
                 use_knowledge: form.use_knowledge,
                 is_default: form.is_default,
+                vision: form.vision,
               },
             }),
           );
@@ -227,6 +228,11 @@ function AssistantForm({ assistant, onSaved }: { assistant: Assistant; onSaved: 
       <label className="check">
         <input type="checkbox" checked={form.is_default} disabled={!isAdmin} onChange={(e) => set("is_default", e.target.checked)} />
         {t("Default assistant")}
+      </label>
+      <label className="check">
+        <input type="checkbox" checked={form.vision} disabled={!isAdmin} onChange={(e) => set("vision", e.target.checked)} />
+        {t("Vision: the model sees customers' images")}
+        <small className="muted">{t("otherwise it reads [image]; the model must accept image inputs")}</small>
       </label>
       <ErrorBox error={error} />
       {isAdmin && (

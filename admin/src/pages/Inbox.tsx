@@ -2,6 +2,7 @@ import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { api, download, unwrap, type Schemas } from "../api/client";
 import { useSession } from "../auth/session";
+import { MessageImages } from "../components/MessageImages";
 import { ActionButton, Empty, ErrorBox, Show, useLoad } from "../components/ui";
 import { useI18n } from "../i18n";
 
@@ -161,6 +162,7 @@ function ThreadView({ threadId }: { threadId: string }) {
                   {t(m.role)} {m.operator_name && m.role === "agent" ? `· ${m.operator_name}` : ""} · {fmtDate(m.created_at)}
                 </div>
                 <div className="text">{m.corrected_content ?? m.content}</div>
+                <MessageImages attachments={m.attachments} />
                 {m.corrected_content && <div className="muted strike">{m.content}</div>}
                 {m.role === "assistant" && <ReviewButtons message={m} onDone={() => void messages.reload()} />}
               </div>
