@@ -817,7 +817,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Thread */
+        /**
+         * Get Thread
+         * @description `include_deleted=true`: a soft-deleted thread too (the console shows it with Restore).
+         */
         get: operations["threads-get_thread"];
         put?: never;
         post?: never;
@@ -7423,7 +7426,9 @@ export interface operations {
     };
     "threads-get_thread": {
         parameters: {
-            query?: never;
+            query?: {
+                include_deleted?: boolean;
+            };
             header?: never;
             path: {
                 thread_id: string;
@@ -7743,6 +7748,7 @@ export interface operations {
     "threads-list_messages": {
         parameters: {
             query?: {
+                include_deleted?: boolean;
                 /** @description page size (max 200) */
                 limit?: number;
                 /** @description next_cursor of the previous page */
