@@ -54,6 +54,15 @@ class ChatSettings(ServiceSettings):
     context_max_images: int = Field(4, ge=0, le=20)
     attachment_fetch_timeout_seconds: float = Field(10.0, gt=0)
     attachment_allow_private_urls: bool = False
+    # Tools (function calling): tool rounds per answer, the whole loop's time budget, what a tool's answer may
+    # be (bytes read; characters kept and handed to the model), the cap on a tool's own timeout, and whether tool
+    # URLs may reach private, loopback and link-local addresses (tests and local set-ups only).
+    tools_max_rounds: int = Field(5, ge=1, le=20)
+    tools_time_budget_seconds: float = Field(60.0, gt=0, le=600)
+    tools_response_max_bytes: int = Field(256 * 1024, ge=1024, le=10 * 1024 * 1024)
+    tools_result_max_chars: int = Field(8000, ge=100, le=100_000)
+    tools_timeout_max_seconds: float = Field(30.0, gt=0, le=300)
+    tools_allow_private_networks: bool = False
 
 
 @lru_cache

@@ -23,6 +23,7 @@ from services.chat.live.mirror import LiveMirror
 from services.chat.pipeline.flusher import Flusher
 from services.chat.pipeline.inbound import InboundHandler, TranscriptHandler
 from services.chat.runtime import chat_runtime
+from services.chat.tools.kit import tools_lifespan
 from shared.db import create_sessionmaker
 from shared.events.channels import INBOUND_RECEIVED, INBOUND_STREAM
 from shared.events.handlers import RawHandler, TransactionalHandler
@@ -43,7 +44,7 @@ async def run(settings: ChatSettings, stop: asyncio.Event | None = None) -> None
         state=SimpleNamespace(settings=settings, http=http, redis=redis, sessionmaker=create_sessionmaker(engine))
     )
     try:
-        async with chat_runtime(app):
+        async with chat_runtime(app), tools_lifespan(None)(app):
             store = BufferStore(redis, lease_seconds=settings.buffer_lease_seconds)
             flusher = Flusher(app.state.chat, store, concurrency=settings.flusher_concurrency)
             inbound = InboundHandler(app.state.chat, store, wake=flusher.wake)

@@ -1,8 +1,9 @@
 """A local OpenAI-protocol server for tests and benchmarks: the real `openai` client runs against it.
 
 Answers are deterministic (derived from the request), every request is recorded (image inputs included: `images`),
-and it can be told to fail with a status (429/500/...) or to hang. Serve `LLMStandIn().app` with
-tests.support.plugin.serve_app or uvicorn.
+and it can be told to fail with a status (429/500/...) or to hang. Tool calls are scripted: `script_tools(round,
+...)` makes the next requests that offer `tools` answer with those calls (streaming and not), then it answers with
+text again. Serve `LLMStandIn().app` with tests.support.plugin.serve_app or uvicorn.
 """
 
 from __future__ import annotations
@@ -84,6 +85,33 @@ class LLMStandIn:
     finished_at: list[float] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     fixed_answer: str | None = None
+    # Scripted tool calls: each round a list of {"name", "arguments" (a dict, or a raw string as a model may send)}.
+    tool_rounds: list[list[dict[str, Any]]] = field(default_factory=list)
+    repeat_tools: bool = False
+
+    def script_tools(self, *rounds: list[dict[str, Any]], repeat: bool = False) -> None:
+        """The next requests offering tools call these (one round per request); `repeat`: the last round forever."""
+        self.tool_rounds = [list(r) for r in rounds]
+        self.repeat_tools = repeat
+
+    def _tool_round(self, body: dict[str, Any]) -> list[dict[str, Any]] | None:
+        if not body.get("tools") or not self.tool_rounds:
+            return None
+        round_ = self.tool_rounds[0] if self.repeat_tools and len(self.tool_rounds) == 1 else self.tool_rounds.pop(0)
+        calls = []
+        for c in round_:
+            args = c.get("arguments", {})
+            calls.append(
+                {
+                    "id": f"call_{next(self._ids)}",
+                    "type": "function",
+                    "function": {
+                        "name": c["name"],
+                        "arguments": args if isinstance(args, str) else orjson.dumps(args).decode(),
+                    },
+                }
+            )
+        return calls
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -108,6 +136,8 @@ class LLMStandIn:
         self.faults.clear()
         self.chunk_delay = 0.0
         self.fixed_answer = None
+        self.tool_rounds = []
+        self.repeat_tools = False
 
     @property
     def last(self) -> dict[str, Any]:
@@ -124,6 +154,10 @@ class LLMStandIn:
             return None
         self.faults[0].times -= 1
         return self.faults[0]
+
+    def _tool_calls(self, body, cid, created, model, calls, usage) -> Response:
+        self.finished_at.append(time.time())
+        return _tool_calls_response(body, cid, created, model, calls, usage)
 
     async def _models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "stand-in", "object": "model", "owned_by": "test"}]})
@@ -152,6 +186,9 @@ class LLMStandIn:
             "completion_tokens": _count(text),
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        calls = self._tool_round(body)
+        if calls is not None:
+            return self._tool_calls(body, cid, created, model, calls, usage)
         if not body.get("stream"):
             self.finished_at.append(time.time())
             return JSONResponse(
@@ -183,6 +220,51 @@ class LLMStandIn:
             self.finished_at.append(time.time())
 
         return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def _tool_calls_response(
+    body: dict[str, Any], cid: str, created: int, model: str, calls: list[dict[str, Any]], usage: dict[str, int]
+) -> Response:
+    """The model asking for `calls`, as OpenAI sends it: one message, or streamed pieces (name first, then the
+    arguments in two halves) with finish_reason tool_calls."""
+    if not body.get("stream"):
+        message = {"role": "assistant", "content": None, "tool_calls": calls}
+        return JSONResponse(
+            {
+                "id": cid,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+                "usage": usage,
+            }
+        )
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+    async def events():
+        base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            return _sse(base | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+        yield chunk({"role": "assistant", "content": None})
+        for i, c in enumerate(calls):
+            head = {
+                "index": i,
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["function"]["name"], "arguments": ""},
+            }
+            yield chunk({"tool_calls": [head]})
+            args = c["function"]["arguments"]
+            for part in (args[: len(args) // 2], args[len(args) // 2 :]):
+                yield chunk({"tool_calls": [{"index": i, "function": {"arguments": part}}]})
+        yield chunk({}, "tool_calls")
+        if include_usage:
+            yield _sse(base | {"choices": [], "usage": usage})
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
 
 
 def _sse(obj: dict[str, Any]) -> bytes:

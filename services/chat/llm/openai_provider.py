@@ -18,7 +18,7 @@ import openai
 import structlog
 from openai import AsyncStream
 
-from services.chat.llm.provider import Completion, LLMConfig, LLMRejected, LLMUnavailable
+from services.chat.llm.provider import Completion, LLMConfig, LLMRejected, LLMUnavailable, Tools
 
 log = structlog.get_logger("llm")
 _MAX_CLIENTS = 256
@@ -63,8 +63,10 @@ class OpenAIProvider:
             await client.close()
         self._clients.clear()
 
-    async def complete(self, config: LLMConfig, messages: list[dict[str, Any]], *, temperature: float | None):
-        body = {"model": config.model, "messages": messages, **self._params(temperature)}
+    async def complete(
+        self, config: LLMConfig, messages: list[dict[str, Any]], *, temperature: float | None, tools: Tools = None
+    ):
+        body = {"model": config.model, "messages": messages, **self._params(temperature, tools)}
         try:
             resp = await self.client(config).post(_PATH, body=body, cast_to=object, options=_OPTIONS)
         except Exception as exc:  # noqa: BLE001 - translated below
@@ -79,16 +81,19 @@ class OpenAIProvider:
             model=str(resp.get("model") or config.model),
             tokens_in=usage.get("prompt_tokens") if usage else None,
             tokens_out=usage.get("completion_tokens") if usage else None,
+            tool_calls=[c for c in message.get("tool_calls") or () if isinstance(c, dict)],
         )
 
-    async def stream(self, config: LLMConfig, messages: list[dict[str, Any]], *, temperature: float | None):
+    async def stream(
+        self, config: LLMConfig, messages: list[dict[str, Any]], *, temperature: float | None, tools: Tools = None
+    ):
         """Opens the stream (errors before the first token surface here, as 503/502) and returns it."""
         body = {
             "model": config.model,
             "messages": messages,
             "stream": True,
             "stream_options": {"include_usage": True},
-            **self._params(temperature),
+            **self._params(temperature, tools),
         }
         try:
             raw = await self.client(config).post(
@@ -98,10 +103,14 @@ class OpenAIProvider:
             raise _translate(exc, config) from None
         return _OpenAIStream(raw, config.model)
 
-    def _params(self, temperature: float | None) -> dict[str, Any]:
+    def _params(self, temperature: float | None, tools: Tools = None) -> dict[str, Any]:
         params: dict[str, Any] = {"max_tokens": self.max_tokens}
         if temperature is not None:
             params["temperature"] = temperature
+        if tools is not None and tools.definitions:
+            params["tools"] = tools.definitions
+            if tools.choice is not None:
+                params["tool_choice"] = tools.choice
         return params
 
 
@@ -111,6 +120,7 @@ class _OpenAIStream:
         self.model = model
         self.tokens_in: int | None = None
         self.tokens_out: int | None = None
+        self.tool_calls: list[dict[str, Any]] = []
 
     async def __aiter__(self) -> AsyncIterator[str]:
         try:
@@ -128,11 +138,28 @@ class _OpenAIStream:
                     content = delta.get("content") if isinstance(delta, dict) else None
                     if content:
                         yield str(content)
+                    if isinstance(delta, dict) and delta.get("tool_calls"):
+                        _merge_tool_calls(self.tool_calls, delta["tool_calls"])
         except (openai.APIError, openai.APIConnectionError) as exc:
             raise _translate(exc) from None
 
     async def aclose(self) -> None:
         await self.raw.close()
+
+
+def _merge_tool_calls(calls: list[dict[str, Any]], deltas: list[Any]) -> None:
+    """Streamed tool calls arrive in pieces by `index`: the first names it, the rest extend its arguments."""
+    for d in deltas:
+        if not isinstance(d, dict):
+            continue
+        index = int(d.get("index") or 0)
+        while len(calls) <= index:
+            calls.append({"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+        call = calls[index]
+        call["id"] = d.get("id") or call["id"]
+        fn = d.get("function") if isinstance(d.get("function"), dict) else {}
+        call["function"]["name"] += str(fn.get("name") or "")
+        call["function"]["arguments"] += str(fn.get("arguments") or "")
 
 
 def _translate(exc: Exception, config: LLMConfig | None = None) -> Exception:

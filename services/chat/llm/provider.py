@@ -42,12 +42,26 @@ class Completion:
     model: str
     tokens_in: int | None = None
     tokens_out: int | None = None
+    # The functions the model asked for (OpenAI's `tool_calls`: [{id, type, function: {name, arguments}}]).
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ToolOffer:
+    """The functions offered to the model (OpenAI `tools`) and its `tool_choice`, when any."""
+
+    definitions: list[dict[str, Any]]
+    choice: Any = None
+
+
+Tools = ToolOffer | None
 
 
 class LLMStream(Protocol):
     model: str
     tokens_in: int | None
     tokens_out: int | None
+    tool_calls: list[dict[str, Any]]  # complete once the stream is read to its end
 
     def __aiter__(self) -> AsyncIterator[str]: ...
 
@@ -56,9 +70,9 @@ class LLMStream(Protocol):
 
 class LLMProvider(Protocol):
     async def complete(
-        self, config: LLMConfig, messages: list[dict[str, Any]], *, temperature: float | None
+        self, config: LLMConfig, messages: list[dict[str, Any]], *, temperature: float | None, tools: Tools = None
     ) -> Completion: ...
 
     async def stream(
-        self, config: LLMConfig, messages: list[dict[str, Any]], *, temperature: float | None
+        self, config: LLMConfig, messages: list[dict[str, Any]], *, temperature: float | None, tools: Tools = None
     ) -> LLMStream: ...

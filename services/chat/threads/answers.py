@@ -32,6 +32,7 @@ from services.chat.threads.repository import MessageRepository, MessageStore, Ne
 from services.chat.threads.schemas import MessageCreate, ThreadCreate
 from services.chat.threads.service import Owner, ThreadService
 from services.chat.threads.turns import Answer, Turn, history_of
+from services.chat.tools.answering import turn_loop, turn_tools
 from shared.db import utcnow
 from shared.events.direct import publish_committed
 from shared.events.raw import raw_connection
@@ -172,6 +173,8 @@ class AnswerService:
         vision = bool(turn.assistant and turn.assistant.vision)
         history = await self.rt.images.render(turn.thread.tenant_id, history, vision=vision)
         turn.messages = build_messages(system, history)
+        if turn.mode != KNOWLEDGE_ONLY:
+            turn.tools = await turn_tools(self.rt, turn)
 
     # -- step 3: the answer ---------------------------------------------------------------------------------
 
@@ -194,6 +197,16 @@ class AnswerService:
             return self.knowledge_answer(turn)
         assistant_temp = turn.assistant.temperature if turn.assistant else None
         started = time.perf_counter()
+        if turn.tools:
+            end = await turn_loop(self.rt, turn).complete()
+            return Answer(
+                content=end.content,
+                model=end.model,
+                tokens_in=end.tokens_in,
+                tokens_out=end.tokens_out,
+                latency_ms=int((time.perf_counter() - started) * 1000),
+                handover=end.handover,
+            )
         completion = await self.rt.llm.complete(turn.config, turn.messages, temperature=assistant_temp)
         return Answer(
             content=completion.content,

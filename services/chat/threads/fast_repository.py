@@ -108,7 +108,8 @@ SQL_READ_BURST = NamedStatement.compile(f"""
 WITH thread AS (
     SELECT * FROM {THREAD} WHERE tenant_id = :tenant_id AND id = :thread_id AND deleted_at IS NULL
 ), recent AS (
-    SELECT * FROM {MESSAGE} WHERE tenant_id = :tenant_id AND thread_id = :thread_id ORDER BY seq DESC LIMIT :limit
+    SELECT * FROM {MESSAGE} WHERE tenant_id = :tenant_id AND thread_id = :thread_id AND role <> 'tool'
+    ORDER BY seq DESC LIMIT :limit
 ), extra AS (
     SELECT * FROM {MESSAGE}
     WHERE tenant_id = :tenant_id AND id = ANY(:ids::uuid[]) AND id NOT IN (SELECT id FROM recent)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Identity, Index, SmallInteger, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.chat.base import Base
 from shared.db import Timestamps, UUIDPk, utcnow
 
 THREAD_STATUSES = ("open", "pending", "closed")
-ROLES = ("user", "assistant", "agent", "system")
+ROLES = ("user", "assistant", "agent", "system", "tool")
 VALIDATED_BY = ("pending", "ai", "human")
 
 
@@ -75,6 +77,13 @@ class Message(UUIDPk, Base):
             unique=True,
             postgresql_where=text("batch_key IS NOT NULL"),
         ),
+        Index(
+            "uq_message_tenant_call",
+            "tenant_id",
+            "call_key",
+            unique=True,
+            postgresql_where=text("call_key IS NOT NULL"),
+        ),
     )
 
     # Total order of messages (created_at can tie inside one transaction); keyset pages use it.
@@ -104,3 +113,23 @@ class Message(UUIDPk, Base):
     # Images stored with it (services/chat/attachments): attachments are read only for messages that have some.
     attachment_count: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
+    # A tool call (role "tool"): {name, arguments, status, call_id}, its result in `content`; `call_key` is its
+    # idempotency key (services/chat/tools/records.py), committed before the call runs.
+    tool_call: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    call_key: Mapped[str | None] = mapped_column(String(64))
+
+    @property
+    def tool_name(self) -> str | None:
+        return self.tool_call.get("name") if self.tool_call else None
+
+    @property
+    def arguments(self) -> Any:
+        return self.tool_call.get("arguments") if self.tool_call else None
+
+    @property
+    def result(self) -> str | None:
+        return self.content if self.tool_call else None
+
+    @property
+    def status(self) -> str | None:
+        return self.tool_call.get("status") if self.tool_call else None

@@ -142,10 +142,10 @@ class ThreadRepository:
         return await keyset_page(self.session, stmt, BY_SEQ, page)
 
     async def recent_messages(self, tenant_id: uuid.UUID, thread_id: uuid.UUID, limit: int) -> list[Message]:
-        """Newest first: the candidates for the context window."""
+        """Newest first: the candidates for the context window (tool calls are not conversation turns)."""
         stmt = (
             select(Message)
-            .where(Message.tenant_id == tenant_id, Message.thread_id == thread_id)
+            .where(Message.tenant_id == tenant_id, Message.thread_id == thread_id, Message.role != "tool")
             .order_by(Message.seq.desc())
             .limit(limit)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -90,6 +90,11 @@ class MessageRead(BaseModel):
     incomplete: bool
     created_at: datetime
     attachments: list[AttachmentRead] = Field(default_factory=list)
+    # role "tool" only: the call the model made, what came back (also `content`), ok|error|timeout|refused
+    tool_name: str | None = None
+    arguments: Any = None
+    result: str | None = None
+    status: str | None = None
 
 
 class CreatedBy(BaseModel):

@@ -15,6 +15,8 @@ from services.chat.llm.provider import KNOWLEDGE_ONLY, LLMStream
 from services.chat.threads.answers import AnswerService
 from services.chat.threads.schemas import MessageRead
 from services.chat.threads.turns import Answer, Turn
+from services.chat.tools.answering import turn_loop
+from services.chat.tools.loop import ToolEvent, ToolLoop
 from shared.errors import AppError
 
 log = structlog.get_logger("answers")
@@ -30,11 +32,16 @@ class StreamingAnswers:
         if not turn.needs_answer or turn.mode == KNOWLEDGE_ONLY:
             return None
         temp = turn.assistant.temperature if turn.assistant else None
+        if turn.tools:
+            turn.loop = turn_loop(self.rt, turn)
+            offer = turn.loop.offer()
+            return await self.rt.llm.stream(turn.config, turn.messages, temperature=temp, tools=offer)
         return await self.rt.llm.stream(turn.config, turn.messages, temperature=temp)
 
     async def events(self, turn: Turn, stream: LLMStream | None) -> AsyncIterator[dict[str, str]]:
-        """SSE events: `start` (the stored user message), `delta`s, then `done` with the stored answer. A client
-        that goes away mid-stream still gets what was generated stored, marked incomplete."""
+        """SSE events: `start` (the stored user message), `tool_call`/`tool_result` per tool call, `delta`s, then
+        `done` with the stored answer. A client that goes away mid-stream still gets what was generated stored,
+        marked incomplete."""
         yield {"event": "start", "data": _json({"user_message": MessageRead.model_validate(turn.user_message)})}
         if not turn.needs_answer:
             yield {"event": "done", "data": "null"}
@@ -48,11 +55,16 @@ class StreamingAnswers:
         pieces: list[str] = []
         started = time.perf_counter()
         finished = False
+        loop: ToolLoop | None = turn.loop
         try:
-            async for piece in stream:
+            async for piece in loop.stream(stream, offered=True) if loop else stream:
+                if isinstance(piece, ToolEvent):
+                    yield {"event": piece.event, "data": _json(piece.data)}
+                    continue
                 pieces.append(piece)
                 yield {"event": "delta", "data": _json({"content": piece})}
             finished = True
+            stream = loop.final if loop else stream
         except AppError as exc:
             log.warning("llm_stream_broken", error=exc.code)
             yield {"event": "error", "data": _json({"status": exc.status, "code": exc.code, "detail": exc.detail})}
@@ -66,7 +78,12 @@ class StreamingAnswers:
                         await self.answers.store_answer(turn, answer)
         if not finished:
             return
-        stored = await self.answers.store_answer(turn, self._streamed(turn, stream, pieces, started, incomplete=False))
+        answer = self._streamed(turn, stream, pieces, started, incomplete=False)
+        if loop is not None:
+            answer.handover = loop.handover
+            answer.tokens_in = loop.tokens_in or answer.tokens_in
+            answer.tokens_out = loop.tokens_out or answer.tokens_out
+        stored = await self.answers.store_answer(turn, answer)
         yield {"event": "done", "data": _json(MessageRead.model_validate(stored))}
 
     def _streamed(self, turn: Turn, stream: LLMStream, pieces: list[str], started: float, *, incomplete: bool):

@@ -32,6 +32,8 @@ class Turn:
     knowledge: list[KnowledgeHit] = field(default_factory=list)
     batch_key: str | None = None  # the channel burst this answers (services/chat/pipeline): one answer per burst
     images: list[VerifiedImage] = field(default_factory=list)  # stored with user_message (the API lists them)
+    tools: tuple[Any, ...] = ()  # the assistant's tools (services/chat/tools)
+    loop: Any = None  # the SSE path's tool loop, opened with the first stream
 
     @property
     def mode(self) -> str:
