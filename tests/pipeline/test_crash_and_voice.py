@@ -1,10 +1,8 @@
 """The hard cases: a chat worker SIGKILLed mid-answer, and a voice note that must be heard before it is answered."""
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,30 +12,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.transcription.config import TranscriptionSettings
 from shared.events.chat import OUTBOUND_STREAM
 from tests.support.platform import LLM_KEY
+from tests.support.platform import worker_process as _worker_process
 from tests.support.plugin import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _worker_process(p, service: str, settings: dict[str, str]) -> subprocess.Popen:
-    """`python -m services.<service>.worker` on the test servers, as its own process (so it can be SIGKILLed)."""
-    prefix = f"{service.upper()}_"
-    env = {k: v for k, v in os.environ.items() if not k.startswith((prefix, "EVENTS_"))} | {
-        "DATABASE_URL": p.stack.database_url,
-        "REDIS_URL": p.stack.redis_url,
-        "SECRETS_KEY": "test-secrets-key",
-        "JWKS_JSON": p.stack.keys.jwks_json,
-        "AUTH_URL": p.urls["auth"],
-        "LOG_LEVEL": "WARNING",
-        "EVENTS_RELAY_INTERVAL_MS": "20",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", f"services.{service}.worker"],
-        cwd=ROOT,
-        env=env | settings,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def _chat_worker_process(p, lease: int) -> subprocess.Popen:

@@ -9,7 +9,10 @@ import contextlib
 import importlib
 import io
 import math
+import os
 import struct
+import subprocess
+import sys
 import uuid
 import wave
 from collections.abc import AsyncIterator
@@ -38,13 +41,14 @@ from tests.support.tenants import PASSWORD, Tenant, tenant_admin
 
 __all__ = [
     "LLM_KEY", "METHODS", "PASSWORD", "TWILIO_SID", "Platform", "SSEEvent", "SSEListener", "Tenant", "from_ip",
-    "platform", "wav_bytes",
+    "platform", "wav_bytes", "worker_process",
 ]  # fmt: skip
 
 LLM_KEY = "sk-security-llm-key-5f1e"
 TWILIO_SID = "AC" + "5" * 32
 METHODS = ("get", "put", "post", "delete", "patch")
 SERVICES = ("auth", "chat", "channels", "transcription", "search")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def wav_bytes(seconds: float = 1.0, rate: int = 16000) -> bytes:
@@ -59,6 +63,27 @@ def wav_bytes(seconds: float = 1.0, rate: int = 16000) -> bytes:
         )
         w.writeframes(frames)
     return buf.getvalue()
+
+
+def worker_process(p: Platform, service: str, settings: dict[str, str]) -> subprocess.Popen:
+    """`python -m services.<service>.worker` on the test servers, as its own process (so it can be SIGKILLed)."""
+    prefix = f"{service.upper()}_"
+    env = {k: v for k, v in os.environ.items() if not k.startswith((prefix, "EVENTS_"))} | {
+        "DATABASE_URL": p.stack.database_url,
+        "REDIS_URL": p.stack.redis_url,
+        "SECRETS_KEY": "test-secrets-key",
+        "JWKS_JSON": p.stack.keys.jwks_json,
+        "AUTH_URL": p.urls["auth"],
+        "LOG_LEVEL": "WARNING",
+        "EVENTS_RELAY_INTERVAL_MS": "20",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", f"services.{service}.worker"],
+        cwd=ROOT,
+        env=env | settings,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def from_ip(ip: str, headers: dict[str, str] | None = None) -> dict[str, str]:

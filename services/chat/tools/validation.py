@@ -11,10 +11,11 @@ from jsonschema.exceptions import SchemaError
 
 MAX_SCHEMA_BYTES = 16 * 1024
 MAX_SCHEMA_DEPTH = 8
+_MAX_JSON_DEPTH = MAX_SCHEMA_DEPTH * 2  # every schema level is two JSON levels (properties -> name)
 
 
 def _depth(value: Any, level: int = 0) -> int:
-    if level > MAX_SCHEMA_DEPTH:
+    if level > _MAX_JSON_DEPTH:
         return level
     if isinstance(value, dict):
         return max((_depth(v, level + 1) for v in value.values()), default=level)
@@ -36,7 +37,7 @@ def schema_problem(schema: dict[str, Any]) -> str | None:
     """Why `schema` cannot be a tool's parameters (None: it can)."""
     if len(orjson.dumps(schema)) > MAX_SCHEMA_BYTES:
         return f"parameters is larger than {MAX_SCHEMA_BYTES} bytes"
-    if _depth(schema) > MAX_SCHEMA_DEPTH * 2:  # every schema level is two JSON levels (properties -> name)
+    if _depth(schema) > _MAX_JSON_DEPTH:
         return f"parameters nests deeper than {MAX_SCHEMA_DEPTH} levels"
     if schema.get("type") != "object":
         return 'parameters must be a JSON Schema with "type": "object"'
