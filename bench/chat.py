@@ -10,6 +10,12 @@ raw-socket HTTP/1.1 client (no httpx in the timed path: its own CPU would be cou
 50 streams, queue behind itself); the clock runs from before connect to the first content token (direct: the
 first `delta.content` chunk; chat: the first `event: delta`), and every response is read to the end.
 CPU ms per stream is the chat (or stand-in) process's utime+stime over its batches, from /proc.
+
+The tool round (`--tool-rounds N`, `--only-tools`): the platform's added time per tool round, excluding the tool's
+and the model's own time. Each round times, back to back in a rotating order, one whole (non-streaming) answer
+without tools, one with one tool round (the stand-in calls a tool on a local tool server that answers at once),
+one direct call to the stand-in and one direct call to the tool server; the round's added time is
+with-tool - without - direct model call - direct tool call (the extra model call and the tool itself).
 """
 
 from __future__ import annotations
@@ -158,6 +164,75 @@ class Bench:
         }
 
 
+class ToolBench:
+    """One tool round vs none, through chat's non-streaming answer; the model's and the tool's own time subtracted."""
+
+    def __init__(self, bench: Bench, tool_port: int, plain: str, tooled: str) -> None:
+        self.b, self.tool_port, self.plain, self.tooled = bench, tool_port, plain, tooled
+
+    def answer(self, thread: str):
+        path = f"/api/v1/threads/{thread}/messages"
+        return ttft(self.b.chat_port, path, {"content": "order 1?"}, self.b.auth, b'"assistant_message"')
+
+    def direct_llm(self):
+        body = {"model": "m", "messages": [{"role": "user", "content": "hello there"}]}
+        return ttft(self.b.llm_port, "/v1/chat/completions", body, {"Authorization": "Bearer sk-bench"}, b'"choices"')
+
+    def direct_tool(self):
+        return ttft(self.tool_port, "/tools/lookup", {"order_id": "1"}, {}, b'"ok"')
+
+    async def run(self, rounds: int) -> dict[str, float]:
+        samples: dict[str, list[float]] = {"plain": [], "tool": [], "llm": [], "toolsrv": []}
+        steps = {
+            "plain": lambda: self.answer(self.plain),
+            "tool": lambda: self.answer(self.tooled),
+            "llm": self.direct_llm,
+            "toolsrv": self.direct_tool,
+        }
+        names = list(steps)
+        for r in range(rounds):
+            for name in names[r % 4 :] + names[: r % 4]:
+                samples[name].append(await steps[name]())
+        paired = zip(samples["tool"], samples["plain"], samples["llm"], samples["toolsrv"], strict=True)
+        added = [tool - plain - model - server for tool, plain, model, server in paired]
+        return {k: pct(v, 0.5) * 1000 for k, v in samples.items()} | {
+            "added50": pct(added, 0.5) * 1000,
+            "added90": pct(added, 0.9) * 1000,
+            "n": rounds,
+        }
+
+
+async def tool_setup(bench: Bench, tool_port: int) -> tuple[str, str]:
+    """Two assistants (one with an HTTP tool on the local tool server) and a thread for each."""
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{bench.chat_port}", timeout=60) as http:
+        ids = []
+        for name in ("plain", "tooled"):
+            r = await http.post("/api/v1/assistants", json={"name": name}, headers=bench.auth)
+            r.raise_for_status()
+            ids.append(r.json()["id"])
+        tool = {
+            "type": "http",
+            "name": "lookup",
+            "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+            "url": f"http://{HOST}:{tool_port}/tools/lookup",
+        }
+        (await http.post(f"/api/v1/assistants/{ids[1]}/tools", json=tool, headers=bench.auth)).raise_for_status()
+        threads = []
+        for assistant in ids:
+            r = await http.post("/api/v1/threads", json={"assistant_id": assistant}, headers=bench.auth)
+            r.raise_for_status()
+            threads.append(r.json()["id"])
+    return threads[0], threads[1]
+
+
+def report_tools(r: dict[str, float]) -> None:
+    print(
+        f"tool round (1 stream, n={r['n']:.0f}, p50 ms): answer without tools {r['plain']:.1f}, with one tool round "
+        f"{r['tool']:.1f}, direct model call {r['llm']:.1f}, direct tool call {r['toolsrv']:.1f}; "
+        f"platform added per tool round p50 {r['added50']:.1f}, p90 {r['added90']:.1f}"
+    )
+
+
 def report(rows: list[dict[str, float]]) -> None:
     print(
         f"{'streams':>7} {'direct p50':>10} {'direct p99':>10} {'chat p50':>9} {'chat p99':>9} {'added p50':>9} "
@@ -171,9 +246,11 @@ def report(rows: list[dict[str, float]]) -> None:
         )
 
 
-async def run(pg_url: str, redis_url: str, rounds: dict[int, int], chat_target: str, factory: bool) -> None:
+async def run(
+    pg_url: str, redis_url: str, rounds: dict[int, int], chat_target: str, factory: bool, tool_rounds: int = 0
+) -> None:
     keys = TestKeys.generate()
-    llm_port, chat_port = free_port(), free_port()
+    llm_port, chat_port, tool_port = free_port(), free_port(), free_port()
     env = os.environ | {
         "DATABASE_URL": pg_url,
         "REDIS_URL": redis_url,
@@ -184,9 +261,11 @@ async def run(pg_url: str, redis_url: str, rounds: dict[int, int], chat_target: 
         "CHAT_TENANT_SETTINGS_URL": "",
         "AUTH_URL": "",
         "BENCH_CHUNK_DELAY": str(CHUNK_DELAY),
+        "CHAT_TOOLS_ALLOW_PRIVATE_NETWORKS": "true",  # the tool server is on loopback
     }
     stand_in = subprocess.Popen(uvicorn_cmd("bench.chat:stand_in_app", llm_port, factory=True), env=env)  # noqa: ASYNC220 - set-up
     chat = subprocess.Popen(uvicorn_cmd(chat_target, chat_port, factory=factory), env=env)  # noqa: ASYNC220 - set-up
+    tools = subprocess.Popen(uvicorn_cmd("bench.chat:tool_app", tool_port, factory=True), env=env)  # noqa: ASYNC220 - set-up
     try:
         wait_http(f"http://{HOST}:{llm_port}/v1/models", stand_in)
         wait_http(f"http://{HOST}:{chat_port}/health", chat)
@@ -197,16 +276,22 @@ async def run(pg_url: str, redis_url: str, rounds: dict[int, int], chat_target: 
         for _ in range(10):  # warm-up: imports on first use, tiktoken, pools, the SDK client
             await bench.direct(0)
             await bench.via_chat(0)
-        await bench.level(50, 1)
         load = os.getloadavg()
-        rows = [await bench.level(c, n) for c, n in sorted(rounds.items())]
-        report(rows)
+        if tool_rounds:
+            wait_http(f"http://{HOST}:{tool_port}/tools/lookup", tools)
+            plain, tooled = await tool_setup(bench, tool_port)
+            tool_bench = ToolBench(bench, tool_port, plain, tooled)
+            await tool_bench.run(10)  # warm-up
+            report_tools(await tool_bench.run(tool_rounds))
+        if rounds:
+            await bench.level(50, 1)
+            report([await bench.level(c, n) for c, n in sorted(rounds.items())])
         print(
             f"load average (1 min) on this {os.cpu_count()}-core machine: {load[0]:.1f} before, "
             f"{os.getloadavg()[0]:.1f} after"
         )
     finally:
-        for p in (chat, stand_in):
+        for p in (chat, stand_in, tools):
             p.terminate()
             p.wait(10)
 
@@ -214,7 +299,22 @@ async def run(pg_url: str, redis_url: str, rounds: dict[int, int], chat_target: 
 def stand_in_app():
     from tests.support.llm import LLMStandIn
 
-    return LLMStandIn(chunk_delay=float(os.environ.get("BENCH_CHUNK_DELAY", CHUNK_DELAY))).app
+    stand_in = LLMStandIn(chunk_delay=float(os.environ.get("BENCH_CHUNK_DELAY", CHUNK_DELAY)))
+    stand_in.auto_tool = {"name": "lookup", "arguments": {"order_id": "1"}}  # only where the tool is offered
+    return stand_in.app
+
+
+def tool_app():
+    """A tool server that answers at once (and keeps no record: the bench runs long)."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def lookup(request):
+        await request.body()
+        return JSONResponse({"ok": True, "status": "shipped"})
+
+    return Starlette(routes=[Route("/tools/lookup", lookup, methods=["GET", "POST"])])
 
 
 def main() -> None:
@@ -223,6 +323,8 @@ def main() -> None:
     parser.add_argument("--rounds-50", type=int, default=10, help="rounds of 50 concurrent streams (each side)")
     parser.add_argument("--chat-app", default="services.chat.main:app", help="uvicorn target of the chat app")
     parser.add_argument("--factory", action="store_true", help="--chat-app is an app factory")
+    parser.add_argument("--tool-rounds", type=int, default=100, help="rounds of the tool-round measure (0: skip)")
+    parser.add_argument("--only-tools", action="store_true", help="only the tool-round measure")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="bench-chat-"))
     os.environ.setdefault("PG_FAST", "1")
@@ -240,7 +342,8 @@ def main() -> None:
         asyncio.run(create())
         url = f"{head}/bench"
         upgrade_all(url, ("chat",))
-        asyncio.run(run(url, rd.url, {1: args.rounds_1, 50: args.rounds_50}, args.chat_app, args.factory))
+        rounds = {} if args.only_tools else {1: args.rounds_1, 50: args.rounds_50}
+        asyncio.run(run(url, rd.url, rounds, args.chat_app, args.factory, args.tool_rounds))
     finally:
         rd.stop()
         pg.stop()

@@ -88,6 +88,8 @@ class LLMStandIn:
     # Scripted tool calls: each round a list of {"name", "arguments" (a dict, or a raw string as a model may send)}.
     tool_rounds: list[list[dict[str, Any]]] = field(default_factory=list)
     repeat_tools: bool = False
+    # Benchmarks: call this tool ({"name", "arguments"}) whenever it is offered and the last turn is the user's.
+    auto_tool: dict[str, Any] | None = None
 
     def script_tools(self, *rounds: list[dict[str, Any]], repeat: bool = False) -> None:
         """The next requests offering tools call these (one round per request); `repeat`: the last round forever."""
@@ -95,9 +97,16 @@ class LLMStandIn:
         self.repeat_tools = repeat
 
     def _tool_round(self, body: dict[str, Any]) -> list[dict[str, Any]] | None:
-        if not body.get("tools") or not self.tool_rounds:
+        if not body.get("tools"):
             return None
-        round_ = self.tool_rounds[0] if self.repeat_tools and len(self.tool_rounds) == 1 else self.tool_rounds.pop(0)
+        if self.auto_tool is not None and (body.get("messages") or [{}])[-1].get("role") == "user":
+            round_ = [self.auto_tool]
+        elif not self.tool_rounds:
+            return None
+        elif self.repeat_tools and len(self.tool_rounds) == 1:
+            round_ = self.tool_rounds[0]
+        else:
+            round_ = self.tool_rounds.pop(0)
         calls = []
         for c in round_:
             args = c.get("arguments", {})

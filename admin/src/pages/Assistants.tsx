@@ -4,6 +4,7 @@ import { api, ApiError, authFetch, readSse, unwrap, type Schemas } from "../api/
 import { useSession } from "../auth/session";
 import { ActionButton, ErrorBox, Field, Show, useLoad } from "../components/ui";
 import { useI18n } from "../i18n";
+import { ToolsEditor } from "./AssistantTools";
 
 type Assistant = Schemas["AssistantRead"];
 
@@ -272,7 +273,10 @@ export function AssistantEditPage() {
       <Show loaded={assistant}>
         {(a) => (
           <div className="split">
-            <AssistantForm key={a.updated_at} assistant={a} onSaved={() => void assistant.reload()} />
+            <div>
+              <AssistantForm key={a.updated_at} assistant={a} onSaved={() => void assistant.reload()} />
+              <ToolsEditor assistantId={a.id} />
+            </div>
             <TryItPanel assistantId={a.id} />
           </div>
         )}

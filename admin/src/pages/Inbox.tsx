@@ -5,6 +5,7 @@ import { useSession } from "../auth/session";
 import { MessageImages } from "../components/MessageImages";
 import { ActionButton, Empty, ErrorBox, Show, useLoad } from "../components/ui";
 import { useI18n } from "../i18n";
+import { ToolMessage, type ToolMessageData } from "./AssistantTools";
 
 type Message = Schemas["MessageRead"];
 type Status = "open" | "pending" | "closed";
@@ -156,17 +157,21 @@ function ThreadView({ threadId }: { threadId: string }) {
       <Show loaded={messages} isEmpty={(m) => m.length === 0} empty={t("No messages yet.")}>
         {(list) => (
           <div className="chat-log" aria-live="polite">
-            {list.map((m) => (
-              <div key={m.id} className={`bubble ${m.role}`} data-role={m.role}>
-                <div className="meta">
-                  {t(m.role)} {m.operator_name && m.role === "agent" ? `· ${m.operator_name}` : ""} · {fmtDate(m.created_at)}
+            {list.map((m) =>
+              m.role === "tool" ? (
+                <ToolMessage key={m.id} message={m as ToolMessageData} />
+              ) : (
+                <div key={m.id} className={`bubble ${m.role}`} data-role={m.role}>
+                  <div className="meta">
+                    {t(m.role)} {m.operator_name && m.role === "agent" ? `· ${m.operator_name}` : ""} · {fmtDate(m.created_at)}
+                  </div>
+                  <div className="text">{m.corrected_content ?? m.content}</div>
+                  <MessageImages attachments={m.attachments} />
+                  {m.corrected_content && <div className="muted strike">{m.content}</div>}
+                  {m.role === "assistant" && <ReviewButtons message={m} onDone={() => void messages.reload()} />}
                 </div>
-                <div className="text">{m.corrected_content ?? m.content}</div>
-                <MessageImages attachments={m.attachments} />
-                {m.corrected_content && <div className="muted strike">{m.content}</div>}
-                {m.role === "assistant" && <ReviewButtons message={m} onDone={() => void messages.reload()} />}
-              </div>
-            ))}
+              ),
+            )}
           </div>
         )}
       </Show>
