@@ -1,7 +1,7 @@
 """assistant_tool, and tool calls stored as messages (message.tool_call, message.call_key)
 
-Revision ID: chat_0006
-Revises: chat_0005
+Revision ID: chat_0007
+Revises: chat_0006
 Create Date: 2026-12-06
 """
 
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "chat_0006"
-down_revision = "chat_0005"
+revision = "chat_0007"
+down_revision = "chat_0006"
 branch_labels = None
 depends_on = None
 SCHEMA = "chat"
