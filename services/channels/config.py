@@ -19,6 +19,11 @@ class ChannelsSettings(ServiceSettings):
     # Empty means the providers' public endpoints; tests and proxies point these elsewhere.
     telegram_api_url: str = ""
     twilio_api_url: str = ""
+    # Meta's Graph API (WhatsApp Cloud API, Instagram, Messenger sends and media lookups) and its version.
+    meta_graph_url: str = Field("", pattern=r"^(https?://[^/?#\s]+)?/?$")
+    meta_graph_version: str = Field("v21.0", pattern=r"^v\d{1,3}\.\d{1,3}$")
+    # Hosts media may be downloaded from besides the Graph host (comma-separated; `*.` matches any name under one).
+    meta_media_hosts: str = "lookaside.fbsbx.com,*.fbsbx.com,*.fbcdn.net,*.cdninstagram.com"
     webhook_max_body_bytes: int = Field(256 * 1024, ge=1024)
     # Each API process wakes the outbox relay (NOTIFY) at most once per this many ms; a message stored in between
     # is covered by one NOTIFY at the interval's end (webhooks/intake/wakeup.py). 0 = a NOTIFY per message.

@@ -2,6 +2,7 @@
 
 - channels.inbound.v1 -> store the customer's message, put it in its conversation's buffer;
 - transcription.completed.v1 -> a voice note gets its text;
+- channels.delivery_failed.v1 -> a reply the customer could not get: the thread to a human when channels says so;
 - the flusher answers due bursts (several workers share the work through atomic claims);
 - search.index.v1 -> message.created on the console's live feed (services/chat/live/mirror.py).
 """
@@ -20,12 +21,14 @@ from services.chat.base import Outbox, ProcessedEvent
 from services.chat.buffers.store import BufferStore
 from services.chat.config import ChatSettings, get_settings
 from services.chat.live.mirror import LiveMirror
+from services.chat.live.publisher import LivePublisher
+from services.chat.pipeline.deliveries import DeliveryFailedHandler
 from services.chat.pipeline.flusher import Flusher
 from services.chat.pipeline.inbound import InboundHandler, TranscriptHandler
 from services.chat.runtime import chat_runtime
 from services.chat.tools.kit import tools_lifespan
 from shared.db import create_sessionmaker
-from shared.events.channels import INBOUND_RECEIVED, INBOUND_STREAM
+from shared.events.channels import DELIVERY_FAILED, DELIVERY_FAILED_STREAM, INBOUND_RECEIVED, INBOUND_STREAM
 from shared.events.handlers import RawHandler, TransactionalHandler
 from shared.events.media import MEDIA_READY, MEDIA_STREAM
 from shared.events.transcription import COMPLETED_STREAM, TRANSCRIPTION_COMPLETED
@@ -57,6 +60,10 @@ async def run(settings: ChatSettings, stop: asyncio.Event | None = None) -> None
                     handler=TransactionalHandler(TRANSCRIPTION_COMPLETED, TranscriptHandler(wake=flusher.wake).handle),
                 ),
                 ConsumerSpec(stream=MEDIA_STREAM, handler=TransactionalHandler(MEDIA_READY, photos.handle)),
+                ConsumerSpec(
+                    stream=DELIVERY_FAILED_STREAM,
+                    handler=TransactionalHandler(DELIVERY_FAILED, DeliveryFailedHandler(LivePublisher(redis)).handle),
+                ),
             ]
             await asyncio.gather(
                 stopping_together(stop, run_worker(settings, Outbox, ProcessedEvent, consumers, stop=stop)),

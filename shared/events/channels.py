@@ -1,4 +1,5 @@
-"""channels.inbound.v1 (produced by channels' webhook intake): one customer message as a provider delivered it.
+"""channels.inbound.v1 (produced by channels' webhook intake): one customer message as a provider delivered it; and
+channels.delivery_failed.v1 (channels' sender): a reply that could not be delivered.
 
 Consumed by chat (stores it, answers it) and by channels' own media group (forwards a voice note to transcription,
 photos to chat on channels.media.v1).
@@ -17,6 +18,9 @@ from pydantic import BaseModel, Field
 from shared.events.contract import EventType, Stream
 
 INBOUND_STREAM = Stream("channels.inbound.v1")
+# The channel types whose conversations channels carries (replies go back as chat.outbound.v1): chat's one list.
+CHANNEL_TYPES = ("telegram", "whatsapp_twilio", "whatsapp_cloud", "instagram", "messenger")
+PHONE_CHANNEL_TYPES = ("whatsapp_twilio", "whatsapp_cloud")  # the sender's address is a phone number
 
 
 class InboundReceived(BaseModel):
@@ -36,3 +40,21 @@ class InboundReceived(BaseModel):
 
 
 INBOUND_RECEIVED = EventType(INBOUND_STREAM, INBOUND_STREAM, InboundReceived)
+
+
+DELIVERY_FAILED_STREAM = Stream("channels.delivery_failed.v1")
+
+
+class DeliveryFailed(BaseModel):
+    """A reply channels could not deliver for good (produced by channels' sender, consumed by chat): with
+    `needs_human` the thread goes to the human queue (WhatsApp's 24-hour window closed and no template is set)."""
+
+    delivery_id: uuid.UUID
+    channel_id: uuid.UUID
+    thread_id: uuid.UUID | None = None
+    message_id: uuid.UUID | None = None
+    reason: str
+    needs_human: bool = False
+
+
+DELIVERY_FAILED = EventType(DELIVERY_FAILED_STREAM, DELIVERY_FAILED_STREAM, DeliveryFailed)

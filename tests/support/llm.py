@@ -85,6 +85,8 @@ class LLMStandIn:
     finished_at: list[float] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     fixed_answer: str | None = None
+    transcript: str = "Hello, I would like a large pizza with mushrooms."  # what /v1/audio/transcriptions hears
+    transcriptions: list[dict[str, Any]] = field(default_factory=list)
     # Scripted tool calls: each round a list of {"name", "arguments" (a dict, or a raw string as a model may send)}.
     tool_rounds: list[list[dict[str, Any]]] = field(default_factory=list)
     repeat_tools: bool = False
@@ -128,6 +130,7 @@ class LLMStandIn:
             routes=[
                 Route("/v1/chat/completions", self._completions, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/audio/transcriptions", self._transcriptions, methods=["POST"]),
             ]
         )
 
@@ -167,6 +170,24 @@ class LLMStandIn:
     def _tool_calls(self, body, cid, created, model, calls, usage) -> Response:
         self.finished_at.append(time.time())
         return _tool_calls_response(body, cid, created, model, calls, usage)
+
+    async def _transcriptions(self, request: Request) -> Response:
+        """OpenAI's audio transcriptions (verbose_json): `transcript` for any audio, the upload's size recorded."""
+        form = await request.form()
+        upload = form["file"]
+        audio = await upload.read()
+        self.transcriptions.append({"model": form.get("model"), "bytes": len(audio), "filename": upload.filename})
+        text = self.transcript
+        return JSONResponse(
+            {
+                "task": "transcribe",
+                "language": "english",
+                "duration": 2.0,
+                "text": text,
+                "segments": [{"id": 0, "start": 0.0, "end": 2.0, "text": text}],
+                "words": [],
+            }
+        )
 
     async def _models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "stand-in", "object": "model", "owned_by": "test"}]})

@@ -1,11 +1,13 @@
 """The whole platform for whole-stack tests (security, pipeline): the service apps and the gateway over real HTTP,
-stand-in Telegram, Twilio and LLM servers, their workers in the test's loop, and helpers that create tenants and
-objects through the public API only."""
+stand-in Telegram, Twilio, Meta Graph and LLM servers, their workers in the test's loop, and helpers that create
+tenants and objects through the public API only."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import importlib
 import io
 import math
@@ -36,16 +38,19 @@ from services.transcription.config import TranscriptionSettings
 from shared.crypto import SecretBox
 from tests.support.llm import LLMStandIn, text_of
 from tests.support.plugin import serve_app
-from tests.support.providers import TelegramStandIn, TwilioStandIn
+from tests.support.providers import MetaGraphStandIn, TelegramStandIn, TwilioStandIn
 from tests.support.tenants import PASSWORD, Tenant, tenant_admin
 
 __all__ = [
-    "LLM_KEY", "METHODS", "PASSWORD", "TWILIO_SID", "Platform", "SSEEvent", "SSEListener", "Tenant", "from_ip",
-    "platform", "wav_bytes", "worker_process",
+    "LLM_KEY", "META_APP_SECRET", "META_TOKEN", "METHODS", "PASSWORD", "TWILIO_SID", "Platform", "SSEEvent",
+    "SSEListener", "Tenant", "from_ip", "platform", "wav_bytes", "worker_process",
 ]  # fmt: skip
 
 LLM_KEY = "sk-security-llm-key-5f1e"
 TWILIO_SID = "AC" + "5" * 32
+META_TOKEN = "EAAGstandin" + "7" * 40  # shaped like a Meta access token, not one
+META_APP_SECRET = "5e" * 16
+META_NODES = {"whatsapp_cloud": "phone_number_id", "instagram": "page_id", "messenger": "page_id"}
 METHODS = ("get", "put", "post", "delete", "patch")
 SERVICES = ("auth", "chat", "channels", "transcription", "search")
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,6 +108,7 @@ class Platform:
         self.tw = tw
         self.storage = storage
         self.gw = httpx.AsyncClient(base_url=urls["gateway"], timeout=60)
+        self.meta: MetaGraphStandIn | None = None  # set by platform()
         self.workers: list[tuple[asyncio.Event, asyncio.Task]] = []
 
     # ---- settings of each service, pointed at the stand-ins and at each other
@@ -129,6 +135,7 @@ class Platform:
             base = dict(
                 telegram_api_url=u["telegram"],
                 twilio_api_url=u["twilio"],
+                meta_graph_url=u["meta"],
                 public_base_url=u["gateway"],
                 auth_url=u["auth"],
                 events_relay_interval_ms=20,
@@ -221,6 +228,28 @@ class Platform:
             rows = await self.sql("SELECT credentials_encrypted FROM channels.channel WHERE id = :i", i=ch["id"])
             ch["secret"] = orjson.loads(SecretBox("test-secrets-key").decrypt(rows[0][0]))["webhook_secret"]
         return ch
+
+    async def meta_channel(self, t: Tenant, kind: str, node_id: str = "1065550001", **settings) -> dict:
+        """A whatsapp_cloud, instagram or messenger channel on the Graph stand-in's token; its answer (with
+        `verify_token`)."""
+        creds = {"access_token": META_TOKEN, "app_secret": META_APP_SECRET, META_NODES[kind]: node_id}
+        r = await self.gw.post(
+            "/api/v1/channels",
+            headers=t.headers,
+            json={"type": kind, "name": f"{kind}-{t.name}", "credentials": creds, "settings": settings},
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def meta_webhook(self, ch: dict, notification: dict, app_secret: str = META_APP_SECRET) -> httpx.Response:
+        """POST a notification to the channel's Meta webhook, signed as Meta signs (HMAC-SHA256 of the raw body)."""
+        body = orjson.dumps(notification)
+        signature = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+        return await self.gw.post(
+            f"/webhooks/meta/{ch['id']}",
+            content=body,
+            headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+        )
 
     def telegram_update(self, update_id: int, text_: str, chat_id: int = 4242) -> dict:
         return {
@@ -325,16 +354,19 @@ async def platform(
     llm = LLMStandIn(api_key=llm_key)
     tg = TelegramStandIn()
     tw = TwilioStandIn(TWILIO_SID, tw_token)
+    meta = MetaGraphStandIn({META_TOKEN})
     async with contextlib.AsyncExitStack() as es:
         urls = {
             "llm": await es.enter_async_context(serve_app(llm.app)),
             "telegram": await es.enter_async_context(serve_app(tg.app)),
             "twilio": await es.enter_async_context(serve_app(tw.app)),
+            "meta": await es.enter_async_context(serve_app(meta.app)),
         }
         gw_port = free_port()
         urls["gateway"] = f"http://127.0.0.1:{gw_port}"
         overrides = settings or {}
         p = kind(stack, urls, llm, tg, tw, tmp_path, overrides)
+        p.meta = meta
         for name in services:
             create_app = importlib.import_module(f"services.{name}.app").create_app
             app = create_app(p.settings(name), **(app_kwargs or {}).get(name, {}))

@@ -1,4 +1,5 @@
-"""Stand-in Telegram Bot API and Twilio REST API servers for tests (run with tests.support.plugin.serve_app)."""
+"""Stand-in Telegram Bot API, Twilio REST API and Meta Graph API servers for tests (run with
+tests.support.plugin.serve_app)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class Failure:
     status: int
     times: int
     retry_after: int | None = None
+    code: int | None = None  # the provider's own error code (Meta's Graph `error.code`)
 
 
 @dataclass
@@ -29,9 +31,9 @@ class Recorder:
     failures: list[Failure] = field(default_factory=list)
     hangs: list[float] = field(default_factory=list)
 
-    def fail(self, status: int, times: int = 1, retry_after: int | None = None) -> None:
-        """Answer the next `times` sending calls with `status`."""
-        self.failures.append(Failure(status, times, retry_after))
+    def fail(self, status: int, times: int = 1, retry_after: int | None = None, code: int | None = None) -> None:
+        """Answer the next `times` sending calls with `status` (and the provider's error `code`)."""
+        self.failures.append(Failure(status, times, retry_after, code))
 
     def hang(self, seconds: float, times: int = 1) -> None:
         """Record the next `times` sending calls, then keep each answer back for `seconds`: a provider that took
@@ -201,3 +203,81 @@ class TwilioStandIn(Recorder):
         if item is None:
             return Response(status_code=404)
         return Response(item[0], media_type=item[1])
+
+
+class MetaGraphStandIn(Recorder):
+    """Speaks the Graph API: `POST /{version}/{node}/messages` (WhatsApp's and the pages' answers), `GET
+    /{version}/{media_id}` naming a download URL on this server (or `media_urls[media_id]`), and the download,
+    every call behind `Authorization: Bearer <token>` from `tokens`. Refusals are Graph errors
+    (`fail(status, code=...)`)."""
+
+    def __init__(self, tokens: set[str], media: dict[str, tuple[bytes, str]] | None = None) -> None:
+        super().__init__()
+        self.tokens = tokens
+        self.media = media or {}
+        self.media_urls: dict[str, str] = {}
+        self._ids = itertools.count(1)
+        self.app = Starlette(
+            routes=[
+                Route("/download/{media_id}", self._download, methods=["GET"]),
+                Route("/{version}/{node}/messages", self._messages, methods=["POST"]),
+                Route("/{version}/{media_id}", self._media, methods=["GET"]),
+            ]
+        )
+
+    def _token(self, request: Request) -> str:
+        return request.headers.get("authorization", "").removeprefix("Bearer ")
+
+    @staticmethod
+    def _error(status: int, code: int, message: str) -> JSONResponse:
+        return JSONResponse(
+            {"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "stand-in"}},
+            status_code=status,
+        )
+
+    async def _messages(self, request: Request) -> Response:
+        body = await request.json()
+        token = self._token(request)
+        call = {"method": "messages", "version": request.path_params["version"], "node": request.path_params["node"]}
+        self.calls.append(call | {"token": token, "body": body, "at": time.time()})
+        if token not in self.tokens:
+            return self._error(401, 190, "Error validating access token: the session is invalid")
+        if "sender_action" in body:
+            return JSONResponse({"recipient_id": body["recipient"]["id"]})
+        if failure := self._next_failure():
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+            response = self._error(failure.status, failure.code or 1, f"stand-in failure {failure.code}")
+            response.headers.update(headers)
+            return response
+        n = next(self._ids)
+        if body.get("messaging_product") == "whatsapp":
+            return JSONResponse(
+                {
+                    "messaging_product": "whatsapp",
+                    "contacts": [{"input": body["to"], "wa_id": body["to"]}],
+                    "messages": [{"id": f"wamid.OUT{n}"}],
+                }
+            )
+        return JSONResponse({"recipient_id": body["recipient"]["id"], "message_id": f"m_OUT{n}"})
+
+    async def _media(self, request: Request) -> Response:
+        media_id = request.path_params["media_id"]
+        self.calls.append({"method": "media", "media_id": media_id, "token": self._token(request)})
+        if self._token(request) not in self.tokens:
+            return self._error(401, 190, "Error validating access token")
+        if media_id not in self.media and media_id not in self.media_urls:
+            return self._error(400, 100, "Unsupported get request")
+        content, ctype = self.media.get(media_id, (b"", "application/octet-stream"))
+        url = self.media_urls.get(media_id) or str(request.base_url).rstrip("/") + f"/download/{media_id}"
+        return JSONResponse(
+            {"messaging_product": "whatsapp", "url": url, "mime_type": ctype, "file_size": len(content), "id": media_id}
+        )
+
+    async def _download(self, request: Request) -> Response:
+        media_id = request.path_params["media_id"]
+        self.calls.append({"method": "download", "media_id": media_id, "token": self._token(request)})
+        if self._token(request) not in self.tokens:
+            return Response(status_code=401)
+        if media_id not in self.media:
+            return Response(status_code=404)
+        return Response(self.media[media_id][0], media_type=self.media[media_id][1])

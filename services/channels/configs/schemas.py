@@ -11,6 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from services.channels.providers.registry import PROVIDERS, ChannelType
 
 
+class MessageTemplate(BaseModel):
+    """An approved WhatsApp message template, sent instead of a reply Meta refuses outside the 24-hour window."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
+    language: str = Field("en_US", min_length=2, max_length=15, pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
+
+
 class ChannelSettings(BaseModel):
     """Per-channel overrides of the tenant's buffer and reply settings; unset means the tenant's value."""
 
@@ -19,6 +27,7 @@ class ChannelSettings(BaseModel):
     buffer_seconds: float | None = Field(None, ge=0, le=300)
     buffer_max_wait_seconds: float | None = Field(None, ge=0, le=3600)
     split_replies: bool | None = None
+    template: MessageTemplate | None = None  # whatsapp_cloud: sent when the 24-hour window has closed
 
 
 def validate_credentials(kind: str, creds: dict[str, str], *, partial: bool = False) -> dict[str, str]:
@@ -70,6 +79,7 @@ class ChannelRead(BaseModel):
     credentials: dict[str, CredentialState]
     settings: dict[str, Any]
     webhook_url: str
+    verify_token: str | None = None  # Meta types: typed into Meta's dashboard with webhook_url
     webhook_registered_at: datetime | None
     created_at: datetime
     updated_at: datetime

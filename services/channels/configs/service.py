@@ -48,12 +48,15 @@ class ChannelService:
 
     def _store_credentials(self, channel: Channel, creds: dict[str, str]) -> None:
         channel.credentials_encrypted = self.box.encrypt(orjson.dumps(creds).decode())
-        generated = PROVIDERS[channel.type].credentials.generated
-        channel.credentials_last4 = {k: _last4(v) for k, v in creds.items() if k not in generated}
+        schema = PROVIDERS[channel.type].credentials
+        made = (*schema.generated, *schema.shown)
+        channel.credentials_last4 = {k: _last4(v) for k, v in creds.items() if k not in made}
 
     def read(self, channel: Channel, base_url: str) -> ChannelRead:
-        fields = provider_class(channel.type).credentials.fields
+        schema = provider_class(channel.type).credentials
+        fields = schema.fields
         last4 = channel.credentials_last4 or {}
+        shown = {k: v for k, v in self.credentials(channel).items() if k in schema.shown} if schema.shown else {}
         return ChannelRead(
             id=channel.id,
             type=channel.type,
@@ -62,6 +65,7 @@ class ChannelService:
             credentials={k: CredentialState(is_set=k in last4, last4=last4.get(k) or None) for k in fields},
             settings=channel.settings or {},
             webhook_url=webhook_url(base_url, channel),
+            verify_token=shown.get("verify_token"),
             webhook_registered_at=channel.webhook_registered_at,
             created_at=channel.created_at,
             updated_at=channel.updated_at,

@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.channels.base import Outbox
 from services.channels.configs.models import Channel
 from services.channels.outbound.models import Delivery
 from services.channels.outbound.split import split_reply
@@ -27,9 +28,11 @@ from services.channels.providers.registry import Providers
 from shared.crypto import SecretBox
 from shared.db import utcnow
 from shared.events import Envelope
+from shared.events.channels import DELIVERY_FAILED, DELIVERY_FAILED_STREAM, DeliveryFailed
 from shared.events.chat import OUTBOUND_REPLY, TYPING, OutboundReply, TypingHint
 from shared.events.errors import PermanentError
 from shared.events.handlers import IdempotentHandler
+from shared.events.outbox import emit
 from shared.events.raw import CONNECTION_ERRORS, raw_connection
 
 log = structlog.get_logger("outbound")
@@ -39,7 +42,7 @@ SQL_CHANNEL = (
 )
 SQL_CLAIM = f"""
 WITH channel AS (
-    SELECT id, tenant_id, type, credentials_encrypted FROM {_CHANNEL}
+    SELECT id, tenant_id, type, credentials_encrypted, settings FROM {_CHANNEL}
     WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL
 ), delivery AS (
     INSERT INTO {_DELIVERY}
@@ -49,7 +52,8 @@ WITH channel AS (
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
 )
-SELECT channel.type, channel.credentials_encrypted, (SELECT id FROM delivery) AS delivery_id FROM channel
+SELECT channel.type, channel.credentials_encrypted, channel.settings, (SELECT id FROM delivery) AS delivery_id
+FROM channel
 """
 # `error` cleared: a redelivery that came while this send was still running (a reclaim after EVENTS_CLAIM_IDLE_MS
 # of retries, a republished event) found `sending` and flagged the delivery `unknown`; the send then finished.
@@ -127,8 +131,22 @@ class OutboundSender:
                 result = await self._send_with_retry(sender, creds, recipient, part, tries)
                 sent_ids.append(result)
         except SendError as exc:
-            await self._commit_now(delivery_id, str(exc)[:1000], ",".join(sent_ids) or None, tries.attempts)
-            raise PermanentSendFailure(str(exc)) from None
+            template = _settings(row["settings"]).get("template") if exc.outside_window else None
+            if not template:
+                failed = FailedDelivery(delivery_id, str(exc)[:1000], ",".join(sent_ids) or None, tries.attempts)
+                await self._commit_now(failed, envelope, payload, needs_human=exc.outside_window)
+                raise PermanentSendFailure(str(exc)) from None
+            # WhatsApp's 24-hour window closed: the channel's approved template re-opens the conversation.
+            try:
+                sent_ids.append((await sender.send_template(creds, recipient, template)).provider_message_id)
+            except SendError as refused:
+                reason = f"{exc}; the template {template.get('name')!r} was refused too: {refused}"[:1000]
+                failed = FailedDelivery(delivery_id, reason, ",".join(sent_ids) or None, tries.attempts + 1)
+                await self._commit_now(failed, envelope, payload, needs_human=True)
+                raise PermanentSendFailure(reason) from None
+            tries.attempts += 1
+            parts = [f"template:{template.get('name')}"]
+            log.info("template_sent", channel_id=str(channel_id), template=template.get("name"))
         # One autocommit UPDATE, no read first. A crash before it leaves `sending`: `unknown` on redelivery. The send
         # is done, so a pooled connection that died meanwhile (no pre-ping) gets one retry on a fresh one rather
         # than turning a sent reply into an `unknown` one; the UPDATE is safe to repeat.
@@ -184,20 +202,55 @@ class OutboundSender:
                 log.info("send_retry", attempt=attempt, wait=wait, error=str(exc))
                 await asyncio.sleep(min(wait, self.max_backoff))
 
-    async def _commit_now(self, delivery_id: uuid.UUID, error: str, provider_ids: str | None, attempts: int) -> None:
-        """Record a failure (rare: through the ORM)."""
+    async def _commit_now(
+        self, failed: FailedDelivery, envelope: Envelope, reply: OutboundReply, *, needs_human: bool
+    ) -> None:
+        """Record a failure (rare: through the ORM), with its channels.delivery_failed.v1 event in the same
+        transaction (chat hands the thread to a human when `needs_human`)."""
         async with self.sessionmaker() as s, s.begin():
             await s.execute(
                 update(Delivery)
-                .where(Delivery.id == delivery_id)
+                .where(Delivery.id == failed.delivery_id)
                 .values(
                     status="failed",
-                    error=error,
-                    provider_message_ids=provider_ids,
-                    attempts=attempts,
+                    error=failed.error,
+                    provider_message_ids=failed.provider_ids,
+                    attempts=failed.attempts,
                     updated_at=utcnow(),
                 )
             )
+            event = DeliveryFailed(
+                delivery_id=failed.delivery_id,
+                channel_id=reply.channel_id,
+                thread_id=reply.thread_id,
+                message_id=reply.message_id,
+                reason=failed.error,
+                needs_human=needs_human,
+            )
+            await emit(
+                s,
+                Outbox,
+                stream=DELIVERY_FAILED_STREAM,
+                type=DELIVERY_FAILED,
+                tenant_id=envelope.tenant_id,
+                idempotency_key=f"delivery_failed:{failed.delivery_id}",
+                payload=DELIVERY_FAILED.dump(event),
+            )
+
+
+def _settings(value) -> dict:
+    """The channel's settings column as asyncpg returns jsonb (text)."""
+    if isinstance(value, str):
+        return orjson.loads(value)
+    return value or {}
+
+
+@dataclass(frozen=True, slots=True)
+class FailedDelivery:
+    delivery_id: uuid.UUID
+    error: str
+    provider_ids: str | None
+    attempts: int
 
 
 @dataclass

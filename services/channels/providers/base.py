@@ -65,12 +65,16 @@ class SendResult:
 
 class SendError(Exception):
     """A send that failed: `permanent` goes to the DLQ at once, else retried (after `retry_after` if the provider
-    said when to come back)."""
+    said when to come back). `outside_window`: free-form text refused because the customer's service window closed
+    (WhatsApp's 24 hours); the channel's template may be sent instead."""
 
-    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool, retry_after: float | None = None, outside_window: bool = False
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.outside_window = outside_window
 
 
 @dataclass
@@ -108,6 +112,7 @@ class CredentialSchema:
     fields: tuple[str, ...]  # given by the tenant, all required at creation
     formats: Mapping[str, tuple[re.Pattern[str], str]] = field(default_factory=dict)  # field -> (pattern, message)
     generated: tuple[str, ...] = ()  # secrets we make at creation (e.g. Telegram's webhook secret); never shown
+    shown: tuple[str, ...] = ()  # values we make at creation that the channel answer shows (Meta's verify_token)
 
     def validate(self, kind: str, creds: Mapping[str, str], *, partial: bool = False) -> Mapping[str, str]:
         """Check the fields, with a message that says which one is wrong (ValueError)."""
@@ -127,7 +132,7 @@ class CredentialSchema:
 
     def generate(self) -> dict[str, str]:
         """Telegram allows 1-256 characters A-Z, a-z, 0-9, _ and - in secret_token: 32 random bytes, url-safe."""
-        return {name: secrets.token_urlsafe(32) for name in self.generated}
+        return {name: secrets.token_urlsafe(32) for name in (*self.generated, *self.shown)}
 
 
 class ChannelProvider(Protocol):
@@ -139,6 +144,7 @@ class ChannelProvider(Protocol):
     max_chars: ClassVar[int]  # the provider's hard limit per message
     forbidden: ClassVar[str]  # the 403's message when the signature or secret does not hold
     has_status_callback: ClassVar[bool]  # POST /webhooks/<webhook_path>/{channel_id}/status
+    has_subscription_check: ClassVar[bool]  # GET /webhooks/<webhook_path>/{channel_id} (Meta's hub.challenge)
     webhook_summary: ClassVar[str]  # the routes' OpenAPI summaries
     status_summary: ClassVar[str]
     webhook_refusals: ClassVar[dict[int, dict[str, str]]]  # OpenAPI: the provider's own 4xx beyond every webhook's
@@ -166,9 +172,21 @@ class ChannelProvider(Protocol):
     def delivery_report(self, request: Any) -> DeliveryReport:
         """A status callback's report (only with `has_status_callback`)."""
 
+    def statuses(self, request: Any) -> Sequence[DeliveryReport]:
+        """Delivery reports carried in the message webhook itself (Meta's `statuses`); none for the others."""
+
+    def subscription(self, credentials: Mapping[str, str], params: Mapping[str, str]) -> str:
+        """The answer to a subscription check (only with `has_subscription_check`); Forbidden when it fails."""
+
     # ---- outbound ----------------------------------------------------------------------------------------------
     async def send(self, credentials: Mapping[str, str], recipient: str, text: str) -> SendResult:
         """One message; SendError (permanent or not) when it fails."""
+
+    async def send_template(
+        self, credentials: Mapping[str, str], recipient: str, template: Mapping[str, Any]
+    ) -> SendResult:
+        """The channel's message template (`settings.template`) where free-form text is refused (`outside_window`);
+        SendError where the provider has none."""
 
     async def typing(self, credentials: Mapping[str, str], recipient: str) -> None:
         """A typing indicator, if the provider has one (best effort)."""
@@ -183,6 +201,24 @@ class ChannelProvider(Protocol):
 
     async def aclose(self) -> None:
         """Close the provider's clients (at shutdown)."""
+
+
+class ProviderDefaults:
+    """What most providers lack: no subscription check, no delivery reports inside the message webhook, no
+    templates. A provider that has them defines its own."""
+
+    has_subscription_check: ClassVar[bool] = False
+
+    def statuses(self, request: Any) -> Sequence[DeliveryReport]:
+        return ()
+
+    def subscription(self, credentials: Mapping[str, str], params: Mapping[str, str]) -> str:
+        raise NotImplementedError(f"{type(self).__name__} has no subscription check")
+
+    async def send_template(
+        self, credentials: Mapping[str, str], recipient: str, template: Mapping[str, Any]
+    ) -> SendResult:
+        raise SendError(f"{getattr(self, 'type', 'this provider')} has no message templates", permanent=True)
 
 
 async def read_capped(resp: httpx.Response, max_bytes: int) -> bytes:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 from services.channels.providers.base import ChannelProvider
+from services.channels.providers.meta import Instagram, Messenger, WhatsAppCloud
 from services.channels.providers.telegram import Telegram
 from services.channels.providers.twilio import TwilioWhatsApp
 from shared.errors import BadRequest
@@ -13,9 +14,22 @@ from shared.errors import BadRequest
 PROVIDERS: Mapping[str, type[ChannelProvider]] = {
     Telegram.type: Telegram,
     TwilioWhatsApp.type: TwilioWhatsApp,
+    WhatsAppCloud.type: WhatsAppCloud,
+    Instagram.type: Instagram,
+    Messenger.type: Messenger,
 }
-BY_WEBHOOK_PATH: Mapping[str, type[ChannelProvider]] = {p.webhook_path: p for p in PROVIDERS.values()}
+# A webhook path may serve a family of types (Meta's three share /webhooks/meta/): the first registered reads it,
+# and any channel of the family is accepted there (`serves`).
+BY_WEBHOOK_PATH: dict[str, type[ChannelProvider]] = {}
+for _cls in PROVIDERS.values():
+    BY_WEBHOOK_PATH.setdefault(_cls.webhook_path, _cls)
 ChannelType = Literal[tuple(PROVIDERS)]  # type: ignore[valid-type] - the API's enum, from the registry
+
+
+def serves(provider: ChannelProvider, kind: str) -> bool:
+    """Whether a channel of type `kind` takes its webhooks on this provider's path."""
+    cls = PROVIDERS.get(kind)
+    return cls is not None and cls.webhook_path == provider.webhook_path
 
 
 class UnknownChannelType(BadRequest):
@@ -34,7 +48,9 @@ class Providers:
 
     def __init__(self, settings) -> None:
         self._by_type: dict[str, ChannelProvider] = {k: cls.from_settings(settings) for k, cls in PROVIDERS.items()}
-        self.by_webhook_path: dict[str, ChannelProvider] = {p.webhook_path: p for p in self._by_type.values()}
+        self.by_webhook_path: dict[str, ChannelProvider] = {
+            path: self._by_type[cls.type] for path, cls in BY_WEBHOOK_PATH.items()
+        }
 
     def __getitem__(self, kind: str) -> ChannelProvider:
         provider = self._by_type.get(kind)

@@ -34,6 +34,7 @@ from services.channels.providers.base import (
     Incoming,
     Media,
     MediaError,
+    ProviderDefaults,
     SendError,
     SendResult,
     WebhookAnswer,
@@ -137,7 +138,7 @@ async def _close_bot(bot) -> None:
     await bot.session.close()
 
 
-class Telegram:
+class Telegram(ProviderDefaults):
     type = "telegram"
     webhook_path = "telegram"
     credentials = CredentialSchema(

@@ -23,6 +23,7 @@ from services.channels.providers.base import (
     Incoming,
     Media,
     MediaError,
+    ProviderDefaults,
     SendError,
     SendResult,
     WebhookAnswer,
@@ -160,7 +161,7 @@ async def _close_client(client) -> None:
     await client.http_client.close()
 
 
-class TwilioWhatsApp:
+class TwilioWhatsApp(ProviderDefaults):
     type = "whatsapp_twilio"
     webhook_path = "twilio"
     credentials = CredentialSchema(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import structlog
 
 from services.channels.providers.base import WebhookRequest
-from services.channels.providers.registry import PROVIDERS
+from services.channels.providers.registry import BY_WEBHOOK_PATH
 from services.channels.webhooks.intake import WebhookIntake
 from shared.asgi import ClientGone
 from shared.asgi import read_body as read_asgi_body
@@ -34,7 +34,7 @@ class _Route:
     path: str  # the template RequestContextMiddleware labels metrics and the access line with
 
 
-_ROUTES = {p.webhook_path: _Route(f"/webhooks/{p.webhook_path}/{{channel_id}}") for p in PROVIDERS.values()}
+_ROUTES = {p.webhook_path: _Route(f"/webhooks/{p.webhook_path}/{{channel_id}}") for p in BY_WEBHOOK_PATH.values()}
 
 
 async def read_body(scope, receive, limit: int) -> bytes:

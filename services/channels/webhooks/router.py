@@ -9,13 +9,12 @@ declarations here document them in OpenAPI and call the same `WebhookIntake`, so
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 
 from services.channels.providers.base import ChannelProvider, WebhookRequest
-from services.channels.providers.registry import PROVIDERS
+from services.channels.providers.registry import BY_WEBHOOK_PATH
 from services.channels.webhooks.asgi import read_body
 from services.channels.webhooks.intake import WebhookIntake
-from services.channels.webhooks.service import record_status
-from shared.db import SessionDep
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 _REFUSED = {
@@ -59,15 +58,32 @@ def _add_routes(cls: type[ChannelProvider]) -> None:
         responses=refused,
         name=f"{cls.webhook_path}_message",
     )
+    if cls.has_subscription_check:
+
+        async def subscription(channel_id: str, request: Request) -> PlainTextResponse:
+            provider = _provider(request, cls)
+            channel, _ = await _intake(request).channels.get(channel_id, provider)
+            params = {k: v for k, v in request.query_params.items() if k.startswith("hub.")}
+            return PlainTextResponse(provider.subscription(channel.credentials, params))
+
+        router.add_api_route(
+            f"/{cls.webhook_path}/{{channel_id}}",
+            subscription,
+            methods=["GET"],
+            summary=f"{cls.webhook_summary}: subscription check (hub.challenge)",
+            response_class=PlainTextResponse,
+            responses={403: {"description": "hub.mode or hub.verify_token wrong"}, 404: _REFUSED[404]},
+            name=f"{cls.webhook_path}_subscription",
+        )
     if not cls.has_status_callback:
         return
 
-    async def status(channel_id: str, request: Request, session: SessionDep) -> Response:
+    async def status(channel_id: str, request: Request) -> Response:
         provider = _provider(request, cls)
         parts = provider.read(await _webhook_request(channel_id, request))
-        channel = await _intake(request).authenticate(provider, channel_id, parts)
-        report = provider.delivery_report(parts)
-        await record_status(session, channel, report)
+        intake = _intake(request)
+        channel = await intake.authenticate(provider, channel_id, parts)
+        await intake.record_statuses(channel, [provider.delivery_report(parts)])
         return Response(status_code=204)
 
     router.add_api_route(
@@ -81,5 +97,5 @@ def _add_routes(cls: type[ChannelProvider]) -> None:
     )
 
 
-for _cls in PROVIDERS.values():
+for _cls in BY_WEBHOOK_PATH.values():  # one route per path (Meta's three types share theirs)
     _add_routes(_cls)

@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ContactChannel = Literal["api", "web", "telegram", "whatsapp_twilio"]
+from shared.events.channels import CHANNEL_TYPES
+
+ContactChannel = Literal[("api", "web", *CHANNEL_TYPES)]  # type: ignore[valid-type] - channels' types and ours
 
 
 class ContactCreate(BaseModel):

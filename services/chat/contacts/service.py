@@ -12,6 +12,7 @@ from services.chat.contacts.models import Contact
 from services.chat.contacts.repository import ContactRepository
 from services.chat.contacts.schemas import ContactCreate, ContactRead
 from shared.errors import Conflict
+from shared.events.channels import CHANNEL_TYPES
 from shared.pagination import Page, PageParams
 
 
@@ -21,7 +22,7 @@ class ContactService:
         self.repo = ContactRepository(session)
 
     async def create(self, tenant_id: uuid.UUID, data: ContactCreate) -> Contact:
-        if data.channel in ("telegram", "whatsapp_twilio") and not (data.channel_id and data.external_id):
+        if data.channel in CHANNEL_TYPES and not (data.channel_id and data.external_id):
             raise InvalidContact("a channel contact needs channel_id and external_id (where replies go)")
         if data.channel_id and data.external_id:
             existing = await self.repo.find_on_channel(tenant_id, data.channel_id, data.external_id)

@@ -28,7 +28,7 @@ from services.chat.threads.fast_repository import ChannelContact, FastMessageRep
 from services.chat.threads.repository import MessageRepository, ThreadRepository
 from shared.db import utcnow
 from shared.events import Envelope
-from shared.events.channels import InboundReceived
+from shared.events.channels import PHONE_CHANNEL_TYPES, InboundReceived
 from shared.events.handlers import AfterCommit
 from shared.events.search import MessageIndexed
 from shared.events.transcription import TranscriptionCompleted
@@ -156,7 +156,7 @@ class InboundHandler:
         key = NewContact(
             tenant_id=tenant_id, channel_id=channel_id, external_id=address, contact_id=uuid.uuid4(),
             name=p.sender_name[:200] if p.sender_name else None, channel_type=channel_type,
-            phone=address.removeprefix("whatsapp:") if channel_type == "whatsapp_twilio" else None,
+            phone="+" + address.removeprefix("whatsapp:").lstrip("+") if channel_type in PHONE_CHANNEL_TYPES else None,
             last_seen_at=p.received_at or now, now=now,
         )  # fmt: skip
         for _ in range(3):

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.chat.base import Outbox
 from services.chat.contacts.models import Contact
 from services.chat.threads.models import Message, Thread
+from shared.events.channels import CHANNEL_TYPES
 from shared.events.chat import OUTBOUND_REPLY, OUTBOUND_STREAM, OutboundReply
 from shared.events.outbox import OutboxEvent, emit, emit_many
 from shared.events.search import (
@@ -21,7 +22,7 @@ from shared.events.search import (
     MessagesRestored,
 )
 
-CHANNEL_KINDS = ("telegram", "whatsapp_twilio")
+CHANNEL_KINDS = CHANNEL_TYPES
 
 
 def is_channel_thread(thread: Thread) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from services.channels.providers.base import ChannelProvider
+from services.channels.providers.registry import serves
 from services.channels.webhooks.intake.pool import IntakeDatabase
 from services.channels.webhooks.intake.statements import SQL_CHANNEL
 from shared.crypto import SecretBox
@@ -54,7 +55,7 @@ class ChannelCache:
         if row is None:
             self._entries.pop(cid, None)
             return None
-        if row["type"] != provider.type:
+        if not serves(provider, row["type"]):
             return None
         creds = orjson.loads(self.box.decrypt(row["credentials_encrypted"]))
         settings = row["settings"]
@@ -87,6 +88,6 @@ class ChannelCache:
         recheckable = entry is not None and time.monotonic() - entry.fetched_at > self.recheck_seconds
         if entry is None:
             entry = await self._fetch(cid, provider)
-        if entry is None or entry.type != provider.type:
+        if entry is None or not serves(provider, entry.type):
             raise NotFound("unknown channel")
         return entry, recheckable

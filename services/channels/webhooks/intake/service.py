@@ -24,6 +24,7 @@ What a provider's request means (signature, payload, answer) is the provider's (
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
@@ -31,11 +32,17 @@ import orjson
 from prometheus_client import CollectorRegistry, Histogram
 
 from services.channels.base import Outbox
-from services.channels.providers.base import ChannelProvider, Incoming, WebhookAnswer, WebhookRequest
+from services.channels.providers.base import (
+    ChannelProvider,
+    DeliveryReport,
+    Incoming,
+    WebhookAnswer,
+    WebhookRequest,
+)
 from services.channels.webhooks.intake.batcher import MAX_QUEUED, InsertBatcher
 from services.channels.webhooks.intake.channel_cache import RECHECK_AFTER_SECONDS, CachedChannel, ChannelCache
 from services.channels.webhooks.intake.pool import IntakeDatabase
-from services.channels.webhooks.intake.statements import SQL_ACCEPT, InboundRow
+from services.channels.webhooks.intake.statements import SQL_ACCEPT, SQL_STATUSES, InboundRow
 from services.channels.webhooks.intake.wakeup import RelayWake
 from shared.crypto import SecretBox
 from shared.errors import Forbidden, ServiceUnavailable
@@ -104,7 +111,17 @@ class WebhookIntake:
         stored = []
         for msg in provider.messages(parts):  # a loop, not a comprehension: no coroutine of its own per request
             stored.append(await self.accept(provider, ch, msg, parts))
+        reports = provider.statuses(parts)
+        if reports:
+            await self.record_statuses(ch, reports)
         return provider.answer(stored)
+
+    async def record_statuses(self, ch: CachedChannel, reports: Sequence[DeliveryReport]) -> None:
+        """Delivery reports move this channel's deliveries forward: one statement for the whole batch."""
+        ids = [r.provider_message_id for r in reports]
+        statuses = [r.status[:20] for r in reports]
+        errors = [r.error for r in reports]
+        await self.db.run(lambda conn: conn.execute(SQL_STATUSES, ch.tenant_id, ch.id, ids, statuses, errors))
 
     # ---- storing ------------------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from services.channels.base import Outbox
 from services.channels.configs.models import Channel
+from services.channels.outbound.models import Delivery
 from services.channels.webhooks.models import InboundMessage
 from shared.events.channels import INBOUND_STREAM
 from shared.events.direct import DirectEvent
@@ -18,6 +19,7 @@ from shared.events.envelope import Envelope
 from shared.events.outbox import NOTIFY_CHANNEL
 
 _CHANNEL, _INBOUND, _OUTBOX = Channel.__table__.fullname, InboundMessage.__table__.fullname, Outbox.__table__.fullname
+_DELIVERY = Delivery.__table__.fullname
 _SCHEMA = Outbox.__table__.schema
 
 
@@ -146,3 +148,22 @@ SQL_CHANNEL = (
     f"SELECT id, tenant_id, type, assistant_id, settings, updated_at, credentials_encrypted "
     f"FROM {_CHANNEL} WHERE id = $1 AND deleted_at IS NULL"
 )
+
+# Delivery reports (Twilio's status callback, Meta's `statuses`), several at once: each delivery takes its furthest
+# status of the batch, and never moves back (a `delivered` arriving after `read`). A provider id is an exact element
+# of the comma-separated list: never LIKE, where a sid's `%` or `_` would match others.
+_PROGRESS = "ARRAY['queued','accepted','sending','sent','delivered','read','undelivered','failed']"
+SQL_STATUSES = f"""
+WITH report AS (
+    SELECT DISTINCT ON (d.id) d.id, r.status, r.error
+    FROM {_DELIVERY} d
+    JOIN unnest($3::text[], $4::text[], $5::text[]) AS r(provider_message_id, status, error)
+      ON r.provider_message_id = ANY(string_to_array(d.provider_message_ids, ','))
+    WHERE d.tenant_id = $1 AND d.channel_id = $2
+    ORDER BY d.id, array_position({_PROGRESS}, r.status) DESC NULLS LAST
+)
+UPDATE {_DELIVERY} d SET status = report.status, error = report.error, updated_at = now()
+FROM report
+WHERE d.id = report.id
+  AND coalesce(array_position({_PROGRESS}, report.status), 99) >= coalesce(array_position({_PROGRESS}, d.status), 0)
+"""
