@@ -18,7 +18,13 @@ SO_REUSEPORT socket: bench/replicas.py) and the channels and chat workers (`pyth
 No auth service runs: the chat worker gets CHAT_TENANT_SETTINGS_URL="" and AUTH_URL="", so it uses the platform
 defaults for tenant settings (no network call); the channel's own `buffer_enabled: false` turns the buffer off.
 
-`make bench-webhooks` or `python -m bench.webhooks [--levels 1:200,8:1000,32:2000,64:2000] [--api-workers 1,2]`.
+Meta mode (`--providers twilio,meta`): part 1 also sends signed WhatsApp Cloud API notifications
+(`X-Hub-Signature-256`, one text message each, a new wa_id each) to a whatsapp_cloud channel answered through a
+Graph API stand-in, level by level beside Twilio's (paired: the two alternate which goes first), and prints
+Meta's accepted/s over Twilio's for each level.
+
+`make bench-webhooks` or `python -m bench.webhooks [--levels 1:200,8:1000,32:2000,64:2000] [--api-workers 1,2]
+[--providers twilio,meta]`.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import itertools
 import os
 import signal
@@ -34,10 +42,12 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+import orjson
 import uvloop
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -55,6 +65,9 @@ TWILIO_SID = "AC" + "b" * 32
 TWILIO_TOKEN = "bench-twilio-auth-token"
 FROM_NUMBER = "whatsapp:+14155238886"
 LLM_KEY = "sk-bench"
+META_TOKEN = "EAAGbench" + "9" * 40
+META_APP_SECRET = "be" * 16
+META_PHONE_ID = "1065550099"
 SECRETS_KEY = "bench-secrets-key"
 _CLK = os.sysconf("SC_CLK_TCK")
 STALL_SECONDS = 20.0  # a drain that sees no progress this long has found what is lost
@@ -111,11 +124,15 @@ def cpu_split(before, after, wall: float, requests: int) -> str:
     for i, (a, b) in enumerate(zip(before[0], after[0], strict=True)):
         d = [y - x for x, y in zip(a, b, strict=True)]
         total = max(1, sum(d))
-        out.append(f"cpu{i} {100 * (total - d[3] - d[4]) / total:.0f}% (softirq {100 * d[6] / total:.0f}%, steal "
-                   f"{100 * d[7] / total:.0f}%)")
+        out.append(
+            f"cpu{i} {100 * (total - d[3] - d[4]) / total:.0f}% (softirq {100 * d[6] / total:.0f}%, steal "
+            f"{100 * d[7] / total:.0f}%)"
+        )
     n = max(1, requests)
-    out.append(f"{(after[1] - before[1]) / n:.1f} context switches and {(after[2] - before[2]) / n:.1f} IPIs per "
-               f"request ({(after[2] - before[2]) / wall:.0f} IPIs/s)")
+    out.append(
+        f"{(after[1] - before[1]) / n:.1f} context switches and {(after[2] - before[2]) / n:.1f} IPIs per "
+        f"request ({(after[2] - before[2]) / wall:.0f} IPIs/s)"
+    )
     return ", ".join(out)
 
 
@@ -152,6 +169,24 @@ def twilio_app():
 
     tw.app.router.routes.append(Route("/_bench/sends", sends, methods=["GET"]))
     return tw.app
+
+
+def meta_app():
+    """The tests' Graph API stand-in plus the same read-out route as twilio_app's."""
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tests.support.providers import MetaGraphStandIn
+
+    graph = MetaGraphStandIn({META_TOKEN})
+
+    async def sends(request):
+        since = int(request.query_params.get("since", "0"))
+        rows = [(c["body"].get("to"), c["at"]) for c in graph.calls[since:] if c["method"] == "messages"]
+        return JSONResponse({"next": len(graph.calls), "sends": rows})
+
+    graph.app.router.routes.insert(0, Route("/_bench/sends", sends, methods=["GET"]))
+    return graph.app
 
 
 # -- processes ---------------------------------------------------------------------------------------------------
@@ -224,6 +259,8 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
 
 
 class Signer:
+    prefix = "SM"  # of the provider message ids: the checker counts a level's messages by it
+
     def __init__(self, channel_id: str, api_port: int) -> None:
         self.path = f"/webhooks/twilio/{channel_id}"
         self.url = PUBLIC_BASE + self.path
@@ -257,6 +294,45 @@ class Signer:
             f"X-Twilio-Signature: {sig}\r\nUser-Agent: TwilioProxy/1.1\r\n\r\n"
         )
         return sid, sender, head.encode() + body
+
+
+class MetaSigner:
+    """Signed WhatsApp Cloud API notifications, one text message from a brand-new wa_id each."""
+
+    prefix = "wamid.B"
+
+    def __init__(self, channel_id: str, api_port: int) -> None:
+        self.head = f"POST /webhooks/meta/{channel_id} HTTP/1.1\r\nHost: {HOST}:{api_port}\r\n"
+
+    def request(self, tag: str) -> tuple[str, str, bytes]:
+        n = next(_SEQ)
+        wamid, sender = f"{self.prefix}{tag}{n:010d}", f"55{n:011d}"
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550100", "phone_number_id": META_PHONE_ID},
+            "contacts": [{"profile": {"name": f"Cliente {n}"}, "wa_id": sender}],
+            "messages": [
+                {
+                    "from": sender,
+                    "id": wamid,
+                    "timestamp": str(int(time.time())),
+                    "type": "text",
+                    "text": {"body": "Olá! Vocês entregam no centro hoje à noite?"},
+                }
+            ],
+        }
+        body = orjson.dumps(
+            {
+                "object": "whatsapp_business_account",
+                "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}],
+            }
+        )
+        sig = hmac.new(META_APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        head = (
+            f"{self.head}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"X-Hub-Signature-256: sha256={sig}\r\nUser-Agent: facebookexternalua\r\n\r\n"
+        )
+        return wamid, sender, head.encode() + body
 
 
 async def _exchange(reader, writer, raw: bytes) -> int:
@@ -305,10 +381,12 @@ async def fire(port: int, requests: list[tuple[str, str, bytes]], concurrency: i
 
 
 class Checker:
-    def __init__(self, db_url: str, tenant_id: uuid.UUID, channel_id: uuid.UUID, twilio_port: int) -> None:
+    def __init__(
+        self, db_url: str, tenant_id: uuid.UUID, channel_id: uuid.UUID, twilio_port: int, prefix: str = "SM"
+    ) -> None:
         self.engine = create_async_engine(db_url, pool_size=2)
-        self.tenant_id, self.channel_id = tenant_id, channel_id
-        self.twilio = f"http://{HOST}:{twilio_port}/_bench/sends"
+        self.tenant_id, self.channel_id, self.prefix = tenant_id, channel_id, prefix
+        self.twilio = f"http://{HOST}:{twilio_port}/_bench/sends"  # the provider stand-in's read-out
         self.sent_at: dict[str, float] = {}
         self.duplicate_sends = 0
         self._next = 0
@@ -344,7 +422,7 @@ class Checker:
                         "SELECT count(*) FROM channels.inbound_message WHERE channel_id = :c "
                         "AND provider_message_id LIKE :p"
                     ),
-                    {"c": self.channel_id, "p": f"SM{tag}%"},
+                    {"c": self.channel_id, "p": f"{self.prefix}{tag}%"},
                 )
             ).scalar_one()
             rows, distinct = (
@@ -355,7 +433,7 @@ class Checker:
                         "WHERE m.tenant_id = :t AND m.role = 'user' AND i.channel_id = :c "
                         "AND i.provider_message_id LIKE :p"
                     ),
-                    {"t": self.tenant_id, "c": self.channel_id, "p": f"SM{tag}%"},
+                    {"t": self.tenant_id, "c": self.channel_id, "p": f"{self.prefix}{tag}%"},
                 )
             ).one()
         return inbound, rows, distinct
@@ -438,8 +516,20 @@ class Checker:
 # -- the run ------------------------------------------------------------------------------------------------------
 
 
-async def setup_channel(db_url: str) -> tuple[uuid.UUID, uuid.UUID]:
-    """A tenant's whatsapp_twilio channel, created through ChannelService, buffer off for this channel."""
+_BENCH_CHANNELS = {
+    "twilio": (
+        "whatsapp_twilio",
+        {"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from_number": FROM_NUMBER},
+    ),
+    "meta": (
+        "whatsapp_cloud",
+        {"access_token": META_TOKEN, "app_secret": META_APP_SECRET, "phone_number_id": META_PHONE_ID},
+    ),
+}
+
+
+async def setup_channel(db_url: str, provider: str = "twilio") -> tuple[uuid.UUID, uuid.UUID]:
+    """A tenant's whatsapp_twilio (or whatsapp_cloud) channel, created through ChannelService, buffer off."""
     from services.channels.configs.schemas import ChannelCreate
     from services.channels.configs.service import ChannelService
     from shared.crypto import SecretBox
@@ -451,9 +541,9 @@ async def setup_channel(db_url: str) -> tuple[uuid.UUID, uuid.UUID]:
         channel = await ChannelService(session, SecretBox(SECRETS_KEY)).create(
             tenant_id,
             ChannelCreate(
-                type="whatsapp_twilio",
-                name="WhatsApp bench",
-                credentials={"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from_number": FROM_NUMBER},
+                type=_BENCH_CHANNELS[provider][0],
+                name=f"WhatsApp bench ({provider})",
+                credentials=_BENCH_CHANNELS[provider][1],
                 settings={"buffer_enabled": False},
             ),
         )
@@ -475,82 +565,108 @@ def stop_workers(procs: Procs) -> None:
     procs.stop("chat-worker")
 
 
-async def throughput(args, procs: Procs, env, checker: Checker, channel_id) -> list[dict]:
+@dataclass
+class Target:
+    """One provider's side of part 1: how its webhooks are signed, and the checker of its channel."""
+
+    name: str
+    signer: type
+    checker: Checker
+
+
+async def throughput(args, procs: Procs, env, targets: list[Target]) -> list[dict]:
+    """Each level for each provider on the same API processes; with two, they alternate which goes first (pairs)."""
     rows = []
     for workers in args.api_workers:
         port = free_port()
         api = procs.start(f"api-{workers}w", api_cmd(args, port, workers), env)
         wait_http(f"http://{HOST}:{port}/health", api)
-        signer = Signer(str(channel_id), port)
-        warm = [signer.request(f"W{workers}x") for _ in range(200)]  # imports, pools, first-use costs
-        accepted, *_ = await fire(port, warm, 8, 60)
-        await checker.drain(f"W{workers}x", len(accepted), [s for _, s, _ in warm], args.drain_timeout)
-        for c, count in args.levels:
-            tag = f"L{workers}w{c}c"
-            reqs = [signer.request(tag) for _ in range(count)]
-            load = os.getloadavg()[0]
-            cpu = cpu_seconds(api.pid)
-            per_proc = {p: cpu_seconds_one(p) for p in _tree(api.pid)}
-            others = {name: cpu_seconds(pid) for name, pid in cpu_pids(procs).items()}
-            pg_before = {pid: cpu_seconds_one(pid) for pids in (await checker.backends()).values() for pid in pids}
-            client = _self_cpu()
-            ticks = cpu_ticks()
-            waiters = {"api": api.pid, "load generator": os.getpid(), **procs.extra}  # extra: postgres, redis
-            waiters |= {n: p.pid for n, p in procs.running.items() if n.endswith("worker")}
-            queued = {name: run_delay(pid) for name, pid in waiters.items()}
-            spy = profile(args, procs, api.pid, f"{tag}")
-            sched = perf_sched(args, tag)
-            burners = idle_burners(args.idle_burners)
-            paused = [p.pid for n, p in procs.running.items() if n.endswith("worker")] if args.pause_workers else []
-            for pid in paused:
-                os.kill(pid, signal.SIGSTOP)
-            try:
-                accepted, lat, bad, wall = await fire(port, reqs, c, args.level_timeout)
-            finally:
-                for pid in paused:
-                    os.kill(pid, signal.SIGCONT)
-                for b in burners:
-                    b.kill()
-                    b.wait()
-                if sched is not None:
-                    sched.send_signal(signal.SIGINT)
-                    sched.wait(30)
-            cpu = cpu_seconds(api.pid) - cpu
-            per_proc = sorted(((cpu_seconds_one(p) - c) / wall for p, c in per_proc.items()), reverse=True)
-            split = cpu_split(ticks, cpu_ticks(), wall, len(lat))
-            others = {name: (cpu_seconds(pid) - others[name]) / wall for name, pid in cpu_pids(procs).items()}
-            for who, pids in (await checker.backends()).items():  # backends opened during the level count from 0
-                others[f"pg:{who}"] = sum(cpu_seconds_one(p) - pg_before.get(p, 0.0) for p in pids) / wall
-            others["load generator"] = (_self_cpu() - client) / wall
-            queued = {name: (run_delay(pid) - queued[name]) / wall for name, pid in waiters.items()}
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(30)
-            check = await checker.drain(tag, len(accepted), [s for _, s, _ in reqs], args.drain_timeout)
-            row = {
-                "api": workers,
-                "c": c,
-                "n": count,
-                "rate": len(accepted) / wall,
-                "p50": pct(lat, 0.5) * 1000,
-                "p99": pct(lat, 0.99) * 1000,
-                "max": max(lat) * 1000 if lat else float("nan"),
-                "bad": sum(bad.values()),
-                "bad_detail": bad,
-                "cpu_ms": cpu / max(1, len(lat)) * 1000,
-                "load": load,
-                "accepted": len(accepted),
-                "cores": others | {"api": cpu / wall},
-                "split": split,
-                "api_queued": queued["api"],
-                "api_procs": per_proc,
-                "queued": queued,
-                **check,
-            }
-            rows.append(row)
-            print_throughput([row], header=len(rows) == 1)
+        for target in targets:
+            signer = target.signer(str(target.checker.channel_id), port)
+            warm = [signer.request(f"W{workers}x") for _ in range(200)]  # imports, pools, first-use costs
+            accepted, *_ = await fire(port, warm, 8, 60)
+            await target.checker.drain(f"W{workers}x", len(accepted), [s for _, s, _ in warm], args.drain_timeout)
+        for i, (c, count) in enumerate(args.levels):
+            paired = {}
+            for target in targets if i % 2 == 0 else targets[::-1]:
+                signer = target.signer(str(target.checker.channel_id), port)
+                row = await measure(args, procs, api, signer, target.checker, port, workers, c, count)
+                row["provider"] = target.name
+                paired[target.name] = row
+                rows.append(row)
+                print_throughput([row], header=len(rows) == 1)
+            if len(paired) == 2:
+                ratio = paired["meta"]["rate"] / max(paired["twilio"]["rate"], 1e-9)
+                cpu = paired["meta"]["cpu_ms"] / max(paired["twilio"]["cpu_ms"], 1e-9)
+                print(f"          meta / twilio: accepted/s {ratio:.2f}, API CPU ms/req {cpu:.2f}", flush=True)
         procs.stop(f"api-{workers}w")
     return rows
+
+
+async def measure(args, procs: Procs, api, signer, checker: Checker, port: int, workers: int, c: int, count: int):
+    """One level: `count` webhooks over `c` connections, the CPU of everyone while sending, then the drain."""
+    tag = f"L{workers}w{c}c"
+    reqs = [signer.request(tag) for _ in range(count)]
+    load = os.getloadavg()[0]
+    cpu = cpu_seconds(api.pid)
+    per_proc = {p: cpu_seconds_one(p) for p in _tree(api.pid)}
+    others = {name: cpu_seconds(pid) for name, pid in cpu_pids(procs).items()}
+    pg_before = {pid: cpu_seconds_one(pid) for pids in (await checker.backends()).values() for pid in pids}
+    client = _self_cpu()
+    ticks = cpu_ticks()
+    waiters = {"api": api.pid, "load generator": os.getpid(), **procs.extra}  # extra: postgres, redis
+    waiters |= {n: p.pid for n, p in procs.running.items() if n.endswith("worker")}
+    queued = {name: run_delay(pid) for name, pid in waiters.items()}
+    spy = profile(args, procs, api.pid, f"{tag}")
+    sched = perf_sched(args, tag)
+    burners = idle_burners(args.idle_burners)
+    paused = [p.pid for n, p in procs.running.items() if n.endswith("worker")] if args.pause_workers else []
+    for pid in paused:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        accepted, lat, bad, wall = await fire(port, reqs, c, args.level_timeout)
+    finally:
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
+        for b in burners:
+            b.kill()
+            b.wait()
+        if sched is not None:
+            sched.send_signal(signal.SIGINT)
+            sched.wait(30)
+    cpu = cpu_seconds(api.pid) - cpu
+    per_proc = sorted(((cpu_seconds_one(p) - c) / wall for p, c in per_proc.items()), reverse=True)
+    split = cpu_split(ticks, cpu_ticks(), wall, len(lat))
+    others = {name: (cpu_seconds(pid) - others[name]) / wall for name, pid in cpu_pids(procs).items()}
+    for who, pids in (await checker.backends()).items():  # backends opened during the level count from 0
+        others[f"pg:{who}"] = sum(cpu_seconds_one(p) - pg_before.get(p, 0.0) for p in pids) / wall
+    others["load generator"] = (_self_cpu() - client) / wall
+    queued = {name: (run_delay(pid) - queued[name]) / wall for name, pid in waiters.items()}
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
+    check = await checker.drain(tag, len(accepted), [s for _, s, _ in reqs], args.drain_timeout)
+    row = {
+        "api": workers,
+        "c": c,
+        "n": count,
+        "rate": len(accepted) / wall,
+        "p50": pct(lat, 0.5) * 1000,
+        "p99": pct(lat, 0.99) * 1000,
+        "max": max(lat) * 1000 if lat else float("nan"),
+        "bad": sum(bad.values()),
+        "bad_detail": bad,
+        "cpu_ms": cpu / max(1, len(lat)) * 1000,
+        "load": load,
+        "accepted": len(accepted),
+        "cores": others | {"api": cpu / wall},
+        "split": split,
+        "api_queued": queued["api"],
+        "api_procs": per_proc,
+        "queued": queued,
+        **check,
+    }
+    return row
 
 
 def run_delay(pid: int) -> float:
@@ -664,24 +780,33 @@ def wake_probe(rounds: int = 3000) -> str:
 def print_throughput(rows: list[dict], header: bool = True) -> None:
     if header:
         print(
-            f"{'api procs':>9} {'conc':>4} {'sent':>5} {'accepted/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+            f"{'provider':>8} {'api procs':>9} {'conc':>4} {'sent':>5} {'accepted/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
+            f"{'max ms':>7} "
             f"{'non-2xx':>7} {'API CPU ms/req':>14} {'load1':>5} | {'stored':>6} {'in chat':>7} {'lost':>4} "
             f"{'dup':>3} {'answered':>8} {'drain s':>7}"
         )
     for r in rows:
         print(
-            f"{r['api']:>9} {r['c']:>4} {r['n']:>5} {r['rate']:>10.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
+            f"{r.get('provider', 'twilio'):>8} {r['api']:>9} {r['c']:>4} {r['n']:>5} {r['rate']:>10.0f} "
+            f"{r['p50']:>7.1f} {r['p99']:>7.1f} "
             f"{r['max']:>7.1f} {r['bad']:>7} {r['cpu_ms']:>14.2f} {r['load']:>5.1f} | {r['stored']:>6} "
             f"{r['in_chat']:>7} {r['lost']!s:>4} {r['dup']:>3} {r['answered']:>8} {r['drain_s']:>7.1f}"
             + (f"  non-2xx: {r['bad_detail']}" if r["bad"] else ""),
             flush=True,
         )
-        print("          cores busy while sending: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cores"].items())
-              + (" (per process: " + " / ".join(f"{v:.2f}" for v in r["api_procs"]) + ")" if "api_procs" in r else ""))
+        print(
+            "          cores busy while sending: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in r["cores"].items())
+            + (" (per process: " + " / ".join(f"{v:.2f}" for v in r["api_procs"]) + ")" if "api_procs" in r else "")
+        )
         if "split" in r:
             print(f"          per CPU while sending: {r['split']}")
-        print(f"          API runnable but waiting for a core: {r['api_queued'] * 1000:.0f} ms per second"
-              + " (" + ", ".join(f"{k} {v * 1000:.0f}" for k, v in r.get("queued", {}).items() if k != "api") + ")")
+        print(
+            f"          API runnable but waiting for a core: {r['api_queued'] * 1000:.0f} ms per second"
+            + " ("
+            + ", ".join(f"{k} {v * 1000:.0f}" for k, v in r.get("queued", {}).items() if k != "api")
+            + ")"
+        )
 
 
 async def send_latency(args, procs: Procs, env, checker: Checker, channel_id) -> list[dict]:
@@ -757,7 +882,9 @@ def print_send(rows: list[dict], header: bool = True) -> None:
         )
 
 
-def stack_env(db_url: str, redis_url: str, jwks_json: str, log_level: str, llm_port: int, tw_port: int) -> dict:
+def stack_env(
+    db_url: str, redis_url: str, jwks_json: str, log_level: str, llm_port: int, tw_port: int, meta_port: int
+) -> dict:
     """Every process's environment: the embedded servers, the stand-ins, no auth service (platform defaults)."""
     return os.environ | {
         "DATABASE_URL": db_url,
@@ -768,6 +895,7 @@ def stack_env(db_url: str, redis_url: str, jwks_json: str, log_level: str, llm_p
         "LOG_LEVEL": log_level,
         "CHANNELS_PUBLIC_BASE_URL": PUBLIC_BASE,
         "CHANNELS_TWILIO_API_URL": f"http://{HOST}:{tw_port}",
+        "CHANNELS_META_GRAPH_URL": f"http://{HOST}:{meta_port}",
         "CHAT_LLM_BASE_URL": f"http://{HOST}:{llm_port}/v1",
         "CHAT_LLM_API_KEY": LLM_KEY,
         "CHAT_LLM_MODEL": "stand-in-model",
@@ -781,8 +909,9 @@ async def run(args, db_url: str, redis_url: str, logdir: Path, servers: dict[str
 
     procs = Procs(logdir)
     procs.extra = servers
-    llm_port, tw_port = free_port(), free_port()
-    env = stack_env(db_url, redis_url, TestKeys.generate().jwks_json, args.log_level, llm_port, tw_port)
+    llm_port, tw_port, meta_port = free_port(), free_port(), free_port()
+    keys = TestKeys.generate().jwks_json
+    env = stack_env(db_url, redis_url, keys, args.log_level, llm_port, tw_port, meta_port)
     try:
         llm = procs.start("llm", uvicorn_cmd("bench.webhooks:llm_app", llm_port, factory=True), env)
         tw = procs.start("twilio", uvicorn_cmd("bench.webhooks:twilio_app", tw_port, factory=True), env)
@@ -790,6 +919,15 @@ async def run(args, db_url: str, redis_url: str, logdir: Path, servers: dict[str
         wait_http(f"http://{HOST}:{tw_port}/_bench/sends", tw)
         tenant_id, channel_id = await setup_channel(db_url)
         checker = Checker(db_url, tenant_id, channel_id, tw_port)
+        targets = [Target("twilio", Signer, checker)]
+        if "meta" in args.providers:
+            graph = procs.start("meta", uvicorn_cmd("bench.webhooks:meta_app", meta_port, factory=True), env)
+            wait_http(f"http://{HOST}:{meta_port}/_bench/sends", graph)
+            meta_tenant, meta_channel = await setup_channel(db_url, "meta")
+            meta_checker = Checker(db_url, meta_tenant, meta_channel, meta_port, MetaSigner.prefix)
+            targets.append(Target("meta", MetaSigner, meta_checker))
+        if "twilio" not in args.providers:
+            targets = targets[1:]
         print(f"{os.cpu_count()} cores, load average {os.getloadavg()}, LOG_LEVEL={args.log_level}, "
               f"fsync={'off' if os.environ.get('PG_FAST') else 'on'}", flush=True)  # fmt: skip
         print(f"wake-up round trip between two processes: {wake_probe()}; guest halt polling {halt_poll()}", flush=True)
@@ -802,14 +940,18 @@ async def run(args, db_url: str, redis_url: str, logdir: Path, servers: dict[str
                 if args.worker_nice
                 else "workers running"
             )
-            print(f"\n1. signed Twilio webhooks (relay {args.throughput_relay_ms} ms, {mode})", flush=True)
-            await throughput(args, procs, env, checker, channel_id)
+            names = " and ".join(t.name for t in targets)
+            print(f"\n1. signed webhooks: {names} (relay {args.throughput_relay_ms} ms, {mode})", flush=True)
+            await throughput(args, procs, env, targets)
         if args.relay_ms:
             print(f"\n2. webhook -> Messages.create at the Twilio stand-in ({args.send_gap * 1000:.0f} ms apart)")
             await send_latency(args, procs, env, checker, channel_id)
-        print(f"\nduplicate sends at the Twilio stand-in over the whole run: {checker.duplicate_sends}")
+        for target in targets:
+            print(f"\nduplicate sends at the {target.name} stand-in over the run: {target.checker.duplicate_sends}")
         print(f"load average at the end: {os.getloadavg()}")
         await checker.engine.dispose()
+        for target in targets:
+            await target.checker.engine.dispose()
     finally:
         procs.stop_all()
 
@@ -827,6 +969,10 @@ def main() -> None:
     parser.add_argument("--levels", type=_levels, default=_levels("1:300,8:1500,32:2000,64:2000"),
                         help="concurrency:count pairs ('' skips part 1)")  # fmt: skip
     parser.add_argument("--api-workers", type=_ints, default=[1, 2], help="API processes to try (see --api-spread)")
+    parser.add_argument(
+        "--providers", type=lambda v: [p for p in v.split(",") if p], default=["twilio"],
+        help="part 1's providers: twilio, meta, or twilio,meta (paired, with the ratio per level)",
+    )  # fmt: skip
     parser.add_argument("--throughput-relay-ms", type=int, default=200, help="EVENTS_RELAY_INTERVAL_MS for part 1")
     parser.add_argument("--relay-ms", type=_ints, default=[200, 20], help="relay intervals for part 2 ('' skips)")
     parser.add_argument("--send-count", type=int, default=200, help="messages per relay interval in part 2")

@@ -25,6 +25,7 @@ def test_every_stream_and_type_is_defined_once_and_versioned():
     assert streams == {
         "channels.inbound.v1", "chat.outbound.v1", "transcription.requested.v1", "transcription.completed.v1",
         "search.index.v1", "tenants.changed.v1", "auth.keys.v1", "ops.logs", "channels.media.v1",
+        "channels.delivery_failed.v1",
     }  # fmt: skip
     types = _all(EventType)
     assert len({str(t) for t in types}) == len({id(t) for t in types})  # no type name on two contracts
