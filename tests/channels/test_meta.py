@@ -15,11 +15,13 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from shared.events.chat import OUTBOUND_STREAM
-from tests.support.platform import LLM_KEY, Platform, platform, wav_bytes
+from tests.support.images import image_bytes
+from tests.support.platform import LLM_KEY, META_TOKEN, Platform, platform, wav_bytes
 from tests.support.plugin import truncate_all, wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 PHONE_ID = "1065550001"
+PHOTO = image_bytes("PNG", size=(6, 4), color=(20, 120, 220))
 
 
 class MetaStack:
@@ -185,20 +187,24 @@ async def test_a_voice_note_is_answered_from_its_transcript(meta):
     assert "pizza with mushrooms" in meta.sends(sender)[0]["body"]["text"]["body"]
 
 
-async def test_an_image_is_stored_as_media_with_its_placeholder(meta):
+async def test_an_image_is_stored_as_an_attachment(meta):
     ch, sender = meta.ch["whatsapp_cloud"], "5511900000050"
-    image = {"from": sender, "id": "wamid.IMG", "type": "image", "image": {"id": "IMG1", "mime_type": "image/jpeg"}}
+    meta.p.meta.media["IMG1"] = (PHOTO, "image/png")
+    image = {"from": sender, "id": "wamid.IMG", "type": "image", "image": {"id": "IMG1", "mime_type": "image/png"}}
     r = await meta.p.meta_webhook(ch, wa_note(image, sender=sender))
     assert r.status_code == 200
-    rows = await meta.rows(
-        "SELECT kind, text, media FROM channels.inbound_message WHERE provider_message_id = 'wamid.IMG'"
+    await wait_for(lambda: meta.sends(sender), timeout=60)  # answered once the photo is stored
+    fetched = [c for c in meta.p.meta.calls if c.get("media_id") == "IMG1"]
+    assert [(c["method"], c["token"]) for c in fetched] == [("media", META_TOKEN), ("download", META_TOKEN)]
+    [(thread_id,)] = await meta.rows(
+        "SELECT t.id FROM chat.thread t JOIN chat.contact c ON c.id = t.contact_id WHERE c.external_id = :s", s=sender
     )
-    kind, text, media = rows[0]
-    assert (kind, text) == ("media", "[image]")
-    assert (media if isinstance(media, list) else orjson.loads(media)) == [
-        {"media_id": "IMG1", "content_type": "image/jpeg", "kind": "image"}
-    ]
-    await wait_for(lambda: meta.sends(sender), timeout=30)  # answered like any message
+    headers = meta.owner.headers
+    msgs = (await meta.p.gw.get(f"/api/v1/threads/{thread_id}/messages", headers=headers)).json()["items"]
+    [photo] = [m for m in msgs if m["attachments"]]
+    assert photo["content"] == "[image]" and photo["attachments"][0]["size"] == len(PHOTO)
+    got = await meta.p.gw.get(photo["attachments"][0]["url"], headers=headers)
+    assert got.status_code == 200 and got.content == PHOTO and got.headers["content-type"] == "image/png"
 
 
 async def test_status_updates_move_the_delivery(meta):
@@ -262,8 +268,6 @@ async def test_an_invalid_token_fails_the_delivery_to_the_dlq(meta):
         await meta.p.meta_webhook(ch, wa_note(wa_text("wamid.TOK", "token test", sender), sender=sender))
         await wait_for(lambda: _status_is(meta, sender, "failed"), timeout=30)
     finally:
-        from tests.support.platform import META_TOKEN
-
         meta.p.meta.tokens.add(META_TOKEN)
     status, error, _ = await meta.delivery(sender)
     assert "access token" in error and len(meta.sends(sender)) == 1  # not retried

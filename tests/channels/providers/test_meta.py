@@ -80,8 +80,8 @@ def test_every_message_of_a_batch_with_placeholders_never_dropped():
     assert [(m.provider_message_id, m.kind, m.text) for m in got] == [
         ("wamid.t", "text", "quero pizza"),
         ("wamid.a", "audio", None),
-        ("wamid.i", "media", "esta"),
-        ("wamid.s", "media", "[sticker]"),
+        ("wamid.i", "image", "esta"),
+        ("wamid.s", "image", "[sticker]"),
         ("wamid.r", "text", "[reaction 👍]"),
         ("wamid.u", "text", "[unsupported message type: unsupported]"),
         ("wamid.l", "text", "[location]"),
@@ -113,6 +113,20 @@ def test_instagram_and_messenger_events_echoes_skipped():
                         },
                     },
                     {"sender": {"id": "IGSID1"}, "message": {"mid": "m_3", "is_unsupported": True}},
+                    {
+                        "sender": {"id": "IGSID1"},
+                        "message": {
+                            "mid": "m_4",
+                            "attachments": [
+                                {"type": "image", "payload": {"url": "https://scontent.cdninstagram.com/i.jpg"}},
+                                {"type": "video", "payload": {"url": "https://lookaside.fbsbx.com/v"}},
+                            ],
+                        },
+                    },
+                    {
+                        "sender": {"id": "IGSID1"},
+                        "message": {"mid": "m_5", "attachments": [{"type": "video", "payload": {"url": "https://x"}}]},
+                    },
                     {"sender": {"id": "IGSID1"}, "timestamp": 7, "reaction": {"mid": "m_1", "emoji": "❤"}},
                     {"sender": {"id": "IGSID1"}, "read": {"mid": "m_OUT1"}},
                 ],
@@ -125,9 +139,12 @@ def test_instagram_and_messenger_events_echoes_skipped():
         ("m_1", "text", "oi"),
         ("m_2", "audio", None),
         ("m_3", "text", "[unsupported message]"),
+        ("m_4", "image", None),
+        ("m_5", "media", "[video]"),
         ("reaction:m_1:IGSID1:7", "text", "[reaction ❤]"),
     ]
     assert got[1].media[0]["url"] == "https://lookaside.fbsbx.com/a"
+    assert [m["kind"] for m in got[3].media] == ["image"]  # the image goes to chat; the video is not fetched
 
 
 def test_statuses_are_delivery_reports_and_malformed_bodies_are_refused():

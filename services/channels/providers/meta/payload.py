@@ -2,7 +2,9 @@
 models, read into `Incoming` messages and `DeliveryReport`s: no I/O, on the webhook hot path.
 
 Only the fields we use are declared; everything else Meta sends is ignored. Every customer message becomes an
-`Incoming`: a type we do not handle is stored with a placeholder text saying what it was, never dropped.
+`Incoming`: a type we do not handle is stored with a placeholder text saying what it was, never dropped. Images
+(and WhatsApp stickers, which are WebP images) are `image` messages whose items the media group fetches and chat
+stores as attachments (docs/attachments.md).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ PLACEHOLDERS = {
     "contacts": "[contact card]",
     "audio": "[voice note]",
 }
+
+
+_ATTACHMENT_TYPES = {"audio": "audio/mp4", "image": "image/jpeg"}  # routing hints only: the bytes decide later
 
 
 class _Model(BaseModel):
@@ -189,10 +194,9 @@ def whatsapp_incoming(msg: WaMessage, names: dict[str, str]) -> Incoming:
     if msg.type == "audio" and msg.audio is not None:
         return Incoming(kind="audio", media=[_media_item(msg.audio, "audio")], **base)
     if msg.type == "image" and msg.image is not None:
-        text = msg.image.caption or PLACEHOLDERS["image"]
-        return Incoming(kind="media", text=text, media=[_media_item(msg.image, "image")], **base)
+        return Incoming(kind="image", text=msg.image.caption or None, media=[_media_item(msg.image, "image")], **base)
     if msg.type == "sticker" and msg.sticker is not None:
-        return Incoming(kind="media", text=PLACEHOLDERS["sticker"], media=[_media_item(msg.sticker, "sticker")], **base)
+        return Incoming(kind="image", text=PLACEHOLDERS["sticker"], media=[_media_item(msg.sticker, "sticker")], **base)
     if msg.type == "reaction" and msg.reaction is not None:
         emoji = msg.reaction.emoji
         return Incoming(kind="text", text=f"[reaction {emoji}]" if emoji else "[reaction removed]", **base)
@@ -215,12 +219,16 @@ def messaging_incoming(event: Messaging) -> Incoming | None:
             return None
         base["provider_message_id"] = message.mid
         media = [
-            {"url": a.payload.url, "kind": a.type, "content_type": "audio/mp4" if a.type == "audio" else ""}
+            {"url": a.payload.url, "kind": a.type, "content_type": _ATTACHMENT_TYPES.get(a.type, "")}
             for a in message.attachments[:10]
             if a.payload is not None and a.payload.url
         ]
-        if any(m["kind"] == "audio" for m in media):
-            return Incoming(kind="audio", text=message.text, media=media, **base)
+        audio = [m for m in media if m["kind"] == "audio"]
+        if audio:
+            return Incoming(kind="audio", text=message.text, media=audio, **base)
+        images = [m for m in media if m["kind"] == "image"]
+        if images:
+            return Incoming(kind="image", text=message.text or None, media=images, **base)
         if message.text:
             return Incoming(kind="media" if media else "text", text=message.text, media=media, **base)
         if media:
