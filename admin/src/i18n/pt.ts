@@ -1,5 +1,18 @@
 // pt-BR translations, keyed by the English text (src/i18n/i18n.test.ts fails when one is missing).
 export const pt: Record<string, string> = {
+  "Access token": "Token de acesso",
+  "App secret": "Chave secreta do app",
+  "Phone number ID": "ID do número de telefone",
+  "Page ID": "ID da página",
+  "Verify token": "Token de verificação",
+  "Paste the webhook URL and the verify token into the webhook settings of your Meta app.": "Cole a URL do webhook e o token de verificação nas configurações de webhook do seu app da Meta.",
+  "Edit": "Editar",
+  "Edit channel": "Editar canal",
+  "Cancel": "Cancelar",
+  "Leave blank to keep the current value.": "Deixe em branco para manter o valor atual.",
+  "Template name": "Nome do modelo",
+  "Template language": "Idioma do modelo",
+  "Sent instead of a reply outside WhatsApp's 24-hour window.": "Enviado no lugar da resposta fora da janela de 24 horas do WhatsApp.",
   "AI answers": "Respostas da IA",
   "AI answers need human approval": "Respostas da IA precisam de aprovação humana",
   "AI off (human takeover)": "IA desligada (atendimento humano)",

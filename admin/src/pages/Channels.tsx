@@ -3,8 +3,8 @@ import { api, unwrap } from "../api/client";
 import { useSession } from "../auth/session";
 import { ActionButton, CopyButton, ErrorBox, Field, Show, useLoad } from "../components/ui";
 import { useI18n } from "../i18n";
-
-type Kind = "telegram" | "whatsapp_twilio";
+import { ChannelEditor } from "./ChannelEdit";
+import { CHANNEL_KINDS, type ChannelKind as Kind, credentialFields, isMeta, isSecretField, kindLabel } from "./channelTypes";
 
 export function ChannelsPage() {
   const { t, fmtDate } = useI18n();
@@ -16,14 +16,7 @@ export function ChannelsPage() {
   const [assistantId, setAssistantId] = useState("");
   const [creds, setCreds] = useState<Record<string, string>>({});
   const [error, setError] = useState<unknown>(null);
-  const fields: [string, string][] =
-    kind === "telegram"
-      ? [["bot_token", t("Bot token")]]
-      : [
-          ["account_sid", t("Account SID")],
-          ["auth_token", t("Auth token")],
-          ["from_number", t("From number (whatsapp:+55…)")],
-        ];
+  const fields = credentialFields(kind, t);
   return (
     <section>
       <div className="page-head">
@@ -52,8 +45,9 @@ export function ChannelsPage() {
           <h3>{t("New channel")}</h3>
           <Field label={t("Type")}>
             <select value={kind} onChange={(e) => { setKind(e.target.value as Kind); setCreds({}); }}>
-              <option value="telegram">Telegram</option>
-              <option value="whatsapp_twilio">WhatsApp (Twilio)</option>
+              {CHANNEL_KINDS.map((k) => (
+                <option key={k.value} value={k.value}>{k.label}</option>
+              ))}
             </select>
           </Field>
           <Field label={t("Name")}>
@@ -71,7 +65,7 @@ export function ChannelsPage() {
             <Field key={key} label={label}>
               <input
                 required
-                type={key.includes("token") ? "password" : "text"}
+                type={isSecretField(key) ? "password" : "text"}
                 autoComplete="off"
                 value={creds[key] ?? ""}
                 onChange={(e) => setCreds({ ...creds, [key]: e.target.value })}
@@ -89,12 +83,21 @@ export function ChannelsPage() {
               <li key={c.id} className="card" data-channel={c.id}>
                 <div className="row">
                   <strong>{c.name}</strong>
-                  <span className="badge">{c.type === "telegram" ? "Telegram" : "WhatsApp"}</span>
+                  <span className="badge">{kindLabel(c.type)}</span>
                 </div>
                 <div className="secret-row">
                   <span className="muted">{t("Webhook URL")}:</span> <code className="wrap">{c.webhook_url}</code>
                   <CopyButton text={c.webhook_url} />
                 </div>
+                {c.verify_token && (
+                  <div className="secret-row">
+                    <span className="muted">{t("Verify token")}:</span> <code className="wrap">{c.verify_token}</code>
+                    <CopyButton text={c.verify_token} />
+                  </div>
+                )}
+                {isMeta(c.type) && (
+                  <p className="muted">{t("Paste the webhook URL and the verify token into the webhook settings of your Meta app.")}</p>
+                )}
                 {c.type === "telegram" && (
                   <p className="muted">
                     {c.webhook_registered_at
@@ -118,6 +121,7 @@ export function ChannelsPage() {
                         {t("Set Telegram webhook")}
                       </ActionButton>
                     )}
+                    <ChannelEditor channel={c} onSaved={channels.reload} />
                     <ActionButton
                       className="danger small"
                       confirm={t("Delete this channel?")}
