@@ -1120,6 +1120,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhooks/meta/{channel_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Meta (WhatsApp Cloud API, Instagram, Messenger) webhook: subscription check (hub.challenge) */
+        get: operations["webhooks-meta_subscription"];
+        put?: never;
+        /** Meta (WhatsApp Cloud API, Instagram, Messenger) webhook */
+        post: operations["webhooks-meta_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/webhooks/telegram/{channel_id}": {
         parameters: {
             query?: never;
@@ -1769,7 +1787,7 @@ export interface components {
              * Type
              * @enum {string}
              */
-            type: "telegram" | "whatsapp_twilio";
+            type: "telegram" | "whatsapp_twilio" | "whatsapp_cloud" | "instagram" | "messenger";
             /** Name */
             name: string;
             /** Assistant Id */
@@ -1791,7 +1809,7 @@ export interface components {
              * Type
              * @enum {string}
              */
-            type: "telegram" | "whatsapp_twilio";
+            type: "telegram" | "whatsapp_twilio" | "whatsapp_cloud" | "instagram" | "messenger";
             /** Name */
             name: string;
             /** Assistant Id */
@@ -1806,6 +1824,8 @@ export interface components {
             };
             /** Webhook Url */
             webhook_url: string;
+            /** Verify Token */
+            verify_token?: string | null;
             /** Webhook Registered At */
             webhook_registered_at: string | null;
             /**
@@ -1832,6 +1852,7 @@ export interface components {
             buffer_max_wait_seconds?: number | null;
             /** Split Replies */
             split_replies?: boolean | null;
+            template?: components["schemas"]["MessageTemplate"] | null;
         };
         /** ChannelUpdate */
         ChannelUpdate: {
@@ -1851,6 +1872,19 @@ export interface components {
             is_set: boolean;
             /** Last4 */
             last4?: string | null;
+        };
+        /**
+         * MessageTemplate
+         * @description An approved WhatsApp message template, sent instead of a reply Meta refuses outside the 24-hour window.
+         */
+        MessageTemplate: {
+            /** Name */
+            name: string;
+            /**
+             * Language
+             * @default en_US
+             */
+            language: string;
         };
         /** Page[ChannelRead] */
         Page_ChannelRead_: {
@@ -2137,7 +2171,7 @@ export interface components {
              * @default api
              * @enum {string}
              */
-            channel: "api" | "web" | "telegram" | "whatsapp_twilio";
+            channel: "api" | "web" | "telegram" | "whatsapp_twilio" | "whatsapp_cloud" | "instagram" | "messenger";
             /** Channel Id */
             channel_id?: string | null;
             /** External Id */
@@ -9505,6 +9539,156 @@ export interface operations {
             };
             /** @description Rate limited; see Retry-After and RateLimit-* */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "webhooks-meta_subscription": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description Malformed request (a '.' or '..' path segment) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description hub.mode or hub.verify_token wrong */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such channel of this type */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "webhooks-meta_message": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body, or a required field is missing */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signature or secret token missing or wrong */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such channel of this type */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large (CHANNELS_WEBHOOK_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Text Postgres cannot store (a NUL character) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; the provider retries */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
