@@ -6,9 +6,8 @@ export const pt: Record<string, string> = {
   "Page ID": "ID da página",
   "Verify token": "Token de verificação",
   "Paste the webhook URL and the verify token into the webhook settings of your Meta app.": "Cole a URL do webhook e o token de verificação nas configurações de webhook do seu app da Meta.",
-  "Edit": "Editar",
+  // Meta channels (src/pages/Channels.tsx, ChannelEdit.tsx)
   "Edit channel": "Editar canal",
-  "Cancel": "Cancelar",
   "Leave blank to keep the current value.": "Deixe em branco para manter o valor atual.",
   "Template name": "Nome do modelo",
   "Template language": "Idioma do modelo",
