@@ -166,7 +166,7 @@ class ToolLoop:
             log.warning("tool_call_crashed", tool=name, error=type(exc).__name__)
             outcome = CallOutcome("error", "the tool failed")
         if scope is not None:
-            await self.records.finish(scope, record, outcome)
+            await self.records.finish(scope, record.key, outcome)
         return outcome
 
     def _client_calls(self, calls: list[dict[str, Any]]) -> bool:

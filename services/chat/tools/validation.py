@@ -3,6 +3,7 @@ before any call."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -50,11 +51,17 @@ def schema_problem(schema: dict[str, Any]) -> str | None:
     return None
 
 
+@lru_cache(maxsize=512)
+def _validator(schema_json: bytes) -> Draft202012Validator:
+    return Draft202012Validator(orjson.loads(schema_json))
+
+
 def arguments_problem(schema: dict[str, Any], arguments: Any) -> str | None:
     """Why the model's arguments do not fit the tool's schema (None: they do)."""
     if not isinstance(arguments, dict):
         return "arguments must be a JSON object"
-    error = next(iter(Draft202012Validator(schema).iter_errors(arguments)), None)
+    validator = _validator(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
+    error = next(iter(validator.iter_errors(arguments)), None)
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(root)"
