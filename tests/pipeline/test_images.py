@@ -26,10 +26,11 @@ async def test_telegram_and_twilio_photos_reach_vision_and_blind_assistants(pipe
     assert r.status_code == 200 and r.json()["vision"] is True
     tg = await p.tenant_channel("telegram")
     tw = await p.tenant_channel("whatsapp_twilio")
-    p.tg.files.update({"THUMB": THUMB, "PHOTO": PHOTO, "TEXT": b"plain text, not an image"})
+    big = b"\xff\xd8\xff" + bytes(range(256)) * 12  # over CHANNELS_IMAGE_MAX_BYTES below
+    p.tg.files.update({"THUMB": THUMB, "PHOTO": PHOTO, "TEXT": b"plain text, not an image", "BIG": big})
     p.tw.media["IMG1"] = (WA_IMAGE, "image/png")
     p.start_worker("chat")
-    p.start_worker("channels")
+    p.start_worker("channels", image_max_bytes=2048)
 
     # A burst with words and a photo (largest size taken): one answer, which saw both and the photo's very bytes.
     assert (await p.telegram(tg, 500, "oi, chegou assim")).status_code == 200
@@ -48,8 +49,8 @@ async def test_telegram_and_twilio_photos_reach_vision_and_blind_assistants(pipe
     assert got.status_code == 200 and got.content == PHOTO and got.headers["content-type"] == "image/jpeg"
     assert got.headers["x-content-type-options"] == "nosniff"
 
-    # A file that is not an image (declared image/png) and a photo Telegram cannot find: "[image unavailable]",
-    # and the burst still gets its one answer.
+    # A file that is not an image (declared image/png), a photo Telegram cannot find and one over the size cap:
+    # "[image unavailable]", and the burst still gets its one answer.
     doc = p.telegram_update(502, "")
     del doc["message"]["text"]
     doc["message"]["document"] = {"file_id": "TEXT", "file_unique_id": "t", "mime_type": "image/png"}
@@ -58,9 +59,12 @@ async def test_telegram_and_twilio_photos_reach_vision_and_blind_assistants(pipe
     )
     assert r.status_code == 200
     assert (await p.telegram_photo(tg, 503, ["GONE"])).status_code == 200
+    assert (await p.telegram_photo(tg, 504, ["BIG"], caption="e essa grande")).status_code == 200
     await _answered(p, 2)
     assert [i.data for i in p.llm.images(1)] == [PHOTO]  # only the earlier photo: the new ones never arrived
-    assert p.user_texts(p.llm.requests[1])[-2:] == ["[image unavailable]", "[image unavailable]"]
+    assert p.user_texts(p.llm.requests[1])[-3:] == [
+        "[image unavailable]", "[image unavailable]", "e essa grande\n[image unavailable]"
+    ]  # fmt: skip
 
     # WhatsApp through Twilio to a blind assistant: "[image]" and the caption, no image input; fetched with the
     # channel's credentials from Twilio's host.
