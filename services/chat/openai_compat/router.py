@@ -7,6 +7,7 @@ from fastapi.responses import StreamingResponse
 
 from services.chat.assistants.repository import AssistantRepository
 from services.chat.assistants.service import AssistantService
+from services.chat.attachments.errors import ATTACHMENT_REFUSALS
 from services.chat.openai_compat.schemas import CompletionRequest
 from services.chat.openai_compat.service import CompletionService
 from services.chat.runtime import RuntimeDep
@@ -40,7 +41,7 @@ async def list_models(session: SessionDep, tenant_id: TenantIdDep) -> dict:
 @router.post(
     "/chat/completions",
     dependencies=[WriteScope],
-    responses={404: {"description": "`model` is no assistant of this tenant"}},
+    responses={404: {"description": "`model` is no assistant of this tenant"}, **ATTACHMENT_REFUSALS},
 )
 async def chat_completions(req: CompletionRequest, tenant_id: TenantIdDep, runtime: RuntimeDep):
     """`model` is an assistant id or name ("default" picks the tenant's default assistant)."""

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
+from services.chat.attachments.errors import ATTACHMENT_REFUSALS
 from services.chat.attachments.listing import fresh_read, message_reads
 from services.chat.live.publisher import LiveDep
 from services.chat.runtime import RuntimeDep
@@ -51,7 +52,10 @@ def wants_stream(request: Request) -> bool:
     status_code=201,
     response_model=ThreadCreated,
     dependencies=[WriteScope],
-    responses={404: {"description": "the contact or assistant named in the body does not exist"}},
+    responses={
+        404: {"description": "the contact or assistant named in the body does not exist"},
+        **ATTACHMENT_REFUSALS,
+    },
 )
 async def create_thread(
     data: ThreadCreate, tenant_id: TenantIdDep, runtime: RuntimeDep, principal: CurrentPrincipal
@@ -155,7 +159,7 @@ async def list_messages(
     status_code=201,
     response_model=Exchange,
     dependencies=[WriteScope],
-    responses={200: {"content": {SSE: {}}, "description": "with Accept: text/event-stream"}},
+    responses={200: {"content": {SSE: {}}, "description": "with Accept: text/event-stream"}, **ATTACHMENT_REFUSALS},
 )
 async def post_message(
     thread_id: uuid.UUID,
@@ -212,7 +216,7 @@ async def review_message(
     "/chat",
     response_model=ChatReply,
     dependencies=[WriteScope],
-    responses={404: {"description": "the thread or assistant named in the body does not exist"}},
+    responses={404: {"description": "the thread or assistant named in the body does not exist"}, **ATTACHMENT_REFUSALS},
 )
 async def chat(
     data: ChatRequest, tenant_id: TenantIdDep, runtime: RuntimeDep, principal: CurrentPrincipal
