@@ -590,7 +590,7 @@ async def throughput(args, procs: Procs, env, targets: list[Target]) -> list[dic
             paired = {}
             for target in targets if i % 2 == 0 else targets[::-1]:
                 signer = target.signer(str(target.checker.channel_id), port)
-                row = await measure(args, procs, api, signer, target.checker, port, workers, c, count)
+                row = await measure(args, procs, api, signer, target.checker, port, f"L{workers}w{c}c{i}", c, count)
                 row["provider"] = target.name
                 paired[target.name] = row
                 rows.append(row)
@@ -603,9 +603,10 @@ async def throughput(args, procs: Procs, env, targets: list[Target]) -> list[dic
     return rows
 
 
-async def measure(args, procs: Procs, api, signer, checker: Checker, port: int, workers: int, c: int, count: int):
-    """One level: `count` webhooks over `c` connections, the CPU of everyone while sending, then the drain."""
-    tag = f"L{workers}w{c}c"
+async def measure(args, procs: Procs, api, signer, checker: Checker, port: int, tag: str, c: int, count: int):
+    """One level (`tag`, unique in the run): `count` webhooks over `c` connections, the CPU of everyone while
+    sending, then the drain."""
+    workers = int(tag[1 : tag.index("w")])
     reqs = [signer.request(tag) for _ in range(count)]
     load = os.getloadavg()[0]
     cpu = cpu_seconds(api.pid)

@@ -261,6 +261,34 @@ async def test_outside_the_window_without_a_template_the_thread_goes_to_a_human(
     await wait_for(flagged, timeout=30)
 
 
+async def test_a_window_closed_status_reported_later_hands_the_thread_to_a_human(meta):
+    ch, sender = meta.ch["whatsapp_cloud"], "5511900000085"
+    await meta.p.meta_webhook(ch, wa_note(wa_text("wamid.W3", "still open?", sender), sender=sender))
+    await wait_for(lambda: _status_is(meta, sender, "sent"), timeout=30)
+    [(wamid,)] = await meta.rows("SELECT provider_message_ids FROM channels.delivery WHERE recipient = :r", r=sender)
+    failed = {"id": wamid, "status": "failed", "recipient_id": sender,
+              "errors": [{"code": 131047, "title": "Re-engagement message"}]}  # fmt: skip
+    for _ in range(2):  # Meta redelivers: one hand-over event
+        r = await meta.p.meta_webhook(ch, wa_note(statuses=[failed], sender=sender))
+        assert r.status_code == 200
+    status, error, _ = await meta.delivery(sender)
+    assert (status, error) == ("failed", "meta error 131047: Re-engagement message")
+    await wait_for(lambda: _needs_human(meta, sender), timeout=30)
+    events = await meta.rows(
+        "SELECT count(*) FROM channels.outbox WHERE stream = 'channels.delivery_failed.v1' AND payload->>'reason' "
+        "LIKE 'meta error 131047%' AND payload->>'message_id' IS NOT NULL"
+    )
+    assert events[0][0] == 1
+
+
+async def _needs_human(meta, sender: str) -> bool:
+    rows = await meta.rows(
+        "SELECT t.needs_human FROM chat.thread t JOIN chat.contact c ON c.id = t.contact_id WHERE c.external_id = :s",
+        s=sender,
+    )
+    return bool(rows and rows[0][0])
+
+
 async def test_an_invalid_token_fails_the_delivery_to_the_dlq(meta):
     ch, sender = meta.ch["whatsapp_cloud"], "5511900000090"
     meta.p.meta.tokens.discard(next(iter(meta.p.meta.tokens)))

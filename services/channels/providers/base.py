@@ -56,6 +56,7 @@ class DeliveryReport:
     provider_message_id: str
     status: str
     error: str | None
+    outside_window: bool = False  # failed because the customer's service window had closed (WhatsApp's 131047)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.chat.live.publisher import LivePublisher
+from services.chat.threads.models import Message
 from services.chat.threads.repository import ThreadRepository
 from shared.events import Envelope
 from shared.events.channels import DeliveryFailed
@@ -21,9 +23,16 @@ class DeliveryFailedHandler:
     live: LivePublisher | None = None
 
     async def handle(self, envelope: Envelope, p: DeliveryFailed, session: AsyncSession) -> None:
-        if not p.needs_human or p.thread_id is None or envelope.tenant_id is None:
+        if not p.needs_human or envelope.tenant_id is None:
             return
-        thread = await ThreadRepository(session).get(envelope.tenant_id, p.thread_id, lock=True)
+        thread_id = p.thread_id
+        if thread_id is None and p.message_id is not None:  # a failure the provider reported later (a status)
+            thread_id = await session.scalar(
+                select(Message.thread_id).where(Message.id == p.message_id, Message.tenant_id == envelope.tenant_id)
+            )
+        if thread_id is None:
+            return
+        thread = await ThreadRepository(session).get(envelope.tenant_id, thread_id, lock=True)
         if thread is None or thread.needs_human:
             return
         thread.needs_human = True

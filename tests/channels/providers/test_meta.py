@@ -155,9 +155,9 @@ def test_statuses_are_delivery_reports_and_malformed_bodies_are_refused():
     ]
     parts = p.read(signed(wa(statuses=statuses)))
     assert p.messages(parts) == []
-    assert [(r.provider_message_id, r.status, r.error) for r in p.statuses(parts)] == [
-        ("wamid.OUT1", "delivered", None),
-        ("wamid.OUT2", "failed", "meta error 131047: Re-engagement message"),
+    assert [(r.provider_message_id, r.status, r.error, r.outside_window) for r in p.statuses(parts)] == [
+        ("wamid.OUT1", "delivered", None, False),
+        ("wamid.OUT2", "failed", "meta error 131047: Re-engagement message", True),
     ]
     assert p.answer([]).duplicate is None and p.answer([None, None]).duplicate and not p.answer([None, 1]).duplicate
     for raw in (b"not json", b"[1]", orjson.dumps({"entry": [{"changes": [{"value": {"messages": [{}]}}]}]})):

@@ -10,13 +10,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from services.channels.providers.base import Media, MediaError, SendError, SendResult, read_capped
+from services.channels.providers.meta.payload import OUTSIDE_WINDOW
 
 GRAPH_URL = "https://graph.facebook.com"
 # Meta's throttling: app / account / page limits, WhatsApp's business-account and pair rate limits, spam rate limit.
 RATE_LIMITED = frozenset({4, 17, 32, 613, 80007, 130429, 131048, 131056})
 TRANSIENT = frozenset({1, 2, 131000, 131016})  # "unknown" / "service temporarily unavailable"
 INVALID_TOKEN = 190
-OUTSIDE_WINDOW = frozenset({131047})  # WhatsApp: more than 24 hours since the customer's last message
 
 
 def host_allowed(host: str, patterns: tuple[str, ...]) -> bool:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from services.channels.providers.base import DeliveryReport, Incoming, short
 from shared.errors import BadRequest
 
+OUTSIDE_WINDOW = frozenset({131047})  # WhatsApp: more than 24 hours since the customer's last message
 MAX_EVENTS = 500  # messages and statuses of one request we read; Meta batches far fewer
 PLACEHOLDERS = {
     "sticker": "[sticker]",
@@ -275,5 +276,6 @@ def reports(note: Notification) -> list[DeliveryReport]:
             for status in change.value.statuses:
                 error = status.errors[0] if status.errors else None
                 reason = f"meta error {error.code}: {error.title or ''}".strip(": ") if error else None
-                out.append(DeliveryReport(status.id[:200], status.status[:20], reason))
+                closed = status.status == "failed" and any(e.code in OUTSIDE_WINDOW for e in status.errors)
+                out.append(DeliveryReport(status.id[:200], status.status[:20], reason, closed))
     return out[:MAX_EVENTS]

@@ -121,7 +121,8 @@ class WebhookIntake:
         ids = [r.provider_message_id for r in reports]
         statuses = [r.status[:20] for r in reports]
         errors = [r.error for r in reports]
-        await self.db.run(lambda conn: conn.execute(SQL_STATUSES, ch.tenant_id, ch.id, ids, statuses, errors))
+        closed = [r.outside_window for r in reports]
+        await self.db.run(lambda conn: conn.fetchrow(SQL_STATUSES, ch.tenant_id, ch.id, ids, statuses, errors, closed))
 
     # ---- storing ------------------------------------------------------------------------------------------------
 

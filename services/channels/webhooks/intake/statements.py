@@ -13,7 +13,7 @@ from services.channels.base import Outbox
 from services.channels.configs.models import Channel
 from services.channels.outbound.models import Delivery
 from services.channels.webhooks.models import InboundMessage
-from shared.events.channels import INBOUND_STREAM
+from shared.events.channels import DELIVERY_FAILED, DELIVERY_FAILED_STREAM, INBOUND_STREAM
 from shared.events.direct import DirectEvent
 from shared.events.envelope import Envelope
 from shared.events.outbox import NOTIFY_CHANNEL
@@ -151,19 +151,38 @@ SQL_CHANNEL = (
 
 # Delivery reports (Twilio's status callback, Meta's `statuses`), several at once: each delivery takes its furthest
 # status of the batch, and never moves back (a `delivered` arriving after `read`). A provider id is an exact element
-# of the comma-separated list: never LIKE, where a sid's `%` or `_` would match others.
+# of the comma-separated list: never LIKE, where a sid's `%` or `_` would match others. A delivery that turns
+# `failed` because the customer's window had closed (`window`, WhatsApp's 131047 reported late) gets its
+# channels.delivery_failed.v1 event (needs_human) in the same statement, once: chat hands the thread to a human.
 _PROGRESS = "ARRAY['queued','accepted','sending','sent','delivered','read','undelivered','failed']"
 SQL_STATUSES = f"""
 WITH report AS (
-    SELECT DISTINCT ON (d.id) d.id, r.status, r.error
+    SELECT DISTINCT ON (d.id) d.id, d.tenant_id, d.channel_id, d.message_id, d.status AS before, r.status, r.error,
+           r.window_closed
     FROM {_DELIVERY} d
-    JOIN unnest($3::text[], $4::text[], $5::text[]) AS r(provider_message_id, status, error)
+    JOIN unnest($3::text[], $4::text[], $5::text[], $6::boolean[])
+         AS r(provider_message_id, status, error, window_closed)
       ON r.provider_message_id = ANY(string_to_array(d.provider_message_ids, ','))
     WHERE d.tenant_id = $1 AND d.channel_id = $2
     ORDER BY d.id, array_position({_PROGRESS}, r.status) DESC NULLS LAST
+), moved AS (
+    UPDATE {_DELIVERY} d SET status = report.status, error = report.error, updated_at = now()
+    FROM report
+    WHERE d.id = report.id
+      AND coalesce(array_position({_PROGRESS}, report.status), 99)
+          >= coalesce(array_position({_PROGRESS}, d.status), 0)
+    RETURNING d.id
+), handover AS (
+    INSERT INTO {_OUTBOX} (id, stream, type, tenant_id, idempotency_key, payload, occurred_at, created_at)
+    SELECT gen_random_uuid(), '{DELIVERY_FAILED_STREAM}', '{DELIVERY_FAILED}', report.tenant_id,
+           'delivery_failed:' || report.id::text,
+           jsonb_build_object('delivery_id', report.id, 'channel_id', report.channel_id, 'thread_id', NULL,
+                              'message_id', report.message_id, 'needs_human', true,
+                              'reason', coalesce(report.error, 'the customer service window had closed')),
+           now(), now()
+    FROM report JOIN moved ON moved.id = report.id
+    WHERE report.window_closed AND report.status = 'failed' AND report.before IS DISTINCT FROM 'failed'
+    RETURNING id
 )
-UPDATE {_DELIVERY} d SET status = report.status, error = report.error, updated_at = now()
-FROM report
-WHERE d.id = report.id
-  AND coalesce(array_position({_PROGRESS}, report.status), 99) >= coalesce(array_position({_PROGRESS}, d.status), 0)
+SELECT (SELECT count(*) FROM moved) AS moved, (SELECT count(*) FROM handover) AS handed_over
 """
