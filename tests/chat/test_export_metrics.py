@@ -1,10 +1,11 @@
 """Export (PDF read back with pypdf, Markdown, JSON) and metrics."""
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from pypdf import PdfReader
+from sqlalchemy import text
 
 from .conftest import new_thread, post
 
@@ -65,3 +66,29 @@ async def test_metrics_for_the_tenant_and_platform(chat_client, headers, other_h
     assert platform["all_tenants"] is True and platform["threads"] >= 2 and platform["tokens"]["requests"] >= 3
     bad = await chat_client.get("/api/v1/metrics?date_from=2026-02-01&date_to=2026-01-01", headers=headers)
     assert bad.status_code == 400
+
+
+async def test_metrics_per_day_split_answers_and_first_response(chat_client, headers, db_conn, llm):
+    """The dashboard's per-day charts: AI vs human answers and the median first response of each day."""
+    old = await new_thread(chat_client, headers, message="two days ago")  # user + AI answer
+    await post(chat_client, headers, old["id"], "a human too", role="agent")
+    today = await new_thread(chat_client, headers, message="today")
+    await post(chat_client, headers, today["id"], "human only today", role="agent")
+    asked = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0) - timedelta(days=2)
+    for role, after in (("user", 0), ("assistant", 4), ("agent", 30)):  # the AI answered 4 s after the question
+        await db_conn.execute(
+            text("UPDATE chat.message SET created_at = :at WHERE thread_id = :t AND role = :r"),
+            {"at": asked + timedelta(seconds=after), "t": old["id"], "r": role},
+        )
+    start = (asked - timedelta(days=1)).date()
+    m = (await chat_client.get(f"/api/v1/metrics?date_from={start}", headers=headers)).json()
+    days = {d["day"]: d for d in m["per_day"]}
+    before = days[asked.date().isoformat()]
+    assert (before["messages"], before["ai_answers"], before["human_answers"]) == (3, 1, 1)
+    assert before["first_response_median_seconds"] == 4.0
+    now = days[datetime.now(UTC).date().isoformat()]
+    assert now["ai_answers"] + now["human_answers"] == now["messages"] - 1  # one question, the rest answers
+    assert now["human_answers"] >= 1 and now["first_response_median_seconds"] >= 0
+    assert sum(d["ai_answers"] for d in m["per_day"]) == m["ai_answers"]
+    assert sum(d["human_answers"] for d in m["per_day"]) == m["human_answers"]
+    assert start.isoformat() not in days  # a day without messages is absent: the console draws it as zero

@@ -13,6 +13,10 @@ class DayCount(BaseModel):
     messages: int
     threads: int
     contacts: int
+    ai_answers: int = 0
+    human_answers: int = 0
+    # Of the conversations whose first question was asked this day (null: none answered that day).
+    first_response_median_seconds: float | None = None
 
 
 class Approval(BaseModel):

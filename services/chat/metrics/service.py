@@ -43,22 +43,43 @@ async def metrics(
         f"FROM chat.message m {live} WHERE {m} AND m.role = 'assistant' "
         "AND m.created_at >= :start AND m.created_at < :end"
     )
-    ((median, p90),) = await rows(
+    # Each conversation's first question and first answer (AI or human) in the range.
+    firsts = (
         "WITH firsts AS ("
         " SELECT m.thread_id,"
         "  min(m.created_at) FILTER (WHERE m.role = 'user') AS asked,"
         "  min(m.created_at) FILTER (WHERE m.role IN ('assistant', 'agent')) AS answered"
         f" FROM chat.message m {live} WHERE {m} AND m.created_at >= :start AND m.created_at < :end"
         " GROUP BY m.thread_id)"
-        " SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM answered - asked)),"
-        "        percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM answered - asked))"
+    )
+    wait = "extract(epoch FROM answered - asked)"
+    ((median, p90),) = await rows(
+        f"{firsts} SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {wait}),"
+        f" percentile_cont(0.9) WITHIN GROUP (ORDER BY {wait})"
         " FROM firsts WHERE asked IS NOT NULL AND answered >= asked"
     )
+    first_by_day = {
+        r[0]: round(r[1], 3)
+        for r in await rows(
+            f"{firsts} SELECT (asked AT TIME ZONE 'UTC')::date AS day,"
+            f" percentile_cont(0.5) WITHIN GROUP (ORDER BY {wait})"
+            " FROM firsts WHERE asked IS NOT NULL AND answered >= asked GROUP BY day"
+        )
+    }
     per_day = [
-        DayCount(day=r[0], messages=r[1], threads=r[2], contacts=r[3])
+        DayCount(
+            day=r[0],
+            messages=r[1],
+            threads=r[2],
+            contacts=r[3],
+            ai_answers=r[4],
+            human_answers=r[5],
+            first_response_median_seconds=first_by_day.get(r[0]),
+        )
         for r in await rows(
             "SELECT (m.created_at AT TIME ZONE 'UTC')::date AS day, count(*), count(DISTINCT m.thread_id), "
-            f"count(DISTINCT m.contact_id) FROM chat.message m {live} "
+            "count(DISTINCT m.contact_id), count(*) FILTER (WHERE m.role = 'assistant'), "
+            f"count(*) FILTER (WHERE m.role = 'agent') FROM chat.message m {live} "
             f"WHERE {m} AND m.created_at >= :start AND m.created_at < :end GROUP BY day ORDER BY day"
         )
     ]
