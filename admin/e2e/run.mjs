@@ -4,7 +4,12 @@
 //
 // Env: ADMIN_BASE_URL (gateway), ADMIN_EMAIL, ADMIN_PASSWORD, ARTIFACTS_DIR, AUDIO_FILE, DOC_FILE, DOC_PHRASE,
 // TELEGRAM_STANDIN (its /_calls lists what it received), CHROMIUM (default /usr/bin/chromium),
-// E2E_GROUPS (comma list: core,channels; default both).
+// E2E_GROUPS (comma list of groups; unset, empty or "all": every group).
+//
+// Groups: `core` and `channels` below, then one module per group, admin/e2e/<group>.mjs, registered in MODULES by
+// one line. A module's default export is `async (h) => {...}` where `h` holds the shared helpers (page, check,
+// until, assert, apiCall, shot, nav, telegramUpdate, telegramCalls, telegramChannel, env, BASE, ART, RUN); it runs
+// in the same browser and stack, signed in as the admin, after core and channels.
 import { chromium } from "playwright-core";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +22,11 @@ const env = (name, fallback) => {
 };
 const BASE = env("ADMIN_BASE_URL").replace(/\/$/, "");
 const ART = env("ARTIFACTS_DIR");
-const GROUPS = new Set(env("E2E_GROUPS", "core,channels").split(","));
+const MODULES = {
+  // group: module (admin/e2e/<group>.mjs), one line each
+};
+const ALL = ["core", "channels", ...Object.keys(MODULES)];
+const GROUPS = new Set(["", "all"].includes(env("E2E_GROUPS", "")) ? ALL : env("E2E_GROUPS", "").split(","));
 mkdirSync(ART, { recursive: true });
 
 const results = [];
@@ -145,6 +154,11 @@ async function main() {
 
     if (GROUPS.has("core")) await core();
     if (GROUPS.has("channels")) await channels();
+    for (const [group, file] of Object.entries(MODULES)) {
+      if (!GROUPS.has(group)) continue;
+      const { default: run } = await import(file);
+      await run(helpers());
+    }
 
     await check("no uncaught page errors", async () => {
       assert(consoleErrors.length === 0, `page errors: ${consoleErrors.join(" | ")}`);
@@ -341,6 +355,26 @@ async function telegramUpdate(channelId, secret, chatId, text, updateId) {
   assert(resp.ok, `webhook accepted the update (HTTP ${resp.status}: ${await resp.text()})`);
 }
 
+/** A Telegram channel made through the API with its webhook set; returns what a webhook call needs. */
+async function telegramChannel(name) {
+  const created = await apiCall("POST", "/api/v1/channels", {
+    name: `${name} ${Date.now()}`,
+    type: "telegram",
+    credentials: { bot_token: "123456789:AAE2E-stand-in-token-0123456789" },
+  });
+  assert(created.status === 201, `channel created (HTTP ${created.status}: ${JSON.stringify(created.body)})`);
+  const id = created.body.id;
+  const set = await apiCall("POST", `/api/v1/channels/${id}/telegram/set-webhook`);
+  assert(set.status === 200, `webhook set (HTTP ${set.status}: ${JSON.stringify(set.body)})`);
+  const call = (await telegramCalls()).filter((c) => c.method === "setWebhook" && c.params.url.endsWith(`/webhooks/telegram/${id}`)).pop();
+  assert(call, "setWebhook reached the stand-in");
+  return { id, secret: call.params.secret_token };
+}
+
+function helpers() {
+  return { page, context, check, until, assert, apiCall, accessToken, shot, nav, telegramUpdate, telegramCalls, telegramChannel, env, BASE, ART, RUN };
+}
+
 async function channels() {
   let channelId;
   let secret;
@@ -372,8 +406,9 @@ async function channels() {
     const links = () => page.locator(".threads li a").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
     const before = new Set(await links());
     await telegramUpdate(channelId, secret, CHATS.takeover, "Oi, vocês entregam no sábado?", 9001);
-    // No reload: the inbox polls, and the new conversation shows up in the list by itself.
-    const href = await until(async () => (await links()).find((h) => !before.has(h)), "a new conversation is listed", 30_000);
+    // No reload: the live feed (GET /api/v1/events) refetches the inbox, and the new conversation shows up by itself.
+    // Generous: the message goes webhook -> channels -> chat's worker -> live feed, on a shared, busy machine.
+    const href = await until(async () => (await links()).find((h) => !before.has(h)), "a new conversation is listed", 90_000);
     const item = page.locator(".threads li").filter({ has: page.locator(`a[href="${href}"]`) });
     assert(/telegram/.test(await item.innerText()), "the new conversation is a Telegram one");
     await item.getByRole("link").click();
@@ -389,7 +424,7 @@ async function channels() {
     await until(
       async () => (await telegramCalls()).some((c) => c.method === "sendMessage" && String(c.params.chat_id) === String(CHATS.takeover) && c.params.text === reply),
       "the stand-in Telegram received the agent's reply",
-      30_000,
+      90_000,
     );
     await shot("inbox-agent-reply");
   });
@@ -404,17 +439,17 @@ async function channels() {
     await telegramUpdate(channelId, secret, CHATS.buffer, "grande, de calabresa", 9003);
     // This conversation's buffer (the one of the first Telegram message may still be flushing).
     const card = page.locator(".buffer").filter({ hasText: "Quero pedir uma pizza" });
-    await card.waitFor({ timeout: 30_000 });
+    await card.waitFor({ timeout: 90_000 });
     const first = Number(await card.locator(".countdown").getAttribute("data-seconds"));
     assert(first > 0 && first <= 60, `countdown shown: ${first}s`);
     await until(async () => Number(await card.locator(".countdown").getAttribute("data-seconds")) < first, "the countdown ticks", 5000);
     await shot("buffers-live");
     await card.getByRole("button", { name: "Flush now" }).click();
-    await card.waitFor({ state: "detached", timeout: 15_000 });
+    await card.waitFor({ state: "detached", timeout: 60_000 });
     await until(
       async () => (await telegramCalls()).some((c) => c.method === "sendMessage" && String(c.params.chat_id) === String(CHATS.buffer) && /Stand-in answer/.test(c.params.text)),
       "the AI answer to the flushed buffer reached Telegram",
-      30_000,
+      90_000,
     );
     await apiCall("PATCH", `/api/v1/tenants/${me.body.tenant_id}`, { buffer_enabled: false });
     await shot("buffers-flushed");

@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { BrowserRouter, Navigate, NavLink, Outlet, Route, Routes, useLocation } from "react-router-dom";
+import { useLiveState } from "./api/provider";
 import { useSession } from "./auth/session";
 import { useI18n, type Lang } from "./i18n";
 import { LoginPage } from "./pages/Login";
@@ -62,6 +63,18 @@ function TenantSwitcher() {
   );
 }
 
+/** Whether the screens are live (the events connection is open) or catching up after a drop. */
+function LiveBadge() {
+  const { t } = useI18n();
+  const state = useLiveState();
+  const label = state === "open" ? t("Live") : state === "closed" ? t("Not live") : t("Reconnecting…");
+  return (
+    <span className={`live ${state}`} data-live={state} title={label} role="status">
+      <span className="dot" aria-hidden /> {label}
+    </span>
+  );
+}
+
 function Layout() {
   const { tokens, me, logout, isSuperuser, isAdmin } = useSession();
   const { t } = useI18n();
@@ -90,6 +103,7 @@ function Layout() {
         <span className="brand">Atende</span>
         <TenantSwitcher />
         <span className="spacer" />
+        <LiveBadge />
         <LangSwitch />
         <span className="who">{me?.email}</span>
         <button type="button" onClick={() => void logout()}>

@@ -1,6 +1,7 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";
+import { QueryProvider } from "./api/provider";
 import { SessionProvider } from "./auth/session";
 import { I18nProvider } from "./i18n";
 import "./styles.css";
@@ -9,7 +10,9 @@ createRoot(document.getElementById("root")!).render(
   <StrictMode>
     <I18nProvider>
       <SessionProvider>
-        <App />
+        <QueryProvider live>
+          <App />
+        </QueryProvider>
       </SessionProvider>
     </I18nProvider>
   </StrictMode>,

@@ -196,7 +196,7 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
                 page = await client.get(f"{gateway}/admin/inbox/deep/link")
                 assert page.status_code == 200 and '<div id="root">' in page.text
 
-            groups = os.environ.get("ADMIN_E2E_GROUPS", "core,channels")
+            groups = os.environ.get("ADMIN_E2E_GROUPS", "all")  # core, channels and every admin/e2e/<group>.mjs
             script = await asyncio.create_subprocess_exec(
                 "node",
                 "e2e/run.mjs",
@@ -243,7 +243,7 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
     assert any("polite concierge" in json.dumps(r["messages"]) for r in streamed), "saved instructions reach the LLM"
     for shot in ("login", "dashboard", "assistant-try-it", "api-key-created", "transcriptions", "knowledge-search"):
         assert (ARTIFACTS / f"{shot}.png").stat().st_size > 5000, shot
-    if "channels" in groups:
+    if groups == "all" or "channels" in groups.split(","):
         assert names >= CHANNEL_CHECKS, names
         sent = tg.named("sendMessage")
 

@@ -231,28 +231,36 @@ export function upload<T>(path: string, form: FormData, onProgress: (percent: nu
 export interface SseEvent {
   event: string;
   data: string;
+  id?: string; // the last `id:` seen (the stream's position, sent back as Last-Event-ID)
 }
 
-/** Parse a text/event-stream body into events as they arrive. */
-export async function* readSse(resp: Response): AsyncGenerator<SseEvent> {
+/** Parse a text/event-stream body into events as they arrive; `onBytes` hears every chunk (pings included). */
+export async function* readSse(resp: Response, onBytes?: () => void): AsyncGenerator<SseEvent> {
   if (!resp.body) return;
   const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += value.replace(/\r\n?/g, "\n");
-    let cut: number;
-    while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      let event = "message";
-      const data: string[] = [];
-      for (const line of block.split("\n")) {
-        if (line.startsWith("event:")) event = line.slice(6).trim();
-        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+  let id: string | undefined;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      onBytes?.();
+      buffer += value.replace(/\r\n?/g, "\n");
+      let cut: number;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        let event = "message";
+        const data: string[] = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event:")) event = line.slice(6).trim();
+          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+          else if (line.startsWith("id:")) id = line.slice(3).trim();
+        }
+        if (data.length) yield { event, data: data.join("\n"), id };
       }
-      if (data.length) yield { event, data: data.join("\n") };
     }
+  } finally {
+    reader.cancel().catch(() => undefined);
   }
 }

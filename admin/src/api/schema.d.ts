@@ -2242,6 +2242,18 @@ export interface components {
             threads: number;
             /** Contacts */
             contacts: number;
+            /**
+             * Ai Answers
+             * @default 0
+             */
+            ai_answers: number;
+            /**
+             * Human Answers
+             * @default 0
+             */
+            human_answers: number;
+            /** First Response Median Seconds */
+            first_response_median_seconds?: number | null;
         };
         /** Exchange */
         Exchange: {

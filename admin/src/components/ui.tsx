@@ -1,47 +1,13 @@
-// Small building blocks: data loading with loading/error/empty states, progress, copy, countdown.
-import { useCallback, useEffect, useRef, useState, type ReactNode } from "react";
+// Small building blocks: loading/error/empty states of a query (api/queries.ts), progress, copy, countdown.
+import { useEffect, useState, type ReactNode } from "react";
 import { errorText } from "../api/client";
 import { useI18n } from "../i18n";
 
-export interface Loaded<T> {
+/** What <Show> renders: a TanStack Query result (api/queries.ts) or anything shaped like one. */
+export interface Loadable<T> {
   data: T | undefined;
   error: unknown;
-  loading: boolean;
-  reload: () => Promise<void>;
-}
-
-/** Run `load` now, when `deps` change, and every `pollMs` (live screens); keeps the last data while reloading. */
-export function useLoad<T>(load: () => Promise<T>, deps: unknown[], pollMs?: number): Loaded<T> {
-  const [data, setData] = useState<T>();
-  const [error, setError] = useState<unknown>(null);
-  const [loading, setLoading] = useState(true);
-  const loadRef = useRef(load);
-  loadRef.current = load;
-  const seq = useRef(0);
-  const reload = useCallback(async () => {
-    const mine = ++seq.current;
-    try {
-      const value = await loadRef.current();
-      if (mine === seq.current) {
-        setData(value);
-        setError(null);
-      }
-    } catch (err) {
-      if (mine === seq.current) setError(err);
-    } finally {
-      if (mine === seq.current) setLoading(false);
-    }
-  }, []);
-  useEffect(() => {
-    setLoading(true);
-    setData(undefined);
-    void reload();
-    if (!pollMs) return;
-    const timer = setInterval(() => void reload(), pollMs);
-    return () => clearInterval(timer);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [...deps, pollMs]);
-  return { data, error, loading, reload };
+  refetch: () => unknown;
 }
 
 export function Loading() {
@@ -79,18 +45,18 @@ export function Show<T>({
   isEmpty,
   children,
 }: {
-  loaded: Loaded<T>;
+  loaded: Loadable<T>;
   empty?: ReactNode;
   isEmpty?: (data: T) => boolean;
   children: (data: T) => ReactNode;
 }) {
   if (loaded.data === undefined) {
-    if (loaded.error) return <ErrorBox error={loaded.error} onRetry={() => void loaded.reload()} />;
+    if (loaded.error) return <ErrorBox error={loaded.error} onRetry={() => void loaded.refetch()} />;
     return <Loading />;
   }
   return (
     <>
-      {loaded.error ? <ErrorBox error={loaded.error} onRetry={() => void loaded.reload()} /> : null}
+      {loaded.error ? <ErrorBox error={loaded.error} onRetry={() => void loaded.refetch()} /> : null}
       {isEmpty?.(loaded.data) && empty ? <Empty>{empty}</Empty> : children(loaded.data)}
     </>
   );

@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { api, unwrap, type Schemas } from "../api/client";
-import { ActionButton, CopyButton, ErrorBox, Field, Show, useLoad } from "../components/ui";
+import { useApiQuery, useInvalidate } from "../api/queries";
+import { ActionButton, CopyButton, ErrorBox, Field, Show } from "../components/ui";
 import { useI18n } from "../i18n";
 
 type Scope = "read" | "write" | "admin";
@@ -24,7 +25,8 @@ export function NewKeyPanel({ created, onClose }: { created: Schemas["ApiKeyCrea
 
 export function ApiKeysPage() {
   const { t, fmtDate } = useI18n();
-  const keys = useLoad(async () => unwrap(await api.GET("/api/v1/api-keys", { params: { query: { limit: 200 } } })), []);
+  const keys = useApiQuery("/api/v1/api-keys", { params: { query: { limit: 200 } } });
+  const invalidate = useInvalidate();
   const [name, setName] = useState("");
   const [scopes, setScopes] = useState<Scope[]>(["read"]);
   const [expires, setExpires] = useState("");
@@ -49,7 +51,7 @@ export function ApiKeysPage() {
             );
             setCreated(key);
             setName("");
-            await keys.reload();
+            await invalidate("/api/v1/api-keys");
           } catch (err) {
             setError(err);
           }
@@ -108,7 +110,7 @@ export function ApiKeysPage() {
                         confirm={t("Revoke key {name}? Clients using it stop working.", { name: k.name })}
                         onClick={async () => {
                           unwrap(await api.DELETE("/api/v1/api-keys/{key_id}", { params: { path: { key_id: k.id } } }));
-                          await keys.reload();
+                          await invalidate("/api/v1/api-keys");
                         }}
                       >
                         {t("Revoke")}

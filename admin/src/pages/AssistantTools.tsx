@@ -1,8 +1,10 @@
 // An assistant's tools (function calling): list, create, edit, delete, "try it"; and a tool call in a thread view.
+import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { authFetch, jsonOrThrow } from "../api/client";
+import { apiKey, useInvalidate } from "../api/queries";
 import { useSession } from "../auth/session";
-import { ActionButton, ErrorBox, Field, Show, useLoad } from "../components/ui";
+import { ActionButton, ErrorBox, Field, Show } from "../components/ui";
 import { useI18n } from "../i18n";
 
 export interface Tool {
@@ -237,12 +239,14 @@ function TryTool({ assistantId, tool }: { assistantId: string; tool: Tool }) {
 export function ToolsEditor({ assistantId }: { assistantId: string }) {
   const { t } = useI18n();
   const { isAdmin } = useSession();
-  const list = useLoad(async () => (await send<{ items: Tool[] }>(toolsPath(assistantId), "GET")).items, [assistantId]);
+  const key = apiKey("/api/v1/assistants/{assistant_id}/tools", { path: { assistant_id: assistantId } });
+  const list = useQuery({ queryKey: key, queryFn: async () => (await send<{ items: Tool[] }>(toolsPath(assistantId), "GET")).items });
+  const invalidate = useInvalidate();
   const [editing, setEditing] = useState<string | null>(null); // a tool id, "new", or null
   const [trying, setTrying] = useState<string | null>(null);
   const done = () => {
     setEditing(null);
-    void list.reload();
+    void invalidate(key);
   };
   return (
     <div className="card tools" role="region" aria-label={t("Tools")}>
@@ -281,7 +285,7 @@ export function ToolsEditor({ assistantId }: { assistantId: string }) {
                       confirm={t("Delete this tool?")}
                       onClick={async () => {
                         await send(`${toolsPath(assistantId)}/${tool.id}`, "DELETE");
-                        await list.reload();
+                        await invalidate(key);
                       }}
                     >
                       {t("Delete")}

@@ -1,8 +1,9 @@
 import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { api, ApiError, authFetch, readSse, unwrap, type Schemas } from "../api/client";
+import { useApiQuery, useInvalidate } from "../api/queries";
 import { useSession } from "../auth/session";
-import { ActionButton, ErrorBox, Field, Show, useLoad } from "../components/ui";
+import { ActionButton, ErrorBox, Field, Show } from "../components/ui";
 import { useI18n } from "../i18n";
 import { ToolsEditor } from "./AssistantTools";
 
@@ -10,9 +11,10 @@ type Assistant = Schemas["AssistantRead"];
 
 export function AssistantsPage() {
   const { t } = useI18n();
-  const { isAdmin, tenantId } = useSession();
+  const { isAdmin } = useSession();
   const navigate = useNavigate();
-  const list = useLoad(async () => unwrap(await api.GET("/api/v1/assistants", { params: { query: { limit: 200 } } })), [tenantId]);
+  const list = useApiQuery("/api/v1/assistants", { params: { query: { limit: 200 } } });
+  const invalidate = useInvalidate();
   const [name, setName] = useState("");
   const [error, setError] = useState<unknown>(null);
   return (
@@ -28,6 +30,7 @@ export function AssistantsPage() {
             setError(null);
             try {
               const a = unwrap(await api.POST("/api/v1/assistants", { body: { name, instructions: "", use_knowledge: true, is_default: false, vision: false } }));
+              void invalidate("/api/v1/assistants");
               navigate(`/assistants/${a.id}`);
             } catch (err) {
               setError(err);
@@ -260,10 +263,8 @@ function AssistantForm({ assistant, onSaved }: { assistant: Assistant; onSaved: 
 export function AssistantEditPage() {
   const { assistantId = "" } = useParams();
   const { t } = useI18n();
-  const assistant = useLoad(
-    async () => unwrap(await api.GET("/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId } } })),
-    [assistantId],
-  );
+  const assistant = useApiQuery("/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId } } });
+  const invalidate = useInvalidate();
   return (
     <section>
       <div className="page-head">
@@ -274,7 +275,7 @@ export function AssistantEditPage() {
         {(a) => (
           <div className="split">
             <div>
-              <AssistantForm key={a.updated_at} assistant={a} onSaved={() => void assistant.reload()} />
+              <AssistantForm key={a.updated_at} assistant={a} onSaved={() => void invalidate("/api/v1/assistants", "/api/v1/assistants/{assistant_id}")} />
               <ToolsEditor assistantId={a.id} />
             </div>
             <TryItPanel assistantId={a.id} />

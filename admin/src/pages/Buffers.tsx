@@ -1,7 +1,7 @@
 import { Link } from "react-router-dom";
-import { authFetch, jsonOrThrow, type paths } from "../api/client";
-import { useSession } from "../auth/session";
-import { ActionButton, Countdown, Show, useLoad } from "../components/ui";
+import type { paths } from "../api/client";
+import { useApiMutation, useApiQuery } from "../api/queries";
+import { ActionButton, Countdown, Show } from "../components/ui";
 import { useI18n } from "../i18n";
 
 type BufferList = paths["/api/v1/buffers"]["get"]["responses"][200]["content"]["application/json"];
@@ -21,8 +21,9 @@ function messageTexts(m: Buffer["messages"]): string[] {
 
 export function BuffersPage() {
   const { t, fmtDate } = useI18n();
-  const { tenantId } = useSession();
-  const buffers = useLoad(async () => jsonOrThrow<BufferList>(await authFetch("/api/v1/buffers")), [tenantId], 1000);
+  // Live: buffer.updated events (api/live.ts) refetch this list; the countdowns tick locally.
+  const buffers = useApiQuery("/api/v1/buffers");
+  const flush = useApiMutation("post", "/api/v1/buffers/{key}/flush", { invalidates: ["/api/v1/buffers"] });
   return (
     <section>
       <div className="page-head">
@@ -56,11 +57,7 @@ export function BuffersPage() {
                     <span className="spacer" />
                     <ActionButton
                       className="primary"
-                      onClick={async () => {
-                        const resp = await authFetch(`/api/v1/buffers/${encodeURIComponent(b.key)}/flush`, { method: "POST" });
-                        if (!resp.ok) await jsonOrThrow(resp);
-                        await buffers.reload();
-                      }}
+                      onClick={() => flush.mutateAsync({ params: { path: { key: b.key } } })}
                     >
                       {t("Flush now")}
                     </ActionButton>

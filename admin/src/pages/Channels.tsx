@@ -1,16 +1,18 @@
 import { useState } from "react";
 import { api, unwrap } from "../api/client";
+import { useApiQuery, useInvalidate } from "../api/queries";
 import { useSession } from "../auth/session";
-import { ActionButton, CopyButton, ErrorBox, Field, Show, useLoad } from "../components/ui";
+import { ActionButton, CopyButton, ErrorBox, Field, Show } from "../components/ui";
 import { useI18n } from "../i18n";
 import { ChannelEditor } from "./ChannelEdit";
 import { CHANNEL_KINDS, type ChannelKind as Kind, credentialFields, isMeta, isSecretField, kindLabel } from "./channelTypes";
 
 export function ChannelsPage() {
   const { t, fmtDate } = useI18n();
-  const { isAdmin, tenantId } = useSession();
-  const channels = useLoad(async () => unwrap(await api.GET("/api/v1/channels", { params: { query: { limit: 200 } } })), [tenantId]);
-  const assistants = useLoad(async () => unwrap(await api.GET("/api/v1/assistants", { params: { query: { limit: 200 } } })), [tenantId]);
+  const { isAdmin } = useSession();
+  const channels = useApiQuery("/api/v1/channels", { params: { query: { limit: 200 } } });
+  const assistants = useApiQuery("/api/v1/assistants", { params: { query: { limit: 200 } } });
+  const invalidate = useInvalidate();
   const [kind, setKind] = useState<Kind>("telegram");
   const [name, setName] = useState("");
   const [assistantId, setAssistantId] = useState("");
@@ -36,7 +38,7 @@ export function ChannelsPage() {
               );
               setName("");
               setCreds({});
-              await channels.reload();
+              await invalidate("/api/v1/channels");
             } catch (err) {
               setError(err);
             }
@@ -115,19 +117,19 @@ export function ChannelsPage() {
                               params: { path: { channel_id: c.id } },
                             }),
                           );
-                          await channels.reload();
+                          await invalidate("/api/v1/channels");
                         }}
                       >
                         {t("Set Telegram webhook")}
                       </ActionButton>
                     )}
-                    <ChannelEditor channel={c} onSaved={channels.reload} />
+                    <ChannelEditor channel={c} onSaved={() => invalidate("/api/v1/channels")} />
                     <ActionButton
                       className="danger small"
                       confirm={t("Delete this channel?")}
                       onClick={async () => {
                         unwrap(await api.DELETE("/api/v1/channels/{channel_id}", { params: { path: { channel_id: c.id } } }));
-                        await channels.reload();
+                        await invalidate("/api/v1/channels");
                       }}
                     >
                       {t("Delete")}

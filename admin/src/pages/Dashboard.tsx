@@ -1,33 +1,19 @@
-import { useState } from "react";
-import { api, unwrap, type Schemas } from "../api/client";
+import { lazy, Suspense, useState } from "react";
+import { useApiQuery } from "../api/queries";
 import { useSession } from "../auth/session";
-import { Show, useLoad } from "../components/ui";
+import { Loading, Show } from "../components/ui";
 import { useI18n } from "../i18n";
 
-type Day = Schemas["DayCount"];
+// recharts is the biggest dependency: its own chunk, fetched with the first dashboard.
+const DashboardCharts = lazy(() => import("./DashboardCharts"));
 
-/** Per-day bars (messages) with threads as a line of dots; plain SVG, no chart library. */
-export function DayChart({ days, label }: { days: Day[]; label: string }) {
-  const { t } = useI18n();
-  if (!days.length) return <p className="muted">{t("No activity in this period.")}</p>;
-  const max = Math.max(1, ...days.map((d) => d.messages));
-  const w = 12;
-  return (
-    <svg className="chart" role="img" aria-label={label} viewBox={`0 0 ${days.length * w} 100`} preserveAspectRatio="none">
-      {days.map((d, i) => {
-        const h = (d.messages / max) * 95;
-        const th = (d.threads / max) * 95;
-        return (
-          <g key={d.day}>
-            <rect x={i * w + 1} y={100 - h} width={w - 2} height={h} className="bar-msg">
-              <title>{`${d.day}: ${d.messages} ${t("messages")}, ${d.threads} ${t("conversations")}, ${d.contacts} ${t("contacts")}`}</title>
-            </rect>
-            <circle cx={i * w + w / 2} cy={100 - th} r={1.6} className="dot-threads" />
-          </g>
-        );
-      })}
-    </svg>
-  );
+/** The tenant's locale (its settings) for dates and numbers in charts; the console language otherwise. */
+function chartLocale(tenantLocale: string | null | undefined, lang: string): string {
+  try {
+    return tenantLocale ? Intl.getCanonicalLocales(tenantLocale.replace("_", "-"))[0] : lang;
+  } catch {
+    return lang;
+  }
 }
 
 function Stat({ label, value }: { label: string; value: string }) {
@@ -40,16 +26,15 @@ function Stat({ label, value }: { label: string; value: string }) {
 }
 
 export function DashboardPage() {
-  const { t, fmtNumber } = useI18n();
+  const { t, fmtNumber, lang } = useI18n();
   const { isSuperuser, tenantId } = useSession();
   const [platform, setPlatform] = useState(false);
   const [days, setDays] = useState(30);
-  const metrics = useLoad(async () => {
-    const from = new Date(Date.now() - (days - 1) * 86_400_000).toISOString().slice(0, 10);
-    return unwrap(
-      await api.GET("/api/v1/metrics", { params: { query: { all: platform, date_from: from } } }),
-    );
-  }, [platform, days, tenantId]);
+  const from = new Date(Date.now() - (days - 1) * 86_400_000).toISOString().slice(0, 10);
+  // Live: message.created and thread.updated events (api/live.ts) refetch the metrics while this screen is open.
+  const metrics = useApiQuery("/api/v1/metrics", { params: { query: { all: platform, date_from: from } } });
+  const tenant = useApiQuery("/api/v1/tenants/{tenant_id}", { params: { path: { tenant_id: tenantId ?? "" } } }, { enabled: !!tenantId && !platform });
+  const locale = chartLocale(platform ? null : tenant.data?.locale, lang);
   const secs = (s: number | null | undefined) => (s === null || s === undefined ? "—" : `${fmtNumber(s, 1)} s`);
   return (
     <section>
@@ -83,11 +68,9 @@ export function DashboardPage() {
               <Stat label={t("First response (p90)")} value={secs(m.first_response_p90_seconds)} />
               <Stat label={t("Tokens")} value={fmtNumber(m.tokens.tokens_in + m.tokens.tokens_out)} />
             </div>
-            <h3>{t("Messages per day")}</h3>
-            <DayChart days={m.per_day} label={t("Messages per day")} />
-            <p className="legend muted">
-              <span className="swatch msg" /> {t("messages")} <span className="swatch threads" /> {t("conversations")}
-            </p>
+            <Suspense fallback={<Loading />}>
+              <DashboardCharts days={m.per_day} from={m.date_from} to={m.date_to} locale={locale} />
+            </Suspense>
           </>
         )}
       </Show>

@@ -1,35 +1,37 @@
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { api, download, unwrap, type Schemas } from "../api/client";
+import { useQuery } from "@tanstack/react-query";
+import { download, type Schemas } from "../api/client";
+import { apiKey, call, useApiMutation, useApiQuery, useInvalidate } from "../api/queries";
 import { useSession } from "../auth/session";
 import { MessageImages } from "../components/MessageImages";
-import { ActionButton, Empty, ErrorBox, Show, useLoad } from "../components/ui";
+import { ActionButton, Empty, ErrorBox, Show } from "../components/ui";
 import { useI18n } from "../i18n";
 import { ToolMessage, type ToolMessageData } from "./AssistantTools";
 
 type Message = Schemas["MessageRead"];
 type Status = "open" | "pending" | "closed";
-const POLL_MS = 2000; // live: the inbox and the open thread are re-read every 2 s
+// Live: message.created and thread.updated events (api/live.ts) refetch the list and the open thread; no polling.
 
-export function ReviewButtons({ message, onDone }: { message: Message; onDone: () => void }) {
+const messagesKey = (threadId: string) => apiKey("/api/v1/threads/{thread_id}/messages", { path: { thread_id: threadId } });
+
+export function ReviewButtons({ message }: { message: Message }) {
   const { t } = useI18n();
   const { me } = useSession();
   const [correcting, setCorrecting] = useState(false);
   const [text, setText] = useState(message.corrected_content ?? message.content);
-  const [error, setError] = useState<unknown>(null);
+  const patch = useApiMutation("patch", "/api/v1/messages/{message_id}", {
+    invalidates: [messagesKey(message.thread_id), "/api/v1/metrics"],
+  });
   const review = async (review: "approved" | "rejected", corrected?: string) => {
-    setError(null);
     try {
-      unwrap(
-        await api.PATCH("/api/v1/messages/{message_id}", {
-          params: { path: { message_id: message.id } },
-          body: { validated_by: "human", review, corrected_content: corrected ?? null, operator_name: me?.full_name || me?.email || null },
-        }),
-      );
+      await patch.mutateAsync({
+        params: { path: { message_id: message.id } },
+        body: { validated_by: "human", review, corrected_content: corrected ?? null, operator_name: me?.full_name || me?.email || null },
+      });
       setCorrecting(false);
-      onDone();
-    } catch (err) {
-      setError(err);
+    } catch {
+      /* shown below */
     }
   };
   return (
@@ -57,7 +59,7 @@ export function ReviewButtons({ message, onDone }: { message: Message; onDone: (
           <button type="submit" className="primary small">{t("Save correction")}</button>
         </form>
       )}
-      <ErrorBox error={error} />
+      <ErrorBox error={patch.error} />
     </div>
   );
 }
@@ -66,11 +68,9 @@ async function allMessages(threadId: string): Promise<Message[]> {
   const out: Message[] = [];
   let cursor: string | null | undefined;
   for (let i = 0; i < 10; i++) {
-    const page = unwrap(
-      await api.GET("/api/v1/threads/{thread_id}/messages", {
-        params: { path: { thread_id: threadId }, query: { limit: 200, cursor: cursor ?? undefined } },
-      }),
-    );
+    const page = await call("get", "/api/v1/threads/{thread_id}/messages", {
+      params: { path: { thread_id: threadId }, query: { limit: 200, cursor: cursor ?? undefined } },
+    });
     out.push(...page.items);
     cursor = page.next_cursor;
     if (!cursor) break;
@@ -80,12 +80,11 @@ async function allMessages(threadId: string): Promise<Message[]> {
 
 function ThreadView({ threadId }: { threadId: string }) {
   const { t, fmtDate } = useI18n();
-  const thread = useLoad(
-    async () => unwrap(await api.GET("/api/v1/threads/{thread_id}", { params: { path: { thread_id: threadId } } })),
-    [threadId],
-    POLL_MS,
-  );
-  const messages = useLoad(() => allMessages(threadId), [threadId], POLL_MS);
+  const thread = useApiQuery("/api/v1/threads/{thread_id}", { params: { path: { thread_id: threadId } } });
+  const messages = useQuery({ queryKey: messagesKey(threadId), queryFn: () => allMessages(threadId) });
+  const invalidate = useInvalidate();
+  const saved = ["/api/v1/threads", apiKey("/api/v1/threads/{thread_id}", { path: { thread_id: threadId } })];
+  const patchThread = useApiMutation("patch", "/api/v1/threads/{thread_id}", { invalidates: saved });
   const [reply, setReply] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [sending, setSending] = useState(false);
@@ -111,13 +110,7 @@ function ThreadView({ threadId }: { threadId: string }) {
                   setError(null);
                   setAiChoice(enabled);
                   try {
-                    unwrap(
-                      await api.PATCH("/api/v1/threads/{thread_id}", {
-                        params: { path: { thread_id: threadId } },
-                        body: { ai_enabled: enabled },
-                      }),
-                    );
-                    await thread.reload();
+                    await patchThread.mutateAsync({ params: { path: { thread_id: threadId } }, body: { ai_enabled: enabled } });
                   } catch (err) {
                     setError(err);
                   } finally {
@@ -132,8 +125,7 @@ function ThreadView({ threadId }: { threadId: string }) {
               value={th.status}
               onChange={async (e) => {
                 try {
-                  unwrap(await api.PATCH("/api/v1/threads/{thread_id}", { params: { path: { thread_id: threadId } }, body: { status: e.target.value as Status } }));
-                  await thread.reload();
+                  await patchThread.mutateAsync({ params: { path: { thread_id: threadId } }, body: { status: e.target.value as Status } });
                 } catch (err) {
                   setError(err);
                 }
@@ -168,7 +160,7 @@ function ThreadView({ threadId }: { threadId: string }) {
                   <div className="text">{m.corrected_content ?? m.content}</div>
                   <MessageImages attachments={m.attachments} />
                   {m.corrected_content && <div className="muted strike">{m.content}</div>}
-                  {m.role === "assistant" && <ReviewButtons message={m} onDone={() => void messages.reload()} />}
+                  {m.role === "assistant" && <ReviewButtons message={m} />}
                 </div>
               ),
             )}
@@ -183,14 +175,12 @@ function ThreadView({ threadId }: { threadId: string }) {
           setSending(true);
           setError(null);
           try {
-            unwrap(
-              await api.POST("/api/v1/threads/{thread_id}/messages", {
-                params: { path: { thread_id: threadId } },
-                body: { content: reply, role: "agent" },
-              }),
-            );
+            await call("post", "/api/v1/threads/{thread_id}/messages", {
+              params: { path: { thread_id: threadId } },
+              body: { content: reply, role: "agent" },
+            });
             setReply("");
-            await messages.reload();
+            await invalidate(messagesKey(threadId), "/api/v1/threads");
           } catch (err) {
             setError(err);
           } finally {
@@ -213,19 +203,13 @@ function ThreadView({ threadId }: { threadId: string }) {
 export function InboxPage() {
   const { threadId } = useParams();
   const { t, fmtDate } = useI18n();
-  const { tenantId } = useSession();
   const [status, setStatus] = useState<Status | "">("");
   const [channel, setChannel] = useState("");
   const [q, setQ] = useState("");
-  const threads = useLoad(
-    async () =>
-      unwrap(
-        await api.GET("/api/v1/threads", {
-          params: { query: { limit: 100, status: status || undefined, channel: channel || undefined, q: q || undefined } },
-        }),
-      ),
-    [status, channel, q, tenantId],
-    POLL_MS,
+  const threads = useApiQuery(
+    "/api/v1/threads",
+    { params: { query: { limit: 100, status: status || undefined, channel: channel || undefined, q: q || undefined } } },
+    { placeholderData: (previous) => previous }, // typing in the search box keeps the list until the answer comes
   );
   return (
     <section className={`inbox ${threadId ? "has-thread" : ""}`}>

@@ -1,8 +1,8 @@
 import { useState } from "react";
 import { Link } from "react-router-dom";
 import { api, unwrap, upload, type Schemas } from "../api/client";
-import { useSession } from "../auth/session";
-import { ActionButton, Empty, ErrorBox, Field, ProgressBar, Show, useLoad } from "../components/ui";
+import { useApiQuery, useInvalidate } from "../api/queries";
+import { ActionButton, Empty, ErrorBox, Field, ProgressBar, Show } from "../components/ui";
 import { useI18n } from "../i18n";
 
 type Mode = "semantic" | "keyword" | "hybrid";
@@ -10,8 +10,13 @@ type Source = "messages" | "documents";
 
 function Documents() {
   const { t, fmtDate } = useI18n();
-  const { tenantId } = useSession();
-  const docs = useLoad(async () => unwrap(await api.GET("/api/v1/documents", { params: { query: { limit: 100 } } })), [tenantId], 1500);
+  // Indexing is not on the live feed: re-read every 1.5 s only while a document is being processed.
+  const docs = useApiQuery(
+    "/api/v1/documents",
+    { params: { query: { limit: 100 } } },
+    { refetchInterval: (q) => (q.state.data?.items.some((d) => d.status === "processing") ? 1500 : false) },
+  );
+  const invalidate = useInvalidate();
   const [percent, setPercent] = useState<number | null>(null);
   const [error, setError] = useState<unknown>(null);
   return (
@@ -31,7 +36,7 @@ function Documents() {
           try {
             await upload<Schemas["DocumentRead"]>("/api/v1/documents", form, setPercent);
             input.value = "";
-            await docs.reload();
+            await invalidate("/api/v1/documents");
           } catch (err) {
             setError(err);
           } finally {
@@ -61,7 +66,7 @@ function Documents() {
                     confirm={t("Delete this document?")}
                     onClick={async () => {
                       unwrap(await api.DELETE("/api/v1/documents/{document_id}", { params: { path: { document_id: d.id } } }));
-                      await docs.reload();
+                      await invalidate("/api/v1/documents");
                     }}
                   >
                     {t("Delete")}

@@ -1,33 +1,30 @@
 import { useState } from "react";
-import { api, unwrap } from "../api/client";
-import { useSession } from "../auth/session";
-import { Show, useLoad } from "../components/ui";
+import { useApiQuery } from "../api/queries";
+import { Show } from "../components/ui";
 import { useI18n } from "../i18n";
 
 const SERVICES = ["", "gateway", "auth", "chat", "channels", "transcription", "search"];
 
 export function LogsPage() {
   const { t, fmtDate } = useI18n();
-  const { tenantId } = useSession();
   const [level, setLevel] = useState<"" | "warning" | "error">("");
   const [service, setService] = useState("");
   const [hours, setHours] = useState(24);
-  const logs = useLoad(
-    async () =>
-      unwrap(
-        await api.GET("/api/v1/admin/logs", {
-          params: {
-            query: {
-              level: level || undefined,
-              service: service || undefined,
-              since: new Date(Date.now() - hours * 3_600_000).toISOString(),
-              limit: 200,
-            },
-          },
-        }),
-      ),
-    [level, service, hours, tenantId],
-    10_000,
+  // `since` moves by the minute: a new cache key per render would refetch forever. Logs are not on the live feed.
+  const minute = Math.floor(Date.now() / 60_000) * 60_000;
+  const logs = useApiQuery(
+    "/api/v1/admin/logs",
+    {
+      params: {
+        query: {
+          level: level || undefined,
+          service: service || undefined,
+          since: new Date(minute - hours * 3_600_000).toISOString(),
+          limit: 200,
+        },
+      },
+    },
+    { refetchInterval: 10_000, placeholderData: (previous) => previous },
   );
   return (
     <section>

@@ -1,7 +1,8 @@
 import { useState } from "react";
 import { api, unwrap } from "../api/client";
+import { useApiQuery, useInvalidate } from "../api/queries";
 import { useSession } from "../auth/session";
-import { ActionButton, Empty, ErrorBox, Field, Show, useLoad } from "../components/ui";
+import { ActionButton, Empty, ErrorBox, Field, Show } from "../components/ui";
 import { useI18n } from "../i18n";
 
 type Role = "admin" | "agent" | "viewer";
@@ -10,12 +11,12 @@ const ROLES: Role[] = ["admin", "agent", "viewer"];
 export function MembersPage() {
   const { t } = useI18n();
   const { tenantId, isAdmin } = useSession();
-  const members = useLoad(async () => {
-    if (!tenantId) return { items: [], next_cursor: null };
-    return unwrap(
-      await api.GET("/api/v1/tenants/{tenant_id}/members", { params: { path: { tenant_id: tenantId }, query: { limit: 200 } } }),
-    );
-  }, [tenantId]);
+  const members = useApiQuery(
+    "/api/v1/tenants/{tenant_id}/members",
+    { params: { path: { tenant_id: tenantId ?? "" }, query: { limit: 200 } } },
+    { enabled: !!tenantId },
+  );
+  const invalidate = useInvalidate();
   const [email, setEmail] = useState("");
   const [fullName, setFullName] = useState("");
   const [password, setPassword] = useState("");
@@ -43,7 +44,7 @@ export function MembersPage() {
               setEmail("");
               setFullName("");
               setPassword("");
-              await members.reload();
+              await invalidate("/api/v1/tenants/{tenant_id}/members");
             } catch (err) {
               setError(err);
             }
@@ -102,7 +103,7 @@ export function MembersPage() {
                           } catch (err) {
                             setError(err);
                           }
-                          await members.reload();
+                          await invalidate("/api/v1/tenants/{tenant_id}/members");
                         }}
                       >
                         {ROLES.map((r) => (
@@ -124,7 +125,7 @@ export function MembersPage() {
                               params: { path: { tenant_id: tenantId, user_id: m.user_id } },
                             }),
                           );
-                          await members.reload();
+                          await invalidate("/api/v1/tenants/{tenant_id}/members");
                         }}
                       >
                         {t("Remove")}

@@ -1,8 +1,9 @@
 import { useEffect, useState } from "react";
 import { Link, Navigate, useNavigate, useParams } from "react-router-dom";
 import { api, unwrap, type Schemas } from "../api/client";
+import { useApiQuery, useInvalidate } from "../api/queries";
 import { useSession } from "../auth/session";
-import { ActionButton, ErrorBox, Field, Loading, Show, useLoad } from "../components/ui";
+import { ActionButton, ErrorBox, Field, Loading, Show } from "../components/ui";
 import { useI18n } from "../i18n";
 
 type Tenant = Schemas["TenantRead"];
@@ -12,7 +13,8 @@ export function TenantsPage() {
   const { t, fmtDate } = useI18n();
   const { me, tenantId } = useSession();
   const navigate = useNavigate();
-  const tenants = useLoad(async () => unwrap(await api.GET("/api/v1/tenants", { params: { query: { limit: 200 } } })), []);
+  const tenants = useApiQuery("/api/v1/tenants", { params: { query: { limit: 200 } } });
+  const invalidate = useInvalidate();
   const [name, setName] = useState("");
   const [slug, setSlug] = useState("");
   const [error, setError] = useState<unknown>(null);
@@ -34,6 +36,7 @@ export function TenantsPage() {
             const created = unwrap(
               await api.POST("/api/v1/tenants", { body: { name, slug: slug || null } }),
             );
+            void invalidate("/api/v1/tenants");
             navigate(`/tenants/${created.id}`);
           } catch (err) {
             setError(err);
@@ -193,10 +196,8 @@ function TenantForm({ tenant, onSaved }: { tenant: Tenant; onSaved: (t: Tenant) 
 
 function Secrets({ tenantId }: { tenantId: string }) {
   const { t, fmtDate } = useI18n();
-  const secrets = useLoad(
-    async () => unwrap(await api.GET("/api/v1/tenants/{tenant_id}/secrets", { params: { path: { tenant_id: tenantId } } })),
-    [tenantId],
-  );
+  const secrets = useApiQuery("/api/v1/tenants/{tenant_id}/secrets", { params: { path: { tenant_id: tenantId } } });
+  const invalidate = useInvalidate();
   const [name, setName] = useState("openai_api_key");
   const [value, setValue] = useState("");
   const [error, setError] = useState<unknown>(null);
@@ -217,7 +218,7 @@ function Secrets({ tenantId }: { tenantId: string }) {
                     confirm={t("Delete this secret?")}
                     onClick={async () => {
                       unwrap(await api.DELETE("/api/v1/tenants/{tenant_id}/secrets/{name}", { params: { path: { tenant_id: tenantId, name: s.name } } }));
-                      await secrets.reload();
+                      await invalidate("/api/v1/tenants/{tenant_id}/secrets");
                     }}
                   >
                     {t("Delete")}
@@ -241,7 +242,7 @@ function Secrets({ tenantId }: { tenantId: string }) {
               }),
             );
             setValue("");
-            await secrets.reload();
+            await invalidate("/api/v1/tenants/{tenant_id}/secrets");
           } catch (err) {
             setError(err);
           }
@@ -263,10 +264,8 @@ function Secrets({ tenantId }: { tenantId: string }) {
 export function TenantEditPage() {
   const { tenantId = "" } = useParams();
   const { t } = useI18n();
-  const tenant = useLoad(
-    async () => unwrap(await api.GET("/api/v1/tenants/{tenant_id}", { params: { path: { tenant_id: tenantId } } })),
-    [tenantId],
-  );
+  const tenant = useApiQuery("/api/v1/tenants/{tenant_id}", { params: { path: { tenant_id: tenantId } } });
+  const invalidate = useInvalidate();
   return (
     <section>
       <div className="page-head">
@@ -275,7 +274,7 @@ export function TenantEditPage() {
       <Show loaded={tenant}>
         {(tn) => (
           <>
-            <TenantForm tenant={tn} onSaved={() => void tenant.reload()} />
+            <TenantForm tenant={tn} onSaved={() => void invalidate("/api/v1/tenants", "/api/v1/tenants/{tenant_id}")} />
             <Secrets tenantId={tn.id} />
           </>
         )}

@@ -1,11 +1,14 @@
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { api, download, unwrap, upload, type Schemas } from "../api/client";
-import { useSession } from "../auth/session";
-import { ActionButton, ErrorBox, Field, ProgressBar, Show, useLoad } from "../components/ui";
+import { download, upload, type Schemas } from "../api/client";
+import { useApiQuery, useInvalidate } from "../api/queries";
+import { ActionButton, ErrorBox, Field, ProgressBar, Show } from "../components/ui";
 import { useI18n } from "../i18n";
 
 const FORMATS = ["srt", "vtt", "txt", "docx", "json"] as const;
+
+// Transcription progress is not on the live feed: a list or job is re-read only while something is running.
+const running = (status: string) => status === "queued" || status === "processing";
 
 export function clock(seconds: number): string {
   const s = Math.max(0, seconds);
@@ -78,18 +81,18 @@ function UploadForm({ onQueued }: { onQueued: () => void }) {
 
 export function TranscriptionsPage() {
   const { t, fmtDate, fmtNumber } = useI18n();
-  const { tenantId } = useSession();
-  const jobs = useLoad(
-    async () => unwrap(await api.GET("/api/v1/transcriptions", { params: { query: { limit: 50 } } })),
-    [tenantId],
-    1000,
+  const jobs = useApiQuery(
+    "/api/v1/transcriptions",
+    { params: { query: { limit: 50 } } },
+    { refetchInterval: (q) => (q.state.data?.items.some((j) => running(j.status)) ? 1000 : false) },
   );
+  const invalidate = useInvalidate();
   return (
     <section>
       <div className="page-head">
         <h2>{t("Transcriptions")}</h2>
       </div>
-      <UploadForm onQueued={() => void jobs.reload()} />
+      <UploadForm onQueued={() => void invalidate("/api/v1/transcriptions")} />
       <Show loaded={jobs} isEmpty={(p) => p.items.length === 0} empty={t("No transcriptions yet.")}>
         {(page) => (
           <ul className="cards">
@@ -123,10 +126,10 @@ export function TranscriptionsPage() {
 export function TranscriptionDetailPage() {
   const { jobId = "" } = useParams();
   const { t, fmtNumber } = useI18n();
-  const job = useLoad(
-    async () => unwrap(await api.GET("/api/v1/transcriptions/{job_id}", { params: { path: { job_id: jobId } } })),
-    [jobId],
-    2000,
+  const job = useApiQuery(
+    "/api/v1/transcriptions/{job_id}",
+    { params: { path: { job_id: jobId } } },
+    { refetchInterval: (q) => (q.state.data && running(q.state.data.status) ? 2000 : false) },
   );
   return (
     <section>

@@ -1,14 +1,13 @@
 import { act, render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
-import { Route, Routes } from "react-router-dom";
 import { setTokens } from "../api/client";
 import { AppRoutes } from "../App";
-import { Countdown, Show, type Loaded } from "../components/ui";
+import { Countdown, Show, type Loadable } from "../components/ui";
 import { json, stubFetch, wrap } from "../test/helpers";
 import { NewKeyPanel } from "./ApiKeys";
 import { ReviewButtons } from "./Inbox";
-import { DayChart } from "./Dashboard";
+import { fillDays } from "./DashboardCharts";
 import { clock } from "./Transcriptions";
 
 const me = {
@@ -50,7 +49,7 @@ describe("login", () => {
     expect(await screen.findByRole("heading", { name: "Dashboard" })).toBeInTheDocument();
     expect(await screen.findByText("50%")).toBeInTheDocument(); // approval rate
     expect(screen.getByText("2.5 s")).toBeInTheDocument();
-    expect(screen.getByText("No activity in this period.")).toBeInTheDocument();
+    expect(await screen.findByText("No activity in this period.")).toBeInTheDocument(); // the charts chunk loads lazily
   });
 
   it("speaks Portuguese when asked", async () => {
@@ -66,15 +65,15 @@ describe("login", () => {
 });
 
 describe("states", () => {
-  const loaded = <T,>(over: Partial<Loaded<T>>): Loaded<T> => ({ data: undefined, error: null, loading: true, reload: async () => {}, ...over });
+  const loaded = <T,>(over: Partial<Loadable<T>>): Loadable<T> => ({ data: undefined, error: null, refetch: async () => {}, ...over });
   it("shows loading, error with retry, empty and content", async () => {
-    const reload = vi.fn(async () => {});
+    const refetch = vi.fn(async () => {});
     const { rerender } = render(wrap(<Show loaded={loaded<string[]>({})}>{() => "content"}</Show>));
     expect(screen.getByRole("status")).toHaveTextContent("Loading…");
-    rerender(wrap(<Show loaded={loaded<string[]>({ error: new Error("upstream down"), reload })}>{() => "content"}</Show>));
+    rerender(wrap(<Show loaded={loaded<string[]>({ error: new Error("upstream down"), refetch })}>{() => "content"}</Show>));
     expect(screen.getByRole("alert")).toHaveTextContent("upstream down");
     await userEvent.click(screen.getByRole("button", { name: "Try again" }));
-    expect(reload).toHaveBeenCalled();
+    expect(refetch).toHaveBeenCalled();
     rerender(wrap(<Show loaded={loaded<string[]>({ data: [] })} isEmpty={(d) => d.length === 0} empty="Nothing here">{() => "content"}</Show>));
     expect(screen.getByText("Nothing here")).toBeInTheDocument();
     rerender(wrap(<Show loaded={loaded<string[]>({ data: ["x"] })} isEmpty={(d) => d.length === 0} empty="Nothing here">{(d) => `got ${d[0]}`}</Show>));
@@ -106,22 +105,21 @@ describe("review", () => {
       "GET /api/v1/auth/me": () => json(200, me),
       "PATCH /api/v1/messages/m1": (c) => json(200, { id: "m1", ...(c.body as object) }),
     });
-    const onDone = vi.fn();
     const message = {
       id: "m1", thread_id: "th", role: "assistant", content: "Abrimos às 9h", validated_by: "pending", incomplete: false, created_at: "2026-01-01T00:00:00Z",
       contact_id: null, sector: null, review: null, corrected_content: null, operator_name: null, reviewed_at: null, model: "m", tokens_in: 1, tokens_out: 1, latency_ms: 1,
     };
-    render(wrap(<ReviewButtons message={message} onDone={onDone} />));
+    render(wrap(<ReviewButtons message={message} />));
     expect(screen.getByText("awaiting approval")).toBeInTheDocument();
     await waitFor(() => expect(calls.some((c) => c.url === "/api/v1/auth/me")).toBe(true));
     await userEvent.click(screen.getByRole("button", { name: "Approve" }));
-    await waitFor(() => expect(onDone).toHaveBeenCalledTimes(1));
+    await waitFor(() => expect(calls.filter((c) => c.method === "PATCH")).toHaveLength(1));
     await userEvent.click(screen.getByRole("button", { name: "Correct" }));
     const box = screen.getByLabelText("Corrected answer");
     await userEvent.clear(box);
     await userEvent.type(box, "Abrimos às 8h");
     await userEvent.click(screen.getByRole("button", { name: "Save correction" }));
-    await waitFor(() => expect(onDone).toHaveBeenCalledTimes(2));
+    await waitFor(() => expect(screen.queryByLabelText("Corrected answer")).not.toBeInTheDocument()); // saved: closed
     const patches = calls.filter((c) => c.method === "PATCH").map((c) => c.body);
     expect(patches).toEqual([
       { validated_by: "human", review: "approved", corrected_content: null, operator_name: "Ada Admin" },
@@ -142,18 +140,19 @@ describe("countdown and formatting", () => {
     expect(screen.getByText("flushing…")).toBeInTheDocument();
   });
 
-  it("formats segment times and draws one bar per day", () => {
+  it("formats segment times", () => {
     expect(clock(0)).toBe("0:00.0");
     expect(clock(65.25)).toBe("1:05.3");
     expect(clock(3725)).toBe("1:02:05.0");
-    const days = [
-      { day: "2026-01-01", messages: 4, threads: 1, contacts: 1 },
-      { day: "2026-01-02", messages: 8, threads: 2, contacts: 2 },
-    ];
-    const { container } = render(wrap(<Routes><Route path="/" element={<DayChart days={days} label="chart" />} /></Routes>));
-    const bars = container.querySelectorAll("rect.bar-msg");
-    expect(bars).toHaveLength(2);
-    expect(Number(bars[1].getAttribute("height"))).toBeCloseTo(95);
-    expect(Number(bars[0].getAttribute("height"))).toBeCloseTo(47.5);
+  });
+
+  it("puts every day of the period on the chart's axis, zero where nothing happened", () => {
+    const one = { day: "2026-01-03", messages: 4, threads: 1, contacts: 1, ai_answers: 2, human_answers: 1, first_response_median_seconds: 3.5 };
+    const days = fillDays([one], "2026-01-01", "2026-01-05");
+    expect(days.map((d) => d.day)).toEqual(["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]);
+    expect(days.map((d) => d.messages)).toEqual([0, 0, 4, 0, 0]); // one busy day is one bar of five, not a block
+    expect(days[2]).toMatchObject({ ai: 2, human: 1, firstResponse: 3.5 });
+    expect(days[0].firstResponse).toBeNull(); // no answer that day: a gap, not a zero-second response
+    expect(fillDays([one], "2026-01-03", "2026-01-03")).toHaveLength(1);
   });
 });

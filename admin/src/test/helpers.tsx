@@ -1,14 +1,26 @@
 import type { ReactNode } from "react";
+import { QueryClient } from "@tanstack/react-query";
+import { QueryProvider } from "../api/provider";
 import { MemoryRouter } from "react-router-dom";
 import { vi } from "vitest";
 import { SessionProvider } from "../auth/session";
 import { I18nProvider, type Lang } from "../i18n";
 
-export function wrap(node: ReactNode, { lang = "en", path = "/" }: { lang?: Lang; path?: string } = {}) {
+/** A query cache for one test: no retries (an error shows at once), nothing shared with the next test. */
+export function testQueryClient(): QueryClient {
+  return new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: 0 }, mutations: { retry: false } } });
+}
+
+export function wrap(
+  node: ReactNode,
+  { lang = "en", path = "/", client, live = false }: { lang?: Lang; path?: string; client?: QueryClient; live?: boolean } = {},
+) {
   return (
     <I18nProvider initial={lang}>
       <SessionProvider>
-        <MemoryRouter initialEntries={[path]}>{node}</MemoryRouter>
+        <QueryProvider client={client ?? testQueryClient()} live={live}>
+          <MemoryRouter initialEntries={[path]}>{node}</MemoryRouter>
+        </QueryProvider>
       </SessionProvider>
     </I18nProvider>
   );
@@ -46,4 +58,18 @@ export function stubFetch(routes: Record<string, (call: Call) => Response | Prom
   });
   vi.stubGlobal("fetch", fetchStub);
   return calls;
+}
+
+/** A text/event-stream answer that stays open: `send` writes an event, `close` ends it (a dropped connection). */
+export function sseStream(signal?: AbortSignal | null) {
+  let ctrl!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({ start: (c) => void (ctrl = c) });
+  const enc = new TextEncoder();
+  signal?.addEventListener("abort", () => ctrl.error(new DOMException("aborted", "AbortError")), { once: true });
+  return {
+    response: new Response(body, { status: 200, headers: { "Content-Type": "text/event-stream" } }),
+    send: (id: string, event: string, data: unknown) => ctrl.enqueue(enc.encode(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`)),
+    ping: () => ctrl.enqueue(enc.encode(": ping\n\n")),
+    close: () => ctrl.close(),
+  };
 }
