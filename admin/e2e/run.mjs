@@ -24,6 +24,8 @@ const BASE = env("ADMIN_BASE_URL").replace(/\/$/, "");
 const ART = env("ARTIFACTS_DIR");
 const MODULES = {
   // group: module (admin/e2e/<group>.mjs), one line each
+  dashboard: "./dashboard.mjs",
+  live: "./live.mjs",
 };
 const ALL = ["core", "channels", ...Object.keys(MODULES)];
 const GROUPS = new Set(["", "all"].includes(env("E2E_GROUPS", "")) ? ALL : env("E2E_GROUPS", "").split(","));
@@ -148,6 +150,7 @@ async function main() {
       await page.getByRole("button", { name: "Log in" }).click();
       await page.getByRole("heading", { name: "Dashboard" }).waitFor();
       await page.locator(".stats .stat").first().waitFor();
+      await page.locator(".charts, .empty-chart").first().waitFor(); // the charts' chunk loads after the numbers
       await shot("dashboard");
     });
     if (!loggedIn) return;

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -50,6 +51,10 @@ BURST = ("Quero pedir uma pizza", "grande, de calabresa")  # the two Telegram me
 APPS = ("gateway", "auth", "chat", "channels", "transcription", "search")
 _FOREIGN = ("DATABASE_URL", "REDIS_URL", "AUTH_URL", "JWKS_URL", "JWKS_JSON", "SECRETS_KEY", "SERVICE_SECRET", "LOG_")
 _PREFIXES = ("DEV_", "GATEWAY_", "AUTH_", "CHAT_", "CHANNELS_", "TRANSCRIPTION_", "SEARCH_", "DEMO_", "TEST_")
+
+
+def _runs(groups: str, group: str) -> bool:
+    return groups in ("", "all") or group in groups.split(",")
 
 
 def _missing() -> list[str]:
@@ -138,6 +143,55 @@ def _env(tmp: Path, ports: dict[str, int], pg_port: int, redis_port: int, llm: s
     }
 
 
+async def _seed_dashboards(gateway: str, pg_port: int) -> dict[str, str]:
+    """Three tenants for admin/e2e/dashboard.mjs: one with a single day of conversations, one (pt-BR) with thirty
+    days of them, one with none. Messages go through the API (user question, AI answer, some human answers); SQL
+    then moves each conversation of the thirty-day tenant to its day, its first answer later the older the day."""
+    async with httpx.AsyncClient(base_url=gateway, timeout=30) as api:
+        login = await api.post("/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD})
+        admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        tenants: dict[str, str] = {}
+        threads: list[tuple[int, str]] = []
+        seeds = (
+            ("one", "One Day Co", "en-US", 1),
+            ("thirty", "Thirty Days Ltda", "pt-BR", 30),
+            ("empty", "No Data Co", "en-US", 0),
+        )
+        for key, name, locale, days in seeds:
+            made = await api.post(
+                "/api/v1/tenants", json={"name": f"{name} {time.time_ns()}", "locale": locale}, headers=admin
+            )
+            assert made.status_code == 201, made.text
+            tenants[key] = made.json()["id"]
+            switched = await api.post("/api/v1/auth/switch-tenant", json={"tenant_id": tenants[key]}, headers=admin)
+            assert switched.status_code == 200, switched.text
+            headers = {"Authorization": f"Bearer {switched.json()['access_token']}"}
+            for day in range(days):
+                thread = await api.post("/api/v1/threads", json={"message": f"Question of day {day}"}, headers=headers)
+                assert thread.status_code == 201, thread.text
+                if day % 3 == 0:
+                    agent = {"content": "A human answer", "role": "agent"}
+                    reply = await api.post(
+                        f"/api/v1/threads/{thread.json()['id']}/messages", json=agent, headers=headers
+                    )
+                    assert reply.status_code == 201, reply.text
+                if key == "thirty":
+                    threads.append((day, thread.json()["id"]))
+    db = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{pg_port}/atende")
+    try:
+        for day, thread_id in threads:  # day 0 stays today; answers come 2 s + 1 s per day after the question
+            await db.execute(
+                "UPDATE chat.message SET created_at = date_trunc('day', now(), 'UTC') - make_interval(days => $2) "
+                "+ interval '9 hours' + make_interval(secs => CASE role WHEN 'user' THEN 0 "
+                "WHEN 'assistant' THEN 2 + $2 ELSE 60 END) WHERE thread_id = $1::uuid",
+                thread_id,
+                day,
+            )
+    finally:
+        await db.close()
+    return tenants
+
+
 async def _wait_running(proc: asyncio.subprocess.Process, log: Path, timeout: float = 150.0) -> None:
     deadline = time.monotonic() + timeout
     while "Atende is running." not in log.read_text(errors="replace"):
@@ -197,6 +251,7 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
                 assert page.status_code == 200 and '<div id="root">' in page.text
 
             groups = os.environ.get("ADMIN_E2E_GROUPS", "all")  # core, channels and every admin/e2e/<group>.mjs
+            dashboards = await _seed_dashboards(gateway, pg_port) if _runs(groups, "dashboard") else {}
             script = await asyncio.create_subprocess_exec(
                 "node",
                 "e2e/run.mjs",
@@ -213,6 +268,7 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
                     "TELEGRAM_STANDIN": tg_url,
                     "CHROMIUM": CHROMIUM,
                     "E2E_GROUPS": groups,
+                    "E2E_DASHBOARD_TENANTS": json.dumps(dashboards),
                 },
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -243,7 +299,7 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
     assert any("polite concierge" in json.dumps(r["messages"]) for r in streamed), "saved instructions reach the LLM"
     for shot in ("login", "dashboard", "assistant-try-it", "api-key-created", "transcriptions", "knowledge-search"):
         assert (ARTIFACTS / f"{shot}.png").stat().st_size > 5000, shot
-    if groups == "all" or "channels" in groups.split(","):
+    if _runs(groups, "channels"):
         assert names >= CHANNEL_CHECKS, names
         sent = tg.named("sendMessage")
 

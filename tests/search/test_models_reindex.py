@@ -128,7 +128,7 @@ async def test_model_change_needs_reindex(stack, db_conn, session, embedder, ten
             steps = await drain(session, openai_handler)
             assert steps == 2  # 6 rows, 4 per step (search_settings.embed_batch_rows)
             status = (await search_client.get("/api/v1/search/reindex", headers=h)).json()
-            assert status["status"] == "done" and status["progress"] == 1.0 and status["done"] == 6
+            assert status["status"] == "done" and status["progress"] == 100 and status["done"] == 6
             assert status["embedding_model"] == "openai:text-embedding-3-small"
 
             r = await search_client.post(

@@ -72,7 +72,7 @@ function Documents() {
                     {t("Delete")}
                   </ActionButton>
                 </div>
-                {d.status === "processing" && <ProgressBar value={d.progress <= 1 ? d.progress * 100 : d.progress} label={t("Indexing progress")} />}
+                {d.status === "processing" && <ProgressBar value={d.progress} label={t("Indexing progress")} />}
                 {d.error && <div className="inline-error">{d.error}</div>}
               </li>
             ))}

@@ -35,13 +35,14 @@ class Document(Base, Timestamps):
     served_at: Mapped[datetime | None]  # when the worker last took a step of it (fair turns across tenants)
 
     @property
-    def progress(self) -> float:
+    def progress(self) -> int:
+        """Percent done (0-100, the API's one progress scale, as transcriptions report it)."""
         if self.status == "ready":
-            return 1.0
+            return 100
         if not self.chunks:
-            return 0.0
-        # parsing counts as the first 10%, embedding the rest
-        return round(0.1 + 0.9 * self.embedded / self.chunks, 4)
+            return 0
+        # parsing counts as the first 10%, embedding the rest; 100 only once ready
+        return min(99, int(10 + 90 * self.embedded / self.chunks))
 
 
 class DocumentBlob(Base):

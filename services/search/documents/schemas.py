@@ -14,7 +14,7 @@ class DocumentRead(BaseModel):
     kind: str
     size_bytes: int
     status: str  # processing | ready | failed
-    progress: float  # 0..1
+    progress: int  # 0-100, like transcriptions
     chunks: int
     embedded: int
     error: str | None = None

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 class ReindexRead(BaseModel):
     job_id: uuid.UUID | None
     status: str  # idle | queued | running | done | failed
-    progress: float
+    progress: int  # 0-100, like documents and transcriptions
     total: int
     done: int
     embedding_model: str | None

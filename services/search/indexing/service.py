@@ -97,11 +97,11 @@ class IndexingService:
 
     def reindex_read(self, row: TenantIndex) -> ReindexRead:
         total = row.reindex_total or 0
-        progress = 1.0 if row.reindex_status == "done" else (row.reindex_done / total if total else 0.0)
+        progress = 100 if row.reindex_status == "done" else (min(99, 100 * row.reindex_done // total) if total else 0)
         return ReindexRead(
             job_id=row.reindex_job_id,
             status=row.reindex_status,
-            progress=round(min(progress, 1.0), 4),
+            progress=progress,
             total=total,
             done=row.reindex_done,
             embedding_model=row.embedding_model,
