@@ -274,11 +274,11 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
                 stderr=subprocess.STDOUT,
             )
             try:
-                output, _ = await asyncio.wait_for(script.communicate(), 420)
+                output, _ = await asyncio.wait_for(script.communicate(), 600)
             except TimeoutError:
                 script.kill()
                 await script.wait()
-                pytest.fail("the browser script did not finish in 420 s")
+                pytest.fail("the browser script did not finish in 600 s")
         finally:
             await _stop(dev)
             shutil.copy(log, ARTIFACTS / "dev.log")
