@@ -31,8 +31,9 @@ function chart(h, name) {
       .map((p) => p.getBoundingClientRect())
       .filter((r) => r.height > 0.5)
       .map((r) => ({ x: r.x + r.width / 2, y: r.y + r.height / 2, width: r.width, height: r.height }));
-    const ticks = [...fig.querySelectorAll(".recharts-xAxis .recharts-cartesian-axis-tick text")].map((t) => t.textContent.trim());
-    const yTicks = [...fig.querySelectorAll(".recharts-yAxis .recharts-cartesian-axis-tick text")].map((t) => t.textContent.trim());
+    const labels = (axis) => [...fig.querySelectorAll(`.recharts-${axis}-tick-labels .recharts-cartesian-axis-tick-value`)].map((t) => t.textContent.trim());
+    const ticks = labels("xAxis");
+    const yTicks = labels("yAxis");
     const dots = fig.querySelectorAll(".recharts-line-dots circle, .recharts-line-dot").length;
     return { width: surface?.getBoundingClientRect().width ?? 0, bars, ticks, yTicks, dots };
   }, name);

@@ -52,6 +52,36 @@ describe("runLive", () => {
     expect(states.at(-1)).toBe("closed");
   });
 
+  it("drops the stream when the browser goes offline and reconnects as soon as it is back", async () => {
+    setTokens(tokens);
+    const streams: ReturnType<typeof sseStream>[] = [];
+    const lastIds: (string | null)[] = [];
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(async (_input: string, init: RequestInit) => {
+        lastIds.push(new Headers(init.headers).get("Last-Event-ID"));
+        const stream = sseStream(init.signal);
+        streams.push(stream);
+        return stream.response;
+      }),
+    );
+    const states: LiveState[] = [];
+    const onResync = vi.fn();
+    const controller = new AbortController();
+    const done = runLive({ signal: controller.signal, onEvent: () => {}, onResync, onState: (s) => states.push(s), backoffMs: () => 3_600_000 });
+    await waitFor(() => expect(streams).toHaveLength(1));
+    streams[0].send("9-0", "thread.updated", { thread_id: "th1" });
+    await waitFor(() => expect(states.at(-1)).toBe("open"));
+    window.dispatchEvent(new Event("offline")); // a stream can hang silently when the network goes away
+    await waitFor(() => expect(states.at(-1)).toBe("retrying"));
+    window.dispatchEvent(new Event("online")); // an hour of backoff is cut short
+    await waitFor(() => expect(streams).toHaveLength(2));
+    expect(lastIds).toEqual([null, "9-0"]);
+    await waitFor(() => expect(onResync).toHaveBeenCalledTimes(1));
+    controller.abort();
+    await done;
+  });
+
   it("gives up on a 4xx (the session is over) instead of hammering the server", async () => {
     setTokens(null);
     const fetchStub = vi.fn(async () => json(403, { detail: "no tenant" }));

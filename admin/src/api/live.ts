@@ -58,10 +58,17 @@ export function backoff(attempt: number): number {
   return base / 2 + Math.random() * (base / 2);
 }
 
+/** Wait `ms`, or less when the browser comes back online (no point waiting out the backoff then). */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+    const done = () => {
+      clearTimeout(timer);
+      globalThis.removeEventListener?.("online", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    globalThis.addEventListener?.("online", done, { once: true });
+    signal.addEventListener("abort", done, { once: true });
   });
 }
 
@@ -83,6 +90,7 @@ export async function runLive({
     const connection = new AbortController();
     const stop = () => connection.abort();
     signal.addEventListener("abort", stop, { once: true });
+    globalThis.addEventListener?.("offline", stop); // the network is gone: a stream may hang instead of failing
     let watchdog: ReturnType<typeof setTimeout> | undefined;
     const alive = () => {
       clearTimeout(watchdog);
@@ -114,6 +122,7 @@ export async function runLive({
     } finally {
       clearTimeout(watchdog);
       signal.removeEventListener("abort", stop);
+      globalThis.removeEventListener?.("offline", stop);
     }
     if (signal.aborted) break;
     onState?.("retrying");
