@@ -16,5 +16,6 @@ export default defineConfig({
     environment: "jsdom",
     include: ["src/**/*.test.{ts,tsx}"],
     setupFiles: ["src/test/setup.ts"],
+    testTimeout: 15_000, // a busy machine (the suite shares two cores) runs a click-through test past 5 s
   },
 });
