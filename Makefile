@@ -12,7 +12,7 @@ LOCK   := requirements-dev.txt
 TORCH       := $(shell grep -E '^torch==' requirements-dev.txt)
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: run test install lint fmt clean servers migrate system-packages bench-transcription bench-chat bench-gateway bench-search bench-webhooks chaos \
+.PHONY: run test install lint fmt clean servers migrate system-packages bench-transcription bench-chat bench-gateway bench-search bench-webhooks bench-widget chaos \
 	admin admin-api admin-test-deps
 
 $(STAMP): pyproject.toml $(LOCK)
@@ -79,6 +79,11 @@ bench-search: install
 # e.g. BENCH_WEBHOOKS_ARGS="--levels 1:200,64:2000 --api-workers 2 --pause-workers".
 bench-webhooks: install
 	$(BIN)/python -m bench.webhooks $(BENCH_WEBHOOKS_ARGS)
+
+# Web chat visitor streams through one gateway and one channels API: streams held, memory per stream, answer latency
+# (numbers in docs/benchmarks/widget.md); e.g. BENCH_WIDGET_ARGS="--streams 200 --samples 50".
+bench-widget: install
+	$(BIN)/python -m bench.widget $(BENCH_WIDGET_ARGS)
 
 # Chaos under load at full size (tests/e2e/chaos.py; numbers in docs/benchmarks/reliability.md): 10,000 messages over 400
 # conversations while workers, relays, APIs, Redis and Postgres are killed; e.g. CHAOS_ARGS="--messages 2000 --kills 10".

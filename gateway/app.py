@@ -22,6 +22,7 @@ from gateway.proxy import REQUEST_DROP, ClientGone, UpstreamError, Upstreams, fo
 from gateway.ratelimit import AuthFailures, EdgeRateLimiter
 from gateway.routes import Route, RoutingTable, has_dot_segments, webhook_channel
 from gateway.upstream_client import UpstreamPool
+from gateway.widget_cors import WidgetCors
 from shared.app import RequestContextMiddleware, create_service_app
 from shared.auth import build_verifier
 from shared.errors import AppError, Unauthorized, problem
@@ -342,7 +343,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     # plain ASGI chain, so it covers proxied and own routes alike and stays one instance (one set of metrics).
     (context,) = [m for m in app.user_middleware if m.cls is RequestContextMiddleware]
     app.user_middleware.remove(context)
-    http = RequestContextMiddleware(EdgeMiddleware(app, state=state), *context.args, **context.kwargs)
+    plain = http = RequestContextMiddleware(EdgeMiddleware(app, state=state), *context.args, **context.kwargs)
     if settings.cors_origins:
         http = CORSMiddleware(
             http,
@@ -360,7 +361,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
             ],
             max_age=600,
         )
-    return GatewayApp(app, http)
+    return GatewayApp(app, WidgetCors(http, plain))
 
 
 class GatewayApp:

@@ -16,6 +16,9 @@ DEFAULT_RATE_LIMITS: dict[str, dict[str, str]] = {
     "auth_public": {"ip": "30/minute"},
     "failed_auth": {"ip": "30/minute;300/hour"},
     "webhooks": {"channel": "3000/second", "ip": ""},
+    # The web chat widget's visitors (per client address; channels limits each visitor's messages itself).
+    "widget_sessions": {"ip": "30/minute;300/hour"},
+    "widget": {"ip": "600/minute"},
 }
 
 
@@ -35,6 +38,8 @@ class GatewaySettings(ServiceSettings):
     read_timeout: float = Field(30.0, gt=0)  # between two reads of an upstream answer -> 504 before it starts
     stream_read_timeout: float = Field(300.0, gt=0)  # SSE / completions routes: time between events
     pool_connections: int = Field(200, ge=1, le=10_000)  # per upstream
+    # Per upstream, for `stream` routes (SSE, completions): each open stream holds one (docs/web-chat.md).
+    stream_pool_connections: int = Field(10_000, ge=1, le=100_000)
     pool_keepalive: int = Field(100, ge=1, le=10_000)
     pool_idle_seconds: float = Field(4.0, gt=0)  # close idle upstream connections sooner than uvicorn's 5 s
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)  # JSON API and webhooks

@@ -54,23 +54,30 @@ RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server", b"x-request-id"}
 
 
 class Upstreams:
-    """One keep-alive pool per upstream (gateway/upstream_client.py), built in the lifespan and closed with it."""
+    """Keep-alive pools per upstream (gateway/upstream_client.py), built in the lifespan and closed with it: one for
+    API calls, one for `stream` routes, whose long-lived answers (SSE: the console's feed, every web chat visitor)
+    would otherwise hold every connection of the API pool."""
 
     def __init__(self, settings: GatewaySettings) -> None:
-        self.pools = {
-            name: UpstreamPool(
-                name,
-                url,
-                max_connections=settings.pool_connections,
-                max_idle=settings.pool_keepalive,
-                connect_timeout=settings.connect_timeout,
-                idle_seconds=settings.pool_idle_seconds,
-            )
-            for name, url in settings.upstreams().items()
-        }
+        def pools(max_connections: int) -> dict[str, UpstreamPool]:
+            return {
+                name: UpstreamPool(
+                    name,
+                    url,
+                    max_connections=max_connections,
+                    max_idle=settings.pool_keepalive,
+                    connect_timeout=settings.connect_timeout,
+                    idle_seconds=settings.pool_idle_seconds,
+                )
+                for name, url in settings.upstreams().items()
+            }
+
+        self.pools = pools(settings.pool_connections)
+        self.streams = pools(settings.stream_pool_connections)
 
     async def aclose(self) -> None:
-        await asyncio.gather(*(p.aclose() for p in self.pools.values()), return_exceptions=True)
+        every = [*self.pools.values(), *self.streams.values()]
+        await asyncio.gather(*(p.aclose() for p in every), return_exceptions=True)
 
 
 def forwarded_headers(
@@ -148,7 +155,8 @@ async def forward(
     raw_path = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string", b"")
     target = raw_path + b"?" + query if query else raw_path
-    response = await upstreams.pools[route.upstream].request(
+    pools = upstreams.streams if route.kind == "stream" else upstreams.pools
+    response = await pools[route.upstream].request(
         scope["method"],
         target,
         headers,

@@ -29,6 +29,8 @@ TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("/v1/*", "chat", "chat", "stream"),
     ("/api/v1/channels*", "channels", "channels", "api"),
     ("/webhooks/*", "channels", "webhooks", "api"),
+    ("/api/v1/widget/sessions", "channels", "widget_sessions", "api"),
+    ("/api/v1/widget/*", "channels", "widget", "stream"),
     ("/api/v1/transcriptions*", "transcription", "transcription", "upload"),
     ("/api/v1/search*", "search", "search", "api"),
     ("/api/v1/documents*", "search", "search", "upload"),
@@ -45,7 +47,9 @@ PUBLIC: tuple[tuple[str, str], ...] = (
     ("GET", "/.well-known/jwks.json"),
     ("HEAD", "/.well-known/jwks.json"),
     ("*", "/webhooks/*"),
+    ("*", "/api/v1/widget/*"),  # the visitor token, checked by channels, is no API credential (docs/web-chat.md)
 )
+WIDGET_PREFIX = "/api/v1/widget/"
 
 
 @dataclass(frozen=True, slots=True)

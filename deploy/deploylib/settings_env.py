@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOT_SETTINGS = {"service_name"}
 # Values that must never sit in a ConfigMap or in docker-compose.yml in clear: they go to Secrets / `.env`.
 SECRET_NAME = re.compile(
-    r"(SECRET$|_PASSWORD$|PEPPER$|_API_KEY$|_KEY_PEM$|^SECRETS_KEY$|^DATABASE_URL$|^REDIS_URL$|_SMTP_URL$)"
+    r"(SECRET$|_PASSWORD$|PEPPER$|_API_KEY$|_KEY_PEM$|_TOKEN_KEYS$|^SECRETS_KEY$|^DATABASE_URL$|^REDIS_URL$|_SMTP_URL$)"
 )
 
 PORTS = {"gateway": 8000, "auth": 8001, "chat": 8002, "channels": 8003, "transcription": 8004, "search": 8005}

@@ -9,6 +9,13 @@ from services.channels.base import Outbox
 from services.channels.config import ChannelsSettings, get_settings
 from services.channels.configs.router import router as channels_router
 from services.channels.providers.registry import Providers
+from services.channels.providers.web import WebWidget
+from services.channels.web.hub import WidgetHub
+from services.channels.web.limiter import VisitorLimiter
+from services.channels.web.router import router as widget_router
+from services.channels.web.service import Widget
+from services.channels.web.tokens import VisitorTokens
+from services.channels.web.transcript import Transcript
 from services.channels.webhooks.asgi import WebhookFastPath
 from services.channels.webhooks.intake import WebhookIntake, asyncpg_dsn, keep_session
 from services.channels.webhooks.router import router as webhooks_router
@@ -52,9 +59,28 @@ def create_app(settings: ChannelsSettings | None = None) -> FastAPI:
                 maxlen=settings.events_stream_maxlen,
             ),
         )
+        hub = WidgetHub(settings.redis_url)
+        hub.start()
+        app.state.widget = Widget(
+            tokens=VisitorTokens(
+                settings.widget_token_keys, settings.service_secret, settings.widget_token_ttl_seconds
+            ),
+            transcript=Transcript(
+                app.state.redis,
+                maxlen=settings.widget_transcript_maxlen,
+                ttl_days=settings.widget_transcript_ttl_days,
+            ),
+            hub=hub,
+            intake=app.state.webhook_intake,
+            provider=app.state.providers[WebWidget.type],
+            limiter=VisitorLimiter(app.state.redis, settings.widget_visitor_limit),
+            max_text_chars=settings.widget_max_text_chars,
+            ping_seconds=settings.widget_ping_seconds,
+        )
         try:
             yield
         finally:
+            await hub.close()
             await app.state.webhook_intake.close()
             await pool.close()
             await app.state.providers.aclose()
@@ -62,8 +88,8 @@ def create_app(settings: ChannelsSettings | None = None) -> FastAPI:
     app = create_service_app(
         settings,
         title="Channels",
-        description="WhatsApp (Twilio) and Telegram webhooks and outbound sending.",
-        routers=[channels_router, webhooks_router],
+        description="WhatsApp (Twilio) and Telegram webhooks, the web chat widget's API, and outbound sending.",
+        routers=[channels_router, webhooks_router, widget_router],
         lifespan_hooks=[secrets_and_intake],
         # The message webhooks skip FastAPI's whole stack, inside their own request context (webhooks/asgi.py).
         front_path=WebhookFastPath(),

@@ -53,6 +53,20 @@ class ChannelsSettings(ServiceSettings):
     send_timeout_seconds: float = Field(15.0, gt=0)
     split_max_chars: int = Field(1000, ge=100, le=4096)
 
+    # Web chat (web/, docs/web-chat.md). Visitor tokens are HS256 JWTs signed with the first `kid:secret` pair of
+    # WIDGET_TOKEN_KEYS and accepted under any of them (rotation: add the new key first, drop the old one after
+    # WIDGET_TOKEN_TTL_SECONDS). Empty: a key derived from SERVICE_SECRET (which production requires to be random).
+    widget_token_keys: str = Field("", pattern=r"^([A-Za-z0-9_-]{1,16}:[^,:\s]{32,}(,|$))*$")
+    widget_token_ttl_seconds: int = Field(24 * 3600, ge=60, le=30 * 24 * 3600)
+    widget_max_text_chars: int = Field(2000, ge=1, le=4096)
+    # Per visitor, a `limits` string ("20/minute;200/hour"): messages a visitor may send (the gateway limits sessions
+    # and requests per client address).
+    widget_visitor_limit: str = "20/minute;300/hour"
+    # Each conversation's Redis stream: what a reconnect replays and GET /api/v1/widget/messages reads.
+    widget_transcript_maxlen: int = Field(500, ge=10, le=100_000)
+    widget_transcript_ttl_days: int = Field(30, ge=1, le=365)
+    widget_ping_seconds: int = Field(15, ge=1, le=300)  # SSE comment pings that keep proxies from closing a stream
+
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         if not self.public_base_url:

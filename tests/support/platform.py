@@ -42,8 +42,8 @@ from tests.support.providers import MetaGraphStandIn, TelegramStandIn, TwilioSta
 from tests.support.tenants import PASSWORD, Tenant, tenant_admin
 
 __all__ = [
-    "LLM_KEY", "META_APP_SECRET", "META_TOKEN", "METHODS", "PASSWORD", "TWILIO_SID", "Platform", "SSEEvent",
-    "SSEListener", "Tenant", "from_ip", "platform", "wav_bytes", "worker_process",
+    "LLM_KEY", "META_APP_SECRET", "META_TOKEN", "METHODS", "PASSWORD", "TWILIO_SID", "WIDGET_ORIGIN", "Platform",
+    "SSEEvent", "SSEListener", "Tenant", "from_ip", "platform", "wav_bytes", "worker_process",
 ]  # fmt: skip
 
 LLM_KEY = "sk-security-llm-key-5f1e"
@@ -52,6 +52,7 @@ META_TOKEN = "EAAGstandin" + "7" * 40  # shaped like a Meta access token, not on
 META_APP_SECRET = "5e" * 16
 META_NODES = {"whatsapp_cloud": "phone_number_id", "instagram": "page_id", "messenger": "page_id"}
 METHODS = ("get", "put", "post", "delete", "patch")
+WIDGET_ORIGIN = "https://shop.example"  # the page web channels of web_channel() allow
 SERVICES = ("auth", "chat", "channels", "transcription", "search")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -249,6 +250,22 @@ class Platform:
             f"/webhooks/meta/{ch['id']}",
             content=body,
             headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+        )
+
+    async def web_channel(self, t: Tenant, origins: tuple[str, ...] = (WIDGET_ORIGIN,), **settings) -> dict:
+        """A web chat channel whose widget answers at once (buffer off unless `settings` say otherwise)."""
+        body = {"allowed_origins": list(origins), "buffer_enabled": False} | settings
+        r = await self.gw.post(
+            "/api/v1/channels", headers=t.headers, json={"type": "web", "name": f"web-{t.name}", "settings": body}
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def widget_session(self, ch: dict, origin: str | None = WIDGET_ORIGIN, **body) -> httpx.Response:
+        """POST /api/v1/widget/sessions as the widget on a page of `origin` (None: no Origin header)."""
+        headers = {"Origin": origin} if origin else {}
+        return await self.gw.post(
+            "/api/v1/widget/sessions", json={"public_key": ch["public_key"], **body}, headers=headers
         )
 
     def telegram_update(self, update_id: int, text_: str, chat_id: int = 4242) -> dict:

@@ -1,4 +1,4 @@
-"""A tenant's channel: a Telegram bot or a Twilio WhatsApp number, with encrypted credentials."""
+"""A tenant's channel: a Telegram bot, a Twilio WhatsApp number or a web chat widget, with encrypted credentials."""
 
 from __future__ import annotations
 
@@ -26,5 +26,7 @@ class Channel(UUIDPk, Timestamps, Base):
     credentials_encrypted: Mapped[str] = mapped_column(Text)
     credentials_last4: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict, server_default=text("'{}'"))
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'"))
+    # Web channels: the widget's key (docs/web-chat.md); public, unguessable, unique. None for other types.
+    public_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     webhook_registered_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]

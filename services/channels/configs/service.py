@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 import orjson
@@ -30,8 +31,10 @@ log = structlog.get_logger("channels")
 
 
 def webhook_url(base_url: str, channel: Channel) -> str:
-    """Absolute on CHANNELS_PUBLIC_BASE_URL; without it only the path (the operator has not said where we live)."""
-    return f"{base_url.rstrip('/')}/webhooks/{provider_class(channel.type).webhook_path}/{channel.id}"
+    """Absolute on CHANNELS_PUBLIC_BASE_URL; without it only the path (the operator has not said where we live).
+    Empty for a provider without a webhook (web)."""
+    path = provider_class(channel.type).webhook_path
+    return f"{base_url.rstrip('/')}/webhooks/{path}/{channel.id}" if path else ""
 
 
 def _last4(value: str) -> str:
@@ -64,6 +67,7 @@ class ChannelService:
             assistant_id=channel.assistant_id,
             credentials={k: CredentialState(is_set=k in last4, last4=last4.get(k) or None) for k in fields},
             settings=channel.settings or {},
+            public_key=channel.public_key,
             webhook_url=webhook_url(base_url, channel),
             verify_token=shown.get("verify_token"),
             webhook_registered_at=channel.webhook_registered_at,
@@ -79,6 +83,8 @@ class ChannelService:
             name=data.name,
             assistant_id=data.assistant_id,
             settings=data.settings.model_dump(exclude_none=True),
+            # The widget's key: public (it is in the host page), unguessable so channels cannot be enumerated.
+            public_key=f"wk_{secrets.token_urlsafe(24)}" if data.type == "web" else None,
         )
         creds = dict(data.credentials) | PROVIDERS[data.type].credentials.generate()
         self._store_credentials(channel, creds)
@@ -104,6 +110,8 @@ class ChannelService:
         if "assistant_id" in changes:
             channel.assistant_id = data.assistant_id
         if data.settings is not None:
+            if channel.type != "web" and data.settings.web_only():
+                raise BadRequest(f"{', '.join(data.settings.web_only())}: only for web channels")
             channel.settings = (channel.settings or {}) | data.settings.model_dump(exclude_unset=True)
         if data.credentials:
             try:

@@ -23,7 +23,7 @@ from services.channels.base import Outbox
 from services.channels.configs.models import Channel
 from services.channels.outbound.models import Delivery
 from services.channels.outbound.split import split_reply
-from services.channels.providers.base import ChannelProvider, SendError
+from services.channels.providers.base import ChannelProvider, ReplyPart, SendError
 from services.channels.providers.registry import Providers
 from shared.crypto import SecretBox
 from shared.db import utcnow
@@ -123,7 +123,8 @@ class OutboundSender:
         limit = sender.max_chars
         if payload.split_replies:
             limit = min(limit, self.split_max_chars)
-        parts = split_reply(text, limit)
+        role = payload.role if payload.role in ("assistant", "agent") else "assistant"
+        parts = [ReplyPart(p, role=role, created_at=envelope.occurred_at) for p in split_reply(text, limit)]
         sent_ids: list[str] = []
         tries = _Tries()
         try:

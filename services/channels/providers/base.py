@@ -11,6 +11,7 @@ import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, Self
 
 import httpx
@@ -57,6 +58,19 @@ class DeliveryReport:
     status: str
     error: str | None
     outside_window: bool = False  # failed because the customer's service window had closed (WhatsApp's 131047)
+
+
+class ReplyPart(str):
+    """One part of a reply as `send` gets it: the text itself, plus what a provider that shows more than text needs
+    (the web widget shows who answered and when). Other providers use it as the plain string it is."""
+
+    __slots__ = ("role", "created_at")
+
+    def __new__(cls, text: str, *, role: str = "assistant", created_at: datetime | None = None) -> ReplyPart:
+        self = super().__new__(cls, text)
+        self.role = role
+        self.created_at = created_at or datetime.now(UTC)
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +154,7 @@ class ChannelProvider(Protocol):
     """One messaging provider. Class attributes describe it; an instance (`from_settings`) holds its clients."""
 
     type: ClassVar[str]  # the channel `type` in the API
-    webhook_path: ClassVar[str]  # /webhooks/<webhook_path>/{channel_id}
+    webhook_path: ClassVar[str]  # /webhooks/<webhook_path>/{channel_id}; "" for none (the web widget posts itself)
     credentials: ClassVar[CredentialSchema]
     max_chars: ClassVar[int]  # the provider's hard limit per message
     forbidden: ClassVar[str]  # the 403's message when the signature or secret does not hold
@@ -181,7 +195,7 @@ class ChannelProvider(Protocol):
 
     # ---- outbound ----------------------------------------------------------------------------------------------
     async def send(self, credentials: Mapping[str, str], recipient: str, text: str) -> SendResult:
-        """One message; SendError (permanent or not) when it fails."""
+        """One message (`text` is a ReplyPart); SendError (permanent or not) when it fails."""
 
     async def send_template(
         self, credentials: Mapping[str, str], recipient: str, template: Mapping[str, Any]

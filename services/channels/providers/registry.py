@@ -9,6 +9,7 @@ from services.channels.providers.base import ChannelProvider
 from services.channels.providers.meta import Instagram, Messenger, WhatsAppCloud
 from services.channels.providers.telegram import Telegram
 from services.channels.providers.twilio import TwilioWhatsApp
+from services.channels.providers.web import WebWidget
 from shared.errors import BadRequest
 
 PROVIDERS: Mapping[str, type[ChannelProvider]] = {
@@ -17,12 +18,14 @@ PROVIDERS: Mapping[str, type[ChannelProvider]] = {
     WhatsAppCloud.type: WhatsAppCloud,
     Instagram.type: Instagram,
     Messenger.type: Messenger,
+    WebWidget.type: WebWidget,
 }
 # A webhook path may serve a family of types (Meta's three share /webhooks/meta/): the first registered reads it,
-# and any channel of the family is accepted there (`serves`).
+# and any channel of the family is accepted there (`serves`). The web widget has none (it posts to /api/v1/widget/).
 BY_WEBHOOK_PATH: dict[str, type[ChannelProvider]] = {}
 for _cls in PROVIDERS.values():
-    BY_WEBHOOK_PATH.setdefault(_cls.webhook_path, _cls)
+    if _cls.webhook_path:
+        BY_WEBHOOK_PATH.setdefault(_cls.webhook_path, _cls)
 ChannelType = Literal[tuple(PROVIDERS)]  # type: ignore[valid-type] - the API's enum, from the registry
 
 

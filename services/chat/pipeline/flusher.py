@@ -33,7 +33,7 @@ from shared.events.chat import OUTBOUND_STREAM, TYPING, TypingHint
 from shared.events.raw import raw_connection
 
 log = structlog.get_logger("flusher")
-TYPING_CHANNELS = ("telegram",)  # channels with a typing indicator
+TYPING_CHANNELS = ("telegram", "web")  # channels with a typing indicator
 
 
 def context_key(thread_id: uuid.UUID, recent: list[Message]) -> str:

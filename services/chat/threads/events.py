@@ -22,7 +22,7 @@ from shared.events.search import (
     MessagesRestored,
 )
 
-CHANNEL_KINDS = CHANNEL_TYPES
+CHANNEL_KINDS = (*CHANNEL_TYPES, "web")  # threads whose replies channels delivers (web: the widget's)
 
 
 def is_channel_thread(thread: Thread) -> bool:

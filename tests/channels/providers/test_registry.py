@@ -34,12 +34,14 @@ def test_the_interface_is_what_the_docs_say():
 def test_every_registered_type_has_a_complete_provider(kind):
     cls = PROVIDERS[kind]
     assert cls.type == kind
-    assert isinstance(cls.credentials, CredentialSchema) and cls.credentials.fields
+    assert isinstance(cls.credentials, CredentialSchema)
+    assert cls.credentials.fields or not cls.webhook_path  # only a provider without a webhook (web) takes none
     assert not set(cls.credentials.generated) & set(cls.credentials.fields)
     assert cls.max_chars > 0 and cls.forbidden and cls.webhook_summary
-    reader = BY_WEBHOOK_PATH[cls.webhook_path]  # a family sharing a path reads its webhooks one way
-    for name in ("read", "verifier", "authentic", "messages", "statuses", "answer", "subscription"):
-        assert getattr(cls, name) is getattr(reader, name), f"{cls.__name__}.{name} differs on its shared path"
+    if cls.webhook_path:  # the web widget has none
+        reader = BY_WEBHOOK_PATH[cls.webhook_path]  # a family sharing a path reads its webhooks one way
+        for name in ("read", "verifier", "authentic", "messages", "statuses", "answer", "subscription"):
+            assert getattr(cls, name) is getattr(reader, name), f"{cls.__name__}.{name} differs on its shared path"
     for name in [*_METHODS, "from_settings"]:
         method = getattr(cls, name, None)
         assert callable(method), f"{cls.__name__} lacks {name}"
@@ -48,7 +50,7 @@ def test_every_registered_type_has_a_complete_provider(kind):
 
 
 def test_a_webhook_path_is_one_provider_family():
-    assert set(BY_WEBHOOK_PATH) == {cls.webhook_path for cls in PROVIDERS.values()}
+    assert set(BY_WEBHOOK_PATH) == {cls.webhook_path for cls in PROVIDERS.values() if cls.webhook_path}
     assert [p for p in PROVIDERS.values() if p.webhook_path == "meta"] == [
         PROVIDERS["whatsapp_cloud"], PROVIDERS["instagram"], PROVIDERS["messenger"],
     ]  # fmt: skip
@@ -75,7 +77,7 @@ async def test_built_providers_cover_the_registry_and_close():
     await providers.aclose()
 
 
-@pytest.mark.parametrize("kind", sorted(PROVIDERS))
+@pytest.mark.parametrize("kind", sorted(k for k, p in PROVIDERS.items() if p.credentials.fields))
 def test_the_credential_schema_is_what_create_validates(kind):
     schema = PROVIDERS[kind].credentials
     with pytest.raises(ValueError, match="missing credential"):
@@ -89,3 +91,10 @@ def test_the_credential_schema_is_what_create_validates(kind):
             validate_credentials(kind, {field: "not-a-valid-value"}, partial=True)
         assert str(refused.value) == message
     assert set(schema.generate()) == {*schema.generated, *schema.shown}
+
+
+@pytest.mark.parametrize("kind", sorted(k for k, p in PROVIDERS.items() if not p.credentials.fields))
+def test_a_type_without_credentials_takes_none(kind):
+    assert validate_credentials(kind, {}) == {}
+    with pytest.raises(ValueError, match="unknown credential"):
+        validate_credentials(kind, {"bot_token": "x"})

@@ -1,0 +1,125 @@
+"""/api/v1/widget/*: the web chat widget's API (API.md, "Web chat"). No API credential is accepted here and the visitor
+token is accepted nowhere else. The page calls cross-origin: answers carry `Access-Control-Allow-Origin` for an
+origin the channel allows (the gateway answers the preflight, docs/web-chat.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from sse_starlette import EventSourceResponse
+
+from services.channels.web.errors import OriginNotAllowed
+from services.channels.web.schemas import (
+    SessionCreate,
+    SessionRead,
+    WidgetMessageAccepted,
+    WidgetMessageCreate,
+    WidgetMessagePage,
+)
+from services.channels.web.service import Widget
+from services.channels.web.stream import visitor_events
+from services.channels.web.tokens import InvalidVisitorToken, VisitorClaims
+from services.channels.web.transcript import conversation, entry_id
+from shared.db import SessionDep
+from shared.errors import AppError, BadRequest
+
+router = APIRouter(prefix="/api/v1/widget", tags=["web chat"])
+T = TypeVar("T")
+
+
+def get_widget(request: Request) -> Widget:
+    return request.app.state.widget
+
+
+WidgetDep = Annotated[Widget, Depends(get_widget)]
+OriginHeader = Annotated[str | None, Header(alias="Origin", include_in_schema=False)]
+
+
+def _cors(origin: str | None) -> dict[str, str]:
+    if not origin:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin", "Access-Control-Expose-Headers": "Retry-After"}
+
+
+async def _answering(origin: str | None, call: Awaitable[T]) -> T:
+    """Errors reach the page too (an expired token, a limit), except a refusal of the page's own origin."""
+    try:
+        return await call
+    except OriginNotAllowed:
+        raise
+    except AppError as exc:
+        exc.headers = exc.headers | _cors(origin)
+        raise
+
+
+@router.post("/sessions", status_code=201, response_model=SessionRead, responses={403: {}, 404: {}, 429: {}})
+async def open_session(
+    data: SessionCreate, session: SessionDep, widget: WidgetDep, response: Response, origin: OriginHeader = None
+) -> SessionRead:
+    answer = await _answering(origin, widget.open_session(session, data, origin))
+    response.headers.update(_cors(origin))
+    return answer
+
+
+@router.post("/messages", status_code=202, response_model=WidgetMessageAccepted, responses={401: {}, 413: {}, 429: {}})
+async def post_message(
+    data: WidgetMessageCreate, request: Request, widget: WidgetDep, response: Response, origin: OriginHeader = None
+) -> WidgetMessageAccepted:
+    claims = await _answering(origin, _claims(request, widget))
+    entry = await _answering(origin, widget.post(claims, data, origin))
+    response.headers.update(_cors(origin))
+    return WidgetMessageAccepted(id=entry)
+
+
+@router.get("/messages", response_model=WidgetMessagePage, responses={401: {}})
+async def list_messages(
+    request: Request,
+    widget: WidgetDep,
+    response: Response,
+    after: Annotated[str | None, Query(max_length=50)] = None,
+    origin: OriginHeader = None,
+) -> WidgetMessagePage:
+    claims = await _answering(origin, _claims(request, widget))
+    items = await _answering(origin, widget.history(claims, after, origin))
+    response.headers.update(_cors(origin))
+    return WidgetMessagePage(items=items)
+
+
+@router.get(
+    "/stream",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "`message` and `typing` events"}, 401: {}},
+)
+async def stream(
+    request: Request,
+    widget: WidgetDep,
+    last_event_id: Annotated[str | None, Header(max_length=50)] = None,
+    origin: OriginHeader = None,
+) -> EventSourceResponse:
+    claims = await _answering(origin, _claims(request, widget))
+    await _answering(origin, widget.channel(claims, origin))
+    last_id = None
+    if last_event_id:
+        last_id = entry_id(last_event_id)
+        if last_id is None:
+            raise BadRequest("Last-Event-ID is not an event id of this stream", headers=_cors(origin))
+    conv = conversation(claims.channel_id, claims.visitor_id)
+    return EventSourceResponse(
+        visitor_events(widget.hub, widget.transcript, conv, last_id),
+        ping=widget.ping_seconds,
+        headers=_cors(origin) | {"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _claims(request: Request, widget: Widget) -> VisitorClaims:
+    """The visitor token from `Authorization: Bearer` or `?token=` (EventSource cannot set headers)."""
+    value = request.query_params.get("token")
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, credential = authorization.partition(" ")
+        value = credential.strip() if scheme.lower() == "bearer" else None
+    if not value or len(value) > 2048:
+        raise InvalidVisitorToken("a visitor token is required (Authorization: Bearer <visitor_token>)")
+    return widget.tokens.verify(value)
