@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import os
 import resource
+import sys
 import tempfile
 import time
 import uuid
@@ -250,7 +251,7 @@ async def run(args, db_url: str, redis_url: str, logdir: Path) -> None:
     try:
         channels = procs.start("channels", uvicorn_cmd("services.channels.main:app", ch_port), env)
         gateway = procs.start("gateway", uvicorn_cmd("gateway.main:app", gw_port), env)
-        procs.start("worker", ["python", "-m", "services.channels.worker"], env)
+        procs.start("worker", [sys.executable, "-m", "services.channels.worker"], env)
         wait_http(f"http://{HOST}:{ch_port}/health", channels)
         wait_http(f"http://{HOST}:{gw_port}/health", gateway)
         gw = f"http://{HOST}:{gw_port}"
