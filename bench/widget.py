@@ -178,7 +178,8 @@ async def open_all(streams: list[Stream], port: int, concurrency: int = 64) -> i
         nonlocal opened
         for stream in queue:
             try:
-                opened += await stream.open(port)
+                ok = await stream.open(port)
+                opened += ok
             except OSError as exc:
                 print(f"  open failed: {exc}", flush=True)
 

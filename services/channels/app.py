@@ -76,6 +76,8 @@ def create_app(settings: ChannelsSettings | None = None) -> FastAPI:
             limiter=VisitorLimiter(app.state.redis, settings.widget_visitor_limit),
             max_text_chars=settings.widget_max_text_chars,
             ping_seconds=settings.widget_ping_seconds,
+            image_max_bytes=settings.image_max_bytes,
+            images_max_per_message=settings.images_max_per_message,
         )
         try:
             yield

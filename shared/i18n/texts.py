@@ -7,17 +7,20 @@ from typing import Literal
 
 from shared.i18n.language import detect_language
 
-CustomerTextKey = Literal["handover"]
+CustomerTextKey = Literal["handover", "widget_greeting"]
 # Catalogue language -> texts. A tenant locale maps onto these by its language (pt, pt-PT -> pt-BR; es-MX -> es).
 TEXTS: dict[str, dict[CustomerTextKey, str]] = {
     "en": {
         "handover": "Thanks for your message! A member of our team will get back to you shortly.",
+        "widget_greeting": "Hi! How can we help you?",
     },
     "pt-BR": {
         "handover": "Obrigado pela sua mensagem! Uma pessoa da nossa equipe vai responder em breve.",
+        "widget_greeting": "Olá! Como podemos ajudar?",
     },
     "es": {
         "handover": "¡Gracias por tu mensaje! Una persona de nuestro equipo te responderá en breve.",
+        "widget_greeting": "¡Hola! ¿Cómo podemos ayudarte?",
     },
 }
 CUSTOMER_LANGUAGES = tuple(TEXTS)

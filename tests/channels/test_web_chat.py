@@ -5,10 +5,16 @@ gets what was missed while away; a returning visitor resumes their conversation.
 
 from __future__ import annotations
 
-import orjson
+import base64
+import io
 
+import httpx
+import orjson
+from PIL import Image
+
+from services.channels.app import create_app
 from tests.support.platform import WIDGET_ORIGIN, SSEListener, platform
-from tests.support.plugin import wait_for
+from tests.support.plugin import serve_app, wait_for
 
 
 async def test_visitor_conversation_live_and_resumed(stack, committed_db, redis, tmp_path):
@@ -70,18 +76,52 @@ async def test_visitor_conversation_live_and_resumed(stack, committed_db, redis,
             return len(items) == 5
 
         await wait_for(delivered, timeout=10)
-        async with SSEListener(p.gw, "/api/v1/widget/stream", {**visitor, "Last-Event-ID": last_seen}) as again:
+        # the visitor comes back on another channels replica: it replays what was missed, then gets replies live
+        replica = create_app(p.settings("channels"))
+        async with (
+            serve_app(replica, proxy_headers=False) as replica_url,
+            httpx.AsyncClient(base_url=replica_url, timeout=30) as other,
+            SSEListener(other, "/api/v1/widget/stream", {**visitor, "Last-Event-ID": last_seen}) as again,
+        ):
             missed = [orjson.loads((await again.next("message", timeout=5)).data)["content"] for _ in range(2)]
             assert missed == ["Anything else?", "We are here until 18h."]
+            r = await p.gw.post(
+                f"/api/v1/threads/{thread_id}/messages", headers=a.headers, json={"content": "Bye!", "role": "agent"}
+            )
+            assert r.status_code == 201, r.text
+            assert orjson.loads((await again.next("message", timeout=10)).data)["content"] == "Bye!"
 
         # the history: the visitor's own conversation, in order, never anything internal
         items = (await p.gw.get("/api/v1/widget/messages", headers=visitor)).json()["items"]
-        assert [i["role"] for i in items] == ["user", "assistant", "agent", "agent", "agent"]
+        assert [i["role"] for i in items] == ["user", "assistant", "agent", "agent", "agent", "agent"]
         after = (await p.gw.get("/api/v1/widget/messages", headers=visitor, params={"after": last_seen})).json()
-        assert [i["content"] for i in after["items"]] == ["Anything else?", "We are here until 18h."]
+        assert [i["content"] for i in after["items"]] == ["Anything else?", "We are here until 18h.", "Bye!"]
 
         # a returning visitor (the browser kept visitor_id) resumes the same conversation
         r = await p.widget_session(ch, visitor_id=session["visitor_id"])
         assert r.status_code == 201 and r.json()["visitor_id"] == session["visitor_id"]
         back = {"Authorization": f"Bearer {r.json()['visitor_token']}"}
-        assert len((await p.gw.get("/api/v1/widget/messages", headers=back)).json()["items"]) == 5
+        assert len((await p.gw.get("/api/v1/widget/messages", headers=back)).json()["items"]) == 6
+
+        # a photo with a caption: through the media route into the thread as an attachment; the transcript shows it
+        r = await p.gw.post(
+            "/api/v1/widget/messages",
+            headers=back,
+            json={"text": "this one", "attachments": [{"type": "image", "data": _png(), "mime_type": "image/png"}]},
+        )
+        assert r.status_code == 202, r.text
+
+        async def attached() -> list:
+            page = (await p.gw.get(f"/api/v1/threads/{thread_id}/messages", headers=a.headers)).json()["items"]
+            return [m for m in page if m.get("attachments")]
+
+        (photo,) = await wait_for(attached, timeout=15)
+        assert photo["content"] == "this one" and photo["attachments"][0]["mime_type"] == "image/png"
+        mine = (await p.gw.get("/api/v1/widget/messages", headers=back)).json()["items"]
+        assert next(i for i in mine if i["id"] == r.json()["id"])["content"] == "[image]\nthis one"
+
+
+def _png() -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 30, 30)).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()

@@ -5,6 +5,7 @@ echo only an allowed origin; a pt-BR channel greets its visitors in Portuguese."
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 import httpx
@@ -36,7 +37,7 @@ async def test_widget_abuse_is_refused(stack, committed_db, redis, tmp_path):
         tmp_path,
         rate_limits=limits,
         client_ips=True,
-        settings={"channels": {"widget_visitor_limit": "3/minute"}},
+        settings={"channels": {"widget_visitor_limit": "6/minute"}},
     ) as p:
         a, b = await p.tenant("WidgetA"), await p.tenant("WidgetB")
         ch_a = await p.web_channel(a, locale="pt-BR")
@@ -79,6 +80,15 @@ async def test_widget_abuse_is_refused(stack, committed_db, redis, tmp_path):
         big = {"text": "x" * 2001}
         _problem(await gw.post("/api/v1/widget/messages", headers=_bearer(one), json=big), 413, "message_too_long")
         _problem(await gw.post("/api/v1/widget/messages", json={"text": "hi"}), 401, "invalid_visitor_token")
+        # images: text dressed as a PNG, bad base64, more than CHANNELS_IMAGES_MAX_PER_MESSAGE; nothing stored
+        fake = base64.b64encode(b"\x89PNG\r\n\x1a\n<script>alert(1)</script>").decode()
+        for items, status, code in (
+            ([{"data": fake}], 415, "attachment_type_refused"),
+            ([{"data": "%%%not-base64"}], 400, "attachment_invalid"),
+            ([{"data": fake}] * 5, 422, "too_many_attachments"),
+        ):
+            r = await gw.post("/api/v1/widget/messages", headers=_bearer(one), json={"text": "", "attachments": items})
+            _problem(r, status, code)
         _problem(await gw.get("/api/v1/widget/stream", headers={"Last-Event-ID": "nope", **_bearer(one)}), 400)
         _problem(await gw.get("/api/v1/widget/messages", params={"after": "x"}, headers=_bearer(one)), 400)
 
@@ -126,7 +136,7 @@ async def test_widget_abuse_is_refused(stack, committed_db, redis, tmp_path):
         _problem(await gw.get("/api/v1/widget/messages", headers=a.headers), 401, "invalid_visitor_token")
         _problem(await gw.get("/api/v1/widget/messages", headers={"X-API-Key": a.api_key}), 401)
 
-        # per visitor: 3 messages a minute (one sent above), the next is a 429 with Retry-After
+        # per visitor: 6 messages a minute (4 sent above, refused images count too), the next is a 429
         for text in ("second", "third"):
             assert (
                 await gw.post("/api/v1/widget/messages", headers=_bearer(one), json={"text": text})

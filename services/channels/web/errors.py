@@ -1,4 +1,12 @@
-from shared.errors import Forbidden, NotFound, PayloadTooLarge, RateLimited
+from shared.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 
 
 class UnknownWidgetKey(NotFound):
@@ -15,3 +23,20 @@ class MessageTooLong(PayloadTooLarge):
 
 class VisitorRateLimited(RateLimited):
     code = "visitor_rate_limited"
+
+
+# The same codes as chat's API attachments (docs/attachments.md).
+class AttachmentInvalid(BadRequest):
+    code = "attachment_invalid"
+
+
+class AttachmentTypeRefused(UnsupportedMediaType):
+    code = "attachment_type_refused"
+
+
+class AttachmentTooLarge(PayloadTooLarge):
+    code = "attachment_too_large"
+
+
+class TooManyAttachments(Unprocessable):
+    code = "too_many_attachments"

@@ -32,9 +32,19 @@ class SessionRead(BaseModel):
     channel: WidgetLook
 
 
+class WidgetAttachment(BaseModel):
+    """An image the visitor sends, inline (a URL from a visitor would be ours to fetch: not taken)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["image"] = "image"
+    data: str = Field(min_length=1, max_length=30_000_000)  # base64 or a data URL; capped by CHANNELS_IMAGE_MAX_BYTES
+    mime_type: str | None = Field(None, max_length=100)  # a hint, ignored: the bytes decide
+
+
 class WidgetMessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1)  # capped by CHANNELS_WIDGET_MAX_TEXT_CHARS (413)
+    text: str = ""  # capped by CHANNELS_WIDGET_MAX_TEXT_CHARS (413); may be empty with attachments
+    attachments: list[WidgetAttachment] = Field(default_factory=list, max_length=20)
     # The widget's own id for this message: a retried POST with the same one is stored once.
     client_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.channels.configs.models import Channel
 from services.channels.configs.schemas import canonical_origin
 from services.channels.providers.base import ChannelProvider, Incoming
+from services.channels.web.attachments import media_items
 from services.channels.web.errors import MessageTooLong, OriginNotAllowed, UnknownWidgetKey
 from services.channels.web.hub import WidgetHub
 from services.channels.web.limiter import VisitorLimiter
@@ -28,6 +29,7 @@ from services.channels.web.transcript import Transcript, conversation, entry_id
 from services.channels.webhooks.intake import WebhookIntake
 from services.channels.webhooks.intake.channel_cache import CachedChannel
 from shared.errors import BadRequest
+from shared.i18n import customer_text
 
 HISTORY_MAX = 100  # items per GET /api/v1/widget/messages
 SQL_VISITOR = f"SELECT name FROM {WebVisitor.__table__.fullname} WHERE id = $1 AND channel_id = $2 AND tenant_id = $3"
@@ -52,6 +54,8 @@ class Widget:
     limiter: VisitorLimiter
     max_text_chars: int
     ping_seconds: int
+    image_max_bytes: int
+    images_max_per_message: int
 
     async def open_session(self, session: AsyncSession, data: SessionCreate, origin: str | None) -> SessionRead:
         """A token for the visitor's conversation: theirs if the browser kept a visitor id we know, else a new one.
@@ -97,12 +101,13 @@ class Widget:
         """Stored through the webhook intake (dedupe, outbox, channels.inbound.v1 -> buffer, review, takeover), then
         shown in the visitor's transcript; the transcript entry's id."""
         text = data.text.strip()
-        if not text:
+        if not text and not data.attachments:
             raise BadRequest("text is empty")
         if len(text) > self.max_text_chars:
             raise MessageTooLong(f"text is longer than {self.max_text_chars} characters")
         ch = await self.channel(claims, origin)
         await self.limiter.hit(claims.visitor_id)
+        media = await media_items(data.attachments, self.image_max_bytes, self.images_max_per_message)
         row = await self.intake.db.run(
             lambda conn: conn.fetchrow(SQL_VISITOR, claims.visitor_id, claims.channel_id, claims.tenant_id)
         )
@@ -112,16 +117,18 @@ class Widget:
         conv = conversation(claims.channel_id, claims.visitor_id)
         message = Incoming(
             provider_message_id=f"web:{vid}:{data.client_id or uuid.uuid4()}",
-            kind="text",
+            kind="image" if media else "text",
             sender=vid,
             sender_name=row["name"] or f"Visitor {vid[:8]}",
-            text=text,
+            text=text or None,
+            media=media,
             reply_to=conv,
         )
         stored = await self.intake.accept(self.provider, ch, message, claims)
         if stored is None:  # the widget retried a message we have: shown once already
             return ""
-        return await self.transcript.append(conv, "user", text, datetime.now(UTC))
+        shown = "\n".join(["[image]"] * len(media) + ([text] if text else []))
+        return await self.transcript.append(conv, "user", shown, datetime.now(UTC))
 
     async def history(self, claims: VisitorClaims, after: str | None, origin: str | None) -> list[WidgetMessageRead]:
         """The visitor's own conversation as they saw it: their messages, answers and agent replies."""
@@ -141,12 +148,9 @@ class Widget:
         ]
 
 
-# What the widget says first when the channel sets no greeting, in the channel's locale.
-GREETINGS = {"en": "Hi! How can we help you?", "pt-BR": "Olá! Como podemos ajudar?"}
-
-
 def look(channel: Channel) -> WidgetLook:
+    """The channel's greeting, or the fixed one in its locale (shared/i18n/texts.py)."""
     s = channel.settings or {}
     locale = s.get("locale") or "en"
-    greeting = s.get("greeting") or GREETINGS[locale]
+    greeting = s.get("greeting") or customer_text("widget_greeting", locale)
     return WidgetLook(name=channel.name, greeting=greeting, color=s.get("color"), locale=locale)
