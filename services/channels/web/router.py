@@ -25,7 +25,11 @@ from services.channels.web.transcript import conversation, entry_id
 from shared.db import SessionDep
 from shared.errors import AppError, BadRequest
 
-router = APIRouter(prefix="/api/v1/widget", tags=["web chat"])
+router = APIRouter(prefix="/api/v1/widget", tags=["widget"])
+_TOKEN = {401: {"description": "Visitor token missing, not valid or expired (start a new session)"}}
+_PAGE = {403: {"description": "The page's Origin is not in the channel's allowed_origins"}}
+_BAD = {400: {"description": "Malformed input (an id that is not one of this stream's)"}}
+_LIMIT = {429: {"description": "Too many requests (per client address at the gateway, per visitor here)"}}
 T = TypeVar("T")
 
 
@@ -54,7 +58,12 @@ async def _answering(origin: str | None, call: Awaitable[T]) -> T:
         raise
 
 
-@router.post("/sessions", status_code=201, response_model=SessionRead, responses={403: {}, 404: {}, 429: {}})
+@router.post(
+    "/sessions",
+    status_code=201,
+    response_model=SessionRead,
+    responses=_PAGE | _LIMIT | {404: {"description": "No web channel has this key"}},
+)
 async def open_session(
     data: SessionCreate, session: SessionDep, widget: WidgetDep, response: Response, origin: OriginHeader = None
 ) -> SessionRead:
@@ -63,7 +72,19 @@ async def open_session(
     return answer
 
 
-@router.post("/messages", status_code=202, response_model=WidgetMessageAccepted, responses={401: {}, 413: {}, 429: {}})
+@router.post(
+    "/messages",
+    status_code=202,
+    response_model=WidgetMessageAccepted,
+    responses=_TOKEN
+    | _PAGE
+    | _BAD
+    | _LIMIT
+    | {
+        413: {"description": "Text or image too large"},
+        415: {"description": "An attachment that is not an allowed image"},
+    },
+)
 async def post_message(
     data: WidgetMessageCreate, request: Request, widget: WidgetDep, response: Response, origin: OriginHeader = None
 ) -> WidgetMessageAccepted:
@@ -73,7 +94,7 @@ async def post_message(
     return WidgetMessageAccepted(id=entry)
 
 
-@router.get("/messages", response_model=WidgetMessagePage, responses={401: {}})
+@router.get("/messages", response_model=WidgetMessagePage, responses=_TOKEN | _PAGE | _BAD)
 async def list_messages(
     request: Request,
     widget: WidgetDep,
@@ -90,7 +111,10 @@ async def list_messages(
 @router.get(
     "/stream",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "`message` and `typing` events"}, 401: {}},
+    responses={200: {"content": {"text/event-stream": {}}, "description": "`message` and `typing` events"}}
+    | _TOKEN
+    | _PAGE
+    | _BAD,
 )
 async def stream(
     request: Request,
