@@ -32,6 +32,7 @@ class InboundReceived(BaseModel):
     kind: str  # text | audio | image | media | edited
     sender: str
     sender_name: str | None = None
+    sender_email: str | None = None  # web chat: what the visitor gave (goes on the contact when it is created)
     reply_to: str | None = None  # where answers go (Telegram chat id, WhatsApp address); the sender if unset
     text: str | None = None
     media: list[dict[str, Any]] = Field(default_factory=list)

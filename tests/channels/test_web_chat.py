@@ -1,7 +1,8 @@
 """The web chat widget's conversation through the gateway, on the whole stack: a visitor's message reaches the AI
 through the same intake as every channel and the answer arrives on the visitor's SSE stream; the conversation is in
-the inbox as channel `web` with the visitor's name; an agent's reply arrives live; a reconnect with Last-Event-ID
-gets what was missed while away; a returning visitor resumes their conversation."""
+the inbox as channel `web` with the visitor's name and email; an agent's reply arrives live; a reconnect with
+Last-Event-ID (on another channels replica) gets what was missed while away; a returning visitor resumes their
+conversation; a photo reaches the thread as an attachment."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ async def test_visitor_conversation_live_and_resumed(stack, committed_db, redis,
             assert len(threads) == 1 and threads[0]["channel"] == "web"
             thread_id = threads[0]["id"]
             contacts = (await p.gw.get("/api/v1/contacts", headers=a.headers)).json()["items"]
-            assert [c["name"] for c in contacts if c["channel"] == "web"] == ["Marina Costa"]
+            web = [(c["name"], c["email"]) for c in contacts if c["channel"] == "web"]
+            assert web == [("Marina Costa", "marina@example.com")]
 
             # an agent's reply from the inbox arrives live
             r = await p.gw.post(

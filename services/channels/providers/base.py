@@ -36,6 +36,7 @@ class Incoming:
     kind: str  # text | audio | image | media | edited (docs/attachments.md: what an `image` carries)
     sender: str
     sender_name: str | None = None
+    sender_email: str | None = None  # web chat visitors who gave one
     text: str | None = None
     media: list[dict[str, Any]] = field(default_factory=list)
     reply_to: str | None = None  # where answers go (Telegram chat id, WhatsApp address)

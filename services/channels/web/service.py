@@ -32,7 +32,9 @@ from shared.errors import BadRequest
 from shared.i18n import customer_text
 
 HISTORY_MAX = 100  # items per GET /api/v1/widget/messages
-SQL_VISITOR = f"SELECT name FROM {WebVisitor.__table__.fullname} WHERE id = $1 AND channel_id = $2 AND tenant_id = $3"
+SQL_VISITOR = (
+    f"SELECT name, email FROM {WebVisitor.__table__.fullname} WHERE id = $1 AND channel_id = $2 AND tenant_id = $3"
+)
 
 
 def origin_allowed(settings: dict, origin: str | None) -> bool:
@@ -120,6 +122,7 @@ class Widget:
             kind="image" if media else "text",
             sender=vid,
             sender_name=row["name"] or f"Visitor {vid[:8]}",
+            sender_email=row["email"],
             text=text or None,
             media=media,
             reply_to=conv,

@@ -157,7 +157,7 @@ class InboundHandler:
             tenant_id=tenant_id, channel_id=channel_id, external_id=address, contact_id=uuid.uuid4(),
             name=p.sender_name[:200] if p.sender_name else None, channel_type=channel_type,
             phone="+" + address.removeprefix("whatsapp:").lstrip("+") if channel_type in PHONE_CHANNEL_TYPES else None,
-            last_seen_at=p.received_at or now, now=now,
+            email=p.sender_email[:320] if p.sender_email else None, last_seen_at=p.received_at or now, now=now,
         )  # fmt: skip
         for _ in range(3):
             contact = await repo.contact(key)

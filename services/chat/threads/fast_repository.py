@@ -36,8 +36,9 @@ WITH found AS (
     FOR UPDATE
 ), created AS (
     INSERT INTO {CONTACT}
-        (id, tenant_id, name, channel, channel_id, external_id, phone, attributes, last_seen_at, created_at, updated_at)
-    SELECT :contact_id, :tenant_id, :name, :channel_type, :channel_id, :external_id, :phone, '{{}}'::jsonb,
+        (id, tenant_id, name, channel, channel_id, external_id, phone, email, attributes, last_seen_at, created_at,
+         updated_at)
+    SELECT :contact_id, :tenant_id, :name, :channel_type, :channel_id, :external_id, :phone, :email, '{{}}'::jsonb,
            :last_seen_at, :now, :now
     WHERE NOT EXISTS (SELECT 1 FROM found)
     ON CONFLICT (tenant_id, channel_id, external_id) WHERE channel_id IS NOT NULL AND external_id IS NOT NULL
@@ -175,6 +176,7 @@ class NewContact:
     name: str | None
     channel_type: str
     phone: str | None
+    email: str | None
     last_seen_at: datetime
     now: datetime
 

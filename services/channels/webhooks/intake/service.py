@@ -153,6 +153,7 @@ class WebhookIntake:
                     "kind": msg.kind,
                     "sender": msg.sender,
                     "sender_name": msg.sender_name,
+                    "sender_email": msg.sender_email,
                     "reply_to": msg.reply_to or msg.sender,
                     "text": msg.text,
                     "media": msg.media,
