@@ -18,9 +18,10 @@ from shared.pagination import Page
 router = APIRouter(prefix="/api/v1/assistants/{assistant_id}/tools", tags=["tools"])
 _404 = {404: {"description": "no such assistant or tool in this tenant"}}
 _422 = {422: {"description": "invalid JSON Schema, or a URL that does not resolve to an allowed address"}}
+_409 = {409: {"description": "the assistant already has a tool of that name"}}
 
 
-@router.post("", status_code=201, response_model=ToolRead, dependencies=[AdminScope], responses=_404 | _422)
+@router.post("", status_code=201, response_model=ToolRead, dependencies=[AdminScope], responses=_404 | _409 | _422)
 async def create_tool(
     assistant_id: uuid.UUID, data: ToolCreate, session: SessionDep, tenant_id: TenantIdDep, kit: ToolKitDep
 ) -> ToolRead:
@@ -43,7 +44,7 @@ async def get_tool(
     return ToolRead.model_validate(await ToolService(session, kit).get(tenant_id, assistant_id, tool_id))
 
 
-@router.patch("/{tool_id}", response_model=ToolRead, dependencies=[AdminScope], responses=_404 | _422)
+@router.patch("/{tool_id}", response_model=ToolRead, dependencies=[AdminScope], responses=_404 | _409 | _422)
 async def update_tool(
     assistant_id: uuid.UUID,
     tool_id: uuid.UUID,

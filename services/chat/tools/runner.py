@@ -98,7 +98,10 @@ class ToolRunner:
         return await self._http(tool, arguments, ctx, min(tool.timeout_seconds, max(budget, 0.1)))
 
     async def _http(self, tool: ToolSpec, arguments: dict[str, Any], ctx: CallContext, timeout: float) -> CallOutcome:
-        body = orjson.dumps(arguments)
+        try:
+            body = orjson.dumps(arguments)
+        except (TypeError, orjson.JSONEncodeError):
+            return CallOutcome("error", "the arguments cannot be sent as JSON (a number out of range?)")
         headers = {"Content-Type": "application/json", "Idempotency-Key": ctx.idempotency_key}
         if tool.secret_name:
             secret = ctx.secrets.get(tool.secret_name)

@@ -36,7 +36,11 @@ def _refs(value: Any) -> list[str]:
 
 def schema_problem(schema: dict[str, Any]) -> str | None:
     """Why `schema` cannot be a tool's parameters (None: it can)."""
-    if len(orjson.dumps(schema)) > MAX_SCHEMA_BYTES:
+    try:
+        size = len(orjson.dumps(schema))
+    except (TypeError, orjson.JSONEncodeError):
+        return "parameters holds a value JSON cannot carry (a number out of range?)"
+    if size > MAX_SCHEMA_BYTES:
         return f"parameters is larger than {MAX_SCHEMA_BYTES} bytes"
     if _depth(schema) > _MAX_JSON_DEPTH:
         return f"parameters nests deeper than {MAX_SCHEMA_DEPTH} levels"
@@ -46,8 +50,11 @@ def schema_problem(schema: dict[str, Any]) -> str | None:
         return "parameters may only $ref inside itself (#/...): nothing is fetched"
     try:
         Draft202012Validator.check_schema(schema)
+        next(iter(Draft202012Validator(schema).iter_errors({})), None)  # compiles its patterns and refs once
     except SchemaError as exc:
         return f"parameters is not a valid JSON Schema: {exc.message[:300]}"
+    except Exception as exc:  # noqa: BLE001 - a bad regex, an unresolvable $ref, a recursion: all the tenant's
+        return f"parameters cannot be used to check arguments ({type(exc).__name__})"
     return None
 
 
@@ -60,8 +67,11 @@ def arguments_problem(schema: dict[str, Any], arguments: Any) -> str | None:
     """Why the model's arguments do not fit the tool's schema (None: they do)."""
     if not isinstance(arguments, dict):
         return "arguments must be a JSON object"
-    validator = _validator(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
-    error = next(iter(validator.iter_errors(arguments)), None)
+    try:
+        validator = _validator(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
+        error = next(iter(validator.iter_errors(arguments)), None)
+    except Exception as exc:  # noqa: BLE001 - a schema saved before a check existed must not crash a call
+        return f"the tool's parameters schema cannot check these arguments ({type(exc).__name__})"
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(root)"
