@@ -4049,6 +4049,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the assistant already has a tool of that name */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Body larger than the gateway accepts for this route */
             413: {
                 headers: {
@@ -4284,6 +4293,15 @@ export interface operations {
             };
             /** @description no such assistant or tool in this tenant */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the assistant already has a tool of that name */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
