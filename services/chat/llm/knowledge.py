@@ -53,7 +53,16 @@ class SearchClient:
     def configured(self) -> bool:
         return bool(self.base_url)
 
-    async def search(self, tenant_id: uuid.UUID, query: str, *, limit: int, threshold: float) -> list[KnowledgeHit]:
+    async def search(
+        self,
+        tenant_id: uuid.UUID,
+        query: str,
+        *,
+        limit: int,
+        threshold: float,
+        sources: tuple[str, ...] = ("documents",),
+    ) -> list[KnowledgeHit]:
+        """Context passages come from documents; the `search_knowledge` tool also asks for past messages."""
         if not self.base_url:
             raise SearchUnavailable("no search service configured")
         try:
@@ -63,7 +72,7 @@ class SearchClient:
                 json={
                     "tenant_id": str(tenant_id),
                     "query": query[:2000],
-                    "sources": ["documents"],
+                    "sources": list(sources),
                     "mode": "hybrid",
                     "limit": limit,
                     "similarity_threshold": threshold,

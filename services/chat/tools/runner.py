@@ -142,10 +142,11 @@ class ToolRunner:
                     str(arguments["query"]),
                     limit=self.rt.settings.knowledge_limit,
                     threshold=self.rt.settings.knowledge_threshold,
+                    sources=("documents", "messages"),
                 )
             except SearchUnavailable:
                 return CallOutcome("error", "the knowledge search is unavailable")
-            found = [{"text": h.text, "score": round(h.score, 3)} for h in hits]
+            found = [{"text": h.text, "score": round(h.score, 3), "source": h.source} for h in hits]
             return CallOutcome("ok", orjson.dumps({"results": found}).decode())
         if tool.name == "handover_to_human":
             if ctx.thread_id is None:
