@@ -67,3 +67,30 @@ async def test_worker_killed_mid_tool_call_the_tool_is_called_once(stack, commit
                 if proc is not None and proc.poll() is None:
                     proc.terminate()
                     proc.wait(30)
+
+
+async def test_provider_down_after_a_tool_call_the_retry_reuses_its_result(stack, committed_db, tmp_path):
+    """The tool answered, then the model's next call failed past its retries: the flusher retries the burst later, and
+    that answer re-uses the recorded outcome instead of calling the tool again."""
+    async with tools_platform(stack, tmp_path, services=("auth", "chat", "channels")) as p:
+        t = await p.tenant("Retry", secrets={"hook": TOOL_SECRET}, settings={"buffer_enabled": False})
+        assistant = await p.assistant(t)
+        await p.http_tool(t, assistant, "check_order", secret_name="hook")
+        ch = await p.channel(t, "telegram", bot_token=BOT_TOKEN)
+        p.start_worker("channels")
+        p.start_worker("chat")
+        release = p.tools.hold("check_order")
+        same = [{"name": "check_order", "arguments": {"order_id": "78"}}]
+        p.llm.script_tools(same, same)
+        assert (await p.telegram(ch, 991, "and order 78?")).status_code == 200
+        await wait_for(lambda: p.tools.calls, timeout=30)
+        p.llm.fail(500, times=2)  # the call after the tool's answer, and the SDK's one retry
+        release.set()
+        await wait_for(lambda: p.tg.named("sendMessage"), timeout=60)
+        assert len(p.tools.calls) == 1 and len(p.tg.named("sendMessage")) == 1
+        [thread] = (await p.gw.get("/api/v1/threads", headers=t.headers)).json()["items"]
+        msgs = await p.messages(t, thread["id"])
+        assert [m["role"] for m in msgs] == ["user", "tool", "assistant"]
+        assert msgs[1]["status"] == "ok"
+        [handed] = [m for m in p.llm.requests[-1]["body"]["messages"] if m["role"] == "tool"]
+        assert '"order_id":"78"' in handed["content"]  # the recorded result, handed back on the retry
