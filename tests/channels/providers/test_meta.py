@@ -223,3 +223,9 @@ async def test_media_by_id_with_the_token_capped_and_never_off_meta_hosts():
             await p.fetch_media(httpx.AsyncClient(), creds, {"url": "https://evil.example/x.ogg"}, 10_000)
         assert [c["method"] for c in graph.calls[calls:]] == ["media"]  # the lookup only, never the refused URL
         await p.aclose()
+
+
+def test_a_graph_refusal_that_is_not_meta_json_is_still_mapped():
+    assert graph_error(httpx.Response(502, text="<html>bad gateway</html>")).permanent is False
+    assert graph_error(httpx.Response(400, json=["not", "an", "object"])).permanent is True
+    assert graph_error(httpx.Response(400, json={"error": "a string"})).permanent is True

@@ -34,9 +34,11 @@ def host_allowed(host: str, patterns: tuple[str, ...]) -> bool:
 def graph_error(resp: httpx.Response) -> SendError:
     """A refused Graph call as a `SendError`: throttling and Meta's own trouble are retried, the rest is final."""
     try:
-        error = resp.json().get("error") or {}
+        body = resp.json()
     except ValueError:
-        error = {}
+        body = {}
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
     code = error.get("code") if isinstance(error.get("code"), int) else None
     message = str(error.get("message") or "")[:300]
     reason = f"meta: HTTP {resp.status_code} code {code}: {message}"
@@ -87,14 +89,18 @@ class GraphClient:
         if resp.status_code != 200:
             raise graph_error(resp)
         try:
-            return resp.json()
+            answer = resp.json()
         except ValueError:
-            raise SendError("meta: the answer is not JSON", permanent=False) from None
+            answer = None
+        if not isinstance(answer, dict):
+            raise SendError("meta: the answer is not a JSON object", permanent=False)
+        return answer
 
     async def send(self, token: str, node: str, body: Mapping[str, Any]) -> SendResult:
         answer = await self.post(token, node, body)
-        messages = answer.get("messages") or [{}]
-        message_id = answer.get("message_id") or messages[0].get("id")
+        messages = answer.get("messages")
+        first = messages[0] if isinstance(messages, list) and messages and isinstance(messages[0], dict) else {}
+        message_id = answer.get("message_id") or first.get("id")
         if not message_id:
             raise SendError("meta: the answer names no message id", permanent=True)
         return SendResult(str(message_id)[:200])
@@ -118,7 +124,12 @@ class GraphClient:
                 raise MediaError(f"Graph media lookup failed: {type(exc).__name__}") from None
             if resp.status_code != 200:
                 raise MediaError(f"Graph answered {resp.status_code} for the media id")
-            info = resp.json()
+            try:
+                info = resp.json()
+            except ValueError:
+                info = None
+            if not isinstance(info, dict):
+                raise MediaError("Graph's media answer is not a JSON object")
             url = info.get("url")
             size = info.get("file_size")
             if isinstance(size, int) and size > max_bytes:
