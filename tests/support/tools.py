@@ -22,6 +22,7 @@ class ToolCall:
     body: bytes
     headers: dict[str, str]
     signature_valid: bool | None  # None: no secret to check against
+    client_port: int = 0  # the caller's TCP port: which process made the call
 
     @property
     def arguments(self) -> Any:
@@ -54,7 +55,8 @@ class ToolStandIn:
         if self.secret is not None:
             expected = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
             valid = hmac.compare_digest(request.headers.get("x-atende-signature", ""), expected)
-        self.calls.append(ToolCall(name, body, dict(request.headers), valid))
+        port = request.client.port if request.client else 0
+        self.calls.append(ToolCall(name, body, dict(request.headers), valid, port))
         if name in self.held:
             await self.held[name].wait()
         if name in self.hangs:

@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+
+import psutil
 
 from tests.chat.tools.conftest import TOOL_SECRET, tools_platform
 from tests.support.platform import LLM_KEY, worker_process
 from tests.support.plugin import wait_for
 
 BOT_TOKEN = "1234567:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"  # fake: shaped like a token, not one
+
+
+def caller(workers: list[subprocess.Popen], port: int) -> subprocess.Popen:
+    """The worker process whose TCP connection has local port `port`."""
+    for w in workers:
+        if any(c.laddr and c.laddr.port == port for c in psutil.Process(w.pid).net_connections(kind="tcp")):
+            return w
+    raise AssertionError(f"no worker holds local port {port}")
 
 
 def chat_worker(p):
@@ -39,16 +50,15 @@ async def test_worker_killed_mid_tool_call_the_tool_is_called_once(stack, commit
         release = p.tools.hold("check_order")
         same = [{"name": "check_order", "arguments": {"order_id": "77"}}]
         p.llm.script_tools(same, same)  # the retried answer's model asks for the same call
-        first = chat_worker(p)
-        second = None
+        workers = [chat_worker(p), chat_worker(p)]  # both start at once; the first to claim the burst holds it
         try:
             assert (await p.telegram(ch, 990, "where is order 77?")).status_code == 200
-            await wait_for(lambda: p.tools.calls, timeout=60)  # worker 1 recorded the call and is inside it
-            first.send_signal(signal.SIGKILL)
-            first.wait(10)
+            await wait_for(lambda: p.tools.calls, timeout=90)  # a worker recorded the call and is inside it
+            holder = caller(workers, p.tools.calls[0].client_port)
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(10)
             release.set()
-            second = chat_worker(p)
-            await wait_for(lambda: p.tg.named("sendMessage"), timeout=60)
+            await wait_for(lambda: p.tg.named("sendMessage"), timeout=60)  # the other one, once the lease ran out
             await asyncio.sleep(1)  # room for a wrong second call or reply to show up
             assert len(p.tools.calls) == 1
             assert len(p.tg.named("sendMessage")) == 1
@@ -63,8 +73,8 @@ async def test_worker_killed_mid_tool_call_the_tool_is_called_once(stack, commit
             # the customer never sees the tool message
             assert all("unknown" not in str(m) for m in p.tg.named("sendMessage"))
         finally:
-            for proc in (first, second):
-                if proc is not None and proc.poll() is None:
+            for proc in workers:
+                if proc.poll() is None:
                     proc.terminate()
                     proc.wait(30)
 
