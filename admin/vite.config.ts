@@ -14,7 +14,7 @@ export default defineConfig({
   },
   test: {
     environment: "jsdom",
-    include: ["src/**/*.test.{ts,tsx}"],
+    include: ["src/**/*.test.{ts,tsx}", "widget/**/*.test.ts"],
     setupFiles: ["src/test/setup.ts"],
     testTimeout: 15_000, // a busy machine (the suite shares two cores) runs a click-through test past 5 s
   },

@@ -1,6 +1,6 @@
 """create_app() for the gateway: a plain ASGI callable (request context, CORS, then the edge: route, authenticate,
 rate-limit, proxy) that answers proxied routes without entering FastAPI, in front of a small FastAPI app that serves
-the gateway's own routes (/health, /ready, /metrics, /docs, /openapi.json, /admin) and the lifespan."""
+the gateway's own routes (/health, /ready, /metrics, /docs, /openapi.json, /admin, /widget.js) and the lifespan."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from gateway.ratelimit import AuthFailures, EdgeRateLimiter
 from gateway.routes import Route, RoutingTable, has_dot_segments, webhook_channel
 from gateway.upstream_client import UpstreamPool
 from gateway.widget_cors import WidgetCors
+from gateway.widget_static import widget_router
 from shared.app import RequestContextMiddleware, create_service_app
 from shared.auth import build_verifier
 from shared.errors import AppError, Unauthorized, problem
@@ -326,7 +327,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
         settings,
         title="Atende API",
         description="The platform's public API: every service behind one gateway.",
-        routers=[router, admin_router(settings.admin_dir)],
+        routers=[router, admin_router(settings.admin_dir), widget_router()],
         lifespan_hooks=[edge_lifespan],
         use_database=False,
         readiness=gateway_readiness,

@@ -26,6 +26,7 @@ const MODULES = {
   // group: module (admin/e2e/<group>.mjs), one line each
   dashboard: "./dashboard.mjs",
   live: "./live.mjs",
+  widget: "./widget.mjs",
 };
 const ALL = ["core", "channels", ...Object.keys(MODULES)];
 const GROUPS = new Set(["", "all"].includes(env("E2E_GROUPS", "")) ? ALL : env("E2E_GROUPS", "").split(","));

@@ -47,6 +47,15 @@ CHANNEL_CHECKS = {
     "Telegram message appears live; AI off; agent reply reaches Telegram",
     "live buffer with countdown, force flush answers",
 }
+WIDGET_CHECKS = {
+    "web channel: embed snippet, allowed origins, colour, greeting, live preview",
+    "widget on a foreign origin: the API answers 403 and nothing is shown",
+    "widget on an allowed origin: isolated from the page's CSS, a visitor's message answered",
+    "agent takes over in the console: the reply reaches the open widget live, unread badge, inert HTML",
+    "the connection is cut (offline) and resumes without losing a message",
+    "the visitor sends an image: shown in the widget, stored with the message in the console",
+    "return visit resumes the conversation; phone width full-screen; pt-BR from the page; name and email",
+}
 BURST = ("Quero pedir uma pizza", "grande, de calabresa")  # the two Telegram messages run.mjs sends in one burst
 APPS = ("gateway", "auth", "chat", "channels", "transcription", "search")
 _FOREIGN = ("DATABASE_URL", "REDIS_URL", "AUTH_URL", "JWKS_URL", "JWKS_JSON", "SECRETS_KEY", "SERVICE_SECRET", "LOG_")
@@ -290,15 +299,17 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
     failed = [r for r in results if not r["ok"]]
     assert not failed, "browser checks failed:\n" + "\n\n".join(f"{r['name']}: {r.get('error')}" for r in failed)
     names = {r["name"] for r in results}
-    assert {"login", "assistant and streamed try-it answer", "API key shown once"} <= names, names
+    assert "login" in names, names
 
     # What the stand-ins saw agrees with what the browser showed.
     bodies = [r["body"] for r in llm.requests]  # what the chat service sent to the LLM stand-in
-    streamed = [b for b in bodies if b.get("stream")]
-    assert any("What time do you open on Saturdays?" in json.dumps(r["messages"]) for r in streamed)
-    assert any("polite concierge" in json.dumps(r["messages"]) for r in streamed), "saved instructions reach the LLM"
-    for shot in ("login", "dashboard", "assistant-try-it", "api-key-created", "transcriptions", "knowledge-search"):
-        assert (ARTIFACTS / f"{shot}.png").stat().st_size > 5000, shot
+    if _runs(groups, "core"):
+        assert {"assistant and streamed try-it answer", "API key shown once"} <= names, names
+        streamed = [b for b in bodies if b.get("stream")]
+        assert any("What time do you open on Saturdays?" in json.dumps(r["messages"]) for r in streamed)
+        assert any("polite concierge" in json.dumps(r["messages"]) for r in streamed), "saved instructions reach LLM"
+        for shot in ("login", "dashboard", "assistant-try-it", "api-key-created", "transcriptions", "knowledge-search"):
+            assert (ARTIFACTS / f"{shot}.png").stat().st_size > 5000, shot
     if _runs(groups, "channels"):
         assert names >= CHANNEL_CHECKS, names
         sent = tg.named("sendMessage")
@@ -312,3 +323,9 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
         assert len([text for text in burst if "Stand-in answer" in text]) == 1, burst
         both = [b for b in bodies if all(m in json.dumps(b["messages"], ensure_ascii=False) for m in BURST)]
         assert both, "one LLM request saw the whole burst"
+    if _runs(groups, "widget"):
+        assert names >= WIDGET_CHECKS, names
+        # The visitor's message went through the pipeline to the LLM stand-in (admin/e2e/widget.mjs).
+        assert any("Do you deliver on Sundays?" in json.dumps(b["messages"]) for b in bodies), "widget text to the LLM"
+        for shot in ("web-channel-preview", "widget-desktop", "widget-mobile"):
+            assert (ARTIFACTS / f"{shot}.png").stat().st_size > 5000, shot

@@ -296,4 +296,20 @@ export const pt: Record<string, string> = {
   "tells the model when to call it": "diz ao modelo quando chamá-la",
   "timeout": "tempo esgotado",
   "tool": "ferramenta",
+  // Web chat channel (pages/WebChannel.tsx)
+  "Embed code": "Código para incorporar",
+  "Paste it before </body> on every page of your site that should show the chat.": "Cole antes de </body> em cada página do seu site que deve mostrar o chat.",
+  "Allowed origins": "Origens permitidas",
+  "One per line, e.g. https://www.example.com. Other sites get no chat.": "Uma por linha, ex.: https://www.exemplo.com.br. Outros sites não recebem o chat.",
+  Colour: "Cor",
+  Greeting: "Saudação",
+  "Shown at the top of the chat.": "Mostrada no topo do chat.",
+  "Widget language": "Idioma do widget",
+  "The page's language": "O idioma da página",
+  "Save widget settings": "Salvar configurações do widget",
+  "Live preview": "Prévia ao vivo",
+  "Widget preview": "Prévia do widget",
+  "The preview runs the real widget on this console's address, {origin}, which is not an allowed origin.": "A prévia roda o widget real no endereço deste console, {origin}, que não é uma origem permitida.",
+  "Allow {origin} for the preview": "Permitir {origin} para a prévia",
 };
+

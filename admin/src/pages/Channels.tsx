@@ -6,6 +6,7 @@ import { ActionButton, CopyButton, ErrorBox, Field, Show } from "../components/u
 import { useI18n } from "../i18n";
 import { ChannelEditor } from "./ChannelEdit";
 import { CHANNEL_KINDS, type ChannelKind as Kind, credentialFields, isMeta, isSecretField, kindLabel } from "./channelTypes";
+import { WebChannelPanel } from "./WebChannel";
 
 export function ChannelsPage() {
   const { t, fmtDate } = useI18n();
@@ -82,15 +83,19 @@ export function ChannelsPage() {
         {(page) => (
           <ul className="cards">
             {page.items.map((c) => (
-              <li key={c.id} className="card" data-channel={c.id}>
+              <li key={c.id} className={c.type === "web" ? "card wide" : "card"} data-channel={c.id} data-type={c.type}>
                 <div className="row">
                   <strong>{c.name}</strong>
                   <span className="badge">{kindLabel(c.type)}</span>
                 </div>
-                <div className="secret-row">
-                  <span className="muted">{t("Webhook URL")}:</span> <code className="wrap">{c.webhook_url}</code>
-                  <CopyButton text={c.webhook_url} />
-                </div>
+                {c.type === "web" ? (
+                  <WebChannelPanel channel={c} canEdit={isAdmin} onSaved={channels.reload} />
+                ) : (
+                  <div className="secret-row">
+                    <span className="muted">{t("Webhook URL")}:</span> <code className="wrap">{c.webhook_url}</code>
+                    <CopyButton text={c.webhook_url} />
+                  </div>
+                )}
                 {c.verify_token && (
                   <div className="secret-row">
                     <span className="muted">{t("Verify token")}:</span> <code className="wrap">{c.verify_token}</code>

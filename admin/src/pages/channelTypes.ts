@@ -10,6 +10,7 @@ export const CHANNEL_KINDS: { value: ChannelKind; label: string }[] = [
   { value: "whatsapp_cloud", label: "WhatsApp (Cloud API)" },
   { value: "instagram", label: "Instagram" },
   { value: "messenger", label: "Messenger" },
+  { value: "web", label: "Web chat (widget)" },
 ];
 
 /** Meta's types: their webhook is set in the Meta app's dashboard with our URL and verify token. */
@@ -22,6 +23,8 @@ export function kindLabel(kind: string): string {
 /** [credential field, label] for a type, in the order the form shows them. */
 export function credentialFields(kind: string, t: T): [string, string][] {
   switch (kind) {
+    case "web":
+      return []; // the widget needs none: its public key is generated (pages/WebChannel.tsx)
     case "telegram":
       return [["bot_token", t("Bot token")]];
     case "whatsapp_twilio":
