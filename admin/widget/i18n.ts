@@ -6,6 +6,7 @@ const en = {
   open: "Open chat",
   close: "Close chat",
   title: "Chat with us",
+  greeting: "Hi! How can we help you?",
   unread: "{n} unread",
   message: "Message",
   placeholder: "Type your message…",
@@ -32,6 +33,7 @@ const pt: Record<Key, string> = {
   open: "Abrir o chat",
   close: "Fechar o chat",
   title: "Fale conosco",
+  greeting: "Olá! Como podemos ajudar?",
   unread: "{n} não lidas",
   message: "Mensagem",
   placeholder: "Digite sua mensagem…",
@@ -63,7 +65,7 @@ function normalise(tag: string | null | undefined): Locale | null {
   return null;
 }
 
-/** The first of: the embed's data-locale, the channel's locale, the page's `lang`, the browser's language; else en. */
+/** The first English or Portuguese of: the embed's data-locale, the page's `lang`, the channel's locale; else en. */
 export function pickLocale(...candidates: (string | null | undefined)[]): Locale {
   for (const c of candidates) {
     const l = normalise(c);

@@ -41,11 +41,13 @@ describe("message text", () => {
 });
 
 describe("locale", () => {
-  it("follows the embed, then the channel, then the page, and falls back to English", () => {
-    expect(pickLocale(undefined, "pt-BR", "en-US")).toBe("pt-BR");
-    expect(pickLocale("en", "pt-BR", "pt")).toBe("en");
-    expect(pickLocale(undefined, null, "pt-PT")).toBe("pt-BR");
-    expect(pickLocale(undefined, "auto", "de-DE", "fr")).toBe("en");
+  it("follows the embed, then the page, then the channel, and falls back to English", () => {
+    expect(pickLocale(undefined, "pt-BR", "en")).toBe("pt-BR");
+    expect(pickLocale("en", "pt-BR", "pt-BR")).toBe("en");
+    expect(pickLocale(undefined, "", "pt-BR")).toBe("pt-BR");
+    expect(pickLocale(undefined, "pt-PT", "en")).toBe("pt-BR");
+    expect(pickLocale(undefined, "de-DE", "pt-BR")).toBe("pt-BR");
+    expect(pickLocale(undefined, "de-DE", null)).toBe("en");
     expect(strings("pt-BR")("unread", { n: 3 })).toBe("3 não lidas");
     expect(Object.keys(LOCALES["pt-BR"]).sort()).toEqual(Object.keys(LOCALES.en).sort());
   });

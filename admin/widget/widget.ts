@@ -148,7 +148,7 @@ export class Widget {
 
   private render(session: Session): void {
     const look = session.channel ?? {};
-    this.t = strings(pickLocale(this.opts.locale, look.locale, document.documentElement.lang, navigator.language));
+    this.t = strings(pickLocale(this.opts.locale, document.documentElement.lang, look.locale));
     const t = this.t;
 
     this.host = el("div", { "data-atende-widget": "" });
@@ -177,7 +177,7 @@ export class Widget {
     });
 
     this.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": t("title") });
-    const greeting = typeof look.greeting === "string" ? look.greeting.trim() : "";
+    const greeting = (typeof look.greeting === "string" ? look.greeting.trim() : "") || t("greeting");
     if (greeting) {
       const g = el("div", { class: "msg assistant greeting" });
       renderText(g, greeting);

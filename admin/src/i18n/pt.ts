@@ -305,7 +305,7 @@ export const pt: Record<string, string> = {
   Greeting: "Saudação",
   "Shown at the top of the chat.": "Mostrada no topo do chat.",
   "Widget language": "Idioma do widget",
-  "The page's language": "O idioma da página",
+  "The page's own language (its lang attribute) comes first when it is English or Portuguese.": "O idioma da própria página (o atributo lang) vem primeiro quando é inglês ou português.",
   "Save widget settings": "Salvar configurações do widget",
   "Live preview": "Prévia ao vivo",
   "Widget preview": "Prévia do widget",

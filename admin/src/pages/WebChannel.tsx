@@ -11,7 +11,7 @@ export interface WebChannel {
   settings: Record<string, unknown>;
 }
 
-type Locale = "" | "en" | "pt-BR";
+type Locale = "en" | "pt-BR";
 
 export function embedSnippet(origin: string, key: string): string {
   return `<script src="${origin}/widget.js" data-key="${key}" async></script>`;
@@ -43,7 +43,7 @@ export function WebChannelPanel({ channel, canEdit, onSaved }: { channel: WebCha
       origins: ((s.allowed_origins as string[] | undefined) ?? []).join("\n"),
       color: (s.color as string | undefined) ?? "#2563eb",
       greeting: (s.greeting as string | undefined) ?? "",
-      locale: ((s.locale as string | undefined) ?? "") as Locale,
+      locale: ((s.locale as string | undefined) ?? "en") as Locale,
     }),
     [s],
   );
@@ -67,7 +67,7 @@ export function WebChannelPanel({ channel, canEdit, onSaved }: { channel: WebCha
       unwrap(
         await api.PATCH("/api/v1/channels/{channel_id}", {
           params: { path: { channel_id: channel.id } },
-          body: { settings: { allowed_origins: list, color, greeting: greeting.trim() || null, locale: locale || null } },
+          body: { settings: { allowed_origins: list, color, greeting: greeting.trim() || null, locale } },
         }),
       );
       setOrigins(list.join("\n"));
@@ -105,9 +105,8 @@ export function WebChannelPanel({ channel, canEdit, onSaved }: { channel: WebCha
           <Field label={t("Greeting")} hint={t("Shown at the top of the chat.")}>
             <textarea rows={2} maxLength={500} value={greeting} disabled={!canEdit} onChange={(e) => setGreeting(e.target.value)} />
           </Field>
-          <Field label={t("Widget language")}>
+          <Field label={t("Widget language")} hint={t("The page's own language (its lang attribute) comes first when it is English or Portuguese.")}>
             <select value={locale} disabled={!canEdit} onChange={(e) => setLocale(e.target.value as Locale)}>
-              <option value="">{t("The page's language")}</option>
               <option value="en">English</option>
               <option value="pt-BR">Português (Brasil)</option>
             </select>
