@@ -5,7 +5,9 @@
 // Registered in run.mjs as group `widget`; `h` holds run.mjs's shared helpers.
 import { createServer } from "node:http";
 
-const HOSTILE_CSS = "*{font-size:40px!important;color:red!important;font-family:serif!important} div,button,textarea{display:none!important;}";
+const HOSTILE_CSS =
+  "*{font-size:40px!important;color:red!important;font-family:serif!important;position:static!important}" +
+  "body>*:not(h1):not(p),div,button,textarea{display:none!important}";
 
 /** A demo site on 127.0.0.1:<port>: `/?key=K&lang=L` is a page whose only chat is the widget's script tag. */
 async function demoSite(gateway) {
@@ -80,14 +82,22 @@ export default async function widget(h) {
     if (!created) return;
 
     await check("widget on a foreign origin: the API answers 403 and nothing is shown", async () => {
+      // The API refuses the page's origin (and grants it no CORS), so the page cannot even read the answer ...
+      const refused = await fetch(`${BASE}/api/v1/widget/sessions`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Origin: foreign.origin },
+        body: JSON.stringify({ public_key: key }),
+      });
+      assert(refused.status === 403, `sessions from ${foreign.origin}: HTTP ${refused.status}`);
+      assert(!refused.headers.get("access-control-allow-origin"), "no CORS grant for the foreign page");
+      // ... and the widget on such a page shows nothing.
       const p = await newPage();
-      const warned = new Promise((ok) => p.on("console", (m) => m.text().includes("atende widget: no chat on this page (403") && ok(true)));
-      const answer = p.waitForResponse((r) => r.url().endsWith("/api/v1/widget/sessions"));
+      const warned = new Promise((ok) => p.on("console", (m) => m.text().startsWith("atende widget: no chat on this page") && ok(true)));
+      const sessions = [];
+      p.on("request", (r) => r.url().endsWith("/api/v1/widget/sessions") && r.method() === "POST" && sessions.push(r));
       await p.goto(`${foreign.origin}/?key=${key}`);
-      const resp = await answer;
-      assert(resp.status() === 403, `sessions from ${foreign.origin}: HTTP ${resp.status()}`);
-      assert(!resp.headers()["access-control-allow-origin"], "no CORS grant for the foreign page");
       await warned;
+      assert(sessions.length === 1, `the widget asked once (${sessions.length})`);
       assert((await p.locator("[data-atende-widget]").count()) === 0, "no widget on the foreign page");
       await p.close();
     });
@@ -172,11 +182,14 @@ export default async function widget(h) {
       const streams = [];
       visitor.on("request", (r) => r.url().includes("/api/v1/widget/stream") && streams.push(r.url()));
       await context.setOffline(true);
-      await visitor.locator("[data-atende-widget] .status").filter({ hasText: "Offline" }).waitFor();
       const missed = `Enquanto você estava offline: pedido confirmado (${RUNID})`;
-      const sent = await apiCall("POST", `/api/v1/threads/${threadId}/messages`, { content: missed, role: "agent" });
-      assert(sent.status === 201, `agent reply while the visitor is offline (HTTP ${sent.status})`);
-      await context.setOffline(false);
+      try {
+        await visitor.locator("[data-atende-widget] .status").filter({ hasText: "Offline" }).waitFor();
+        const sent = await apiCall("POST", `/api/v1/threads/${threadId}/messages`, { content: missed, role: "agent" });
+        assert(sent.status === 201, `agent reply while the visitor is offline (HTTP ${sent.status})`);
+      } finally {
+        await context.setOffline(false);
+      }
       await msgs(visitor, "agent").filter({ hasText: missed }).waitFor({ timeout: 30_000 });
       assert(streams.length >= 1, "a new stream was opened after the drop");
       await visitor.locator("[data-atende-widget] .status").waitFor({ state: "hidden" });

@@ -1,8 +1,7 @@
 // The widget's stylesheet, inside its shadow root: the host page's CSS cannot reach it and it cannot reach the page.
 
 export const CSS = `
-:host{all:initial;position:fixed;z-index:2147483000;right:20px;bottom:20px;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;
---accent:#2563eb;--on-accent:#fff}
+:host{--accent:#2563eb;--on-accent:#fff}
 *{box-sizing:border-box}
 [hidden]{display:none!important}
 .sr{position:absolute;width:1px;height:1px;margin:-1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
@@ -39,7 +38,6 @@ textarea:focus,.details input:focus{outline:2px solid var(--accent);outline-offs
 .send,.save{border:0;border-radius:8px;padding:8px 14px;background:var(--accent);color:var(--on-accent);font-weight:600}
 .attach{border:1px solid #c9ced4;border-radius:8px;padding:7px 9px;background:#fff}
 @media (max-width:480px){
-:host{right:12px;bottom:12px}
 .panel{position:fixed;inset:0;width:100%;height:100%;border-radius:0}
 :host(.open) .bubble{display:none}
 }

@@ -24,6 +24,18 @@ interface Stored {
 
 const ICON =
   '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>';
+const HOST_STYLE: [string, string][] = [
+  ["all", "initial"],
+  ["display", "block"],
+  ["position", "fixed"],
+  ["z-index", "2147483000"],
+  ["right", "max(12px, min(20px, 3vw))"],
+  ["bottom", "max(12px, min(20px, 3vw))"],
+  ["width", "auto"],
+  ["height", "auto"],
+  ["font", '14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif'],
+  ["color", "#1f2328"],
+];
 const TYPING_MS = 8000;
 // A page view within this long of the last session reuses it; later ones ask again (new settings, origin re-checked).
 const SESSION_REUSE_MS = 10 * 60_000;
@@ -151,7 +163,10 @@ export class Widget {
     this.t = strings(pickLocale(this.opts.locale, document.documentElement.lang, look.locale));
     const t = this.t;
 
-    this.host = el("div", { "data-atende-widget": "" });
+    // Our own tag, and inline !important styles: the only ones that beat the page's own !important rules on it.
+    this.host = document.createElement("atende-chat");
+    this.host.setAttribute("data-atende-widget", "");
+    for (const [prop, value] of HOST_STYLE) this.host.style.setProperty(prop, value, "important");
     this.root = this.host.attachShadow({ mode: "open" });
     const color = safeColor(look.color);
     if (color) {

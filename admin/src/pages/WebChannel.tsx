@@ -64,13 +64,13 @@ export function WebChannelPanel({ channel, canEdit, onSaved }: { channel: WebCha
     const list = parseOrigins(origins);
     if (extraOrigin && !list.includes(extraOrigin)) list.push(extraOrigin);
     try {
-      unwrap(
+      const updated = unwrap(
         await api.PATCH("/api/v1/channels/{channel_id}", {
           params: { path: { channel_id: channel.id } },
           body: { settings: { allowed_origins: list, color, greeting: greeting.trim() || null, locale } },
         }),
       );
-      setOrigins(list.join("\n"));
+      setOrigins(((updated.settings.allowed_origins as string[] | undefined) ?? list).join("\n")); // as stored: canonical
       setDone(true);
       freshPreview(key);
       setPreviewRun((n) => n + 1);
@@ -116,7 +116,7 @@ export function WebChannelPanel({ channel, canEdit, onSaved }: { channel: WebCha
               {t("Save widget settings")}
             </button>
           )}
-          {done && <span className="muted" role="status">{t("Saved")}</span>}
+          {done && <span className="muted saved" role="status">{t("Saved")}</span>}
           <ErrorBox error={error} />
         </form>
         <div className="web-preview">
