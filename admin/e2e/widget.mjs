@@ -190,6 +190,7 @@ export default async function widget(h) {
       } finally {
         await context.setOffline(false);
       }
+      await page.goto(`${BASE}/admin/`); // the console tab was offline too: a fresh load for whatever runs next
       await msgs(visitor, "agent").filter({ hasText: missed }).waitFor({ timeout: 30_000 });
       assert(streams.length >= 1, "a new stream was opened after the drop");
       await visitor.locator("[data-atende-widget] .status").waitFor({ state: "hidden" });
@@ -208,7 +209,8 @@ export default async function widget(h) {
       await msgs(p, "user").filter({ hasText: `Sundays? ${RUNID}` }).waitFor();
       await msgs(p, "agent").filter({ hasText: "pedido confirmado" }).waitFor();
       const box = await p.getByRole("dialog").boundingBox();
-      assert(box && box.width === 390 && box.height === 844, `full screen on a phone: ${JSON.stringify(box)}`);
+      const fills = box && Math.abs(box.x) < 2 && Math.abs(box.y) < 2 && Math.abs(box.width - 390) < 2 && Math.abs(box.height - 844) < 2;
+      assert(fills, `full screen on a phone: ${JSON.stringify(box)}`);
       assert((await p.getByLabel("Mensagem").getAttribute("placeholder")) === "Digite sua mensagem…", "pt-BR strings");
       await p.screenshot({ path: `${h.ART}/widget-mobile.png` });
       await p.getByLabel("Mensagem").press("Escape");
