@@ -200,7 +200,7 @@ export default async function widget(h) {
       assert(texts[texts.length - 1].includes(missed), `last: ${texts.join(" | ")}`);
     });
 
-    await check("return visit resumes the conversation; phone width full-screen; pt-BR from the page", async () => {
+    await check("return visit resumes the conversation; phone width full-screen; pt-BR from the page; name and email", async () => {
       const p = await newPage();
       await p.setViewportSize({ width: 390, height: 844 });
       await p.goto(`${site.origin}/?key=${key}&lang=pt-BR`);
@@ -213,6 +213,15 @@ export default async function widget(h) {
       assert(fills, `full screen on a phone: ${JSON.stringify(box)}`);
       assert((await p.getByLabel("Mensagem").getAttribute("placeholder")) === "Digite sua mensagem…", "pt-BR strings");
       await p.screenshot({ path: `${h.ART}/widget-mobile.png` });
+      // The optional name and email go to a new session of the same visitor.
+      const posted = p.waitForRequest((r) => r.url().endsWith("/api/v1/widget/sessions") && r.method() === "POST");
+      await p.getByRole("button", { name: "Seu nome e e-mail (opcional)" }).click();
+      await p.getByLabel("Nome").fill("Maria Visitante");
+      await p.getByLabel("E-mail").fill("maria@example.com");
+      await p.getByRole("button", { name: "Salvar" }).click();
+      const body = JSON.parse((await posted).postData());
+      assert(body.name === "Maria Visitante" && body.email === "maria@example.com" && body.visitor_id, `session: ${JSON.stringify(body)}`);
+      await p.locator("[data-atende-widget] .status").filter({ hasText: "Obrigado! Salvo." }).waitFor();
       await p.getByLabel("Mensagem").press("Escape");
       await p.getByRole("button", { name: /Abrir o chat/ }).waitFor();
     });

@@ -277,9 +277,11 @@ export class Widget {
     return form;
   }
 
-  private say(text: string | null): void {
+  /** One status line; a connection notice is cleared by the stream opening, anything else stays until replaced. */
+  private say(text: string | null, connection = false): void {
     this.status.textContent = text ?? "";
     this.status.hidden = !text;
+    this.status.dataset.connection = String(connection);
   }
 
   // ------------------------------------------------------------------------------------------------ panel
@@ -318,7 +320,7 @@ export class Widget {
       for (const m of items) this.add(m, false);
       this.scrollDown();
     } catch {
-      this.say(this.t("reconnecting"));
+      this.say(this.t("reconnecting"), true);
     }
   }
 
@@ -400,7 +402,7 @@ export class Widget {
         this.es = es;
         es.addEventListener("open", () => {
           this.attempt = 0;
-          this.say(null);
+          if (this.status.dataset.connection === "true") this.say(null);
           void this.catchUp();
         });
         es.addEventListener("message", (e) => this.onMessage(e as MessageEvent<string>));
@@ -408,7 +410,7 @@ export class Widget {
         es.addEventListener("error", () => {
           if (this.es !== es) return;
           if (es.readyState === EventSource.CLOSED) this.retry();
-          else this.say(this.t("reconnecting"));
+          else this.say(this.t("reconnecting"), true);
         });
       })
       .catch(() => this.retry());
@@ -448,7 +450,7 @@ export class Widget {
   private retry(): void {
     this.es?.close();
     this.es = null;
-    this.say(this.t("reconnecting"));
+    this.say(this.t("reconnecting"), true);
     clearTimeout(this.retryTimer);
     // A stream closed twice in a row may be an expired or revoked token (a 401): the next try takes a new session.
     if (this.attempt > 0 && this.stored) this.stored.expires_at = 0;
@@ -467,6 +469,6 @@ export class Widget {
     this.es?.close();
     this.es = null;
     clearTimeout(this.retryTimer);
-    this.say(this.t("offline"));
+    this.say(this.t("offline"), true);
   }
 }
