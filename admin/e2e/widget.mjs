@@ -5,6 +5,8 @@
 // Registered in run.mjs as group `widget`; `h` holds run.mjs's shared helpers.
 import { createServer } from "node:http";
 
+// A real 8x8 PNG: the API checks the bytes (shared/images.py), so a fake one would be refused.
+const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAFElEQVR4nGM8ISfHgA0wYRUdtBIA0MoBFD5jqJkAAAAASUVORK5CYII=", "base64");
 const HOSTILE_CSS =
   "*{font-size:40px!important;color:red!important;font-family:serif!important;position:static!important}" +
   "body>*:not(h1):not(p),div,button,textarea{display:none!important}";
@@ -198,6 +200,24 @@ export default async function widget(h) {
       const texts = await msgs(visitor, "agent").allInnerTexts();
       assert(texts.filter((x) => x.includes(missed)).length === 1, `once: ${texts.join(" | ")}`);
       assert(texts[texts.length - 1].includes(missed), `last: ${texts.join(" | ")}`);
+    });
+
+    await check("the visitor sends an image: shown in the widget, stored with the message in the console", async () => {
+      await visitor.locator('[data-atende-widget] input[type="file"]').setInputFiles({ name: "produto.png", mimeType: "image/png", buffer: PNG });
+      await visitor.locator("[data-atende-widget] .chip img").waitFor();
+      const input = visitor.getByLabel("Message");
+      await input.fill(`Foto do produto ${RUNID}`);
+      await input.press("Enter");
+      await msgs(visitor, "user").filter({ hasText: `Foto do produto ${RUNID}` }).locator("img").waitFor();
+      assert((await visitor.locator("[data-atende-widget] .chip").count()) === 0, "the picked image left the composer");
+      const stored = await until(async () => {
+        const m = await apiCall("GET", `/api/v1/threads/${threadId}/messages?limit=200`);
+        return m.body.items.find((x) => x.role === "user" && x.content.includes(`Foto do produto ${RUNID}`) && x.attachments?.length === 1);
+      }, "the image stored with the visitor's message", 60_000);
+      assert(stored.attachments[0].mime_type === "image/png", `attachment: ${JSON.stringify(stored.attachments)}`);
+      await page.goto(`${BASE}/admin/inbox/${threadId}`);
+      await page.locator('.bubble[data-role="user"]').filter({ hasText: `Foto do produto ${RUNID}` }).locator(".images img").waitFor();
+      await shot("inbox-web-image");
     });
 
     await check("return visit resumes the conversation; phone width full-screen; pt-BR from the page; name and email", async () => {

@@ -7,7 +7,7 @@ export interface ChatMessage {
   role: Role;
   content: string;
   created_at: string;
-  attachments?: { type: string; url?: string; mime_type?: string }[];
+  images?: string[]; // object URLs of the visitor's own images, shown in their bubble (local only)
 }
 
 /** What the widget shows, from the channel's settings (the sessions answer's `channel`). */

@@ -26,6 +26,9 @@ const en = {
   saved: "Thanks! Saved.",
   attach: "Attach an image",
   image: "Image",
+  remove: "Remove image",
+  notImage: "Only JPEG, PNG, WebP or GIF images.",
+  imageTooBig: "The images are too large to send.",
 };
 export type Key = keyof typeof en;
 
@@ -53,6 +56,9 @@ const pt: Record<Key, string> = {
   saved: "Obrigado! Salvo.",
   attach: "Anexar uma imagem",
   image: "Imagem",
+  remove: "Remover imagem",
+  notImage: "Somente imagens JPEG, PNG, WebP ou GIF.",
+  imageTooBig: "As imagens são grandes demais para enviar.",
 };
 
 const TABLES: Record<Locale, Record<Key, string>> = { en, "pt-BR": pt };

@@ -36,7 +36,12 @@ form.composer{display:flex;gap:8px;padding:10px;border-top:1px solid #e3e5e8;bac
 textarea{flex:1;font:inherit;resize:none;max-height:120px;min-height:38px;padding:8px 10px;border:1px solid #c9ced4;border-radius:8px;color:#1f2328;background:#fff}
 textarea:focus,.details input:focus{outline:2px solid var(--accent);outline-offset:0}
 .send,.save{border:0;border-radius:8px;padding:8px 14px;background:var(--accent);color:var(--on-accent);font-weight:600}
-.attach{border:1px solid #c9ced4;border-radius:8px;padding:7px 9px;background:#fff}
+.attach{border:1px solid #c9ced4;border-radius:8px;padding:8px 9px;background:#fff;color:#57606a;line-height:0}
+.attach:focus-visible,.chip button:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
+.chips{display:flex;gap:6px;padding:6px 10px 0;background:#fff;border-top:1px solid #e3e5e8}
+.chip{position:relative}
+.chip img{width:52px;height:52px;object-fit:cover;border-radius:6px;display:block}
+.chip button{position:absolute;top:-6px;right:-6px;width:20px;height:20px;border-radius:50%;border:0;background:#1f2328;color:#fff;font-size:13px;line-height:20px;padding:0}
 @media (max-width:480px){
 .panel{position:fixed;inset:0;width:100%;height:100%;border-radius:0}
 :host(.open) .bubble{display:none}

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { backoff } from "./backoff";
+import { encode, MAX_BASE64_TOTAL } from "./images";
 import { pickLocale, strings, LOCALES } from "./i18n";
 import { BUILT, sourceHash } from "./source-hash";
 import { contrastOn, renderText, safeColor, safeUrl } from "./text";
@@ -60,6 +61,16 @@ describe("reconnect backoff", () => {
     expect(backoff(3, () => 1)).toBe(8000);
     expect(backoff(10, () => 1)).toBe(30_000);
     expect(backoff(1000, () => 0.5)).toBe(22_500);
+  });
+});
+
+describe("images", () => {
+  it("go as base64 with their type, and a message too big for the API's body cap is refused here", async () => {
+    const png = new File([Uint8Array.from(atob("iVBORw0KGgo="), (c) => c.charCodeAt(0))], "p.png", { type: "image/png" });
+    const [one] = (await encode([{ file: png, url: "" }]))!;
+    expect(one).toEqual({ type: "image", data: "iVBORw0KGgo=", mime_type: "image/png" });
+    const big = new File([new Uint8Array(MAX_BASE64_TOTAL)], "big.gif", { type: "image/gif" });
+    expect(await encode([{ file: big, url: "" }])).toBeNull();
   });
 });
 

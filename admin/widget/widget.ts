@@ -2,6 +2,7 @@
 // history on open, and live answers over SSE that resume after a drop, an offline spell or a sleeping laptop.
 import { ApiError, WidgetApi, type ChatMessage, type Session } from "./api";
 import { backoff } from "./backoff";
+import { encode, IMAGE_TYPES, MAX_IMAGES, type Picked } from "./images";
 import { pickLocale, strings, type Key } from "./i18n";
 import { CSS } from "./styles";
 import { contrastOn, renderText, safeColor } from "./text";
@@ -22,6 +23,8 @@ interface Stored {
   session?: Session;
 }
 
+const CLIP =
+  '<svg viewBox="0 0 24 24" aria-hidden="true" width="18" height="18"><path fill="none" stroke="currentColor" stroke-width="2" d="M21 11l-8.5 8.5a5 5 0 0 1-7-7L14 4a3.5 3.5 0 0 1 5 5l-8.5 8.5a2 2 0 0 1-3-3L15 7"/></svg>';
 const ICON =
   '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>';
 const HOST_STYLE: [string, string][] = [
@@ -63,6 +66,8 @@ export class Widget {
   private typing!: HTMLElement;
   private status!: HTMLElement;
   private input!: HTMLTextAreaElement;
+  private chips!: HTMLElement;
+  private picked: Picked[] = [];
   private details!: HTMLFormElement;
   private messages = new Map<string, ChatMessage>();
   private lastId: string | undefined;
@@ -207,7 +212,17 @@ export class Widget {
     const label = el("label", { class: "sr", for: "atende-input" }, t("message"));
     this.input = el("textarea", { id: "atende-input", rows: "1", placeholder: t("placeholder"), maxlength: String(MAX_CHARS) });
     const send = el("button", { type: "submit", class: "send" }, t("send"));
-    form.append(label, this.input, send);
+    const files = el("input", { type: "file", accept: IMAGE_TYPES.join(","), multiple: "", class: "sr", tabindex: "-1", "aria-hidden": "true" });
+    const attach = el("button", { type: "button", class: "attach", "aria-label": t("attach"), title: t("attach") });
+    attach.innerHTML = CLIP; // a constant
+    attach.addEventListener("click", () => files.click());
+    files.addEventListener("change", () => {
+      for (const file of files.files ?? []) this.pick(file);
+      files.value = "";
+    });
+    this.chips = el("div", { class: "chips" });
+    this.chips.hidden = true;
+    form.append(label, files, attach, this.input, send);
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       void this.submit();
@@ -219,7 +234,7 @@ export class Widget {
       }
     });
 
-    this.panel.append(header, this.details, this.log, this.typing, this.status, form);
+    this.panel.append(header, this.details, this.log, this.typing, this.status, this.chips, form);
     this.panel.addEventListener("keydown", (e) => {
       if (e.key === "Escape") {
         e.stopPropagation();
@@ -351,7 +366,8 @@ export class Widget {
     if (m.id) node.dataset.id = m.id;
     const who = el("span", { class: role === "user" ? "who sr" : "who" }, this.t(role === "user" ? "you" : role));
     node.append(who);
-    renderText(node, m.content ?? "");
+    for (const url of m.images ?? []) node.append(el("img", { src: url, alt: this.t("image") }));
+    renderText(node, m.images?.length ? (m.content ?? "").replace(/^(\[image\]\n?)+/, "") : (m.content ?? ""));
     return node;
   }
 
@@ -359,33 +375,65 @@ export class Widget {
     this.log.scrollTop = this.log.scrollHeight;
   }
 
+  /** An image for the next message: a real image type, at most MAX_IMAGES, shown as a removable thumbnail. */
+  private pick(file: File): void {
+    if (!IMAGE_TYPES.includes(file.type)) return this.say(this.t("notImage"));
+    if (this.picked.length >= MAX_IMAGES) return;
+    const item: Picked = { file, url: URL.createObjectURL(file) };
+    this.picked.push(item);
+    const chip = el("span", { class: "chip" });
+    const remove = el("button", { type: "button", "aria-label": this.t("remove") }, "×");
+    remove.addEventListener("click", () => {
+      this.picked = this.picked.filter((p) => p !== item);
+      chip.remove();
+      this.chips.hidden = this.picked.length === 0;
+      this.input.focus();
+    });
+    chip.append(el("img", { src: item.url, alt: this.t("image") }), remove);
+    this.chips.append(chip);
+    this.chips.hidden = false;
+  }
+
   private async submit(): Promise<void> {
     const text = this.input.value.trim();
-    if (!text) return;
+    const picked = this.picked;
+    if (!text && !picked.length) return;
     if (text.length > MAX_CHARS) return this.say(this.t("tooLong"));
+    const attachments = picked.length ? await encode(picked) : [];
+    if (attachments === null) return this.say(this.t("imageTooBig"));
     this.input.value = "";
-    const pending = this.bubbleFor({ id: "", role: "user", content: text, created_at: new Date().toISOString() });
+    this.picked = [];
+    this.chips.replaceChildren();
+    this.chips.hidden = true;
+    const images = picked.map((p) => p.url);
+    const pending = this.bubbleFor({ id: "", role: "user", content: text, created_at: new Date().toISOString(), images });
     pending.classList.add("pending");
     this.log.append(pending);
     this.scrollDown();
     // One id per message, so a POST retried after a network error is stored once (the API dedupes on it).
     const clientId = [...crypto.getRandomValues(new Uint8Array(12))].map((b) => b.toString(16).padStart(2, "0")).join("");
-    const send = (token: string) => this.api.send(token, { text, client_id: clientId });
+    const send = (token: string) => this.api.send(token, { text, client_id: clientId, ...(attachments.length ? { attachments } : {}) });
     try {
       const { id } = await this.authed(send).catch((err) => {
         if (err instanceof ApiError) throw err;
         return new Promise<{ id: string }>((ok, fail) => setTimeout(() => this.authed(send).then(ok, fail), 1000));
       });
+      const mine: ChatMessage = { id, role: "user", content: text, created_at: new Date().toISOString(), images };
       if (id && !this.messages.has(id)) {
         pending.remove();
-        this.add({ id, role: "user", content: text, created_at: new Date().toISOString() }, true);
-      } else if (id) pending.remove();
-      else pending.classList.remove("pending"); // a retry of a message the API already had
+        this.add(mine, true);
+      } else if (id) {
+        // The stream was faster than this answer: keep its place, show the visitor's own images in it.
+        pending.remove();
+        const shown = [...this.log.querySelectorAll<HTMLElement>(".msg[data-id]")].find((n) => n.dataset.id === id);
+        if (shown && images.length) shown.replaceChildren(...this.bubbleFor(mine).childNodes);
+      } else pending.classList.remove("pending"); // a retry of a message the API already had
       this.say(null);
     } catch (err) {
       pending.remove();
       this.input.value = text;
-      if (err instanceof ApiError && err.status === 413) this.say(this.t("tooLong"));
+      for (const p of picked) this.pick(p.file);
+      if (err instanceof ApiError && err.status === 413 && !attachments.length) this.say(this.t("tooLong"));
       else this.say(err instanceof ApiError && err.status < 500 && err.status !== 429 ? err.message : this.t("failed"));
     }
   }
