@@ -1032,6 +1032,58 @@ export interface paths {
         patch: operations["users-update_user"];
         trace?: never;
     };
+    "/api/v1/widget/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Messages */
+        get: operations["widget-list_messages"];
+        put?: never;
+        /** Post Message */
+        post: operations["widget-post_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/widget/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Open Session */
+        post: operations["widget-open_session"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/widget/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Stream */
+        get: operations["widget-stream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -1787,13 +1839,13 @@ export interface components {
              * Type
              * @enum {string}
              */
-            type: "telegram" | "whatsapp_twilio" | "whatsapp_cloud" | "instagram" | "messenger";
+            type: "telegram" | "whatsapp_twilio" | "whatsapp_cloud" | "instagram" | "messenger" | "web";
             /** Name */
             name: string;
             /** Assistant Id */
             assistant_id?: string | null;
             /** Credentials */
-            credentials: {
+            credentials?: {
                 [key: string]: string;
             };
             settings?: components["schemas"]["ChannelSettings"];
@@ -1809,7 +1861,7 @@ export interface components {
              * Type
              * @enum {string}
              */
-            type: "telegram" | "whatsapp_twilio" | "whatsapp_cloud" | "instagram" | "messenger";
+            type: "telegram" | "whatsapp_twilio" | "whatsapp_cloud" | "instagram" | "messenger" | "web";
             /** Name */
             name: string;
             /** Assistant Id */
@@ -1822,6 +1874,8 @@ export interface components {
             settings: {
                 [key: string]: unknown;
             };
+            /** Public Key */
+            public_key?: string | null;
             /** Webhook Url */
             webhook_url: string;
             /** Verify Token */
@@ -1841,7 +1895,8 @@ export interface components {
         };
         /**
          * ChannelSettings
-         * @description Per-channel overrides of the tenant's buffer and reply settings; unset means the tenant's value.
+         * @description Per-channel overrides of the tenant's buffer and reply settings (unset means the tenant's value), and the web
+         *     widget's own (web channels only).
          */
         ChannelSettings: {
             /** Buffer Enabled */
@@ -1853,6 +1908,14 @@ export interface components {
             /** Split Replies */
             split_replies?: boolean | null;
             template?: components["schemas"]["MessageTemplate"] | null;
+            /** Allowed Origins */
+            allowed_origins?: string[] | null;
+            /** Greeting */
+            greeting?: string | null;
+            /** Color */
+            color?: string | null;
+            /** Locale */
+            locale?: ("en" | "pt-BR") | null;
         };
         /** ChannelUpdate */
         ChannelUpdate: {
@@ -1893,6 +1956,30 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** SessionCreate */
+        SessionCreate: {
+            /** Public Key */
+            public_key: string;
+            /** Visitor Id */
+            visitor_id?: string | null;
+            /** Name */
+            name?: string | null;
+            /** Email */
+            email?: string | null;
+        };
+        /** SessionRead */
+        SessionRead: {
+            /** Visitor Token */
+            visitor_token: string;
+            /**
+             * Visitor Id
+             * Format: uuid
+             */
+            visitor_id: string;
+            /** Expires In */
+            expires_in: number;
+            channel: components["schemas"]["WidgetLook"];
+        };
         /** SetWebhookResult */
         SetWebhookResult: {
             /** Webhook Url */
@@ -1904,6 +1991,76 @@ export interface components {
             registered_at: string;
             /** Allowed Updates */
             allowed_updates: string[];
+        };
+        /**
+         * WidgetAttachment
+         * @description An image the visitor sends, inline (a URL from a visitor would be ours to fetch: not taken).
+         */
+        WidgetAttachment: {
+            /**
+             * Type
+             * @default image
+             * @constant
+             */
+            type: "image";
+            /** Data */
+            data: string;
+            /** Mime Type */
+            mime_type?: string | null;
+        };
+        /**
+         * WidgetLook
+         * @description What the widget shows, from the channel's settings.
+         */
+        WidgetLook: {
+            /** Name */
+            name: string;
+            /** Greeting */
+            greeting?: string | null;
+            /** Color */
+            color?: string | null;
+            /**
+             * Locale
+             * @default en
+             * @enum {string}
+             */
+            locale: "en" | "pt-BR";
+        };
+        /** WidgetMessageAccepted */
+        WidgetMessageAccepted: {
+            /** Id */
+            id: string;
+        };
+        /** WidgetMessageCreate */
+        WidgetMessageCreate: {
+            /**
+             * Text
+             * @default
+             */
+            text: string;
+            /** Attachments */
+            attachments?: components["schemas"]["WidgetAttachment"][];
+            /** Client Id */
+            client_id?: string | null;
+        };
+        /** WidgetMessagePage */
+        WidgetMessagePage: {
+            /** Items */
+            items: components["schemas"]["WidgetMessageRead"][];
+        };
+        /** WidgetMessageRead */
+        WidgetMessageRead: {
+            /** Id */
+            id: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "user" | "assistant" | "agent";
+            /** Content */
+            content: string;
+            /** Created At */
+            created_at: string;
         };
         /** Approval */
         Approval: {
@@ -5724,7 +5881,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatReply"];
                 };
             };
-            /** @description Malformed request (unparsable body, invalid cursor) */
+            /** @description an attachment is malformed (bad base64) or its URL points to a refused address */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5760,7 +5917,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the gateway accepts for this route */
+            /** @description an attachment is larger than CHAT_ATTACHMENT_MAX_BYTES */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5769,7 +5926,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation Error */
+            /** @description an attachment's bytes are not a JPEG, PNG, WebP or GIF image */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too many attachments, or an attachment URL that could not be fetched */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8076,7 +8242,7 @@ export interface operations {
                     "application/json": components["schemas"]["ThreadCreated"];
                 };
             };
-            /** @description Malformed request (unparsable body, invalid cursor) */
+            /** @description an attachment is malformed (bad base64) or its URL points to a refused address */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8112,7 +8278,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the gateway accepts for this route */
+            /** @description an attachment is larger than CHAT_ATTACHMENT_MAX_BYTES */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8121,7 +8287,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation Error */
+            /** @description an attachment's bytes are not a JPEG, PNG, WebP or GIF image */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too many attachments, or an attachment URL that could not be fetched */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8636,7 +8811,7 @@ export interface operations {
                     "application/json": components["schemas"]["Exchange"];
                 };
             };
-            /** @description Malformed request (unparsable body, invalid cursor) */
+            /** @description an attachment is malformed (bad base64) or its URL points to a refused address */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8672,7 +8847,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the gateway accepts for this route */
+            /** @description an attachment is larger than CHAT_ATTACHMENT_MAX_BYTES */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8681,7 +8856,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation Error */
+            /** @description an attachment's bytes are not a JPEG, PNG, WebP or GIF image */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too many attachments, or an attachment URL that could not be fetched */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9371,6 +9555,305 @@ export interface operations {
             };
         };
     };
+    "widget-list_messages": {
+        parameters: {
+            query?: {
+                after?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetMessagePage"];
+                };
+            };
+            /** @description Malformed input (an id that is not one of this stream's) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Visitor token missing, not valid or expired (start a new session) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The page's Origin is not in the channel's allowed_origins */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "widget-post_message": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WidgetMessageCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetMessageAccepted"];
+                };
+            };
+            /** @description Malformed input (an id that is not one of this stream's) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Visitor token missing, not valid or expired (start a new session) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The page's Origin is not in the channel's allowed_origins */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Text or image too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An attachment that is not an allowed image */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Too many requests (per client address at the gateway, per visitor here) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "widget-open_session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionRead"];
+                };
+            };
+            /** @description Malformed request (unparsable body, invalid cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The page's Origin is not in the channel's allowed_origins */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No web channel has this key */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body larger than the gateway accepts for this route */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Too many requests (per client address at the gateway, per visitor here) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "widget-stream": {
+        parameters: {
+            query?: never;
+            header?: {
+                "last-event-id"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `message` and `typing` events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Malformed input (an id that is not one of this stream's) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Visitor token missing, not valid or expired (start a new session) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The page's Origin is not in the channel's allowed_origins */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited; see Retry-After and RateLimit-* */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "operations-health": {
         parameters: {
             query?: never;
@@ -9464,7 +9947,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Malformed request (unparsable body, invalid cursor) */
+            /** @description an attachment is malformed (bad base64) or its URL points to a refused address */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9500,7 +9983,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the gateway accepts for this route */
+            /** @description an attachment is larger than CHAT_ATTACHMENT_MAX_BYTES */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9509,7 +9992,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Validation Error */
+            /** @description an attachment's bytes are not a JPEG, PNG, WebP or GIF image */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too many attachments, or an attachment URL that could not be fetched */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -89,7 +89,7 @@ export function ChannelsPage() {
                   <span className="badge">{kindLabel(c.type)}</span>
                 </div>
                 {c.type === "web" ? (
-                  <WebChannelPanel channel={c} canEdit={isAdmin} onSaved={channels.reload} />
+                  <WebChannelPanel channel={c} canEdit={isAdmin} onSaved={() => invalidate("/api/v1/channels")} />
                 ) : (
                   <div className="secret-row">
                     <span className="muted">{t("Webhook URL")}:</span> <code className="wrap">{c.webhook_url}</code>
