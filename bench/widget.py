@@ -265,12 +265,14 @@ async def run(args, db_url: str, redis_url: str, logdir: Path) -> None:
         for s in warm:
             await s.close()
         await asyncio.sleep(3)
-        before = rss_kib(channels.pid) + rss_kib(gateway.pid)
+        before_ch, before_gw = rss_kib(channels.pid), rss_kib(gateway.pid)
+        before = before_ch + before_gw
         started = time.perf_counter()
         opened = await open_all(streams, gw_port)
         open_seconds = time.perf_counter() - started
         await asyncio.sleep(args.settle)
-        after = rss_kib(channels.pid) + rss_kib(gateway.pid)
+        after_ch, after_gw = rss_kib(channels.pid), rss_kib(gateway.pid)
+        after = after_ch + after_gw
         per_stream = (after - before) / max(opened, 1)
         alive = sum(1 for s in streams if s.task is not None and not s.task.done())
         await wait_group(redis, OUTBOUND_REPLY.stream, "channels")
@@ -284,6 +286,9 @@ async def run(args, db_url: str, redis_url: str, logdir: Path) -> None:
         mib = f"{before / 1024:.1f} / {after / 1024:.1f} MiB"
         print(f"| RSS gateway + channels API, before / with the streams | {mib} | |")
         print(f"| memory per idle stream (RSS delta / streams) | {per_stream:.1f} kB | <= 50 kB |")
+        n = max(opened, 1)
+        split = f"{(after_gw - before_gw) / n:.1f} / {(after_ch - before_ch) / n:.1f} kB"
+        print(f"| of which the gateway / the channels API | {split} | |")
         for kind, values in lat.items():
             target = " | p50 <= 50 ms, p99 <= 200 ms |" if kind == "stored answer" else " | |"
             print(

@@ -1,11 +1,14 @@
 """Abuse of the web chat widget's API, replayed through the gateway on the whole stack: a visitor token opens only its
-own conversation and is no API credential anywhere; unknown keys, foreign or missing origins, oversized text and
-expired or forged tokens get clear problem+json 4xx; visitors and client addresses are rate-limited; CORS answers
-echo only an allowed origin; a pt-BR channel greets its visitors in Portuguese."""
+own conversation and is no API credential anywhere; unknown keys, foreign or missing origins, oversized text, bad
+images and expired or forged tokens get clear problem+json 4xx; visitors (messages, open streams) and client
+addresses are rate-limited; CORS answers echo only an allowed origin; an idle stream is kept alive by pings; a pt-BR
+channel greets its visitors in Portuguese."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import uuid
 
 import httpx
@@ -37,7 +40,7 @@ async def test_widget_abuse_is_refused(stack, committed_db, redis, tmp_path):
         tmp_path,
         rate_limits=limits,
         client_ips=True,
-        settings={"channels": {"widget_visitor_limit": "6/minute"}},
+        settings={"channels": {"widget_visitor_limit": "6/minute", "widget_ping_seconds": 1}},
     ) as p:
         a, b = await p.tenant("WidgetA"), await p.tenant("WidgetB")
         ch_a = await p.web_channel(a, locale="pt-BR")
@@ -75,6 +78,22 @@ async def test_widget_abuse_is_refused(stack, committed_db, redis, tmp_path):
         ok = await gw.get("/api/v1/widget/messages", headers=_bearer(one))
         assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == WIDGET_ORIGIN
         _problem(await gw.get("/api/v1/widget/messages", headers=_bearer(one, "https://evil.example")), 403)
+
+        # an idle stream gets comment pings through the gateway (what keeps proxies from closing it)
+        async with gw.stream("GET", "/api/v1/widget/stream", params={"token": one["visitor_token"]}) as live:
+            assert live.status_code == 200 and live.headers["content-type"].startswith("text/event-stream")
+            async with asyncio.timeout(10):
+                async for line in live.aiter_lines():
+                    if line.startswith(":"):
+                        break
+
+        # one visitor cannot hold streams without end (tabs: 8 at once)
+        async with contextlib.AsyncExitStack() as tabs:
+            for _ in range(8):
+                tab = await tabs.enter_async_context(gw.stream("GET", "/api/v1/widget/stream", headers=_bearer(one)))
+                assert tab.status_code == 200
+            extra = await gw.get("/api/v1/widget/stream", headers=_bearer(one))
+            _problem(extra, 429, "too_many_streams")
 
         # bad input
         big = {"text": "x" * 2001}

@@ -25,6 +25,10 @@ class VisitorRateLimited(RateLimited):
     code = "visitor_rate_limited"
 
 
+class StreamsLimited(RateLimited):
+    code = "too_many_streams"
+
+
 # The same codes as chat's API attachments (docs/attachments.md).
 class AttachmentInvalid(BadRequest):
     code = "attachment_invalid"

@@ -65,6 +65,10 @@ class WidgetHub:
                 if not held:
                     del self.listeners[conv]
 
+    def held(self, conv: str) -> int:
+        """Streams of this conversation open in this process."""
+        return len(self.listeners.get(conv, ()))
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 

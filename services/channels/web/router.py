@@ -10,7 +10,7 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
-from services.channels.web.errors import OriginNotAllowed
+from services.channels.web.errors import OriginNotAllowed, StreamsLimited
 from services.channels.web.schemas import (
     SessionCreate,
     SessionRead,
@@ -29,6 +29,7 @@ router = APIRouter(prefix="/api/v1/widget", tags=["widget"])
 _TOKEN = {401: {"description": "Visitor token missing, not valid or expired (start a new session)"}}
 _PAGE = {403: {"description": "The page's Origin is not in the channel's allowed_origins"}}
 _BAD = {400: {"description": "Malformed input (an id that is not one of this stream's)"}}
+STREAMS_PER_VISITOR = 8  # open at once on one channels process (tabs of one browser share the visitor)
 _LIMIT = {429: {"description": "Too many requests (per client address at the gateway, per visitor here)"}}
 T = TypeVar("T")
 
@@ -114,7 +115,8 @@ async def list_messages(
     responses={200: {"content": {"text/event-stream": {}}, "description": "`message` and `typing` events"}}
     | _TOKEN
     | _PAGE
-    | _BAD,
+    | _BAD
+    | _LIMIT,
 )
 async def stream(
     request: Request,
@@ -130,6 +132,8 @@ async def stream(
         if last_id is None:
             raise BadRequest("Last-Event-ID is not an event id of this stream", headers=_cors(origin))
     conv = conversation(claims.channel_id, claims.visitor_id)
+    if widget.hub.held(conv) >= STREAMS_PER_VISITOR:
+        raise StreamsLimited(5, "too many open streams for this visitor; close a tab", headers=_cors(origin))
     return EventSourceResponse(
         visitor_events(widget.hub, widget.transcript, conv, last_id),
         ping=widget.ping_seconds,
