@@ -14,6 +14,7 @@ from services.channels.web.hub import WidgetHub
 from services.channels.web.limiter import VisitorLimiter
 from services.channels.web.router import router as widget_router
 from services.channels.web.service import Widget
+from services.channels.web.stream import WidgetStream
 from services.channels.web.tokens import VisitorTokens
 from services.channels.web.transcript import Transcript
 from services.channels.webhooks.asgi import WebhookFastPath
@@ -22,6 +23,23 @@ from services.channels.webhooks.router import router as webhooks_router
 from shared.app import create_service_app
 from shared.crypto import SecretBox
 from shared.events.direct import DirectPublisher
+
+
+class ChannelsFrontPath:
+    """Ahead of FastAPI (shared/app.py `FrontPath`): the providers' message webhooks and the visitors' streams."""
+
+    def __init__(self) -> None:
+        self.webhooks = WebhookFastPath()
+        self.streams = WidgetStream()
+
+    def claims(self, scope) -> bool:
+        return self.webhooks.claims(scope) or self.streams.claims(scope)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.webhooks.claims(scope):
+            await self.webhooks(scope, receive, send)
+        else:
+            await self.streams(scope, receive, send)
 
 
 def create_app(settings: ChannelsSettings | None = None) -> FastAPI:
@@ -93,7 +111,8 @@ def create_app(settings: ChannelsSettings | None = None) -> FastAPI:
         description="WhatsApp (Twilio) and Telegram webhooks, the web chat widget's API, and outbound sending.",
         routers=[channels_router, webhooks_router, widget_router],
         lifespan_hooks=[secrets_and_intake],
-        # The message webhooks skip FastAPI's whole stack, inside their own request context (webhooks/asgi.py).
-        front_path=WebhookFastPath(),
+        # The message webhooks and the visitors' streams skip FastAPI's whole stack, inside their own request context
+        # (webhooks/asgi.py, web/stream.py).
+        front_path=ChannelsFrontPath(),
     )
     return app

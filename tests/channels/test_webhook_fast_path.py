@@ -174,5 +174,5 @@ async def test_webhooks_skip_the_outer_middleware(stack, committed_db, monkeypat
         assert seen == ["/health"]
     # the built stack: the front path sits in its own request context, nothing else around it
     front = app.middleware_stack.front
-    assert type(front).__name__ == "RequestContextMiddleware" and type(front.app).__name__ == "WebhookFastPath"
+    assert type(front).__name__ == "RequestContextMiddleware" and type(front.app).__name__ == "ChannelsFrontPath"
     assert isinstance(app.middleware_stack.app, ServerErrorMiddleware)

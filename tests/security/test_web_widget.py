@@ -82,17 +82,20 @@ async def test_widget_abuse_is_refused(stack, committed_db, redis, tmp_path):
         # an idle stream gets comment pings through the gateway (what keeps proxies from closing it)
         async with gw.stream("GET", "/api/v1/widget/stream", params={"token": one["visitor_token"]}) as live:
             assert live.status_code == 200 and live.headers["content-type"].startswith("text/event-stream")
+            pings = 0
             async with asyncio.timeout(10):
                 async for line in live.aiter_lines():
-                    if line.startswith(":"):
+                    pings += line.startswith(":")
+                    if pings == 3:  # the one that opens the stream, then one per CHANNELS_WIDGET_PING_SECONDS
                         break
 
         # one visitor cannot hold streams without end (tabs: 8 at once)
+        tabbed = _bearer((await session(ch_a)).json())
         async with contextlib.AsyncExitStack() as tabs:
             for _ in range(8):
-                tab = await tabs.enter_async_context(gw.stream("GET", "/api/v1/widget/stream", headers=_bearer(one)))
+                tab = await tabs.enter_async_context(gw.stream("GET", "/api/v1/widget/stream", headers=tabbed))
                 assert tab.status_code == 200
-            extra = await gw.get("/api/v1/widget/stream", headers=_bearer(one))
+            extra = await gw.get("/api/v1/widget/stream", headers=tabbed)
             _problem(extra, 429, "too_many_streams")
 
         # bad input

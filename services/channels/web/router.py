@@ -8,9 +8,8 @@ from collections.abc import Awaitable
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from sse_starlette import EventSourceResponse
 
-from services.channels.web.errors import OriginNotAllowed, StreamsLimited
+from services.channels.web.errors import OriginNotAllowed
 from services.channels.web.schemas import (
     SessionCreate,
     SessionRead,
@@ -19,17 +18,15 @@ from services.channels.web.schemas import (
     WidgetMessagePage,
 )
 from services.channels.web.service import Widget
-from services.channels.web.stream import visitor_events
+from services.channels.web.stream import WidgetStream, cors_headers
 from services.channels.web.tokens import InvalidVisitorToken, VisitorClaims
-from services.channels.web.transcript import conversation, entry_id
 from shared.db import SessionDep
-from shared.errors import AppError, BadRequest
+from shared.errors import AppError
 
 router = APIRouter(prefix="/api/v1/widget", tags=["widget"])
 _TOKEN = {401: {"description": "Visitor token missing, not valid or expired (start a new session)"}}
 _PAGE = {403: {"description": "The page's Origin is not in the channel's allowed_origins"}}
 _BAD = {400: {"description": "Malformed input (an id that is not one of this stream's)"}}
-STREAMS_PER_VISITOR = 8  # open at once on one channels process (tabs of one browser share the visitor)
 _LIMIT = {429: {"description": "Too many requests (per client address at the gateway, per visitor here)"}}
 T = TypeVar("T")
 
@@ -42,12 +39,6 @@ WidgetDep = Annotated[Widget, Depends(get_widget)]
 OriginHeader = Annotated[str | None, Header(alias="Origin", include_in_schema=False)]
 
 
-def _cors(origin: str | None) -> dict[str, str]:
-    if not origin:
-        return {}
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin", "Access-Control-Expose-Headers": "Retry-After"}
-
-
 async def _answering(origin: str | None, call: Awaitable[T]) -> T:
     """Errors reach the page too (an expired token, a limit), except a refusal of the page's own origin."""
     try:
@@ -55,7 +46,7 @@ async def _answering(origin: str | None, call: Awaitable[T]) -> T:
     except OriginNotAllowed:
         raise
     except AppError as exc:
-        exc.headers = exc.headers | _cors(origin)
+        exc.headers = exc.headers | cors_headers(origin)
         raise
 
 
@@ -69,7 +60,7 @@ async def open_session(
     data: SessionCreate, session: SessionDep, widget: WidgetDep, response: Response, origin: OriginHeader = None
 ) -> SessionRead:
     answer = await _answering(origin, widget.open_session(session, data, origin))
-    response.headers.update(_cors(origin))
+    response.headers.update(cors_headers(origin))
     return answer
 
 
@@ -91,7 +82,7 @@ async def post_message(
 ) -> WidgetMessageAccepted:
     claims = await _answering(origin, _claims(request, widget))
     entry = await _answering(origin, widget.post(claims, data, origin))
-    response.headers.update(_cors(origin))
+    response.headers.update(cors_headers(origin))
     return WidgetMessageAccepted(id=entry)
 
 
@@ -105,13 +96,13 @@ async def list_messages(
 ) -> WidgetMessagePage:
     claims = await _answering(origin, _claims(request, widget))
     items = await _answering(origin, widget.history(claims, after, origin))
-    response.headers.update(_cors(origin))
+    response.headers.update(cors_headers(origin))
     return WidgetMessagePage(items=items)
 
 
 @router.get(
     "/stream",
-    response_class=EventSourceResponse,
+    response_class=Response,
     responses={200: {"content": {"text/event-stream": {}}, "description": "`message` and `typing` events"}}
     | _TOKEN
     | _PAGE
@@ -119,26 +110,17 @@ async def list_messages(
     | _LIMIT,
 )
 async def stream(
-    request: Request,
-    widget: WidgetDep,
     last_event_id: Annotated[str | None, Header(max_length=50)] = None,
-    origin: OriginHeader = None,
-) -> EventSourceResponse:
-    claims = await _answering(origin, _claims(request, widget))
-    await _answering(origin, widget.channel(claims, origin))
-    last_id = None
-    if last_event_id:
-        last_id = entry_id(last_event_id)
-        if last_id is None:
-            raise BadRequest("Last-Event-ID is not an event id of this stream", headers=_cors(origin))
-    conv = conversation(claims.channel_id, claims.visitor_id)
-    if widget.hub.held(conv) >= STREAMS_PER_VISITOR:
-        raise StreamsLimited(5, "too many open streams for this visitor; close a tab", headers=_cors(origin))
-    return EventSourceResponse(
-        visitor_events(widget.hub, widget.transcript, conv, last_id),
-        ping=widget.ping_seconds,
-        headers=_cors(origin) | {"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    token: Annotated[str | None, Query(max_length=2048, description="the visitor token, for EventSource")] = None,
+) -> Response:
+    """Served by the front path (web/stream.py) before FastAPI sees it; declared here for OpenAPI, and answered by
+    the same handler if it ever gets here."""
+    return _Stream()
+
+
+class _Stream(Response):
+    async def __call__(self, scope, receive, send) -> None:
+        await WidgetStream()(scope, receive, send)
 
 
 async def _claims(request: Request, widget: Widget) -> VisitorClaims:
