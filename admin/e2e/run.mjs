@@ -27,6 +27,7 @@ const MODULES = {
   dashboard: "./dashboard.mjs",
   live: "./live.mjs",
   widget: "./widget.mjs",
+  screens: "./screens.mjs",
 };
 const ALL = ["core", "channels", ...Object.keys(MODULES)];
 const GROUPS = new Set(["", "all"].includes(env("E2E_GROUPS", "")) ? ALL : env("E2E_GROUPS", "").split(","));

@@ -15,6 +15,9 @@ import { BuffersPage } from "./pages/Buffers";
 import { TranscriptionDetailPage, TranscriptionsPage } from "./pages/Transcriptions";
 import { KnowledgePage } from "./pages/Knowledge";
 import { LogsPage } from "./pages/Logs";
+import { ContactHistoryPage, ContactsPage } from "./pages/Contacts";
+import { AccountPage, RegisterPage, UsersPage, VerifyEmailPage } from "./pages/Account";
+import { useTenantChoices } from "./auth/companies";
 
 export function LangSwitch() {
   const { lang, setLang, t } = useI18n();
@@ -31,13 +34,18 @@ function TenantSwitcher() {
   const { t } = useI18n();
   const [error, setError] = useState<string | null>(null);
   const memberships = me?.memberships ?? [];
+  // A superuser picks any company (GET /tenants lists them all); others their memberships.
+  const companies = useTenantChoices(isSuperuser);
   if (!isSuperuser && memberships.length < 2) {
     return <span className="tenant-name">{memberships[0]?.tenant_name ?? ""}</span>;
   }
+  const choices: { id: string; name: string; inactive: boolean }[] = isSuperuser
+    ? companies.map((c) => ({ id: c.id, name: c.name, inactive: c.status === "inactive" }))
+    : memberships.map((m) => ({ id: m.tenant_id, name: m.tenant_name, inactive: false }));
   return (
     <span>
       <select
-        aria-label={t("Tenant")}
+        aria-label={isSuperuser ? t("Company") : t("Tenant")}
         value={tenantId ?? ""}
         onChange={async (e) => {
           setError(null);
@@ -49,14 +57,12 @@ function TenantSwitcher() {
         }}
       >
         {!tenantId && <option value="">{t("Platform (no tenant)")}</option>}
-        {memberships.map((m) => (
-          <option key={m.tenant_id} value={m.tenant_id}>
-            {m.tenant_name}
+        {choices.map((c) => (
+          <option key={c.id} value={c.id} disabled={c.inactive}>
+            {c.inactive ? `${c.name} (${t("inactive")})` : c.name}
           </option>
         ))}
-        {tenantId && !memberships.some((m) => m.tenant_id === tenantId) && (
-          <option value={tenantId}>{tenantId.slice(0, 8)}</option>
-        )}
+        {tenantId && !choices.some((c) => c.id === tenantId) && <option value={tenantId}>{tenantId.slice(0, 8)}</option>}
       </select>
       {error && <span className="inline-error" role="alert">{error}</span>}
     </span>
@@ -84,6 +90,8 @@ function Layout() {
   const links: [string, string, boolean][] = [
     ["/", t("Dashboard"), true],
     ["/inbox", t("Inbox"), true],
+    ["/mine", t("My conversations"), true],
+    ["/contacts", t("Contacts"), true],
     ["/buffers", t("Buffers"), true],
     ["/assistants", t("Assistants"), true],
     ["/channels", t("Channels"), true],
@@ -92,6 +100,7 @@ function Layout() {
     ["/members", t("Members"), true],
     ["/api-keys", t("API keys"), isAdmin],
     ["/tenants", t("Tenants"), isSuperuser],
+    ["/users", t("Users"), isSuperuser],
     ["/logs", t("Logs"), isAdmin],
   ];
   return (
@@ -105,7 +114,9 @@ function Layout() {
         <span className="spacer" />
         <LiveBadge />
         <LangSwitch />
-        <span className="who">{me?.email}</span>
+        <NavLink className="who" to="/account" title={t("My account")}>
+          {me?.email}
+        </NavLink>
         <button type="button" onClick={() => void logout()}>
           {t("Log out")}
         </button>
@@ -130,6 +141,8 @@ export function AppRoutes() {
   return (
     <Routes>
       <Route path="/login" element={<LoginPage />} />
+      <Route path="/register" element={<RegisterPage />} />
+      <Route path="/verify-email" element={<VerifyEmailPage />} />
       <Route element={<Layout />}>
         <Route index element={<DashboardPage />} />
         <Route path="tenants" element={<TenantsPage />} />
@@ -141,6 +154,12 @@ export function AppRoutes() {
         <Route path="channels" element={<ChannelsPage />} />
         <Route path="inbox" element={<InboxPage />} />
         <Route path="inbox/:threadId" element={<InboxPage />} />
+        <Route path="mine" element={<InboxPage mine />} />
+        <Route path="mine/:threadId" element={<InboxPage mine />} />
+        <Route path="contacts" element={<ContactsPage />} />
+        <Route path="contacts/:contactId" element={<ContactHistoryPage />} />
+        <Route path="account" element={<AccountPage />} />
+        <Route path="users" element={<UsersPage />} />
         <Route path="buffers" element={<BuffersPage />} />
         <Route path="transcriptions" element={<TranscriptionsPage />} />
         <Route path="transcriptions/:jobId" element={<TranscriptionDetailPage />} />

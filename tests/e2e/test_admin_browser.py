@@ -11,6 +11,7 @@ there a missing browser fails; a plain `pytest` without Node or Chromium skips w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -32,6 +34,7 @@ from devtools.embedded import free_port
 from tests.support.llm import LLMStandIn
 from tests.support.plugin import serve_app
 from tests.support.providers import TelegramStandIn
+from tests.support.smtp import body, smtp_server
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +45,14 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 EMAIL = "owner@admin-e2e.example.com"
 PASSWORD = "e2e-Admin-password-9"
 DOC_PHRASE = "Zorblax warranty purple teleporters"
+SCREEN_CHECKS = {  # admin/e2e/screens.mjs
+    "my conversations: rename, delete, restore",
+    "inbox sector chips with per-sector counts",
+    "contacts: a customer's history across threads and channels",
+    "superuser switches to any company (not a member) and back",
+    "pt-BR console: key screens in Portuguese",
+    "sign up, confirm the address from the mail, change password; superuser deactivates",
+}
 CHANNEL_CHECKS = {
     "Telegram channel with webhook URL, webhook set",
     "Telegram message appears live; AI off; agent reply reaches Telegram",
@@ -124,6 +135,20 @@ def _telegram_app(tg: TelegramStandIn) -> Starlette:
         return JSONResponse(tg.calls)
 
     return Starlette(routes=[Route("/_calls", calls), Mount("/", app=tg.app)])
+
+
+@contextlib.asynccontextmanager
+async def _mail() -> AsyncIterator[tuple[str, str]]:
+    """A real SMTP server for auth's mail (sign-up verification) and, for the browser script, what it received:
+    GET <mail_url>/_mail?to=<address> -> [{subject, body}]. Yields (smtp_url, mail_url)."""
+
+    async def mail(request: Request) -> JSONResponse:
+        found = inbox.to(request.query_params.get("to", ""))
+        return JSONResponse([{"subject": str(m["Subject"]), "body": body(m)} for m in found])
+
+    with smtp_server() as (inbox, smtp_url):
+        async with serve_app(Starlette(routes=[Route("/_mail", mail)])) as mail_url:
+            yield smtp_url, mail_url
 
 
 def _env(tmp: Path, ports: dict[str, int], pg_port: int, redis_port: int, llm: str, telegram: str, dist: Path):
@@ -238,7 +263,7 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
     ports = dict(zip(APPS, app_ports, strict=True))
     gateway = f"http://127.0.0.1:{ports['gateway']}"
 
-    async with serve_app(llm.app) as llm_url, serve_app(_telegram_app(tg)) as tg_url:
+    async with serve_app(llm.app) as llm_url, serve_app(_telegram_app(tg)) as tg_url, _mail() as (smtp_url, mail_url):
         log = tmp_path / "dev.log"
         with open(log, "wb") as out:
             dev = await asyncio.create_subprocess_exec(
@@ -247,7 +272,8 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
                 "devtools",
                 "dev",
                 cwd=tmp_path,
-                env=_env(tmp_path, ports, pg_port, redis_port, llm_url, tg_url, dist),
+                env=_env(tmp_path, ports, pg_port, redis_port, llm_url, tg_url, dist)
+                | {"AUTH_SMTP_URL": smtp_url, "AUTH_PUBLIC_BASE_URL": gateway},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -275,6 +301,7 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
                     "DOC_FILE": str(doc),
                     "DOC_PHRASE": DOC_PHRASE,
                     "TELEGRAM_STANDIN": tg_url,
+                    "MAIL_STANDIN": mail_url,
                     "CHROMIUM": CHROMIUM,
                     "E2E_GROUPS": groups,
                     "E2E_DASHBOARD_TENANTS": json.dumps(dashboards),
@@ -309,6 +336,10 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
         assert any("What time do you open on Saturdays?" in json.dumps(r["messages"]) for r in streamed)
         assert any("polite concierge" in json.dumps(r["messages"]) for r in streamed), "saved instructions reach LLM"
         for shot in ("login", "dashboard", "assistant-try-it", "api-key-created", "transcriptions", "knowledge-search"):
+            assert (ARTIFACTS / f"{shot}.png").stat().st_size > 5000, shot
+    if _runs(groups, "screens"):
+        assert names >= SCREEN_CHECKS, names
+        for shot in ("contact-history", "company-switched-inbox", "email-confirmed", "pt-BR-account"):
             assert (ARTIFACTS / f"{shot}.png").stat().st_size > 5000, shot
     if _runs(groups, "channels"):
         assert names >= CHANNEL_CHECKS, names

@@ -1,5 +1,8 @@
 // pt-BR translations, keyed by the English text (src/i18n/i18n.test.ts fails when one is missing).
+import { ptScreens } from "./pt-screens";
+
 export const pt: Record<string, string> = {
+  ...ptScreens,
   "Access token": "Token de acesso",
   "App secret": "Chave secreta do app",
   "Phone number ID": "ID do número de telefone",

@@ -56,6 +56,9 @@ export function DashboardPage() {
         {(m) => (
           <>
             <div className="stats">
+              {platform && m.active_tenants !== null && m.active_tenants !== undefined && (
+                <Stat label={t("Active companies")} value={fmtNumber(m.active_tenants)} />
+              )}
               <Stat label={t("Contacts")} value={fmtNumber(m.unique_contacts)} />
               <Stat label={t("Conversations")} value={fmtNumber(m.threads)} />
               <Stat label={t("AI answers")} value={fmtNumber(m.ai_answers)} />

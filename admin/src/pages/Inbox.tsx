@@ -69,7 +69,7 @@ async function allMessages(threadId: string): Promise<Message[]> {
   let cursor: string | null | undefined;
   for (let i = 0; i < 10; i++) {
     const page = await call("get", "/api/v1/threads/{thread_id}/messages", {
-      params: { path: { thread_id: threadId }, query: { limit: 200, cursor: cursor ?? undefined } },
+      params: { path: { thread_id: threadId }, query: { limit: 200, cursor: cursor ?? undefined, include_deleted: true } },
     });
     out.push(...page.items);
     cursor = page.next_cursor;
@@ -78,9 +78,95 @@ async function allMessages(threadId: string): Promise<Message[]> {
   return out;
 }
 
+/** Rename, delete (soft) and restore a thread. */
+export function ThreadActions({ thread }: { thread: Schemas["ThreadRead"] }) {
+  const { t } = useI18n();
+  const [editing, setEditing] = useState(false);
+  const [title, setTitle] = useState(thread.title ?? "");
+  const [error, setError] = useState<unknown>(null);
+  const invalidate = useInvalidate();
+  const path = { params: { path: { thread_id: thread.id } } };
+  const changed = () => invalidate("/api/v1/threads", apiKey("/api/v1/threads/{thread_id}", { path: { thread_id: thread.id } }));
+  if (thread.deleted_at) {
+    return (
+      <span className="thread-actions">
+        <span className="badge rejected">{t("deleted")}</span>
+        <ActionButton className="small" onClick={async () => { await call("post", "/api/v1/threads/{thread_id}/restore", path); await changed(); }}>
+          {t("Restore")}
+        </ActionButton>
+      </span>
+    );
+  }
+  return (
+    <span className="thread-actions">
+      {editing ? (
+        <form
+          className="inline-form"
+          onSubmit={async (e) => {
+            e.preventDefault();
+            setError(null);
+            try {
+              await call("patch", "/api/v1/threads/{thread_id}", { ...path, body: { title: title.trim() || null } });
+              setEditing(false);
+              await changed();
+            } catch (err) {
+              setError(err);
+            }
+          }}
+        >
+          <input aria-label={t("Conversation title")} value={title} maxLength={300} onChange={(e) => setTitle(e.target.value)} autoFocus />
+          <button type="submit" className="primary small">{t("Save")}</button>
+          <button type="button" className="small" onClick={() => setEditing(false)}>{t("Cancel")}</button>
+        </form>
+      ) : (
+        <button type="button" className="small" onClick={() => { setTitle(thread.title ?? ""); setEditing(true); }}>
+          {t("Rename")}
+        </button>
+      )}
+      <ActionButton
+        className="small danger"
+        confirm={t("Delete this conversation? It can be restored later.")}
+        onClick={async () => { await call("delete", "/api/v1/threads/{thread_id}", path); await changed(); }}
+      >
+        {t("Delete")}
+      </ActionButton>
+      <ErrorBox error={error} />
+    </span>
+  );
+}
+
+/** Live threads per sector, as chips that filter the inbox (the first chip: every sector). */
+export function SectorChips({ sector, onChange }: { sector: string; onChange: (sector: string) => void }) {
+  const { t, fmtNumber } = useI18n();
+  // Not a list the live feed names: re-read every 10 s.
+  const counts = useApiQuery("/api/v1/threads/counts", {}, { refetchInterval: 10_000 });
+  const items = counts.data?.items ?? [];
+  if (!items.some((c) => c.sector)) return null; // no sectors in use: nothing to filter by
+  const total = items.reduce((n, c) => n + c.count, 0);
+  const chip = (value: string, label: string, count: number) => (
+    <button
+      key={value || "all"}
+      type="button"
+      className={`chip ${sector === value ? "active" : ""}`}
+      aria-pressed={sector === value}
+      data-sector={value}
+      onClick={() => onChange(value)}
+    >
+      {label} <span className="count">{fmtNumber(count)}</span>
+    </button>
+  );
+  return (
+    <div className="chips" role="group" aria-label={t("Sectors")}>
+      {chip("", t("All sectors"), total)}
+      {items.filter((c) => c.sector).map((c) => chip(c.sector as string, c.sector as string, c.count))}
+    </div>
+  );
+}
+
 function ThreadView({ threadId }: { threadId: string }) {
   const { t, fmtDate } = useI18n();
-  const thread = useApiQuery("/api/v1/threads/{thread_id}", { params: { path: { thread_id: threadId } } });
+  // A deleted thread too: it shows Restore (the live feed's key, path only, still matches this one).
+  const thread = useApiQuery("/api/v1/threads/{thread_id}", { params: { path: { thread_id: threadId }, query: { include_deleted: true } } });
   const messages = useQuery({ queryKey: messagesKey(threadId), queryFn: () => allMessages(threadId) });
   const invalidate = useInvalidate();
   const saved = ["/api/v1/threads", apiKey("/api/v1/threads/{thread_id}", { path: { thread_id: threadId } })];
@@ -98,6 +184,8 @@ function ThreadView({ threadId }: { threadId: string }) {
           <div className="thread-head">
             <h3>{th.title || t("Conversation")}</h3>
             <span className="badge">{th.channel}</span>
+            {th.sector && <span className="badge sector">{th.sector}</span>}
+            <ThreadActions thread={th} />
             {th.needs_human && <span className="badge pending">{t("needs a human")}</span>}
             <label className="check toggle">
               <input
@@ -200,23 +288,40 @@ function ThreadView({ threadId }: { threadId: string }) {
   );
 }
 
-export function InboxPage() {
+/** The inbox, or (`mine`) the threads the signed-in user started (`owner=me`). */
+export function InboxPage({ mine = false }: { mine?: boolean }) {
   const { threadId } = useParams();
   const { t, fmtDate } = useI18n();
   const [status, setStatus] = useState<Status | "">("");
   const [channel, setChannel] = useState("");
+  const [sector, setSector] = useState("");
+  const [deleted, setDeleted] = useState(false);
   const [q, setQ] = useState("");
+  const base = mine ? "/mine" : "/inbox";
   const threads = useApiQuery(
     "/api/v1/threads",
-    { params: { query: { limit: 100, status: status || undefined, channel: channel || undefined, q: q || undefined } } },
+    {
+      params: {
+        query: {
+          limit: 100,
+          status: status || undefined,
+          channel: channel || undefined,
+          sector: sector || undefined,
+          q: q || undefined,
+          owner: mine ? "me" : undefined,
+          include_deleted: deleted || undefined,
+        },
+      },
+    },
     { placeholderData: (previous) => previous }, // typing in the search box keeps the list until the answer comes
   );
   return (
     <section className={`inbox ${threadId ? "has-thread" : ""}`}>
       <div className="inbox-list">
         <div className="page-head">
-          <h2>{t("Inbox")}</h2>
+          <h2>{mine ? t("My conversations") : t("Inbox")}</h2>
         </div>
+        {!mine && <SectorChips sector={sector} onChange={setSector} />}
         <div className="filters">
           <input aria-label={t("Search conversations")} placeholder={t("Search…")} value={q} onChange={(e) => setQ(e.target.value)} />
           <select aria-label={t("Status")} value={status} onChange={(e) => setStatus(e.target.value as Status | "")}>
@@ -230,16 +335,23 @@ export function InboxPage() {
             <option value="telegram">Telegram</option>
             <option value="whatsapp_twilio">WhatsApp</option>
             <option value="api">API</option>
+            <option value="web">Web</option>
           </select>
+          <label className="check">
+            <input type="checkbox" checked={deleted} onChange={(e) => setDeleted(e.target.checked)} />
+            {t("Show deleted")}
+          </label>
         </div>
         <Show loaded={threads} isEmpty={(p) => p.items.length === 0} empty={t("No conversations match.")}>
           {(page) => (
             <ul className="threads">
               {page.items.map((th) => (
-                <li key={th.id} className={th.id === threadId ? "active" : ""}>
-                  <Link to={`/inbox/${th.id}`}>
+                <li key={th.id} className={`${th.id === threadId ? "active" : ""} ${th.deleted_at ? "deleted" : ""}`}>
+                  <Link to={`${base}/${th.id}`}>
                     <strong>{th.title || t("Conversation")}</strong>
                     <span className="badge">{th.channel}</span>
+                    {th.sector && <span className="badge sector">{th.sector}</span>}
+                    {th.deleted_at && <span className="badge rejected">{t("deleted")}</span>}
                     {!th.ai_enabled && <span className="badge pending">{t("human")}</span>}
                     {th.needs_human && <span className="badge pending">{t("needs a human")}</span>}
                     <small className="muted">{fmtDate(th.last_message_at)}</small>
@@ -253,11 +365,11 @@ export function InboxPage() {
       <div className="inbox-thread">
         {threadId ? (
           <>
-            <Link className="back" to="/inbox">← {t("Inbox")}</Link>
+            <Link className="back" to={base}>← {mine ? t("My conversations") : t("Inbox")}</Link>
             <ThreadView key={threadId} threadId={threadId} />
           </>
         ) : (
-          <Empty>{t("Choose a conversation.")}</Empty>
+          <Empty>{mine ? t("Conversations you started (in the try-it chat or through the API) are listed here.") : t("Choose a conversation.")}</Empty>
         )}
       </div>
     </section>

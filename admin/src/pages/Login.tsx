@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { Navigate, useLocation } from "react-router-dom";
+import { Link, Navigate, useLocation } from "react-router-dom";
 import { LangSwitch } from "../App";
 import { useSession } from "../auth/session";
 import { ErrorBox, Field } from "../components/ui";
@@ -52,6 +52,9 @@ export function LoginPage() {
         <button type="submit" className="primary" disabled={busy}>
           {busy ? t("Signing in…") : t("Log in")}
         </button>
+        <p className="muted">
+          {t("No account yet?")} <Link to="/register">{t("Sign up")}</Link> · <Link to="/verify-email">{t("Confirm your email address")}</Link>
+        </p>
         <LangSwitch />
       </form>
     </div>

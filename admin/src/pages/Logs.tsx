@@ -1,5 +1,7 @@
 import { useState } from "react";
 import { useApiQuery } from "../api/queries";
+import { useTenantChoices } from "../auth/companies";
+import { useSession } from "../auth/session";
 import { Show } from "../components/ui";
 import { useI18n } from "../i18n";
 
@@ -7,6 +9,10 @@ const SERVICES = ["", "gateway", "auth", "chat", "channels", "transcription", "s
 
 export function LogsPage() {
   const { t, fmtDate } = useI18n();
+  const { isSuperuser } = useSession();
+  const companies = useTenantChoices(isSuperuser);
+  // A superuser reads every company's entries, or one company's; a tenant admin always their own.
+  const [company, setCompany] = useState("");
   const [level, setLevel] = useState<"" | "warning" | "error">("");
   const [service, setService] = useState("");
   const [hours, setHours] = useState(24);
@@ -19,6 +25,7 @@ export function LogsPage() {
         query: {
           level: level || undefined,
           service: service || undefined,
+          tenant_id: isSuperuser && company ? company : undefined,
           since: new Date(minute - hours * 3_600_000).toISOString(),
           limit: 200,
         },
@@ -32,6 +39,14 @@ export function LogsPage() {
         <h2>{t("Logs")}</h2>
       </div>
       <div className="filters">
+        {isSuperuser && (
+          <select aria-label={t("Logs of company")} value={company} onChange={(e) => setCompany(e.target.value)}>
+            <option value="">{t("All companies")}</option>
+            {companies.map((c) => (
+              <option key={c.id} value={c.id}>{c.name}</option>
+            ))}
+          </select>
+        )}
         <select aria-label={t("Level")} value={level} onChange={(e) => setLevel(e.target.value as typeof level)}>
           <option value="">{t("Warnings and errors")}</option>
           <option value="warning">{t("Warnings")}</option>
@@ -56,6 +71,7 @@ export function LogsPage() {
                 <th>{t("When")}</th>
                 <th>{t("Level")}</th>
                 <th>{t("Service")}</th>
+                {isSuperuser && <th>{t("Company")}</th>}
                 <th>{t("Event")}</th>
                 <th>{t("Details")}</th>
               </tr>
@@ -66,6 +82,11 @@ export function LogsPage() {
                   <td data-label={t("When")}>{fmtDate(l.at)}</td>
                   <td data-label={t("Level")}><span className={`badge ${l.level}`}>{t(l.level)}</span></td>
                   <td data-label={t("Service")}>{l.service}</td>
+                  {isSuperuser && (
+                    <td data-label={t("Company")}>
+                      {l.tenant_id ? (companies.find((c) => c.id === l.tenant_id)?.name ?? l.tenant_id.slice(0, 8)) : "—"}
+                    </td>
+                  )}
                   <td data-label={t("Event")}>{l.event}</td>
                   <td data-label={t("Details")}><code className="wrap">{JSON.stringify(l.data)}</code></td>
                 </tr>
