@@ -28,6 +28,7 @@ const MODULES = {
   live: "./live.mjs",
   widget: "./widget.mjs",
   screens: "./screens.mjs",
+  images: "./images.mjs",
 };
 const ALL = ["core", "channels", ...Object.keys(MODULES)];
 const GROUPS = new Set(["", "all"].includes(env("E2E_GROUPS", "")) ? ALL : env("E2E_GROUPS", "").split(","));
