@@ -41,7 +41,7 @@ export default async function images(h) {
       page.waitForResponse((r) => r.url().endsWith(`/api/v1/assistants/${made.body.id}`) && r.request().method() === "PATCH"),
       page.getByRole("button", { name: "Save" }).click(),
     ]);
-    assert(patched.status() === 200 && patched.request().postDataJSON().vision === true, `PATCH sent vision (HTTP ${patched.status()})`);
+    assert(patched.status() === 200 && (await patched.json()).vision === true, `PATCH saved vision (HTTP ${patched.status()})`);
     await until(async () => (await apiCall("GET", `/api/v1/assistants/${made.body.id}`)).body.vision === true, "vision saved");
     await page.reload();
     await page.getByRole("checkbox", { name: /Vision/ }).waitFor();
