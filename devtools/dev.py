@@ -23,7 +23,7 @@ from devtools.settings import (
     load_all_settings,
     wiring_env,
 )
-from devtools.supervisor import Shutdown, Supervisor, say, stop_signals, uvicorn_argv
+from devtools.supervisor import Shutdown, Supervisor, say, stop_signals, uvicorn_argv, worker_argv
 from shared.migrations import migrate_all, safe_url
 
 SEED_MODULE = "services.auth.seed"
@@ -153,8 +153,7 @@ def run_dev() -> int:
                 say(f"no demo seed yet ({SEED_MODULE} does not exist); starting without demo data", err=True)
             for spec in specs:
                 if spec.name != "gateway":
-                    argv = [sys.executable, "-m", f"{spec.module}.worker"]
-                    sup.spawn(f"{spec.name}-worker", argv, nice=dev.worker_nice)
+                    sup.spawn(f"{spec.name}-worker", worker_argv(spec), nice=dev.worker_nice)
             for spec in specs:
                 sup.spawn(spec.name, uvicorn_argv(spec))
             wait_healthy(sup, specs, dev.startup_timeout)

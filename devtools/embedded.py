@@ -357,9 +357,11 @@ class EmbeddedRedis:
 
 
 @contextlib.contextmanager
-def embedded_stack(base_dir: Path, pg_port: int | None = None, redis_port: int | None = None):
-    """Start both servers; stop both on exit whatever happens."""
-    pg = EmbeddedPostgres(base_dir / "postgres", port=pg_port or free_port())
+def embedded_stack(
+    base_dir: Path, pg_port: int | None = None, redis_port: int | None = None, bin_root: Path | None = None
+):
+    """Start both servers; stop both on exit whatever happens (`bin_root`: see EmbeddedPostgres)."""
+    pg = EmbeddedPostgres(base_dir / "postgres", port=pg_port or free_port(), bin_root=bin_root)
     rd = EmbeddedRedis(base_dir / "redis", port=redis_port or free_port())
     try:
         pg.start()

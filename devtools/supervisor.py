@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from devtools.embedded import _child_setup
 from devtools.settings import AppSpec
@@ -38,33 +39,59 @@ def say(line: str, *, err: bool = False) -> None:
 class Child:
     name: str
     proc: subprocess.Popen
-    reader: threading.Thread
+    reader: threading.Thread | None  # None: its output goes to a log file
     expected_exit: bool = False
 
 
 @dataclass
 class Supervisor:
-    """Child processes with service-tagged output, stopped together (SIGTERM, then SIGKILL)."""
+    """Child processes with service-tagged output, stopped together (SIGTERM, then SIGKILL).
+
+    With `logdir` (tests that kill and restart children), each child's output is appended to `<logdir>/<name>.log`
+    instead."""
 
     env: dict[str, str]
     width: int = 21  # the longest tag, transcription-worker, plus a space
     children: list[Child] = field(default_factory=list)
+    cwd: Path | None = None
+    logdir: Path | None = None
 
     def spawn(self, name: str, argv: list[str], nice: int = 0) -> Child:
-        proc = subprocess.Popen(
-            argv,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            # Own process group (stopped as a group), at `nice`, and SIGTERM if we die, even by SIGKILL.
-            preexec_fn=_child_setup(None, None, signal.SIGTERM, nice),
-        )
-        reader = threading.Thread(target=self._forward, args=(name, proc), daemon=True, name=f"out-{name}")
-        reader.start()
+        log = None
+        if self.logdir is not None:
+            log = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child, closed below
+            log.write(f"\n--- start at {time.time():.3f}\n".encode())
+            log.flush()
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log or subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                # Own process group (stopped as a group), at `nice`, and SIGTERM if we die, even by SIGKILL.
+                preexec_fn=_child_setup(None, None, signal.SIGTERM, nice),
+            )
+        finally:
+            if log is not None:
+                log.close()
+        reader = None
+        if log is None:
+            reader = threading.Thread(target=self._forward, args=(name, proc), daemon=True, name=f"out-{name}")
+            reader.start()
         child = Child(name, proc, reader)
         self.children.append(child)
         return child
+
+    def kill(self, child: Child, timeout: float = 30.0) -> None:
+        """SIGKILL one child and its process group, and forget it (a crash, for tests that inject faults)."""
+        child.expected_exit = True
+        self._signal(child, signal.SIGKILL)
+        child.proc.wait(timeout)
+        if child.reader is not None:
+            child.reader.join(2)
+        self.children.remove(child)
 
     def _forward(self, name: str, proc: subprocess.Popen) -> None:
         tag = f"{name:<{self.width}}| "
@@ -83,7 +110,8 @@ class Supervisor:
             self._signal(child, signal.SIGKILL)
             child.proc.wait(5)
             code = -signal.SIGKILL
-        child.reader.join(5)
+        if child.reader is not None:
+            child.reader.join(5)
         self.children.remove(child)
         return code
 
@@ -115,7 +143,8 @@ class Supervisor:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.proc.wait(5)
         for child in self.children:
-            child.reader.join(2)
+            if child.reader is not None:
+                child.reader.join(2)
         self.children.clear()
 
 
@@ -135,6 +164,11 @@ def stop_signals() -> Iterator[list[int]]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def worker_argv(spec: AppSpec) -> list[str]:
+    """The service's stream worker (`python -m services.<name>.worker`)."""
+    return [sys.executable, "-m", f"{spec.module}.worker"]
 
 
 def uvicorn_argv(spec: AppSpec) -> list[str]:

@@ -1,11 +1,11 @@
 """Chaos under load: the whole platform as separate processes, provider-like webhook traffic, and faults.
 
-The stack is what `make run` starts (devtools: every service under uvicorn, every worker, the gateway, the same
-wiring), plus extra chat and channels workers, on free ports in a temp dir: embedded Postgres 16 (fsync off: only
-processes crash here, never the OS) and Redis with the append-only file on (`appendfsync always` by default: the
-relay marks an outbox row published as soon as XADD answers, and the buffer's only copy of a pending burst is in
-Redis, so a crash may lose nothing Redis acknowledged; `everysec` may lose the last second of them). Stand-in
-OpenAI, Twilio and Telegram servers are their own processes and record every call.
+The stack is tests/support/processes.py's ProcessPlatform: what `make run` starts (devtools: every service under
+uvicorn, every worker, the gateway, the same wiring), plus extra chat and channels workers, on free ports in a temp
+dir, with Redis's append-only file on (`appendfsync always` by default: the relay marks an outbox row published as
+soon as XADD answers, and the buffer's only copy of a pending burst is in Redis, so a crash may lose nothing Redis
+acknowledged; `everysec` may lose the last second of them). Stand-in OpenAI, Twilio and Telegram servers are their
+own processes and record every call. This module holds only the scenario: customers, faults and checks.
 
 The load generator behaves like Twilio and Telegram: signed webhooks (X-Twilio-Signature on the public URL, the
 Telegram secret header), a 15 s timeout, retries with backoff on timeouts, connection errors and any non-2xx, and
@@ -33,9 +33,7 @@ import json
 import os
 import platform
 import random
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,84 +42,29 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from shared.events.channels import INBOUND_STREAM
 from shared.events.chat import OUTBOUND_STREAM
 from shared.events.search import INDEX_STREAM
 from shared.events.transcription import REQUESTED_STREAM
+from tests.support.processes import (
+    SECRETS_KEY,
+    TWILIO_FROM,
+    TWILIO_SID,
+    TWILIO_TOKEN,
+    ProcessPlatform,
+    Service,
+    snapshot,
+    survivors,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
-LLM_KEY = "sk-chaos"
-SECRETS_KEY = "chaos-secrets-key"
-TWILIO_SID = "AC" + "c" * 32
-TWILIO_TOKEN = "chaos-twilio-auth-token"
-TWILIO_FROM = "whatsapp:+14155238886"
 BOT_TOKEN = "4242:chaos-fake-bot-token"
 ADMIN_EMAIL = "owner@chaos.example.com"
 ADMIN_PASSWORD = "chaos-Owner-password-1"
 PROVIDER_TIMEOUT = 15.0  # Twilio gives up on a webhook after 15 s
 CONNECTIONS = 48  # webhooks in flight at once (the provider's side)
-APIS = ("gateway", "auth", "chat", "channels", "transcription", "search")
 KILLABLE_APIS = ("gateway", "channels", "chat", "auth")
-_FOREIGN = ("DATABASE_URL", "REDIS_URL", "AUTH_URL", "JWKS_URL", "JWKS_JSON", "SECRETS_KEY", "SERVICE_SECRET", "LOG_")
-_PREFIXES = (
-    "DEV_",
-    "GATEWAY_",
-    "AUTH_",
-    "CHAT_",
-    "CHANNELS_",
-    "TRANSCRIPTION_",
-    "SEARCH_",
-    "DEMO_",
-    "TEST_",
-    "EVENTS_",
-)
-
-
-# -- stand-in providers (uvicorn --factory targets, each its own process) -----------------------------------------
-
-
-def _readout(recorder, rows):
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-
-    async def calls(request):
-        since = int(request.query_params.get("since", "0"))
-        return JSONResponse({"next": len(recorder.calls), "calls": rows(recorder.calls[since:])})
-
-    recorder.app.router.routes.append(Route("/_chaos/calls", calls, methods=["GET"]))
-    return recorder.app
-
-
-def llm_app():
-    from tests.support.llm import LLMStandIn
-
-    return LLMStandIn(api_key=LLM_KEY).app
-
-
-def twilio_app():
-    from tests.support.providers import TwilioStandIn
-
-    return _readout(
-        TwilioStandIn(TWILIO_SID, TWILIO_TOKEN),
-        lambda calls: [
-            [c["params"].get("To"), c["params"].get("Body"), c["at"]] for c in calls if c["method"] == "messages.create"
-        ],
-    )
-
-
-def telegram_app():
-    from tests.support.providers import TelegramStandIn
-
-    return _readout(
-        TelegramStandIn(),
-        lambda calls: [
-            [str(c["params"].get("chat_id")), c["params"].get("text"), c["at"]]
-            for c in calls
-            if c["method"] == "sendMessage"
-        ],
-    )
-
 
 # -- configuration and report -------------------------------------------------------------------------------------
 
@@ -222,234 +165,27 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-# -- processes ----------------------------------------------------------------------------------------------------
+# -- the platform ---------------------------------------------------------------------------------------------------
 
 
-def _clean_environ() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN + _PREFIXES)}
-
-
-@contextlib.contextmanager
-def _environ(env: dict[str, str]):
-    """os.environ replaced by `env` for the duration (the CLI's settings loaders read it)."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-@dataclass
-class Proc:
-    name: str
-    argv: list[str]
-    cwd: Path
-    health: str | None = None  # API: its /health URL
-    group: str | None = None  # worker: (stream, group) whose consumer list shows it is back
-    stream: str | None = None
-    popen: subprocess.Popen | None = None
-    starts: int = 0
-
-
-class Processes:
-    """Every child in its own process group with a parent-death signal (devtools.embedded), output to a log file."""
-
-    def __init__(self, env: dict[str, str], logdir: Path) -> None:
-        self.env = env
-        self.logdir = logdir
-        self.procs: dict[str, Proc] = {}
-
-    def add(self, proc: Proc) -> Proc:
-        self.procs[proc.name] = proc
-        return proc
-
-    def start(self, name: str) -> Proc:
-        from devtools.embedded import _child_setup
-
-        proc = self.procs[name]
-        proc.starts += 1
-        with open(self.logdir / f"{name}.log", "ab") as log:
-            log.write(f"\n--- start {proc.starts} at {time.time():.3f}\n".encode())
-            log.flush()
-            proc.popen = subprocess.Popen(
-                proc.argv,
-                cwd=proc.cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_child_setup(None, None, signal.SIGTERM),
-            )
-        return proc
-
-    def kill(self, name: str) -> None:
-        proc = self.procs[name]
-        if proc.popen is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.popen.pid, signal.SIGKILL)
-            proc.popen.wait(30)
-
-    def dead(self) -> list[str]:
-        return [p.name for p in self.procs.values() if p.popen is not None and p.popen.poll() is not None]
-
-    def stop_all(self, timeout: float = 15.0) -> None:
-        live = [p for p in self.procs.values() if p.popen is not None and p.popen.poll() is None]
-        for p in live:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.popen.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for p in live:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.popen.wait(max(0.1, deadline - time.monotonic()))
-        for p in self.procs.values():
-            if p.popen is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.popen.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    p.popen.wait(5)
-
-    def pids(self) -> list[int]:
-        return [p.popen.pid for p in self.procs.values() if p.popen is not None]
-
-
-def _free_ports(n: int) -> list[int]:
-    from devtools.embedded import free_port
-
-    ports: list[int] = []
-    while len(ports) < n:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
-
-
-def _uvicorn(target: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", target, "--factory", "--host", HOST, "--port", str(port),
-            "--log-level", "warning", "--no-access-log"]  # fmt: skip
-
-
-class Stack:
-    """The platform as `make run` wires it (devtools), on free ports, plus stand-ins and extra workers."""
-
-    def __init__(self, cfg: ChaosConfig, base: Path) -> None:
-        self.cfg = cfg
-        self.base = base
-        self.logdir = base / "logs"
-        self.logdir.mkdir(parents=True, exist_ok=True)
-        self.pg = None
-        self.redis = None
-        self.procs: Processes | None = None
-        self.urls: dict[str, str] = {}
-
-    def start_servers(self) -> None:
-        from devtools.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
-        from shared.migrations import upgrade_all
-
-        os.environ.setdefault("PG_FAST", "1")
-        bin_root = None
-        if os.geteuid() == 0:  # one copy of the binaries for every test session (tests.support.plugin does the same)
-            import importlib.metadata
-
-            bin_root = Path(tempfile.gettempdir()) / f"atende-pgbin-{importlib.metadata.version('pgserver')}"
-        self.pg = EmbeddedPostgres(self.base / "postgres", port=free_port(), bin_root=bin_root).start()
-        self.redis = EmbeddedRedis(
-            self.base / "redis", port=free_port(), appendonly=True, appendfsync=self.cfg.appendfsync
-        ).start()
-        upgrade_all(self.pg.url)
-
-    def start_apps(self) -> None:
-        from devtools.settings import load_all_settings, wiring_env
-        from devtools.supervisor import uvicorn_argv
-
-        cfg = self.cfg
-        *app_ports, llm_port, tw_port, tg_port = _free_ports(len(APIS) + 3)
-        ports = dict(zip(APIS, app_ports, strict=True))
-        self.urls = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
-        self.urls |= {"llm": f"http://{HOST}:{llm_port}", "twilio": f"http://{HOST}:{tw_port}"}
-        self.urls["telegram"] = f"http://{HOST}:{tg_port}"
-        limits = {"default": {"ip": "100000/minute"}, "auth_public": {"ip": "1000/minute"}}
-        limits["webhooks"] = {"ip": "1000000/minute"}  # every customer comes from 127.0.0.1 here
-        env = _clean_environ() | {
-            "PYTHONUNBUFFERED": "1",
-            "DATABASE_URL": self.pg.url,
-            "REDIS_URL": self.redis.url,
-            "SECRETS_KEY": SECRETS_KEY,
-            "SERVICE_SECRET": "chaos-service-secret-" + uuid.uuid4().hex,
+def start_platform(cfg: ChaosConfig, base: Path) -> ProcessPlatform:
+    """The platform as processes (tests/support/processes.py) with this run's workers and recovery settings."""
+    platform_ = ProcessPlatform(
+        base,
+        settings={
             "LOG_LEVEL": cfg.log_level,
-            "DEMO_ADMIN_EMAIL": ADMIN_EMAIL,
-            "DEMO_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "CHANNELS_PUBLIC_BASE_URL": self.urls["gateway"],
-            "CHANNELS_TWILIO_API_URL": self.urls["twilio"],
-            "CHANNELS_TELEGRAM_API_URL": self.urls["telegram"],
-            "CHANNELS_MEDIA_DIR": str(self.base / "media"),
-            "CHAT_LLM_BASE_URL": f"{self.urls['llm']}/v1",
-            "CHAT_LLM_API_KEY": LLM_KEY,
-            "CHAT_LLM_MODEL": "stand-in-model",
             "CHAT_BUFFER_LEASE_SECONDS": str(cfg.buffer_lease_seconds),
             "EVENTS_CLAIM_IDLE_MS": str(cfg.claim_idle_ms),
-            "GATEWAY_RATE_LIMITS": json.dumps(limits),
-            "TRANSCRIPTION_STORAGE_DIR": str(self.base / "transcription"),
-            **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
-        }
-        # The CLI's own settings loading and wiring (docs/dev-stack.md), on this environment.
-        with _environ(env):
-            _dev, specs = load_all_settings()
-            env |= wiring_env(specs)
-        self.procs = Processes(env, self.logdir)
-        for name, factory, port in (("llm", "llm_app", llm_port), ("twilio", "twilio_app", tw_port),
-                                    ("telegram", "telegram_app", tg_port)):  # fmt: skip
-            self.procs.add(Proc(name, _uvicorn(f"tests.e2e.chaos:{factory}", port), ROOT, health=None))
-        groups = {"chat": (INBOUND_STREAM, "chat"), "channels": (OUTBOUND_STREAM, "channels")}
-        for spec in specs:
-            if spec.name == "gateway":
-                continue
-            count = {"chat": cfg.chat_workers, "channels": cfg.channels_workers}.get(spec.name, 1)
-            for i in range(1, count + 1):
-                name = f"{spec.name}-worker" + (f"-{i}" if spec.name in groups else "")
-                stream, group = groups.get(spec.name, (None, None))
-                argv = [sys.executable, "-m", f"{spec.module}.worker"]
-                self.procs.add(Proc(name, argv, self.base, group=group, stream=stream))
-        for spec in specs:
-            self.procs.add(Proc(spec.name, uvicorn_argv(spec), self.base, health=f"{spec.url}/health"))
-        seed = subprocess.run(
-            [sys.executable, "-m", "services.auth.seed"], cwd=self.base, env=env, capture_output=True, timeout=300
-        )
-        if seed.returncode != 0:
-            raise RuntimeError(f"seed failed: {seed.stdout.decode()[-2000:]}{seed.stderr.decode()[-2000:]}")
-        for name in self.procs.procs:
-            self.procs.start(name)
-        for name in ("llm", "twilio", "telegram"):
-            self.procs.procs[name].health = f"{self.urls[name]}/_chaos/calls" if name != "llm" else None
-        self.wait_healthy(list(self.procs.procs), timeout=300)
-
-    def wait_healthy(self, names: list[str], timeout: float) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        pending = {n for n in names if self.procs.procs[n].health or n == "llm"}
-        with httpx.Client(timeout=2) as client:
-            while pending:
-                if dead := self.procs.dead():
-                    raise RuntimeError(f"{dead} exited while starting; logs in {self.logdir}")
-                for name in list(pending):
-                    url = self.procs.procs[name].health or f"{self.urls['llm']}/v1/models"
-                    with contextlib.suppress(httpx.HTTPError):
-                        if client.get(url).status_code == 200:
-                            pending.discard(name)
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"not healthy after {timeout}s: {sorted(pending)}; logs in {self.logdir}")
-                time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.procs is not None:
-            self.procs.stop_all()
-        if self.redis is not None:
-            self.redis.stop()
-        if self.pg is not None:
-            self.pg.stop()
+        },
+        workers={"chat": cfg.chat_workers, "channels": cfg.channels_workers},
+        groups={"chat": (INBOUND_STREAM, "chat"), "channels": (OUTBOUND_STREAM, "channels")},
+        redis_appendfsync=cfg.appendfsync,
+        admin_email=ADMIN_EMAIL,
+        admin_password=ADMIN_PASSWORD,
+    )
+    platform_.start_servers()
+    platform_.start_apps()
+    return platform_
 
 
 # -- the customers -------------------------------------------------------------------------------------------------
@@ -610,7 +346,7 @@ class Customers:
 # -- set-up, watching, checking ------------------------------------------------------------------------------------
 
 
-async def setup_tenant(stack: Stack, cfg: ChaosConfig) -> dict[str, dict]:
+async def setup_tenant(stack: ProcessPlatform, cfg: ChaosConfig) -> dict[str, dict]:
     """Through the gateway as the tenant's admin: buffer on, a default assistant, a WhatsApp and a Telegram channel."""
     import httpx
     import orjson
@@ -676,12 +412,12 @@ class Replies:
     async def poll(self, client) -> None:
         for kind, url in self.urls.items():
             with contextlib.suppress(Exception):
-                data = (await client.get(f"{url}/_chaos/calls", params={"since": self.next[kind]})).json()
+                data = (await client.get(f"{url}/_calls", params={"since": self.next[kind]})).json()
                 self.next[kind] = data["next"]
                 self.rows += [(kind, to, body, at) for to, body, at in data["calls"]]
 
 
-async def count_settled(stack: Stack, redis, engine) -> dict[str, int]:
+async def count_settled(stack: ProcessPlatform, redis, engine) -> dict[str, int]:
     """What is still in flight: unpublished outbox rows, live buffers, unacked or unread stream entries."""
     from sqlalchemy import text
 
@@ -719,7 +455,7 @@ async def consumer_back(redis, stream: str, group: str, pid: int) -> bool:
 class Chaos:
     """Faults one after another, spread over the load."""
 
-    def __init__(self, cfg: ChaosConfig, stack: Stack, customers: Customers) -> None:
+    def __init__(self, cfg: ChaosConfig, stack: ProcessPlatform, customers: Customers) -> None:
         self.cfg = cfg
         self.stack = stack
         self.customers = customers
@@ -727,7 +463,7 @@ class Chaos:
         self.faults: list[Fault] = []
 
     def plan(self) -> list[tuple[str, str]]:
-        workers = [n for n in self.stack.procs.procs if n.startswith(("chat-worker", "channels-worker"))]
+        workers = [n for n in self.stack.services if n.startswith(("chat-worker", "channels-worker"))]
         targets = workers + list(KILLABLE_APIS)
         kills = [("kill", t) for t in self.rng.sample(targets, min(len(targets), self.cfg.kills))]
         kills += [("kill", self.rng.choice(targets)) for _ in range(self.cfg.kills - len(kills))]
@@ -757,10 +493,10 @@ class Chaos:
         fault = Fault(kind, target, time.time(), down_s=down)
         self.faults.append(fault)
         if kind == "kill":
-            await asyncio.to_thread(stack.procs.kill, target)
+            await asyncio.to_thread(stack.kill, target)
             await asyncio.sleep(down)
-            proc = await asyncio.to_thread(stack.procs.start, target)
-            back = await self._back(proc, proc.popen.pid, redis_client_factory)
+            service = await asyncio.to_thread(stack.start_service, target)
+            back = await self._back(service, service.pid, redis_client_factory)
             if back is True:
                 fault.back_at = time.time()
             elif back is None:
@@ -776,7 +512,7 @@ class Chaos:
             await asyncio.to_thread(stack.pg.start)
             fault.back_at = time.time()
 
-    async def _back(self, proc: Proc, pid: int, redis_client_factory, timeout: float = 240.0) -> bool | None:
+    async def _back(self, service: Service, pid: int, redis_client_factory, timeout: float = 240.0) -> bool | None:
         """An API answers /health; a worker's consumer (named after its pid) is in its group. None: killed again
         before it was back."""
         import httpx
@@ -786,13 +522,13 @@ class Chaos:
         try:
             async with httpx.AsyncClient(timeout=2) as client:
                 while time.monotonic() < deadline:
-                    if proc.popen is None or proc.popen.pid != pid:
+                    if service.pid != pid:
                         return None
-                    if proc.health:
+                    if service.health:
                         with contextlib.suppress(httpx.HTTPError):
-                            if (await client.get(proc.health)).status_code == 200:
+                            if (await client.get(service.health)).status_code == 200:
                                 return True
-                    elif await consumer_back(redis, proc.stream, proc.group, pid):
+                    elif await consumer_back(redis, service.stream, service.group, pid):
                         return True
                     await asyncio.sleep(0.2)
         finally:
@@ -830,7 +566,7 @@ def _recovery(faults: list[Fault], messages: list[Msg], acks, replies_by_conv: d
         f.all_clear_at = None if f.all_clear_at is None else max(f.all_clear_at, f.at)
 
 
-async def check(stack: Stack, customers: Customers, replies: Replies, channels: dict, report: Report) -> None:
+async def check(stack: ProcessPlatform, customers: Customers, replies: Replies, channels: dict, report: Report) -> None:
     """The guarantees, from the databases and the stand-ins' records."""
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -986,7 +722,7 @@ async def read_dlq(redis) -> dict[str, list[dict[str, str]]]:
     return out
 
 
-async def warm_up(stack: Stack, channels: dict, replies: Replies, cfg: ChaosConfig) -> None:
+async def warm_up(stack: ProcessPlatform, channels: dict, replies: Replies, cfg: ChaosConfig) -> None:
     """One conversation per channel answered end to end before the clock starts (every process is really up)."""
     import httpx
 
@@ -1020,12 +756,11 @@ async def run_chaos(cfg: ChaosConfig) -> Report:
     own = cfg.workdir is None
     base = Path(cfg.workdir or tempfile.mkdtemp(prefix="atende-chaos-"))
     report = Report(config={k: str(v) for k, v in asdict(cfg).items()}, machine=machine_info(), logdir=str(base))
-    stack = Stack(cfg, base)
-    before = _snapshot()  # what this process already runs (a test session's own Postgres/Redis) is not ours to stop
+    stack: ProcessPlatform | None = None
+    before = _descendants()  # what this process already runs (a test session's own Postgres/Redis) is not ours to stop
     clock = time.monotonic()
     try:
-        await asyncio.to_thread(stack.start_servers)
-        await asyncio.to_thread(stack.start_apps)
+        stack = await asyncio.to_thread(start_platform, cfg, base)
         report.timings["start_s"] = round(time.monotonic() - clock, 1)
         channels = await setup_tenant(stack, cfg)
         replies = Replies(stack.urls)
@@ -1082,7 +817,7 @@ async def run_chaos(cfg: ChaosConfig) -> Report:
             finally:
                 await redis.aclose()
                 await engine.dispose()
-        if dead := stack.procs.dead():
+        if dead := stack.dead():
             report.problems.append(f"processes that died on their own: {dead}")
         await check(stack, customers, replies, channels, report)
         by_conv: dict[int, list[float]] = collections.defaultdict(list)
@@ -1110,9 +845,10 @@ async def run_chaos(cfg: ChaosConfig) -> Report:
         report.machine["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
         return report
     finally:
-        tree = {pid: v for pid, v in _snapshot().items() if before.get(pid) != v}
-        await asyncio.to_thread(stack.stop)
-        if left := await asyncio.to_thread(_survivors, tree, 30.0):
+        tree = {pid: v for pid, v in _descendants().items() if before.get(pid) != v}
+        if stack is not None:
+            await asyncio.to_thread(stack.stop)
+        if left := await asyncio.to_thread(survivors, tree, 30.0):
             report.problems.append(f"left running after the stop: {left}")
         if own and not report.problems and os.environ.get("CHAOS_KEEP") != "1":
             import shutil
@@ -1120,31 +856,9 @@ async def run_chaos(cfg: ChaosConfig) -> Report:
             shutil.rmtree(base, ignore_errors=True)
 
 
-def _snapshot() -> dict[int, tuple[float, str]]:
+def _descendants() -> dict[int, tuple[float, str]]:
     """Every descendant of this process (servers, their backends, services, workers, stand-ins)."""
-    import psutil
-
-    snap = {}
-    for p in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            snap[p.pid] = (p.create_time(), " ".join(p.cmdline())[:120] or p.name())
-    return snap
-
-
-def _survivors(snap: dict[int, tuple[float, str]], timeout: float) -> list[str]:
-    import psutil
-
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = []
-        for pid, (created, desc) in snap.items():
-            with contextlib.suppress(psutil.Error):
-                p = psutil.Process(pid)
-                if p.create_time() == created and p.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(f"{pid} {desc}")
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.2)
+    return snapshot(psutil.Process().children(recursive=True))
 
 
 def main() -> None:

@@ -30,9 +30,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from devtools.embedded import free_port
 from tests.support.llm import LLMStandIn
 from tests.support.plugin import serve_app
+from tests.support.processes import clean_env, distinct_free_ports
 from tests.support.providers import TelegramStandIn
 from tests.support.smtp import body, smtp_server
 
@@ -69,8 +69,6 @@ WIDGET_CHECKS = {
 }
 BURST = ("Quero pedir uma pizza", "grande, de calabresa")  # the two Telegram messages run.mjs sends in one burst
 APPS = ("gateway", "auth", "chat", "channels", "transcription", "search")
-_FOREIGN = ("DATABASE_URL", "REDIS_URL", "AUTH_URL", "JWKS_URL", "JWKS_JSON", "SECRETS_KEY", "SERVICE_SECRET", "LOG_")
-_PREFIXES = ("DEV_", "GATEWAY_", "AUTH_", "CHAT_", "CHANNELS_", "TRANSCRIPTION_", "SEARCH_", "DEMO_", "TEST_")
 
 
 def _runs(groups: str, group: str) -> bool:
@@ -152,11 +150,8 @@ async def _mail() -> AsyncIterator[tuple[str, str]]:
 
 
 def _env(tmp: Path, ports: dict[str, int], pg_port: int, redis_port: int, llm: str, telegram: str, dist: Path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN + _PREFIXES)}
     gateway = f"http://127.0.0.1:{ports['gateway']}"
-    return env | {
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": str(ROOT),
+    return clean_env() | {
         "DEV_DATA_DIR": str(tmp / "data"),
         "DEV_PG_PORT": str(pg_port),
         "DEV_REDIS_PORT": str(redis_port),
@@ -255,11 +250,7 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
 
     llm = LLMStandIn(chunk_delay=0.08)
     tg = TelegramStandIn()
-    ports_list: list[int] = []
-    while len(ports_list) < len(APPS) + 2:
-        if (p := free_port()) not in ports_list:
-            ports_list.append(p)
-    *app_ports, pg_port, redis_port = ports_list
+    *app_ports, pg_port, redis_port = distinct_free_ports(len(APPS) + 2)
     ports = dict(zip(APPS, app_ports, strict=True))
     gateway = f"http://127.0.0.1:{ports['gateway']}"
 

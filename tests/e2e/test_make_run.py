@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from devtools.embedded import free_port
+from tests.support.processes import clean_env, distinct_free_ports, snapshot, survivors
 
 pytestmark = pytest.mark.slow
 
@@ -27,24 +27,6 @@ ADMIN_EMAIL = "owner@e2e.example.com"
 ADMIN_PASSWORD = "e2e-Admin-password-7"
 APPS = ("gateway", "auth", "chat", "channels", "transcription", "search")
 WORKERS = ("auth", "chat", "channels", "transcription", "search")
-# Settings a developer's shell or another test may have set: the stack under test gets only ours.
-_FOREIGN = ("DATABASE_URL", "REDIS_URL", "AUTH_URL", "JWKS_URL", "JWKS_JSON", "SECRETS_KEY", "SERVICE_SECRET", "LOG_")
-_PREFIXES = ("DEV_", "GATEWAY_", "AUTH_", "CHAT_", "CHANNELS_", "TRANSCRIPTION_", "SEARCH_", "DEMO_", "TEST_")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN + _PREFIXES)}
-    # devtools/ is not an installed package: the repository root on the path, as `make` has it from its cwd.
-    return env | {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)} | extra
-
-
-def distinct_free_ports(n: int) -> list[int]:
-    ports: list[int] = []
-    while len(ports) < n:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 @dataclass
@@ -96,33 +78,6 @@ def start_dev(workdir: Path, data_dir: Path, log_name: str) -> DevRun:
             start_new_session=True,
         )
     return DevRun(proc, log, ports, pg_port)
-
-
-def snapshot(procs: list[psutil.Process]) -> dict[int, tuple[float, str]]:
-    """pid -> (create time, description): a pid reused later by an unrelated process does not count."""
-    snap = {}
-    for p in procs:
-        try:
-            snap[p.pid] = (p.create_time(), " ".join(p.cmdline())[:160] or p.name())
-        except psutil.NoSuchProcess:
-            pass
-    return snap
-
-
-def survivors(snap: dict[int, tuple[float, str]], timeout: float) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = []
-        for pid, (created, desc) in snap.items():
-            try:
-                p = psutil.Process(pid)
-                if p.create_time() == created and p.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(f"{pid} {desc}")
-            except psutil.NoSuchProcess:
-                pass
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.2)
 
 
 def assert_full_tree(run: DevRun) -> dict[int, tuple[float, str]]:

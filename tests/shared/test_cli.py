@@ -19,10 +19,9 @@ from devtools.embedded import free_port
 from devtools.settings import ConfigError, load_all_settings, wiring_env
 from shared.crypto import SecretBox
 from shared.migrations import safe_url
+from tests.support.processes import PLATFORM_SETTINGS, clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
-_FOREIGN = ("DATABASE_URL", "REDIS_URL", "AUTH_URL", "JWKS_URL", "JWKS_JSON", "SECRETS_KEY", "SERVICE_SECRET", "LOG_")
-_PREFIXES = ("DEV_", "GATEWAY_", "AUTH_", "CHAT_", "CHANNELS_", "TRANSCRIPTION_", "SEARCH_", "DEMO_", "TEST_")
 APPS = {
     "gateway": "gateway.main:app",
     "auth": "services.auth.main:app",
@@ -31,12 +30,6 @@ APPS = {
     "transcription": "services.transcription.main:app",
     "search": "services.search.main:app",
 }
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN + _PREFIXES)}
-    # devtools/ is not an installed package: the repository root on the path, as `make` has it from its cwd.
-    return env | {"PYTHONPATH": str(ROOT)} | extra
 
 
 def cli(args: list[str], cwd: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
@@ -204,7 +197,7 @@ def test_external_database_that_is_down_stops_dev_with_one_message(tmp_path: Pat
 def test_urls_between_services_follow_the_configured_ports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.chdir(tmp_path)  # no .env
     for key in list(os.environ):
-        if key.startswith(_FOREIGN + _PREFIXES):
+        if key.startswith(PLATFORM_SETTINGS):
             monkeypatch.delenv(key)
     monkeypatch.setenv("AUTH_PORT", "9101")
     monkeypatch.setenv("CHAT_PORT", "9102")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from devtools.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from devtools.embedded import embedded_stack
 from services.search.app import create_app
 from services.search.config import SearchSettings
 from tests.support.plugin import app_client
@@ -16,16 +16,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def own_servers(tmp_path, stack):
-    # Reuses the session's copy of the Postgres binaries (root only); its own data directory and port.
-    pg = EmbeddedPostgres(tmp_path / "pg", port=free_port(), bin_root=stack.pg.bin_root if stack.pg else None)
-    rd = EmbeddedRedis(tmp_path / "redis", port=free_port())
-    try:
-        pg.start()
-        rd.start()
-        yield pg, rd
-    finally:
-        rd.stop()
-        pg.stop()
+    # Reuses the session's copy of the Postgres binaries (root only); its own data directory and ports.
+    with embedded_stack(tmp_path, bin_root=stack.pg.bin_root if stack.pg else None) as servers:
+        yield servers
 
 
 async def _ready(client) -> tuple[int, dict]:

@@ -75,7 +75,7 @@ def stack() -> TestStack:
     os.environ.setdefault("PG_FAST", "1")
     try:
         if not db_url:
-            pg = EmbeddedPostgres(base / "postgres", port=free_port(), bin_root=_shared_bin_root()).start()
+            pg = EmbeddedPostgres(base / "postgres", port=free_port(), bin_root=shared_bin_root()).start()
             db_url = pg.url
         if not redis_url:
             rd = EmbeddedRedis(base / "redis", port=free_port()).start()
@@ -93,7 +93,7 @@ def stack() -> TestStack:
             shutil.rmtree(base, ignore_errors=True)
 
 
-def _shared_bin_root() -> Path:
+def shared_bin_root() -> Path:
     """One copy of the Postgres binaries per installed version, reused by every test session (root only)."""
     import importlib.metadata
 
