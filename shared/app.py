@@ -223,17 +223,21 @@ def create_service_app(
         app.state.http = create_http_client()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(ops_forwarder.run(app.state.redis, stop))]
+        watcher = None
         try:
             async with AsyncExitStack() as stack:
                 for hook in lifespan_hooks:
                     await stack.enter_async_context(hook(app))
                 if getattr(app.state, "verifier", None) is None:  # auth and the gateway build their own
                     app.state.verifier = build_verifier(settings, app.state.http)
-                tasks.append(asyncio.create_task(watch_auth_keys(app.state, stop, settings.jwks_refresh_seconds)))
+                watcher = asyncio.create_task(watch_auth_keys(app.state, stop, settings.jwks_refresh_seconds))
+                tasks.append(watcher)
                 log.info("started", service=settings.service_name)
                 yield
         finally:
             stop.set()
+            if watcher is not None:
+                watcher.cancel()  # it only reads (a blocking XREAD): nothing to finish, no second of waiting for it
             _, pending = await asyncio.wait(tasks, timeout=2)
             for task in pending:
                 task.cancel()

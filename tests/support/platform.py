@@ -37,7 +37,7 @@ from services.search.config import SearchSettings
 from services.transcription.config import TranscriptionSettings
 from shared.crypto import SecretBox
 from tests.support.llm import LLMStandIn, text_of
-from tests.support.plugin import serve_app
+from tests.support.plugin import serve_app, stop_servers
 from tests.support.providers import MetaGraphStandIn, TelegramStandIn, TwilioStandIn
 from tests.support.tenants import PASSWORD, Tenant, tenant_admin
 
@@ -372,12 +372,13 @@ async def platform(
     tg = TelegramStandIn()
     tw = TwilioStandIn(TWILIO_SID, tw_token)
     meta = MetaGraphStandIn({META_TOKEN})
+    servers: list = []
     async with contextlib.AsyncExitStack() as es:
         urls = {
-            "llm": await es.enter_async_context(serve_app(llm.app)),
-            "telegram": await es.enter_async_context(serve_app(tg.app)),
-            "twilio": await es.enter_async_context(serve_app(tw.app)),
-            "meta": await es.enter_async_context(serve_app(meta.app)),
+            "llm": await es.enter_async_context(serve_app(llm.app, servers=servers)),
+            "telegram": await es.enter_async_context(serve_app(tg.app, servers=servers)),
+            "twilio": await es.enter_async_context(serve_app(tw.app, servers=servers)),
+            "meta": await es.enter_async_context(serve_app(meta.app, servers=servers)),
         }
         gw_port = free_port()
         urls["gateway"] = f"http://127.0.0.1:{gw_port}"
@@ -388,7 +389,7 @@ async def platform(
             create_app = importlib.import_module(f"services.{name}.app").create_app
             app = create_app(p.settings(name), **(app_kwargs or {}).get(name, {}))
             # like the deployments: the service decides itself whom to believe for X-Forwarded-For (shared/net.py)
-            urls[name] = await es.enter_async_context(serve_app(app, proxy_headers=False))
+            urls[name] = await es.enter_async_context(serve_app(app, proxy_headers=False, servers=servers))
         gw_kw = dict(
             **{f"{n}_upstream": urls[n] for n in services},
             auth_url=urls["auth"],
@@ -399,7 +400,8 @@ async def platform(
         if client_ips:
             gw_kw["trusted_proxies"] = ["127.0.0.1"]
         gw = create_gateway(stack.settings(GatewaySettings, **(gw_kw | overrides.get("gateway", {}))))
-        await es.enter_async_context(serve_app(gw, port=gw_port, proxy_headers=False))
+        await es.enter_async_context(serve_app(gw, port=gw_port, proxy_headers=False, servers=servers))
+        es.callback(stop_servers, servers)  # the last in, so the first out: every server stops at once
         try:
             yield p
         finally:

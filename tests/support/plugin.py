@@ -214,11 +214,14 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app, *, port: int | None = None, lifespan: str = "on", **config_kw: Any) -> AsyncIterator[str]:
+async def serve_app(
+    app, *, port: int | None = None, lifespan: str = "on", servers: list | None = None, **config_kw: Any
+) -> AsyncIterator[str]:
     """Serve an ASGI app over real HTTP on 127.0.0.1 inside the test's event loop; yields its base URL.
 
     For stand-in providers (OpenAI, Twilio, Telegram, ...) and upstreams that must be reached by a real client.
-    `config_kw` goes to uvicorn.Config (e.g. proxy_headers=False).
+    `config_kw` goes to uvicorn.Config (e.g. proxy_headers=False). `servers` collects the uvicorn server, so that
+    whoever serves several apps can tell them all to stop at once (`stop_servers`) instead of one after another.
     """
     import uvicorn
 
@@ -235,6 +238,8 @@ async def serve_app(app, *, port: int | None = None, lifespan: str = "on", **con
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    if servers is not None:
+        servers.append(server)
     task = asyncio.create_task(server.serve())
     try:
         await wait_for(lambda: server.started or task.done(), timeout=20)
@@ -245,3 +250,9 @@ async def serve_app(app, *, port: int | None = None, lifespan: str = "on", **con
     finally:
         server.should_exit = True
         await asyncio.wait([task], timeout=10)
+
+
+def stop_servers(servers: list) -> None:
+    """Tell every server of `servers` (collected by serve_app) to stop; each serve_app then waits for its own."""
+    for server in servers:
+        server.should_exit = True
