@@ -45,7 +45,7 @@ migrate: install
 test: install system-packages admin-test-deps
 	$(BIN)/ruff check .
 	cd admin && npm run --silent typecheck && npx vitest run
-	ATENDE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
+	ATENDE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest --durations=25
 
 lint: install
 	$(BIN)/ruff check .
