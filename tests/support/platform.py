@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from twilio.request_validator import RequestValidator
 
 from devtools.embedded import free_port
@@ -36,6 +36,7 @@ from services.chat.config import ChatSettings
 from services.search.config import SearchSettings
 from services.transcription.config import TranscriptionSettings
 from shared.crypto import SecretBox
+from shared.events.channels import INBOUND_STREAM
 from tests.support.llm import LLMStandIn, text_of
 from tests.support.plugin import serve_app, stop_servers
 from tests.support.providers import MetaGraphStandIn, TelegramStandIn, TwilioStandIn
@@ -111,6 +112,7 @@ class Platform:
         self.gw = httpx.AsyncClient(base_url=urls["gateway"], timeout=60)
         self.meta: MetaGraphStandIn | None = None  # set by platform()
         self.workers: list[tuple[asyncio.Event, asyncio.Task]] = []
+        self._engine: AsyncEngine | None = None
 
     # ---- settings of each service, pointed at the stand-ins and at each other
     def settings(self, name: str, **kw):
@@ -162,23 +164,22 @@ class Platform:
         self.workers.append((stop, task))
         return stop
 
+    @property
+    def engine(self) -> AsyncEngine:
+        """One small pool for the test's own SQL (a fuzz example reads counts twice: no connection setup each time)."""
+        if self._engine is None:
+            self._engine = create_async_engine(self.stack.database_url, pool_size=2, pool_pre_ping=True)
+        return self._engine
+
     async def sql(self, query: str, **params):
-        engine = create_async_engine(self.stack.database_url)
-        try:
-            async with engine.begin() as conn:  # committed: a test may also change rows (UPDATE ...)
-                result = await conn.execute(text(query), params)
-                return result.all() if result.returns_rows else []
-        finally:
-            await engine.dispose()
+        async with self.engine.begin() as conn:  # committed: a test may also change rows (UPDATE ...)
+            result = await conn.execute(text(query), params)
+            return result.all() if result.returns_rows else []
 
     async def execute(self, statement: str, **params) -> None:
         """A committed write behind the API's back (test setup an operator would do, e.g. granting superuser)."""
-        engine = create_async_engine(self.stack.database_url)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text(statement), params)
-        finally:
-            await engine.dispose()
+        async with self.engine.begin() as conn:
+            await conn.execute(text(statement), params)
 
     async def login(self, email: str, tenant_id: str | None = None, password: str = PASSWORD) -> dict:
         """A new session (token pair) through the gateway."""
@@ -339,8 +340,11 @@ class Platform:
 
     async def inbound_count(self) -> tuple[int, int]:
         """Inbound messages stored by channels, and channels.inbound.v1 events in its outbox."""
-        msgs = (await self.sql("SELECT count(*) FROM channels.inbound_message"))[0][0]
-        events = (await self.sql("SELECT count(*) FROM channels.outbox WHERE stream = 'channels.inbound.v1'"))[0][0]
+        [(msgs, events)] = await self.sql(
+            "SELECT (SELECT count(*) FROM channels.inbound_message),"
+            " (SELECT count(*) FROM channels.outbox WHERE stream = :s)",
+            s=INBOUND_STREAM,
+        )
         return msgs, events
 
     @staticmethod
@@ -409,6 +413,8 @@ async def platform(
                 stop.set()
             await asyncio.gather(*(asyncio.wait_for(t, 30) for _, t in p.workers), return_exceptions=True)
             await p.gw.aclose()
+            if p._engine is not None:
+                await p._engine.dispose()
 
 
 @dataclass
