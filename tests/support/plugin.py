@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
@@ -155,19 +156,18 @@ async def committed_db(stack: TestStack) -> AsyncIterator[str]:
 
 
 async def truncate_all(database_url: str) -> None:
-    engine = create_async_engine(database_url)
-    async with engine.begin() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY(:s) "
-                "AND tablename <> 'alembic_version'"
-            ),
-            {"s": list(SERVICES)},
+    """Every service table emptied. DELETE with foreign keys off (`session_replication_role = replica`), in one
+    round trip: a test leaves a few rows, and TRUNCATE of every table costs 0.2 s of new files each time."""
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        rows = await conn.fetch(
+            "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY($1) AND tablename <> 'alembic_version'",
+            list(SERVICES),
         )
-        tables = [f'"{s}"."{t}"' for s, t in rows]
-        if tables:
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
-    await engine.dispose()
+        deletes = "".join(f'DELETE FROM "{r["schemaname"]}"."{r["tablename"]}"; ' for r in rows)
+        await conn.execute(f"BEGIN; SET LOCAL session_replication_role = replica; {deletes}COMMIT")
+    finally:
+        await conn.close()
 
 
 @contextlib.asynccontextmanager
