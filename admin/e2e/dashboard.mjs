@@ -26,7 +26,7 @@ function chart(h, name) {
   return h.page.evaluate((name) => {
     const fig = document.querySelector(`figure[data-chart="${name}"]`);
     if (!fig) return null;
-    const surface = fig.querySelector("svg.recharts-surface");
+    const surface = fig.querySelector(".recharts-wrapper"); // (legend icons are svg.recharts-surface too)
     const bars = [...fig.querySelectorAll(".recharts-bar-rectangle path")]
       .map((p) => p.getBoundingClientRect())
       .filter((r) => r.height > 0.5)

@@ -231,6 +231,20 @@ async def _wait_running(proc: asyncio.subprocess.Process, log: Path, timeout: fl
         await asyncio.sleep(0.3)
 
 
+async def _wait_workers(log: Path, names: tuple[str, ...], timeout: float = 300.0) -> None:
+    """Until the workers the browser checks rely on consume their streams: "Atende is running" waits for the apps
+    only, and on a busy machine a worker's imports can take minutes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = log.read_text(errors="replace").splitlines()
+        missing = [n for n in names if not any(ln.startswith(n) and '"worker_started"' in ln for ln in lines)]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{', '.join(missing)} not started after {timeout}s:\n{chr(10).join(lines[-40:])}")
+        await asyncio.sleep(0.5)
+
+
 async def _stop(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -272,6 +286,7 @@ async def test_admin_console_in_chromium(prerequisites, tmp_path: Path) -> None:
             )
         try:
             await _wait_running(dev, log)
+            await _wait_workers(log, ("chat-worker", "channels-worker"))
             async with httpx.AsyncClient(timeout=10) as client:
                 page = await client.get(f"{gateway}/admin/inbox/deep/link")
                 assert page.status_code == 200 and '<div id="root">' in page.text

@@ -60,7 +60,7 @@ function useFormat(locale: string) {
     tick: (day: unknown) => short.format(at(day)),
     label: (day: unknown) => long.format(at(day)),
     count: (n: unknown) => fmtNumber(Number(n)),
-    seconds: (n: unknown) => `${fmtNumber(Number(n), 1)} s`,
+    seconds: (n: unknown) => `${fmtNumber(Number(n), Number(n) < 10 ? 2 : 1)} s`,
   };
 }
 
