@@ -16,6 +16,7 @@ from services.chat.metrics.usage import Usage
 from services.chat.threads.fast_repository import FastMessageRepository, NewInbound
 from services.chat.threads.models import Message, Thread
 from services.chat.threads.repository import MessageRepository, NewAnswer
+from services.chat.threads.tool_calls import NewToolCall, ToolCallDone, ToolCallRound
 from shared.db import utcnow
 from shared.events.chat import OUTBOUND_STREAM
 from shared.events.raw import NamedStatement
@@ -162,6 +163,40 @@ async def test_a_customer_message_is_stored_identically_by_both_repositories(ses
     a, b = await _row(session, "message", plain.id), await _row(session, "message", fast_id)
     assert {k: v for k, v in a.items() if k not in IDENTITY} == {k: v for k, v in b.items() if k not in IDENTITY}
     assert a["thread_id"] == b["thread_id"] == thread.id and b["external_id"].startswith("inbound:")
+
+
+async def _tool_rows(session, thread_id: uuid.UUID) -> list[dict]:
+    rows = await session.execute(text("SELECT * FROM chat.message WHERE thread_id = :t ORDER BY seq"), {"t": thread_id})
+    return [{k: v for k, v in r.items() if k not in IDENTITY | {"created_at"}} for r in rows.mappings()]
+
+
+async def test_tool_call_records_are_stored_identically_by_both_repositories(session, parties):
+    """Begin a round (a key recorded already is left alone), read the records back, finish a call (and a finish
+    conditioned on a status that no longer holds changes nothing): the same rows either way."""
+    tenant_id, contact = parties
+    threads = []
+    for repo in (MessageRepository(session), FastMessageRepository(await _raw(session))):
+        thread = await _channel_thread(session, tenant_id, contact)
+        threads.append(thread)
+        call = {"name": "check_order", "arguments": {"order_id": "7"}, "status": "started", "call_id": "c1"}
+        keys = [f"{thread.id.hex}a", f"{thread.id.hex}b"]
+        round_ = ToolCallRound(
+            tenant_id, thread.id, contact.id, thread.sector, utcnow(),
+            [NewToolCall(uuid.uuid4(), k, call | {"call_id": k[-1]}) for k in keys],
+        )  # fmt: skip
+        assert await repo.begin_tool_calls(round_) == set(keys)
+        again = ToolCallRound(tenant_id, thread.id, contact.id, thread.sector, utcnow(), round_.calls[:1])
+        assert await repo.begin_tool_calls(again) == set()
+        await repo.finish_tool_call(ToolCallDone(tenant_id, keys[0], '{"ok": true}', "ok", 12))
+        await repo.finish_tool_call(ToolCallDone(tenant_id, keys[0], "lost", "error", 0, only_if_status="started"))
+        records = {r.key: r for r in await repo.tool_calls(tenant_id, keys)}
+        assert records[keys[0]].result == '{"ok": true}' and records[keys[0]].latency_ms == 12
+        assert records[keys[0]].call["status"] == "ok" and records[keys[1]].call["status"] == "started"
+        assert await repo.tool_calls(uuid.uuid4(), keys) == []  # another tenant's keys: nothing
+    plain, fast = [await _tool_rows(session, t.id) for t in threads]
+    assert [r["role"] for r in plain] == ["tool", "tool"] and plain[0]["content"] == '{"ok": true}'
+    strip = [{k: v for k, v in r.items() if k != "call_key"} for r in plain]
+    assert strip == [{k: v for k, v in r.items() if k != "call_key"} for r in fast]
 
 
 def test_named_parameters_compile_to_numbered_ones_once_each():

@@ -98,6 +98,13 @@ def from_ip(ip: str, headers: dict[str, str] | None = None) -> dict[str, str]:
     return {**(headers or {}), "X-Forwarded-For": ip}
 
 
+SERVED = "served:"  # a setting's value `served:<service>`: that service's URL on this platform (served before it)
+
+
+def served_url(urls: dict[str, str], value):
+    return urls[value.removeprefix(SERVED)] if isinstance(value, str) and value.startswith(SERVED) else value
+
+
 class Platform:
     def __init__(
         self, stack, urls: dict[str, str], llm, tg, tw, storage: Path, overrides: dict[str, dict] | None = None
@@ -118,6 +125,7 @@ class Platform:
     def settings(self, name: str, **kw):
         s, u = self.stack, self.urls
         kw = self.overrides.get(name, {}) | kw
+        kw = {k: served_url(u, v) for k, v in kw.items()}
         if name == "auth":
             return s.settings(AuthSettings, argon2_memory_kib=8192, argon2_time_cost=1, **kw)
         if name == "chat":

@@ -26,6 +26,23 @@ async def publish(redis, tenant_id: uuid.UUID, type_: str, payload: BaseModel) -
         log.warning("live_publish_failed", type=type_, error=f"{type(exc).__name__}: {exc}"[:300])
 
 
+def publish_soon(redis, tenant_id: uuid.UUID, type_: str, payloads: list[BaseModel]) -> None:
+    """Publish in the background (one pipeline): a path that must not wait for the feed (the tool loop) goes on."""
+
+    async def send() -> None:
+        try:
+            pipe = redis.pipeline(transaction=False)
+            for payload in payloads:
+                pipe.xadd(live_stream(tenant_id), live_fields(type_, payload), maxlen=LIVE_MAXLEN, approximate=True)
+            await pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - best effort, like `publish`
+            log.warning("live_publish_failed", type=type_, error=f"{type(exc).__name__}: {exc}"[:300])
+
+    task = asyncio.get_running_loop().create_task(send())
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
 def publish_after_commit(session: AsyncSession, redis, tenant_id: uuid.UUID, type_: str, payload: BaseModel) -> None:
     """Publish once the session's transaction commits (nothing if it rolls back): a console that refetches on the
     event then sees the change."""

@@ -25,12 +25,12 @@ from services.chat.runtime import ChatRuntime
 from services.chat.tenants.settings import TenantSettings
 from services.chat.threads.answers import AnswerService
 from services.chat.threads.events import is_channel_thread
-from services.chat.threads.fast_repository import BurstQuery, FastMessageRepository
+from services.chat.threads.fast_repository import BurstQuery
 from services.chat.threads.models import Message, Thread
+from services.chat.threads.stores import fast_store
 from services.chat.threads.turns import Turn, history_of
 from shared.errors import AppError
 from shared.events.chat import OUTBOUND_STREAM, TYPING, TypingHint
-from shared.events.raw import raw_connection
 
 log = structlog.get_logger("flusher")
 TYPING_CHANNELS = ("telegram", "web")  # channels with a typing indicator
@@ -131,10 +131,8 @@ class Flusher:
             return "tenant_inactive"
         # Everything the answer needs in one autocommit statement (one snapshot, no BEGIN/ROLLBACK round trips).
         burst = [uuid.UUID(i) for i in ids]
-        async with raw_connection(rt.sessionmaker, autocommit=True) as conn:
-            snap = await FastMessageRepository(conn).read_burst(
-                BurstQuery(tenant_id, thread_id, rt.settings.context_max_messages, burst)
-            )
+        async with fast_store(rt.sessionmaker) as messages:
+            snap = await messages.read_burst(BurstQuery(tenant_id, thread_id, rt.settings.context_max_messages, burst))
         recent = snap.recent
         wanted = set(burst)
         rows = sorted(

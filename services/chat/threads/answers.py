@@ -26,16 +26,15 @@ from services.chat.runtime import ChatRuntime
 from services.chat.tenants.settings import TenantSettings
 from services.chat.threads.errors import MessageEmpty, MessageTooLong, ThreadNotFound
 from services.chat.threads.events import emit_index, emit_outbound
-from services.chat.threads.fast_repository import FastMessageRepository
 from services.chat.threads.models import Message, Thread
 from services.chat.threads.repository import MessageRepository, MessageStore, NewAnswer, StoredAnswer, ThreadRepository
 from services.chat.threads.schemas import MessageCreate, ThreadCreate
 from services.chat.threads.service import Owner, ThreadService
+from services.chat.threads.stores import fast_store, session_store
 from services.chat.threads.turns import Answer, Turn, history_of
 from services.chat.tools.answering import turn_loop, turn_tools
 from shared.db import utcnow
 from shared.events.direct import publish_committed
-from shared.events.raw import raw_connection
 from shared.images import VerifiedImage
 
 
@@ -219,17 +218,17 @@ class AnswerService:
     # -- step 4: the answer stored (the API's session; the channel pipeline's one raw statement) -----------------
 
     async def store_answer(self, turn: Turn, answer: Answer) -> Message:
-        async with self.rt.sessionmaker() as session, session.begin():
-            stored = await self._stored(turn, MessageRepository(session), answer)
+        async with session_store(self.rt.sessionmaker) as messages:
+            stored = await self._stored(turn, messages, answer)
         return stored.message
 
     async def store_channel_answer(self, turn: Turn, answer: Answer) -> Message:
         """`store_answer` for the channel pipeline's flusher: one autocommit statement, its events published right
         after the commit instead of through the relay (which remains the safety net, shared/events/outbox.py)."""
-        async with raw_connection(self.rt.sessionmaker, autocommit=True) as conn:
-            stored = await self._stored(turn, FastMessageRepository(conn), answer)
+        async with fast_store(self.rt.sessionmaker) as messages:
+            stored = await self._stored(turn, messages, answer)
             await publish_committed(
-                self.rt.state.redis, conn, Outbox.__table__.fullname, stored.committed,
+                self.rt.state.redis, messages.conn, Outbox.__table__.fullname, stored.committed,
                 maxlen=self.settings.events_stream_maxlen,
             )  # fmt: skip
         return stored.message

@@ -18,6 +18,7 @@ from services.chat.base import Outbox
 from services.chat.contacts.models import Contact
 from services.chat.metrics.usage import UsageParams, usage_upsert_sql
 from services.chat.threads.events import index_event, outbound_event
+from services.chat.threads.fast_tool_calls import FastToolCalls
 from services.chat.threads.models import Message, Thread
 from services.chat.threads.repository import NewAnswer, StoredAnswer
 from shared.events.chat import OUTBOUND_REPLY, OUTBOUND_STREAM
@@ -258,8 +259,9 @@ class AnswerEvents:
     publish_grace: float
 
 
-class FastMessageRepository:
-    """`MessageRepository`'s interface (`add_answer`) and the pipeline's own writes, on an asyncpg connection."""
+class FastMessageRepository(FastToolCalls):
+    """`MessageRepository`'s interface (`add_answer`, the call records) and the pipeline's own writes, on an asyncpg
+    connection."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import exists, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import exists, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.chat.assistants.models import Assistant
@@ -18,6 +18,7 @@ from services.chat.contacts.models import Contact
 from services.chat.metrics.usage import Usage, record_usage
 from services.chat.threads.events import index_event, outbound_event
 from services.chat.threads.models import Message, Thread
+from services.chat.threads.tool_calls import ToolCallDone, ToolCallRecord, ToolCallRound, ToolCallStore
 from shared.events import Envelope
 from shared.events.outbox import emit_many
 from shared.pagination import Keyset, KeysetPage, PageParams, keyset_page
@@ -205,9 +206,10 @@ class StoredAnswer:
     committed: list[Envelope]  # events to publish right now (the fast path); empty when the outbox relay does it
 
 
-class MessageStore(Protocol):
-    """How an answer is stored: `MessageRepository` (the ORM, in the caller's session) or `FastMessageRepository`
-    (one raw statement); both store the same columns and events."""
+class MessageStore(ToolCallStore, Protocol):
+    """How an answer (and a tool call's record) is stored: `MessageRepository` (the ORM, in the caller's session) or
+    `FastMessageRepository` (one raw statement each); both store the same columns and events. Which one a path
+    uses is chosen in services/chat/threads/stores.py."""
 
     async def add_answer(self, answer: NewAnswer) -> StoredAnswer | None: ...
 
@@ -281,3 +283,45 @@ class MessageRepository:
         if answer.usage is not None:
             await record_usage(self.session, answer.usage)
         return StoredAnswer(message=message, committed=[])
+
+    # -- the tool loop's call records (services/chat/tools/records.py); the fast twin: fast_tool_calls.py ---------
+
+    async def begin_tool_calls(self, calls: ToolCallRound) -> set[str]:
+        rows = [
+            {
+                "id": c.id, "tenant_id": calls.tenant_id, "thread_id": calls.thread_id, "contact_id": calls.contact_id,
+                "role": "tool", "content": "", "sector": calls.sector, "incomplete": False,
+                "created_at": calls.created_at, "call_key": c.key, "tool_call": c.call,
+            }
+            for c in calls.calls
+        ]  # fmt: skip
+        stmt = (
+            insert(Message)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "call_key"], index_where=Message.call_key.isnot(None))
+            .returning(Message.call_key)
+        )
+        return set((await self.session.scalars(stmt)).all())
+
+    async def tool_calls(self, tenant_id: uuid.UUID, keys: list[str]) -> list[ToolCallRecord]:
+        stmt = select(Message.call_key, Message.content, Message.tool_call, Message.latency_ms).where(
+            Message.tenant_id == tenant_id, Message.call_key.in_(keys)
+        )
+        return [
+            ToolCallRecord(key=r.call_key, result=r.content, call=r.tool_call or {}, latency_ms=r.latency_ms)
+            for r in await self.session.execute(stmt)
+        ]
+
+    async def finish_tool_call(self, done: ToolCallDone) -> None:
+        stmt = (
+            update(Message)
+            .where(Message.tenant_id == done.tenant_id, Message.call_key == done.key)
+            .values(
+                content=done.result,
+                latency_ms=done.latency_ms,
+                tool_call=Message.tool_call.op("||")(literal({"status": done.status}, JSONB)),
+            )
+        )
+        if done.only_if_status is not None:
+            stmt = stmt.where(Message.tool_call["status"].astext == done.only_if_status)
+        await self.session.execute(stmt, execution_options={"synchronize_session": False})

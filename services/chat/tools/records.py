@@ -7,16 +7,15 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-import orjson
-
+from services.chat.live.publisher import publish_soon
 from services.chat.runtime import ChatRuntime
-from services.chat.threads.models import Message
+from services.chat.threads.stores import StoreOpener, fast_store
+from services.chat.threads.tool_calls import NewToolCall, ToolCallDone, ToolCallRecord, ToolCallRound
 from services.chat.tools.runner import CallOutcome
 from shared.db import utcnow
-from shared.events.raw import NamedStatement, raw_connection
+from shared.events.live import MESSAGE_CREATED, MessageCreated
 
 STARTED = "started"
 UNKNOWN_OUTCOME = "this call was started by an earlier attempt that stopped before it finished; its outcome is unknown"
@@ -44,100 +43,65 @@ class NewCall:
     arguments: Any
 
 
-MESSAGE = Message.__table__.fullname
-# A round's calls as `tool` messages in their order, each unless its key is recorded already (one statement).
-SQL_BEGIN = NamedStatement.compile(f"""
-INSERT INTO {MESSAGE} (id, tenant_id, thread_id, contact_id, role, content, sector, incomplete, created_at, call_key,
-                       tool_call)
-SELECT c.id, :tenant_id, :thread_id, :contact_id, 'tool', '', :sector, false, :created_at, c.key, c.call::jsonb
-FROM unnest(:ids::uuid[], :keys::text[], :calls::text[]) WITH ORDINALITY AS c(id, key, call, n)
-ORDER BY c.n
-ON CONFLICT (tenant_id, call_key) WHERE call_key IS NOT NULL DO NOTHING
-RETURNING call_key
-""")
-SQL_PRIOR = NamedStatement.compile(f"""
-SELECT call_key, content, tool_call, latency_ms FROM {MESSAGE}
-WHERE tenant_id = :tenant_id AND call_key = ANY(:keys::text[])
-""")
-SQL_FINISH = NamedStatement.compile(f"""
-UPDATE {MESSAGE}
-SET content = :result, latency_ms = :latency_ms, tool_call = tool_call || jsonb_build_object('status', :status::text)
-WHERE tenant_id = :tenant_id AND call_key = :key AND (NOT :only_started OR tool_call->>'status' = '{STARTED}')
-""")
-
-
-@dataclass(frozen=True)
-class RoundRows:
-    tenant_id: uuid.UUID
-    thread_id: uuid.UUID
-    contact_id: uuid.UUID | None
-    sector: str | None
-    created_at: datetime
-    ids: list[uuid.UUID]
-    keys: list[str]
-    calls: list[str]
-
-
-@dataclass(frozen=True)
-class PriorKeys:
-    tenant_id: uuid.UUID
-    keys: list[str]
-
-
-@dataclass(frozen=True)
-class Finished:
-    tenant_id: uuid.UUID
-    key: str
-    result: str
-    status: str
-    latency_ms: int
-    only_started: bool
-
-
 class CallRecords:
-    """One autocommit statement per write (raw asyncpg, services/chat/threads/fast_repository.py's way): the record
-    is durable the moment the statement returns, with no BEGIN/COMMIT round trips on the loop's path."""
+    """The records through the message store (services/chat/threads/stores.py). The loop's choice is the fast twin:
+    each write one autocommit statement, durable the moment it returns, no BEGIN/COMMIT round trips per round."""
 
-    def __init__(self, runtime: ChatRuntime) -> None:
+    def __init__(self, runtime: ChatRuntime, open_store: StoreOpener = fast_store) -> None:
         self.rt = runtime
+        self.open_store = open_store
 
     async def begin(self, scope: CallScope, calls: list[NewCall]) -> dict[str, CallOutcome]:
         """Records a round's calls as started. Returns the calls an earlier attempt recorded already (by key) with
         the outcome to re-use; the others may go ahead."""
-        rows = RoundRows(
-            tenant_id=scope.tenant_id,
-            thread_id=scope.thread_id,
-            contact_id=scope.contact_id,
-            sector=scope.sector,
-            created_at=utcnow(),
-            ids=[uuid.uuid4() for _ in calls],
-            keys=[c.key for c in calls],
-            calls=[
-                orjson.dumps(
-                    {"name": c.name, "arguments": c.arguments, "status": STARTED, "call_id": c.call_id}
-                ).decode()
-                for c in calls
-            ],
-        )
-        async with raw_connection(self.rt.sessionmaker, autocommit=True) as conn:
-            fresh = {r["call_key"] for r in await conn.fetch(SQL_BEGIN.sql, *SQL_BEGIN.args(rows))}
-            seen = [k for k in rows.keys if k not in fresh]
-            asked = PriorKeys(scope.tenant_id, seen)
-            prior = await conn.fetch(SQL_PRIOR.sql, *SQL_PRIOR.args(asked)) if seen else []
+        new = [
+            NewToolCall(
+                id=uuid.uuid4(),
+                key=c.key,
+                call={"name": c.name, "arguments": c.arguments, "status": STARTED, "call_id": c.call_id},
+            )
+            for c in calls
+        ]
+        round_ = ToolCallRound(scope.tenant_id, scope.thread_id, scope.contact_id, scope.sector, utcnow(), new)
+        async with self.open_store(self.rt.sessionmaker) as store:
+            fresh = await store.begin_tool_calls(round_)
+            seen = [c.key for c in new if c.key not in fresh]
+            prior = await store.tool_calls(scope.tenant_id, seen) if seen else []
+        if fresh:
+            self._announce(round_, [c for c in new if c.key in fresh])
         found: dict[str, CallOutcome] = {}
-        for row in prior:
-            call = row["tool_call"]
-            call = orjson.loads(call) if isinstance(call, str | bytes) else call or {}
-            status = call.get("status")
-            if status == STARTED or not status:
-                found[row["call_key"]] = CallOutcome("error", UNKNOWN_OUTCOME)
-                await self.finish(scope, row["call_key"], found[row["call_key"]], only_started=True)
-            else:
-                found[row["call_key"]] = CallOutcome(status, row["content"], row["latency_ms"] or 0)
+        for record in prior:
+            found[record.key] = await self._reused(scope, record)
         return found
 
-    async def finish(self, scope: CallScope, key: str, outcome: CallOutcome, *, only_started: bool = False) -> None:
-        """The outcome on the record; `only_started`: unless an outcome is there already."""
-        done = Finished(scope.tenant_id, key, outcome.result, outcome.status, outcome.latency_ms, only_started)
-        async with raw_connection(self.rt.sessionmaker, autocommit=True) as conn:
-            await conn.execute(SQL_FINISH.sql, *SQL_FINISH.args(done))
+    async def finish(self, scope: CallScope, key: str, outcome: CallOutcome) -> None:
+        await self._write(ToolCallDone(scope.tenant_id, key, outcome.result, outcome.status, outcome.latency_ms))
+
+    async def _reused(self, scope: CallScope, record: ToolCallRecord) -> CallOutcome:
+        """An earlier attempt's outcome; one still `started` is unknown (the record says so unless it has one now)."""
+        status = record.call.get("status")
+        if status and status != STARTED:
+            return CallOutcome(status, record.result, record.latency_ms or 0)
+        unknown = CallOutcome("error", UNKNOWN_OUTCOME)
+        await self._write(ToolCallDone(scope.tenant_id, record.key, unknown.result, unknown.status, 0, STARTED))
+        return unknown
+
+    async def _write(self, done: ToolCallDone) -> None:
+        async with self.open_store(self.rt.sessionmaker) as store:
+            await store.finish_tool_call(done)
+
+    def _announce(self, round_: ToolCallRound, calls: list[NewToolCall]) -> None:
+        """message.created on the console's live feed for each new record, sent in the background (tool messages
+        emit no search.index.v1, which is how the others reach the feed: services/chat/live/mirror.py)."""
+        created = [
+            MessageCreated(
+                message_id=c.id,
+                thread_id=round_.thread_id,
+                contact_id=round_.contact_id,
+                role="tool",
+                sector=round_.sector,
+                created_at=round_.created_at,
+            )
+            for c in calls
+        ]
+        publish_soon(self.rt.state.redis, round_.tenant_id, MESSAGE_CREATED, created)

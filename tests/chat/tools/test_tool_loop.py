@@ -8,6 +8,7 @@ import asyncio
 import orjson
 
 from tests.chat.tools.conftest import TOOL_SECRET, tools_platform
+from tests.support.platform import SSEListener
 from tests.support.plugin import wait_for
 
 SERVICES = ("auth", "chat")
@@ -27,9 +28,12 @@ async def test_http_tool_signed_validated_result_handed_back_and_stored(stack, c
         assert [x["id"] for x in listed] == [tool["id"]]
 
         p.llm.script_tools([{"name": "check_order", "arguments": {"order_id": "42"}}])
-        r = await p.gw.post("/api/v1/chat", headers=t.headers, json={"message": "where is order 42?"})
-        assert r.status_code == 200, r.text
-        reply = r.json()
+        async with SSEListener(p.gw, "/api/v1/events", t.headers) as feed:
+            r = await p.gw.post("/api/v1/chat", headers=t.headers, json={"message": "where is order 42?"})
+            assert r.status_code == 200, r.text
+            reply = r.json()
+            # the console's live feed hears of the tool message like of any other (no worker: sent by the loop)
+            created = orjson.loads((await feed.next("message.created", timeout=5.0)).data)
 
         [call] = p.tools.calls
         assert call.arguments == {"order_id": "42"}
@@ -44,6 +48,11 @@ async def test_http_tool_signed_validated_result_handed_back_and_stored(stack, c
         msgs = await p.messages(t, reply["thread_id"])
         assert [m["role"] for m in msgs] == ["user", "tool", "assistant"]
         stored = msgs[1]
+        assert (created["message_id"], created["thread_id"], created["role"]) == (
+            stored["id"],
+            reply["thread_id"],
+            "tool",
+        )
         assert stored["tool_name"] == "check_order" and stored["arguments"] == {"order_id": "42"}
         assert stored["status"] == "ok" and orjson.loads(stored["result"])["ok"] is True
         assert isinstance(stored["latency_ms"], int)
@@ -111,10 +120,27 @@ async def test_parallel_calls_timeout_500_invalid_arguments_and_round_limit(stac
         assert all("tools" in q["body"] for q in p.llm.requests[:5]) and "tools" not in p.llm.requests[5]["body"]
 
 
-async def test_handover_to_human_stops_the_ai_and_queues_the_thread(stack, committed_db, tmp_path):
-    async with tools_platform(stack, tmp_path, services=SERVICES) as p:
+async def test_handover_to_human_and_the_time_budget(stack, committed_db, tmp_path):
+    """handover_to_human stops the AI and queues the thread; a tool slower than CHAT_TOOLS_TIME_BUDGET_SECONDS is cut
+    at the budget (an error result for the model), which is then asked without tools, and the answer comes."""
+    async with tools_platform(stack, tmp_path, services=SERVICES, chat={"tools_time_budget_seconds": 1.5}) as p:
         t = await p.tenant("Desk")
         assistant = await p.assistant(t)
+        await p.http_tool(t, assistant, "slow", timeout_seconds=10)
+        p.tools.hangs["slow"] = 4
+        p.llm.script_tools([{"name": "slow", "arguments": {"order_id": "1"}}], repeat=True)
+        r = await p.gw.post("/api/v1/chat", headers=t.headers, json={"message": "is it there yet?"})
+        assert r.status_code == 200 and r.json()["reply"], r.text
+        assert len(p.tools.named("slow")) == 1  # the budget was spent in the first round: no second one
+        first, last = p.llm.requests
+        assert "tools" in first["body"] and "tools" not in last["body"]
+        assert tool_turns(last)[0]["content"].startswith("ERROR (timeout)")
+        msgs = await p.messages(t, r.json()["thread_id"])
+        assert [m["role"] for m in msgs] == ["user", "tool", "assistant"]
+        assert msgs[1]["status"] == "timeout" and msgs[1]["latency_ms"] < 4000  # cut by the budget, not the 10 s
+        assert msgs[2]["content"] == r.json()["reply"]
+
+        p.llm.reset()
         await p.add_tool(t, assistant, type="builtin", name="handover_to_human")
         p.llm.script_tools([{"name": "handover_to_human", "arguments": {"reason": "asked for a person"}}])
         r = await p.gw.post("/api/v1/chat", headers=t.headers, json={"message": "I want a human"})
