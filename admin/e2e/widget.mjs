@@ -104,7 +104,7 @@ export default async function widget(h) {
       await p.close();
     });
 
-    await check("widget on an allowed origin: isolated from the page's CSS, a visitor's message answered", async () => {
+    await check("widget on an allowed origin: isolated from the page's CSS, typing indicator, a visitor's message answered", async () => {
       visitor = await newPage();
       await visitor.goto(`${site.origin}/?key=${key}`);
       const bubble = visitor.getByRole("button", { name: "Open chat" });
@@ -126,12 +126,22 @@ export default async function widget(h) {
       const greet = visitor.locator("[data-atende-widget] .msg.greeting");
       assert((await greet.locator("b").count()) === 0, "the greeting's markup is text");
       assert((await visitor.locator('[data-atende-widget] [role="log"][aria-live="polite"]').count()) === 1, "an aria-live log");
+      // Record whether the typing indicator shows while the assistant answers.
+      await visitor.evaluate(() => {
+        const typing = document.querySelector("[data-atende-widget]").shadowRoot.querySelector(".typing");
+        window.__typingShown = false;
+        new MutationObserver(() => {
+          if (!typing.hidden) window.__typingShown = true;
+        }).observe(typing, { attributes: true });
+      });
       await input.fill(`Do you deliver on Sundays? ${RUNID}`);
       await input.press("Enter");
       await msgs(visitor, "user").filter({ hasText: `Sundays? ${RUNID}` }).waitFor();
       const answer = msgs(visitor, "assistant").filter({ hasText: "Stand-in answer" });
       await answer.waitFor({ timeout: 120_000 }); // through the whole pipeline (the stream workers run at idle priority)
       assert((await answer.innerText()).includes(`Sundays? ${RUNID}`), "the answer is to this message");
+      assert(await visitor.evaluate(() => window.__typingShown), "the typing indicator showed before the answer");
+      assert(await visitor.locator("[data-atende-widget] .typing").isHidden(), "and went away with it");
       await visitor.screenshot({ path: `${h.ART}/widget-desktop.png` });
       // Esc closes and gives the focus back to the bubble.
       await input.press("Escape");

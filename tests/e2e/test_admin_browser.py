@@ -61,7 +61,7 @@ CHANNEL_CHECKS = {
 WIDGET_CHECKS = {
     "web channel: embed snippet, allowed origins, colour, greeting, live preview",
     "widget on a foreign origin: the API answers 403 and nothing is shown",
-    "widget on an allowed origin: isolated from the page's CSS, a visitor's message answered",
+    "widget on an allowed origin: isolated from the page's CSS, typing indicator, a visitor's message answered",
     "agent takes over in the console: the reply reaches the open widget live, unread badge, inert HTML",
     "the connection is cut (offline) and resumes without losing a message",
     "the visitor sends an image: shown in the widget, stored with the message in the console",
