@@ -99,7 +99,9 @@ export default async function screens(h) {
     await said.filter({ hasText: `Ligação: cliente pediu troca ${tag}` }).waitFor();
     const dividers = await history.locator(".thread-divider").allInnerTexts();
     assert(dividers.length === 2, `two conversations in the history: ${JSON.stringify(dividers)}`);
-    assert(dividers.some((d) => d.includes("telegram")) && dividers.some((d) => d.includes("api")), `channels: ${dividers}`);
+    // A contact is one address on one channel: the API thread opened on it is a conversation on that channel too.
+    assert(dividers.every((d) => d.includes(contact.channel)), `each conversation names its channel: ${dividers}`);
+    assert(dividers.some((d) => d.includes(`E2E follow-up by phone ${tag}`)), `the API thread is in the history: ${dividers}`);
     await shot("contact-history");
   });
 
