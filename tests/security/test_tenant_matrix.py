@@ -17,6 +17,7 @@ from tests.support.images import b64, image_bytes
 from tests.support.platform import METHODS, Platform, Tenant, platform, wav_bytes
 from tests.support.plugin import wait_for
 
+SECRET_A, SECRET_B = "a1" * 16, "b2" * 16  # two Meta app secrets (32 hex characters, as Meta's)
 PNG = image_bytes("PNG")  # the first message's attachment: GET /api/v1/messages/{id}/attachments/0 is in the matrix
 
 # path parameter -> the key of the object id in Tenant.ids
@@ -26,6 +27,7 @@ ID_PARAMS = {
     "key_id": "key_id",
     "name": "secret",
     "assistant_id": "assistant_id",
+    "tool_id": "tool_id",
     "contact_id": "contact_id",
     "thread_id": "thread_id",
     "message_id": "message_id",
@@ -42,6 +44,8 @@ EXCLUDED = {
     ("post", "/webhooks/twilio/{channel_id}"): "no credentials, Twilio signature: test_webhooks_cannot_cross_tenants",
     ("post", "/webhooks/twilio/{channel_id}/status"): "no credentials, Twilio signature: test_webhooks_cross",
     ("post", "/webhooks/telegram/{channel_id}"): "no credentials, Telegram secret: test_webhooks_cannot_cross_tenants",
+    ("get", "/webhooks/meta/{channel_id}"): "no credentials, Meta verify token: test_webhooks_cannot_cross_tenants",
+    ("post", "/webhooks/meta/{channel_id}"): "no credentials, Meta signature: test_webhooks_cannot_cross_tenants",
 }
 
 # Platform operations only a superuser may call: a tenant admin gets the same 403 whatever the id (checked
@@ -57,6 +61,9 @@ JSON_BODIES = {
     ("post", "/api/v1/tenants/{tenant_id}/members"): {"email": "mallory@example.com", "role": "admin"},
     ("patch", "/api/v1/tenants/{tenant_id}/members/{user_id}"): {"role": "viewer"},
     ("patch", "/api/v1/assistants/{assistant_id}"): {"name": "pwned"},
+    ("post", "/api/v1/assistants/{assistant_id}/tools"): {"type": "builtin", "name": "search_knowledge"},
+    ("patch", "/api/v1/assistants/{assistant_id}/tools/{tool_id}"): {"description": "pwned"},
+    ("post", "/api/v1/assistants/{assistant_id}/tools/{tool_id}/test"): {"arguments": {}},
     ("patch", "/api/v1/threads/{thread_id}"): {"title": "pwned"},
     ("post", "/api/v1/threads/{thread_id}/messages"): {"content": "injected", "role": "agent"},
     ("patch", "/api/v1/messages/{message_id}"): {"review": "rejected"},
@@ -90,6 +97,10 @@ async def populate(p: Platform, t: Tenant, redis) -> None:
     r = await gw.post("/api/v1/assistants", headers=h, json={"name": f"Bot {t.name}", "is_default": True})
     assert r.status_code == 201, r.text
     t.ids["assistant_id"] = r.json()["id"]
+    tool = {"type": "builtin", "name": "handover_to_human"}
+    r = await gw.post(f"/api/v1/assistants/{t.ids['assistant_id']}/tools", headers=h, json=tool)
+    assert r.status_code == 201, r.text
+    t.ids["tool_id"] = r.json()["id"]
     r = await gw.post("/api/v1/contacts", headers=h, json={"name": f"Customer {t.name}"})
     assert r.status_code == 201, r.text
     t.ids["contact_id"] = r.json()["id"]
@@ -260,6 +271,18 @@ async def test_webhooks_cannot_cross_tenants(stack, committed_db, redis, tmp_pat
         assert [r.status_code for r in attempts] == [403] * 5, [r.text for r in attempts]
         assert await p.inbound_count() == (0, 0)
 
+        # Meta: A's app secret signs nothing into B's channel, and A's verify token does not subscribe B's
+        wa_a = await p.meta_channel(a, "whatsapp_cloud", node_id="1065550011", app_secret=SECRET_A)
+        wa_b = await p.meta_channel(b, "whatsapp_cloud", node_id="1065550012", app_secret=SECRET_B)
+        note = _wa_text_note("wamid.injected", "1065550012")
+        assert (await p.meta_webhook(wa_b, note, app_secret=SECRET_A)).status_code == 403
+        assert (await p.meta_webhook(wa_a, note, app_secret=SECRET_B)).status_code == 403
+        for channel, token in ((wa_b, wa_a["verify_token"]), (wa_a, wa_b["verify_token"])):
+            query = {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "42"}
+            r = await p.gw.get(f"/webhooks/meta/{channel['id']}", params=query)
+            assert r.status_code == 403 and r.text != "42", r.text
+        assert await p.inbound_count() == (0, 0)
+
         # B's own secret on A's channel id does not work either: a channel id is no capability
         r = await p.gw.post(
             f"/webhooks/telegram/{tg_a['id']}",
@@ -272,9 +295,19 @@ async def test_webhooks_cannot_cross_tenants(stack, committed_db, redis, tmp_pat
         # control: the right secret and signature are accepted and stored under the channel's own tenant
         assert (await p.telegram(tg_b, 5, "legit")).status_code == 200
         assert (await p.twilio(tw_b, "SM" + "3" * 32, "legit")).status_code == 200
-        assert await p.inbound_count() == (2, 2)
+        note = _wa_text_note("wamid.legit", "1065550012")
+        assert (await p.meta_webhook(wa_b, note, app_secret=SECRET_B)).status_code == 200
+        assert await p.inbound_count() == (3, 3)
         rows = await p.sql("SELECT DISTINCT tenant_id::text FROM channels.inbound_message")
         assert rows == [(b.tenant_id,)]
+
+
+def _wa_text_note(mid: str, phone_number_id: str) -> dict:
+    """A WhatsApp Cloud API notification with one text message, as Meta posts it."""
+    message = {"from": "5511900000009", "id": mid, "timestamp": "1763790000", "type": "text", "text": {"body": "hi"}}
+    value = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": phone_number_id}, "messages": [message]}
+    change = {"field": "messages", "value": value}
+    return {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [change]}]}
 
 
 async def _doc_ready(p: Platform, t: Tenant) -> bool:

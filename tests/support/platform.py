@@ -239,10 +239,12 @@ class Platform:
             ch["secret"] = orjson.loads(SecretBox("test-secrets-key").decrypt(rows[0][0]))["webhook_secret"]
         return ch
 
-    async def meta_channel(self, t: Tenant, kind: str, node_id: str = "1065550001", **settings) -> dict:
+    async def meta_channel(
+        self, t: Tenant, kind: str, node_id: str = "1065550001", app_secret: str = META_APP_SECRET, **settings
+    ) -> dict:
         """A whatsapp_cloud, instagram or messenger channel on the Graph stand-in's token; its answer (with
         `verify_token`)."""
-        creds = {"access_token": META_TOKEN, "app_secret": META_APP_SECRET, META_NODES[kind]: node_id}
+        creds = {"access_token": META_TOKEN, "app_secret": app_secret, META_NODES[kind]: node_id}
         r = await self.gw.post(
             "/api/v1/channels",
             headers=t.headers,
