@@ -36,6 +36,12 @@ def two_voices(audio_dir: Path) -> tuple[Path, list[Turn]]:
 
 
 @pytest.fixture(scope="session")
+def two_voices_short(audio_dir: Path) -> tuple[Path, list[Turn]]:
+    """Two turns of two voices: enough for the tests where no labels must appear (half the audio to transcribe)."""
+    return recording(audio_dir / "two-short.ogg", 2, 2)
+
+
+@pytest.fixture(scope="session")
 def three_voices(audio_dir: Path) -> tuple[Path, list[Turn]]:
     return recording(audio_dir / "three.ogg", 3, 6)
 
@@ -89,10 +95,10 @@ async def test_three_voices_keep_their_letters(transcription_client, auth, tenan
 
 @pytest.mark.parametrize("speakers", [None, "1"])
 async def test_no_labels_unless_two_or_more_speakers_are_asked(
-    transcription_client, auth, tenant, runner, two_voices, speakers
+    transcription_client, auth, tenant, runner, two_voices_short, speakers
 ):
     data = {} if speakers is None else {"speakers_expected": speakers}
-    job = await transcribe(transcription_client, auth, runner, tenant, two_voices[0], **data)
+    job = await transcribe(transcription_client, auth, runner, tenant, two_voices_short[0], **data)
     assert job["speakers_available"] is False
     assert job["segments"] and all(s["speaker"] is None for s in job["segments"])
     base = f"/api/v1/transcriptions/{job['id']}/export"
@@ -101,10 +107,10 @@ async def test_no_labels_unless_two_or_more_speakers_are_asked(
 
 
 async def test_diarization_switched_off_says_so(
-    transcription_client, auth, tenant, make_runner, make_settings, two_voices
+    transcription_client, auth, tenant, make_runner, make_settings, two_voices_short
 ):
     runner = await make_runner(make_settings(local_diarization=False))
-    job = await transcribe(transcription_client, auth, runner, tenant, two_voices[0], speakers_expected="2")
+    job = await transcribe(transcription_client, auth, runner, tenant, two_voices_short[0], speakers_expected="2")
     assert job["speakers_available"] is False
     assert all(s["speaker"] is None for s in job["segments"])
     assert any("TRANSCRIPTION_LOCAL_DIARIZATION" in n for n in job["notes"])
