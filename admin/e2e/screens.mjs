@@ -97,11 +97,14 @@ export default async function screens(h) {
     const said = history.locator('.bubble[data-role="user"]');
     await said.filter({ hasText: `Oi, quero saber do meu pedido ${tag}` }).waitFor();
     await said.filter({ hasText: `Ligação: cliente pediu troca ${tag}` }).waitFor();
-    const dividers = await history.locator(".thread-divider").allInnerTexts();
-    assert(dividers.length === 2, `two conversations in the history: ${JSON.stringify(dividers)}`);
-    // A contact is one address on one channel: the API thread opened on it is a conversation on that channel too.
-    assert(dividers.every((d) => d.includes(contact.channel)), `each conversation names its channel: ${dividers}`);
-    assert(dividers.some((d) => d.includes(`E2E follow-up by phone ${tag}`)), `the API thread is in the history: ${dividers}`);
+    // One divider per conversation, naming it and its channel once the conversations are read (a contact is one
+    // address on one channel: the API thread opened on it is a conversation on that channel too).
+    const dividers = await until(async () => {
+      const d = await history.locator(".thread-divider").allInnerTexts();
+      const named = d.length === 2 && d.every((x) => x.includes(contact.channel)) && d.some((x) => x.includes(`E2E follow-up by phone ${tag}`));
+      return named ? d : null;
+    }, "two conversations, each with its channel, in the history");
+    assert(dividers.length === 2, `two conversations: ${dividers}`);
     await shot("contact-history");
   });
 
