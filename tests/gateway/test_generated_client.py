@@ -1,9 +1,12 @@
 """A new user's client: generated from the gateway's merged OpenAPI with openapi-python-client, it runs
-login -> assistant -> thread -> messages against the whole stack, through functions named after `<tag>-<name>`."""
+login -> assistant -> thread -> messages against the whole stack, through functions named after `<tag>-<name>`.
+The admin console's generated types (admin/src/api/schema.d.ts, `make admin-api`) match the same document."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +17,7 @@ import pytest
 from tests.support.platform import PASSWORD, platform
 
 METHODS = ("get", "put", "post", "delete", "patch")
+ADMIN = Path(__file__).resolve().parents[2] / "admin"
 
 
 def _generate(spec: Path, out: Path) -> None:
@@ -83,3 +87,25 @@ async def test_a_generated_client_runs_login_assistant_thread_messages(stack, co
             sys.path.remove(str(tmp_path))
             for name in [m for m in sys.modules if m == "atende_client" or m.startswith("atende_client.")]:
                 del sys.modules[name]
+
+
+async def test_the_admin_consoles_api_types_are_current(stack, committed_db, redis, tmp_path):
+    """admin/src/api/schema.d.ts is what `make admin-api` makes of today's merged document (openapi-typescript)."""
+    generator = ADMIN / "node_modules" / ".bin" / "openapi-typescript"
+    if not generator.exists():
+        message = "openapi-typescript is not installed (npm ci in admin/; `make admin-test-deps`)"
+        if os.environ.get("ATENDE_REQUIRE_BROWSER") == "1":  # `make test`: the admin's npm packages are there
+            pytest.fail(message)
+        pytest.skip(message)
+    async with platform(stack, tmp_path) as p:
+        (tmp_path / "openapi.json").write_bytes((await p.gw.get("/openapi.json")).content)
+    out = tmp_path / "schema.d.ts"
+    proc = await asyncio.create_subprocess_exec(
+        str(generator), str(tmp_path / "openapi.json"), "-o", str(out), cwd=ADMIN,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, output.decode(errors="replace")
+    assert out.read_text() == (ADMIN / "src" / "api" / "schema.d.ts").read_text(), (
+        "admin/src/api/schema.d.ts is stale: run `make run` and `make admin-api`, then commit it"
+    )

@@ -1074,7 +1074,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Stream */
+        /**
+         * Stream
+         * @description Served by the front path (web/stream.py) before FastAPI sees it; declared here for OpenAPI, and answered by
+         *     the same handler if it ever gets here.
+         */
         get: operations["widget-stream"];
         put?: never;
         post?: never;
@@ -9789,7 +9793,10 @@ export interface operations {
     };
     "widget-stream": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description the visitor token, for EventSource */
+                token?: string | null;
+            };
             header?: {
                 "last-event-id"?: string | null;
             };
@@ -9843,7 +9850,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited; see Retry-After and RateLimit-* */
+            /** @description Too many requests (per client address at the gateway, per visitor here) */
             429: {
                 headers: {
                     [name: string]: unknown;
