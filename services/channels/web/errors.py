@@ -1,12 +1,4 @@
-from shared.errors import (
-    BadRequest,
-    Forbidden,
-    NotFound,
-    PayloadTooLarge,
-    RateLimited,
-    Unprocessable,
-    UnsupportedMediaType,
-)
+from shared.errors import Forbidden, NotFound, PayloadTooLarge, RateLimited
 
 
 class UnknownWidgetKey(NotFound):
@@ -27,20 +19,3 @@ class VisitorRateLimited(RateLimited):
 
 class StreamsLimited(RateLimited):
     code = "too_many_streams"
-
-
-# The same codes as chat's API attachments (docs/attachments.md).
-class AttachmentInvalid(BadRequest):
-    code = "attachment_invalid"
-
-
-class AttachmentTypeRefused(UnsupportedMediaType):
-    code = "attachment_type_refused"
-
-
-class AttachmentTooLarge(PayloadTooLarge):
-    code = "attachment_too_large"
-
-
-class TooManyAttachments(Unprocessable):
-    code = "too_many_attachments"

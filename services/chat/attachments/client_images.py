@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.chat.attachments.context import described, shown
-from services.chat.attachments.errors import AttachmentInvalid
 from services.chat.attachments.intake import AttachmentIntake
 from services.chat.attachments.schemas import AttachmentIn
 from services.chat.context.builder import HistoryMessage
+from shared.attachments import AttachmentInvalid
 
 
 def image_urls(content: Any) -> list[str]:

@@ -1,22 +1,6 @@
-"""Why an attachment was refused (each maps to one problem+json answer)."""
+"""Why an attachment was refused beyond shared/attachments.py's refusals (each maps to one problem+json answer)."""
 
-from shared.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-
-
-class AttachmentInvalid(BadRequest):
-    code = "attachment_invalid"
-
-
-class AttachmentTypeRefused(UnsupportedMediaType):
-    code = "attachment_type_refused"
-
-
-class AttachmentTooLarge(PayloadTooLarge):
-    code = "attachment_too_large"
-
-
-class TooManyAttachments(Unprocessable):
-    code = "too_many_attachments"
+from shared.errors import BadRequest, NotFound, Unprocessable
 
 
 class AttachmentUrlRefused(BadRequest):
