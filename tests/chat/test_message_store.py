@@ -153,8 +153,9 @@ async def test_a_customer_message_is_stored_identically_by_both_repositories(ses
     stored = await FastMessageRepository(await _raw(session)).add_inbound(
         NewInbound(
             tenant_id=tenant_id, contact_id=contact.id, contact_created=False, channel_id=contact.channel_id,
-            channel="telegram", assistant_id=None, new_thread_id=uuid.uuid4(), title="Ana", message_id=fast_id,
-            content="Vocês abrem hoje?", external_id=f"inbound:{uuid.uuid4()}", transcript_status=None,
+            channel="telegram", recipient=contact.external_id, assistant_id=None, new_thread_id=uuid.uuid4(),
+            title="Ana", message_id=fast_id, content="Vocês abrem hoje?", external_id=f"inbound:{uuid.uuid4()}",
+            transcript_status=None,
             name_fill=None, received_at=now, now=now, event_id=uuid.uuid4(), event_key=f"chat.index:{fast_id}:0",
             index_payload="{}", relay_after=0.0,
         )

@@ -65,6 +65,7 @@ JSON_BODIES = {
     ("patch", "/api/v1/assistants/{assistant_id}/tools/{tool_id}"): {"description": "pwned"},
     ("post", "/api/v1/assistants/{assistant_id}/tools/{tool_id}/test"): {"arguments": {}},
     ("patch", "/api/v1/threads/{thread_id}"): {"title": "pwned"},
+    ("post", "/api/v1/contacts/{contact_id}/merge"): {"contact_id": "00000000-0000-4000-8000-000000000001"},
     ("post", "/api/v1/threads/{thread_id}/messages"): {"content": "injected", "role": "agent"},
     ("patch", "/api/v1/messages/{message_id}"): {"review": "rejected"},
     ("patch", "/api/v1/channels/{channel_id}"): {"name": "pwned"},

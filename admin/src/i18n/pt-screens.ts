@@ -54,5 +54,8 @@ export const ptScreens: Record<string, string> = {
   "The new passwords do not match.": "As novas senhas não coincidem.",
   Users: "Usuários",
   "Whole history": "Histórico completo",
+  "Merge with…": "Mesclar com…",
+  "Merge {name} into this contact? Their channels and conversations move here.":
+    "Mesclar {name} neste contato? Os canais e as conversas dele passam para cá.",
   "Your email address is confirmed.": "Seu e-mail está confirmado.",
 };

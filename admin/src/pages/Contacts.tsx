@@ -1,9 +1,9 @@
 // Customers (contacts): search and page through them; one customer's whole history across threads and channels.
 import { useState } from "react";
-import { Link, useParams } from "react-router-dom";
+import { Link, useNavigate, useParams } from "react-router-dom";
 import { useInfiniteQuery, type QueryKey } from "@tanstack/react-query";
 import type { Schemas } from "../api/client";
-import { apiKey, call, useApiQuery } from "../api/queries";
+import { apiKey, call, useApiMutation, useApiQuery } from "../api/queries";
 import { ErrorBox, Show } from "../components/ui";
 import { useI18n } from "../i18n";
 
@@ -115,6 +115,7 @@ export function ContactHistoryPage() {
           </div>
         )}
       </Show>
+      <MergeWith contactId={contactId} />
       <h3>{t("Conversations")}</h3>
       <Show loaded={threads} isEmpty={(page) => page.items.length === 0} empty={t("No conversations yet.")}>
         {(page) => (
@@ -165,5 +166,74 @@ export function ContactHistoryPage() {
         </button>
       )}
     </section>
+  );
+}
+
+/** "Merge with…": pick another customer (the same person on another channel) and confirm; their channels,
+ * conversations and messages join this contact and the other one goes away. */
+export function MergeWith({ contactId }: { contactId: string }) {
+  const { t } = useI18n();
+  const navigate = useNavigate();
+  const [open, setOpen] = useState(false);
+  const [q, setQ] = useState("");
+  const [chosen, setChosen] = useState<Contact | null>(null);
+  const found = useApiQuery("/api/v1/contacts", { params: { query: { q: q || undefined, limit: 10 } } }, { enabled: open });
+  const merge = useApiMutation("post", "/api/v1/contacts/{contact_id}/merge", {
+    invalidates: ["/api/v1/contacts", "/api/v1/contacts/{contact_id}", "/api/v1/contacts/{contact_id}/messages", "/api/v1/threads"],
+  });
+  if (!open) {
+    return (
+      <button type="button" onClick={() => setOpen(true)}>
+        {t("Merge with…")}
+      </button>
+    );
+  }
+  const candidates = (found.data?.items ?? []).filter((c) => c.id !== contactId);
+  const close = () => {
+    setOpen(false);
+    setChosen(null);
+    setQ("");
+  };
+  return (
+    <div className="merge-with" role="group" aria-label={t("Merge with…")}>
+      {chosen ? (
+        <div className="confirm">
+          <p>{t("Merge {name} into this contact? Their channels and conversations move here.", { name: contactLabel(chosen) })}</p>
+          <button
+            type="button"
+            disabled={merge.isPending}
+            onClick={() =>
+              merge.mutate(
+                { params: { path: { contact_id: contactId } }, body: { contact_id: chosen.id } },
+                { onSuccess: () => { close(); navigate(`/contacts/${contactId}`); } },
+              )
+            }
+          >
+            {t("Confirm")}
+          </button>{" "}
+          <button type="button" onClick={() => setChosen(null)}>
+            {t("Cancel")}
+          </button>
+          <ErrorBox error={merge.error} />
+        </div>
+      ) : (
+        <>
+          <input aria-label={t("Search contacts")} placeholder={t("Name, phone or email…")} value={q} onChange={(e) => setQ(e.target.value)} />
+          <ul className="merge-candidates">
+            {candidates.map((c) => (
+              <li key={c.id}>
+                <button type="button" onClick={() => setChosen(c)}>
+                  {contactLabel(c)} <span className="badge">{c.channel}</span>
+                </button>
+              </li>
+            ))}
+          </ul>
+          {found.data && candidates.length === 0 && <p className="muted">{t("No customers match.")}</p>}
+          <button type="button" onClick={close}>
+            {t("Cancel")}
+          </button>
+        </>
+      )}
+    </div>
   );
 }

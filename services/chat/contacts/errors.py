@@ -9,3 +9,7 @@ class ContactNotFound(NotFound):
 
 class InvalidContact(Unprocessable):
     code = "invalid_contact"
+
+
+class ContactMergeConflict(Unprocessable):
+    code = "contact_merge_conflict"

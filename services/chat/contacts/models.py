@@ -18,6 +18,12 @@ class Contact(UUIDPk, Timestamps, Base):
     __tablename__ = "contact"
     __table_args__ = (
         Index("ix_contact_tenant_created", "tenant_id", "created_at"),
+        Index(
+            "ix_contact_tenant_merged_into",
+            "tenant_id",
+            "merged_into_id",
+            postgresql_where=text("merged_into_id IS NOT NULL"),
+        ),
         # One contact per (channel, address): an inbound message finds its customer again.
         Index(
             "uq_contact_channel_external",
@@ -39,3 +45,5 @@ class Contact(UUIDPk, Timestamps, Base):
     email: Mapped[str | None] = mapped_column(String(320))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'"))
     last_seen_at: Mapped[datetime | None]
+    # Merged into another contact: hidden from the API, kept as that contact's alias for this channel address.
+    merged_into_id: Mapped[uuid.UUID | None]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.chat.contacts.schemas import ContactCreate, ContactRead
+from services.chat.contacts.schemas import ContactCreate, ContactMerge, ContactRead
 from services.chat.contacts.service import ContactService
 from services.chat.threads.schemas import MessageRead
 from services.chat.threads.service import ThreadService
@@ -46,3 +46,19 @@ async def contact_messages(
     contact_id: uuid.UUID, session: SessionDep, tenant_id: TenantIdDep, page: PageDep
 ) -> Page[MessageRead]:
     return await ThreadService(session).contact_messages(tenant_id, contact_id, page)
+
+
+@router.post(
+    "/{contact_id}/merge",
+    response_model=ContactRead,
+    dependencies=[WriteScope],
+    responses={
+        404: {"description": "either contact is not this tenant's (or was merged into another)"},
+        422: {"description": "merging into itself, or both have an address on the same channel"},
+    },
+)
+async def merge_contact(
+    contact_id: uuid.UUID, data: ContactMerge, session: SessionDep, tenant_id: TenantIdDep
+) -> ContactRead:
+    """The other contact's channel addresses, threads and messages become this one's; the other answers 404."""
+    return ContactRead.model_validate(await ContactService(session).merge(tenant_id, contact_id, data.contact_id))

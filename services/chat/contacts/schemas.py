@@ -24,6 +24,11 @@ class ContactCreate(BaseModel):
     attributes: dict[str, Any] = Field(default_factory=dict, max_length=50)
 
 
+class ContactMerge(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contact_id: uuid.UUID  # the contact that joins this one and goes away
+
+
 class ContactRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID

@@ -88,7 +88,7 @@ class InboundHandler:
         stored = await repo.add_inbound(
             NewInbound(
                 tenant_id=tenant_id, contact_id=contact.id, contact_created=contact.created, channel_id=channel_id,
-                channel=contact.channel, assistant_id=p.assistant_id,
+                channel=contact.channel, recipient=address, assistant_id=p.assistant_id,
                 new_thread_id=uuid.uuid4(), title=name or address, message_id=message_id, content=content,
                 external_id=inbound_external_id(str(p.inbound_id)), transcript_status=status, name_fill=name_fill,
                 received_at=received_at, now=now, event_id=uuid.uuid4(), event_key=f"chat.index:{message_id}:0",

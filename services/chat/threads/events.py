@@ -83,7 +83,8 @@ def outbound_event(
     thread: Thread, contact: Contact | None, message: Message, text: str, split_replies: bool
 ) -> OutboxEvent | None:
     """A reply for the customer's channel; None when the thread has no channel address."""
-    if not is_channel_thread(thread) or contact is None or not contact.external_id:
+    recipient = thread.recipient or (contact.external_id if contact is not None else None)
+    if not is_channel_thread(thread) or contact is None or not recipient:
         return None
     return OutboxEvent(
         stream=OUTBOUND_STREAM,
@@ -97,7 +98,7 @@ def outbound_event(
                 contact_id=contact.id,
                 channel=thread.channel,
                 channel_id=thread.channel_id,
-                recipient=contact.external_id,
+                recipient=recipient,
                 role=message.role,
                 text=text,
                 split_replies=split_replies,

@@ -32,9 +32,10 @@ ASSISTANT, OUTBOX = Assistant.__table__.fullname, Outbox.__table__.fullname
 
 SQL_CONTACT = NamedStatement.compile(f"""
 WITH found AS (
-    SELECT id, name, channel FROM {CONTACT}
-    WHERE tenant_id = :tenant_id AND channel_id = :channel_id AND external_id = :external_id
-    FOR UPDATE
+    SELECT c.id, c.name, alias.channel FROM {CONTACT} alias
+    JOIN {CONTACT} c ON c.tenant_id = alias.tenant_id AND c.id = COALESCE(alias.merged_into_id, alias.id)
+    WHERE alias.tenant_id = :tenant_id AND alias.channel_id = :channel_id AND alias.external_id = :external_id
+    FOR UPDATE OF c
 ), created AS (
     INSERT INTO {CONTACT}
         (id, tenant_id, name, channel, channel_id, external_id, phone, email, attributes, last_seen_at, created_at,
@@ -64,10 +65,10 @@ WITH open_thread AS (
     ORDER BY (id = :assistant_id) DESC NULLS LAST
     LIMIT 1
 ), new_thread AS (
-    INSERT INTO {THREAD} (id, tenant_id, assistant_id, contact_id, channel, channel_id, title, status, ai_enabled,
-                          needs_human, last_message_at, created_at, updated_at)
-    SELECT :new_thread_id, :tenant_id, (SELECT id FROM assistant), :contact_id, :channel, :channel_id, :title, 'open',
-           true, false, :received_at, :now, :now
+    INSERT INTO {THREAD} (id, tenant_id, assistant_id, contact_id, channel, channel_id, recipient, title, status,
+                          ai_enabled, needs_human, last_message_at, created_at, updated_at)
+    SELECT :new_thread_id, :tenant_id, (SELECT id FROM assistant), :contact_id, :channel, :channel_id, :recipient,
+           :title, 'open', true, false, :received_at, :now, :now
     WHERE NOT EXISTS (SELECT 1 FROM open_thread)
     RETURNING id, sector, ai_enabled, channel
 ), thread AS (
@@ -186,7 +187,7 @@ class NewContact:
 class ChannelContact:
     id: uuid.UUID
     name: str | None
-    channel: str
+    channel: str  # the address's channel type (a merged contact has addresses on several)
     created: bool  # by this statement (so no thread of it exists yet)
 
 
@@ -200,6 +201,7 @@ class NewInbound:
     contact_created: bool
     channel_id: uuid.UUID
     channel: str
+    recipient: str  # the address replies go to (a merged contact has one per channel)
     assistant_id: uuid.UUID | None
     new_thread_id: uuid.UUID
     title: str

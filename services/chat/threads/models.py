@@ -38,6 +38,8 @@ class Thread(UUIDPk, Timestamps, Base):
     contact_id: Mapped[uuid.UUID | None]
     channel: Mapped[str] = mapped_column(String(32), default="api")
     channel_id: Mapped[uuid.UUID | None]
+    # The channel address replies go to; null: the contact's own (a merged contact's threads keep their address).
+    recipient: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(300))
     sector: Mapped[str | None] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(20), default="open")
