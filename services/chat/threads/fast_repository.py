@@ -35,6 +35,7 @@ WITH found AS (
     SELECT c.id, c.name, alias.channel FROM {CONTACT} alias
     JOIN {CONTACT} c ON c.tenant_id = alias.tenant_id AND c.id = COALESCE(alias.merged_into_id, alias.id)
     WHERE alias.tenant_id = :tenant_id AND alias.channel_id = :channel_id AND alias.external_id = :external_id
+      AND c.merged_into_id IS NULL  -- merged while we waited for the lock? then none, and the retry follows it
     FOR UPDATE OF c
 ), created AS (
     INSERT INTO {CONTACT}
