@@ -31,6 +31,8 @@ ROLE_SCOPES = {"admin": ["read", "write", "admin"], "agent": ["read", "write"], 
 ROLES = tuple(ROLE_SCOPES)
 SCOPES = ("read", "write", "admin")
 DISABLED_TENANT_KEY = "auth:disabled:tenant:{}"
+# Its value: an inactive tenant stays open to a platform superuser (to read and answer as a human); "deleted" to nobody.
+TENANT_INACTIVE = "inactive"
 DISABLED_USER_KEY = "auth:disabled:user:{}"
 # Set by auth for the access-token lifetime (then they expire, so Redis stays bounded):
 ENDED_SESSION_KEY = "auth:ended:session:{}"  # an access token's `sid` (its refresh family): logout, password change...
@@ -63,8 +65,12 @@ class Principal:
     def service(self) -> str | None:
         return self.sub.removeprefix("svc:") if self.kind == "service" else None
 
+    @property
+    def is_platform_superuser(self) -> bool:
+        return self.is_superuser and self.kind == "user"
+
     def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes or (self.is_superuser and self.kind == "user")
+        return scope in self.scopes or self.is_platform_superuser
 
 
 class JWKSCache:
@@ -278,8 +284,15 @@ async def ensure_active(redis, principal: Principal) -> None:
             keys.append(DISABLED_USER_KEY.format(principal.claims["uid"]))
     if not keys or redis is None:
         return
-    if any(v is not None for v in await redis.mget(keys)):
+    values = await redis.mget(keys)
+    if principal.tenant_id and principal.is_platform_superuser and _text(values[0]) == TENANT_INACTIVE:
+        values = values[1:]  # the platform owner still sees an inactive tenant (its members do not)
+    if any(v is not None for v in values):
         raise Unauthorized("access ended: signed out, deactivated, role changed, key revoked or tenant inactive")
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 @raises(401)
@@ -318,7 +331,7 @@ def require_role(*roles: str):
 
     @raises(403)
     async def guard(principal: CurrentPrincipal) -> Principal:
-        if principal.is_superuser and principal.kind == "user":
+        if principal.is_platform_superuser:
             return principal
         if principal.kind != "user" or principal.role not in roles:
             raise Forbidden(f"this needs role {' or '.join(roles)}")
@@ -329,7 +342,7 @@ def require_role(*roles: str):
 
 @raises(403)
 async def _superuser(principal: CurrentPrincipal) -> Principal:
-    if not (principal.is_superuser and principal.kind == "user"):
+    if not principal.is_platform_superuser:
         raise Forbidden("this needs a platform superuser")
     return principal
 

@@ -17,7 +17,7 @@ import { KnowledgePage } from "./pages/Knowledge";
 import { LogsPage } from "./pages/Logs";
 import { ContactHistoryPage, ContactsPage } from "./pages/Contacts";
 import { AccountPage, RegisterPage, UsersPage, VerifyEmailPage } from "./pages/Account";
-import { useTenantChoices } from "./auth/companies";
+import { useInactiveCompany, useTenantChoices } from "./auth/companies";
 
 export function LangSwitch() {
   const { lang, setLang, t } = useI18n();
@@ -58,7 +58,7 @@ function TenantSwitcher() {
       >
         {!tenantId && <option value="">{t("Platform (no tenant)")}</option>}
         {choices.map((c) => (
-          <option key={c.id} value={c.id} disabled={c.inactive}>
+          <option key={c.id} value={c.id}>
             {c.inactive ? `${c.name} (${t("inactive")})` : c.name}
           </option>
         ))}
@@ -66,6 +66,19 @@ function TenantSwitcher() {
       </select>
       {error && <span className="inline-error" role="alert">{error}</span>}
     </span>
+  );
+}
+
+/** A superuser inside an inactive company: they see and answer as a human; the AI does not. */
+export function InactiveBanner() {
+  const { tenantId, isSuperuser } = useSession();
+  const { t } = useI18n();
+  const company = useInactiveCompany(tenantId, isSuperuser);
+  if (!company) return null;
+  return (
+    <div className="banner inactive-banner" role="status">
+      <strong>{company.name}</strong> {t("inactive: AI answers paused")}
+    </div>
   );
 }
 
@@ -131,6 +144,7 @@ function Layout() {
           ))}
       </nav>
       <main className="content">
+        <InactiveBanner />
         <Outlet />
       </main>
     </div>

@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.auth.tenants.models import Tenant
 from services.auth.users.models import User
-from shared.auth import DISABLED_TENANT_KEY, DISABLED_USER_KEY, ENDED_API_KEY_KEY, ENDED_SESSION_KEY
+from shared.auth import DISABLED_TENANT_KEY, DISABLED_USER_KEY, ENDED_API_KEY_KEY, ENDED_SESSION_KEY, TENANT_INACTIVE
+
+TENANT_DELETED = "deleted"
 
 
 async def set_user_disabled(redis, user_id: uuid.UUID, disabled: bool) -> None:
@@ -18,9 +20,16 @@ async def set_user_disabled(redis, user_id: uuid.UUID, disabled: bool) -> None:
     await (redis.set(key, "1") if disabled else redis.delete(key))
 
 
-async def set_tenant_disabled(redis, tenant_id: uuid.UUID, disabled: bool) -> None:
-    key = DISABLED_TENANT_KEY.format(tenant_id)
-    await (redis.set(key, "1") if disabled else redis.delete(key))
+def tenant_flag(tenant: Tenant) -> str | None:
+    """The tenant's flag value: None (open), inactive (open to a platform superuser only) or deleted (closed)."""
+    if tenant.deleted_at is not None:
+        return TENANT_DELETED
+    return TENANT_INACTIVE if tenant.status == "inactive" else None
+
+
+async def set_tenant_flag(redis, tenant: Tenant) -> None:
+    key, flag = DISABLED_TENANT_KEY.format(tenant.id), tenant_flag(tenant)
+    await (redis.set(key, flag) if flag else redis.delete(key))
 
 
 async def _set_all(redis, keys: list[str], ttl: int) -> None:
@@ -47,14 +56,12 @@ async def sync_disabled_flags(sessionmaker: async_sessionmaker[AsyncSession], re
     async with sessionmaker() as session:
         users = (await session.scalars(select(User.id).where(User.is_active.is_(False)))).all()
         tenants = (
-            await session.scalars(
-                select(Tenant.id).where((Tenant.status == "inactive") | Tenant.deleted_at.is_not(None))
-            )
+            await session.scalars(select(Tenant).where((Tenant.status == "inactive") | Tenant.deleted_at.is_not(None)))
         ).all()
     async with redis.pipeline(transaction=False) as pipe:
         for uid in users:
             pipe.set(DISABLED_USER_KEY.format(uid), "1")
-        for tid in tenants:
-            pipe.set(DISABLED_TENANT_KEY.format(tid), "1")
+        for tenant in tenants:
+            pipe.set(DISABLED_TENANT_KEY.format(tenant.id), tenant_flag(tenant))
         await pipe.execute()
     return len(users) + len(tenants)

@@ -12,12 +12,7 @@ async def test_contact_history_spans_every_thread_of_the_customer(stack, committ
     async with platform(stack, tmp_path) as p:
         t = await p.tenant("History")
         other = await p.tenant("HistoryB")
-        await p.gw.post("/api/v1/assistants", headers=t.headers, json={"name": "Bot", "is_default": True})
-        r = await p.gw.patch(f"/api/v1/tenants/{t.tenant_id}", headers=t.headers, json={"buffer_enabled": False})
-        assert r.status_code == 200, r.text
-        ch = await p.channel(t, "telegram", bot_token="666666666:AAH" + "h" * 32)
-        p.start_worker("chat")
-        p.start_worker("channels")
+        ch = await p.answering_channel(t, "telegram", bot_token="666666666:AAH" + "h" * 32)
 
         async def threads():
             r = await p.gw.get("/api/v1/threads", headers=t.headers, params={"include_deleted": "true"})

@@ -41,12 +41,7 @@ async def test_inactive_tenant_stores_webhooks_unanswered_and_answers_new_ones_a
     async with platform(stack, tmp_path) as p:
         t = await p.tenant("Sleepy")
         su = await _superuser(p)
-        await p.gw.post("/api/v1/assistants", headers=t.headers, json={"name": "Bot", "is_default": True})
-        r = await p.gw.patch(f"/api/v1/tenants/{t.tenant_id}", headers=t.headers, json={"buffer_enabled": False})
-        assert r.status_code == 200, r.text
-        ch = await p.channel(t, "telegram", bot_token="444444444:AAH" + "s" * 32)
-        p.start_worker("chat")
-        p.start_worker("channels")
+        ch = await p.answering_channel(t, "telegram", bot_token="444444444:AAH" + "s" * 32)
 
         await _set_status(p, su, t, "inactive")
         assert (await p.gw.get("/api/v1/threads", headers=t.key_headers)).status_code in (401, 403)

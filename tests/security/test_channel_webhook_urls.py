@@ -71,12 +71,7 @@ async def test_configured_public_url_ignores_the_host_header(stack, committed_db
 async def test_twilio_status_sid_is_matched_exactly_not_as_a_pattern(stack, committed_db, redis, tmp_path):
     async with platform(stack, tmp_path, tw_token=TOKEN) as p:
         t = await p.tenant("Status")
-        await p.gw.post("/api/v1/assistants", headers=t.headers, json={"name": "Bot", "is_default": True})
-        r = await p.gw.patch(f"/api/v1/tenants/{t.tenant_id}", headers=t.headers, json={"buffer_enabled": False})
-        assert r.status_code == 200, r.text
-        ch = await p.channel(t, "twilio", auth_token=TOKEN)
-        p.start_worker("chat")
-        p.start_worker("channels")
+        ch = await p.answering_channel(t, "twilio", auth_token=TOKEN)
         assert (await p.twilio(ch, "SM" + "3" * 32, "Qual o horário?")).status_code == 200
 
         async def sent():

@@ -52,7 +52,30 @@ async def test_forged_tokens_refused(stack, keys):
     header, payload, sig = good.split(".")
     unsigned = jwt.encode({"sub": "x", "aud": "atende", "iss": "atende-auth"}, "k", algorithm="HS256")
     async with app_client(_app(stack)) as client:
-        for token in (f"{header}.{payload}x.{sig}", unsigned, "garbage", keys.mint(ttl=-10),
-                      keys.mint(aud="other"), keys.mint(iss="someone")):
+        for token in (
+            f"{header}.{payload}x.{sig}",
+            unsigned,
+            "garbage",
+            keys.mint(ttl=-10),
+            keys.mint(aud="other"),
+            keys.mint(iss="someone"),
+        ):
             r = await client.get("/whoami", headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 401, token
+
+
+async def test_an_inactive_tenant_is_open_to_a_platform_superuser_only(stack, make_token, redis):
+    """One rule for every service: the `inactive` flag lets a superuser's user token through; `deleted` nobody."""
+    tid = uuid.uuid4()
+    member = make_token(tenant_id=tid, role="agent", scopes=["read", "write"])
+    su = make_token(tenant_id=tid, superuser=True)
+    su_key = make_token(sub=f"key:{uuid.uuid4()}", tenant_id=tid, role=None, superuser=True)
+    async with app_client(_app(stack)) as client:
+
+        async def status(token: str) -> int:
+            return (await client.post("/write", headers={"Authorization": f"Bearer {token}"})).status_code
+
+        await redis.set(f"auth:disabled:tenant:{tid}", "inactive")
+        assert [await status(t) for t in (member, su, su_key)] == [401, 200, 401]
+        await redis.set(f"auth:disabled:tenant:{tid}", "deleted")
+        assert [await status(t) for t in (member, su, su_key)] == [401, 401, 401]

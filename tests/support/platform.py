@@ -216,6 +216,16 @@ class Platform:
         """A tenant admin through the gateway, with an admin API key (tests/support/tenants.py)."""
         return await tenant_admin(self.gw, name, **({"api_key": True} | kw))
 
+    async def answering_channel(self, t: Tenant, kind: str, **credentials: str) -> dict:
+        """A default assistant answering at once (buffer off) on a `kind` channel, with chat and channels workers."""
+        await self.gw.post("/api/v1/assistants", headers=t.headers, json={"name": "Bot", "is_default": True})
+        r = await self.gw.patch(f"/api/v1/tenants/{t.tenant_id}", headers=t.headers, json={"buffer_enabled": False})
+        assert r.status_code == 200, r.text
+        ch = await self.channel(t, kind, **credentials)
+        self.start_worker("chat")
+        self.start_worker("channels")
+        return ch
+
     async def channel(self, t: Tenant, kind: str, *, bot_token: str = "", auth_token: str = "") -> dict:
         creds = (
             {"bot_token": bot_token}

@@ -9,3 +9,9 @@ export function useTenantChoices(enabled: boolean): Company[] {
   const loaded = useApiQuery("/api/v1/tenants", { params: { query: { limit: 200 } } }, { enabled });
   return enabled ? [...(loaded.data?.items ?? [])].sort((a, b) => a.name.localeCompare(b.name)) : [];
 }
+
+/** The company a superuser is in when it is inactive (open to them only; its AI answers are paused), else undefined. */
+export function useInactiveCompany(tenantId: string | null | undefined, isSuperuser: boolean): Company | undefined {
+  const chosen = useTenantChoices(isSuperuser && !!tenantId).find((c) => c.id === tenantId);
+  return chosen?.status === "inactive" ? chosen : undefined;
+}

@@ -221,6 +221,7 @@ export const pt: Record<string, string> = {
   human: "humano",
   hybrid: "híbrida",
   inactive: "inativa",
+  "inactive: AI answers paused": "inativa: respostas da IA pausadas",
   keyword: "palavra-chave",
   "keyword rank": "rank por palavra-chave",
   messages: "mensagens",

@@ -7,6 +7,7 @@ import { json, stubFetch, wrap } from "../test/helpers";
 import { RegisterPage, UsersPage, VerifyEmailPage } from "./Account";
 import { ContactHistoryPage } from "./Contacts";
 import { SectorChips, ThreadActions } from "./Inbox";
+import { InactiveBanner } from "../App";
 
 const tokens = { access_token: "a", refresh_token: "r", token_type: "bearer", expires_in: 900, tenant_id: "t1", role: "admin" };
 const su = {
@@ -139,6 +140,24 @@ describe("issue 27 screens", () => {
     // No button on one's own row.
     const mine = screen.getByText("root@demo.local").closest("tr") as HTMLElement;
     expect(within(mine).queryByRole("button")).toBeNull();
+    setTokens(null);
+  });
+
+  it("tells a superuser inside an inactive company that its AI answers are paused, in en and pt-BR", async () => {
+    setTokens(tokens);
+    const company = (id: string, name: string, status: string) => ({
+      id, name, slug: name.toLowerCase(), status, created_at: "2026-01-01T00:00:00Z", updated_at: "2026-01-01T00:00:00Z",
+    });
+    const calls = stubFetch({
+      "GET /api/v1/auth/me": () => json(200, su),
+      "GET /api/v1/tenants": () => json(200, { items: [company("t1", "Closed Co", "inactive"), company("t2", "Open Co", "active")], next_cursor: null }),
+    });
+    const { unmount } = render(wrap(<InactiveBanner />));
+    expect(await screen.findByRole("status")).toHaveTextContent("Closed Co inactive: AI answers paused");
+    unmount();
+    render(wrap(<InactiveBanner />, { lang: "pt-BR" }));
+    expect(await screen.findByRole("status")).toHaveTextContent("Closed Co inativa: respostas da IA pausadas");
+    expect(calls.some((c) => c.url.startsWith("/api/v1/tenants"))).toBe(true);
     setTokens(null);
   });
 });

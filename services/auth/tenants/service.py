@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.auth.base import Outbox
 from services.auth.members.models import Membership
 from services.auth.members.repository import MembershipRepository
-from services.auth.status import set_tenant_disabled
+from services.auth.status import set_tenant_flag
 from services.auth.tenants.errors import (
     InvalidTenantSettings,
     SecretNotFound,
@@ -48,7 +48,7 @@ def _last4(value: str) -> str | None:
 
 
 def is_platform_superuser(principal: Principal) -> bool:
-    return principal.is_superuser and principal.kind == "user"
+    return principal.is_platform_superuser
 
 
 class TenantService:
@@ -96,8 +96,7 @@ class TenantService:
         tenant.buffer_max_wait_seconds = values.get("buffer_max_wait_seconds", max(60, tenant.buffer_seconds))
         self._check_buffer(tenant)
         await self.tenants.add(tenant)
-        if tenant.status == "inactive":
-            await set_tenant_disabled(self.redis, tenant.id, True)
+        await set_tenant_flag(self.redis, tenant)
         await self._changed(tenant.id, ["created"])
         log.info("tenant_created", tenant_id=str(tenant.id), by=principal.sub)
         return tenant
@@ -153,7 +152,7 @@ class TenantService:
         if changed:
             await self.session.flush()
             if "status" in changed:
-                await set_tenant_disabled(self.redis, tenant.id, tenant.status == "inactive")
+                await set_tenant_flag(self.redis, tenant)
             await self._changed(tenant.id, changed)
         return tenant
 
@@ -165,7 +164,7 @@ class TenantService:
         tenant.deleted_at = utcnow()
         tenant.status = "inactive"
         await self.session.flush()
-        await set_tenant_disabled(self.redis, tenant.id, True)
+        await set_tenant_flag(self.redis, tenant)
         await self._changed(tenant.id, ["deleted", "status"])
 
     async def list_secrets(self, principal: Principal, tenant_id: uuid.UUID) -> list[SecretRead]:

@@ -91,7 +91,9 @@ class TokenService:
         return await self.keyring.sign(claims)
 
     async def resolve_tenant(self, user: User, tenant_id: uuid.UUID | None) -> tuple[uuid.UUID | None, str | None]:
-        """The tenant and role a user's token is for: the one asked for (member or superuser), else their first."""
+        """The tenant and role a user's token is for: the one asked for (member or superuser), else their first.
+
+        An inactive tenant is entered only by a platform superuser (shared/auth.py `ensure_active` lets them in)."""
         if tenant_id is None:
             memberships = await self.members.of_user(user.id, active_only=True)
             if not memberships:
@@ -102,7 +104,7 @@ class TokenService:
         membership = await self.members.get(tenant_id, user.id) if tenant else None
         if tenant is None or (membership is None and not user.is_superuser):
             raise TenantNotFound("no such tenant among yours")
-        if tenant.status != "active":
+        if tenant.status != "active" and not user.is_superuser:
             raise TenantInactive("this tenant is inactive")
         return tenant.id, membership.role if membership else "admin"
 

@@ -123,8 +123,8 @@ class AnswerService:
             thread.needs_human = False
             await emit_outbound(session, thread, contact, message, message.content, tenant.split_replies)
             return turn
-        if not thread.ai_enabled:
-            return turn  # a human has taken over: never call the LLM
+        if not thread.ai_enabled or tenant.status == "inactive":
+            return turn  # a human has taken over, or a superuser posts in an inactive tenant: never call the LLM
         turn.needs_answer = True
         if thread.assistant_id:
             turn.assistant = await AssistantRepository(session).get(thread.tenant_id, thread.assistant_id)
