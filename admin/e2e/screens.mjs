@@ -1,5 +1,6 @@
 // Browser checks of issue 27's screens (group "screens", admin/e2e/run.mjs): my conversations with rename / delete /
-// restore, the inbox's sector chips, a customer's whole history across channels, a superuser switching company,
+// restore, the inbox's sector chips, a customer's whole history across channels, a superuser switching company (an
+// inactive one too, with its banner),
 // the pt-BR console, and signing up + confirming the address from the mail the test SMTP server received
 // (MAIL_STANDIN/_mail?to=), a password change and the superuser's users screen. Signed in as the admin (the
 // platform superuser) at the start and again at the end.
@@ -142,6 +143,18 @@ export default async function screens(h) {
     await page.getByLabel("Logs of company").selectOption(other);
     await page.locator(".state.loading").waitFor({ state: "detached" });
     await shot("logs-by-company");
+    // Made inactive, the company stays open to the superuser (its members are locked out): a banner says why its AI is quiet.
+    const paused = await apiCall("PATCH", `/api/v1/tenants/${other}`, { status: "inactive" });
+    assert(paused.status === 200, `company made inactive (HTTP ${paused.status})`);
+    await page.reload();
+    await nav("Inbox").click();
+    await page.locator(".threads li").filter({ hasText: `Only in ${name}` }).waitFor();
+    await page.locator(".inactive-banner").filter({ hasText: "inactive: AI answers paused" }).waitFor();
+    const option = await page.getByLabel("Company").locator(`option[value="${other}"]`).textContent();
+    assert(option.includes("(inactive)"), `the picker marks it inactive: ${option}`);
+    await shot("company-inactive-inbox");
+    const resumed = await apiCall("PATCH", `/api/v1/tenants/${other}`, { status: "active" });
+    assert(resumed.status === 200, `company active again (HTTP ${resumed.status})`);
     // The platform dashboard counts the active companies (as the API says).
     await nav("Dashboard").click();
     await page.getByRole("checkbox", { name: "All tenants" }).check();
