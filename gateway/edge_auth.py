@@ -18,7 +18,7 @@ import httpx
 import structlog
 
 from gateway.config import GatewaySettings
-from shared.auth import Principal, TokenVerifier
+from shared.auth import Principal, TenantInactive, TokenVerifier
 from shared.errors import RateLimited, ServiceUnavailable, Unauthorized
 from shared.service_auth import ServiceTokenProvider
 
@@ -46,6 +46,7 @@ class _Entry:
     expires_at: float  # monotonic
     identity: Identity | None
     error: str = ""
+    inactive: bool = False  # the key is good but its tenant is inactive: 403, not 401 (API.md)
 
 
 class EdgeAuthenticator:
@@ -108,6 +109,8 @@ class EdgeAuthenticator:
                 raise RateLimited(blocked, f"too many failed authentications from this client; retry in {blocked} s")
             entry = await self._exchange_once(digest, key)
         if entry.identity is None:
+            if entry.inactive:
+                raise TenantInactive(entry.error)
             raise Unauthorized(entry.error or "API key is not valid")
         return entry.identity
 
@@ -147,6 +150,8 @@ class EdgeAuthenticator:
         code, detail = _problem(resp)
         if resp.status_code == 401 and code == "invalid_api_key":
             return _Entry(now + self.negative_seconds, None, detail or "API key is not valid")
+        if resp.status_code == 403 and code == TenantInactive.code:
+            return _Entry(now + self.negative_seconds, None, detail or "this tenant is inactive", inactive=True)
         if resp.status_code == 401 and not retried:  # our own service token was refused (expired, key rotated)
             self.service_tokens.invalidate()
             return await self._exchange(key, retried=True)

@@ -285,17 +285,27 @@ async def ensure_active(redis, principal: Principal) -> None:
     if not keys or redis is None:
         return
     values = await redis.mget(keys)
-    if principal.tenant_id and principal.is_platform_superuser and _text(values[0]) == TENANT_INACTIVE:
-        values = values[1:]  # the platform owner still sees an inactive tenant (its members do not)
-    if any(v is not None for v in values):
-        raise Unauthorized("access ended: signed out, deactivated, role changed, key revoked or tenant inactive")
+    tenant_flag = _text(values[0]) if principal.tenant_id else None
+    if any(v is not None for v in values[1 if principal.tenant_id else 0 :]):
+        raise Unauthorized("access ended: signed out, deactivated, role changed or key revoked")
+    if tenant_flag == TENANT_INACTIVE:
+        if not principal.is_platform_superuser:  # the platform owner still sees an inactive tenant
+            raise TenantInactive("this tenant is inactive: its API is closed until it is active again")
+    elif tenant_flag is not None:
+        raise Unauthorized("access ended: the tenant is gone")
+
+
+class TenantInactive(Forbidden):
+    """API.md: a tenant with `status: inactive` loses API access (403); its credentials stay valid for later."""
+
+    code = "tenant_inactive"
 
 
 def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-@raises(401)
+@raises(401, 403)
 async def get_principal(request: Request) -> Principal:
     """The verified caller of this request (401 otherwise); FastAPI caches it per request."""
     token = bearer_token(request)

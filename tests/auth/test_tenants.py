@@ -121,14 +121,15 @@ async def test_inactive_tenant_stops_tokens_keys_and_refresh(auth_client, api, r
     r = await auth_client.patch(f"/api/v1/tenants/{admin.tenant_id}", headers=root.auth, json={"status": "inactive"})
     assert r.status_code == 200 and r.json()["status"] == "inactive"
     assert await redis.get(f"auth:disabled:tenant:{admin.tenant_id}") == b"inactive"
-    assert (await auth_client.get("/api/v1/auth/me", headers=admin.auth)).status_code == 401
+    r = await auth_client.get("/api/v1/auth/me", headers=admin.auth)
+    assert r.status_code == 403 and r.json()["code"] == "tenant_inactive", r.text  # API.md: inactive -> 403
     assert (await auth_client.get("/api/v1/auth/me", headers=root.auth)).status_code == 200  # not in it
     r = await auth_client.post("/api/v1/auth/switch-tenant", headers=root.auth, json={"tenant_id": admin.tenant_id})
     assert r.status_code == 200  # the platform superuser may enter an inactive tenant
     in_it = {"Authorization": f"Bearer {r.json()['access_token']}"}
     assert (await auth_client.get("/api/v1/auth/me", headers=in_it)).status_code == 200
     r = await auth_client.post("/internal/v1/token-exchange", headers=svc, json={"api_key": key["key"]})
-    assert r.status_code == 401
+    assert r.status_code == 403 and r.json()["code"] == "tenant_inactive", r.text
     assert (await auth_client.post("/api/v1/auth/refresh", json={"refresh_token": admin.refresh})).status_code == 401
     r = await auth_client.post(
         "/api/v1/auth/login", json={"email": admin.email, "password": admin.password, "tenant_id": admin.tenant_id}

@@ -76,6 +76,6 @@ async def test_an_inactive_tenant_is_open_to_a_platform_superuser_only(stack, ma
             return (await client.post("/write", headers={"Authorization": f"Bearer {token}"})).status_code
 
         await redis.set(f"auth:disabled:tenant:{tid}", "inactive")
-        assert [await status(t) for t in (member, su, su_key)] == [401, 200, 401]
+        assert [await status(t) for t in (member, su, su_key)] == [403, 200, 403]  # API.md: inactive -> 403
         await redis.set(f"auth:disabled:tenant:{tid}", "deleted")
         assert [await status(t) for t in (member, su, su_key)] == [401, 401, 401]

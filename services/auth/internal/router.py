@@ -23,7 +23,10 @@ async def service_token(body: ServiceTokenRequest, tokens: TokenServiceDep) -> S
     return await tokens.service_token(body.service, body.secret)
 
 
-@router.post("/token-exchange", responses={401: {"description": "unknown, revoked or expired key"}})
+@router.post(
+    "/token-exchange",
+    responses={401: {"description": "unknown, revoked or expired key"}, 403: {"description": "its tenant is inactive"}},
+)
 async def token_exchange(
     body: ExchangeRequest, _: ServiceDep, tokens: TokenServiceDep, settings: SettingsDep
 ) -> ExchangedToken:

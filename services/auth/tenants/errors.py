@@ -11,10 +11,6 @@ class SlugTaken(Conflict):
     code = "slug_taken"
 
 
-class TenantInactive(Forbidden):
-    code = "tenant_inactive"
-
-
 class SuperuserOnlyField(Forbidden):
     code = "superuser_only"
 

@@ -16,7 +16,7 @@ from services.auth.api_keys.repository import ApiKeyRepository
 from services.auth.config import AuthSettings
 from services.auth.keys.service import KeyRing
 from services.auth.members.repository import MembershipRepository
-from services.auth.tenants.errors import TenantInactive, TenantNotFound
+from services.auth.tenants.errors import TenantNotFound
 from services.auth.tenants.repository import TenantRepository
 from services.auth.tokens.bruteforce import LoginLimiter
 from services.auth.tokens.errors import (
@@ -33,7 +33,7 @@ from services.auth.users.errors import InvalidCredentials, UsersOnly
 from services.auth.users.models import User
 from services.auth.users.passwords import verify_password
 from services.auth.users.repository import UserRepository
-from shared.auth import ROLE_SCOPES, Principal
+from shared.auth import ROLE_SCOPES, Principal, TenantInactive
 from shared.db import utcnow
 from shared.logging import get_logger
 
@@ -233,8 +233,10 @@ class TokenService:
         if key.expires_at is not None and key.expires_at <= now:
             raise InvalidApiKey("API key has expired")
         tenant = await self.tenants.get(key.tenant_id)
-        if tenant is None or tenant.status != "active":
-            raise InvalidApiKey("the tenant of this API key is inactive")
+        if tenant is None:
+            raise InvalidApiKey("the tenant of this API key is gone")
+        if tenant.status != "active":
+            raise TenantInactive("the tenant of this API key is inactive")
         if key.created_by is not None:
             await self._check_creator(key.created_by, key.tenant_id, key.scopes)
         key.last_used_at = now
