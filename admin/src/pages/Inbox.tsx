@@ -165,6 +165,7 @@ export function SectorChips({ sector, onChange }: { sector: string; onChange: (s
 
 function ThreadView({ threadId }: { threadId: string }) {
   const { t, fmtDate } = useI18n();
+  const { me } = useSession();
   // A deleted thread too: it shows Restore (the live feed's key, path only, still matches this one).
   const thread = useApiQuery("/api/v1/threads/{thread_id}", { params: { path: { thread_id: threadId }, query: { include_deleted: true } } });
   const messages = useQuery({ queryKey: messagesKey(threadId), queryFn: () => allMessages(threadId) });
@@ -265,7 +266,7 @@ function ThreadView({ threadId }: { threadId: string }) {
           try {
             await call("post", "/api/v1/threads/{thread_id}/messages", {
               params: { path: { thread_id: threadId } },
-              body: { content: reply, role: "agent" },
+              body: { content: reply, role: "agent", operator_name: me?.full_name || me?.email || null },
             });
             setReply("");
             await invalidate(messagesKey(threadId), "/api/v1/threads");

@@ -128,6 +128,27 @@ describe("review", () => {
   });
 });
 
+describe("agent reply", () => {
+  it("is sent with the signed-in operator's name, not their user id", async () => {
+    setTokens(tokens);
+    const thread = { id: "th1", title: "Pedido", status: "open", ai_enabled: false, sector: null, channel: "telegram", contact_id: null, created_at: "2026-01-01T00:00:00Z", updated_at: "2026-01-01T00:00:00Z" };
+    const calls = stubFetch({
+      "GET /api/v1/auth/me": () => json(200, me),
+      "GET /api/v1/threads": () => json(200, { items: [thread], next_cursor: null }),
+      "GET /api/v1/threads/th1": () => json(200, thread),
+      "GET /api/v1/threads/th1/messages": () => json(200, { items: [], next_cursor: null }),
+      "GET /api/v1/threads/counts": () => json(200, { total: 1, by_sector: {} }),
+      "POST /api/v1/threads/th1/messages": (c) => json(201, { user_message: { id: "m2", ...(c.body as object) }, assistant_message: null }),
+    });
+    render(wrap(<AppRoutes />, { path: "/inbox/th1" }));
+    await waitFor(() => expect(calls.some((c) => c.url === "/api/v1/auth/me")).toBe(true));
+    await userEvent.type(await screen.findByLabelText("Reply as agent"), "Entregamos sim");
+    await userEvent.click(screen.getByRole("button", { name: "Send reply" }));
+    await waitFor(() => expect(calls.filter((c) => c.method === "POST")).toHaveLength(1));
+    expect(calls.find((c) => c.method === "POST")?.body).toEqual({ content: "Entregamos sim", role: "agent", operator_name: "Ada Admin" });
+  });
+});
+
 describe("countdown and formatting", () => {
   it("counts down to the flush and then says it is flushing", () => {
     vi.useFakeTimers();
