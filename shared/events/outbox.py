@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.events.contract import EventType, P
 from shared.events.direct import CommittedEvent
 from shared.events.envelope import Envelope
 from shared.logging import get_logger
@@ -47,6 +48,30 @@ async def emit(
     (shared/events/direct.py), the relay only if that failed."""
     event = OutboxEvent(stream=stream, type=type, idempotency_key=idempotency_key, payload=payload, tenant_id=tenant_id)
     return (await emit_many(session, outbox_model, [event], defer_seconds=defer_seconds))[0]
+
+
+async def emit_event(
+    session: AsyncSession,
+    outbox_model: type,
+    event: EventType[P],
+    payload: P,
+    *,
+    idempotency_key: str,
+    tenant_id: uuid.UUID | None = None,
+    exclude_none: bool = False,
+    defer_seconds: float = 0.0,
+) -> Envelope:
+    """`emit` of a typed contract: its stream, its type name and its checked payload come from `event`."""
+    return await emit(
+        session,
+        outbox_model,
+        stream=event.stream,
+        type=event,
+        idempotency_key=idempotency_key,
+        payload=event.dump(payload, exclude_none=exclude_none),
+        tenant_id=tenant_id,
+        defer_seconds=defer_seconds,
+    )
 
 
 async def emit_many(

@@ -28,8 +28,8 @@ from services.auth.users.models import User
 from shared.auth import Principal
 from shared.crypto import SecretBox
 from shared.db import utcnow
-from shared.events.outbox import emit
-from shared.events.tenants import TENANT_CHANGED, TENANTS_STREAM, TenantChanged
+from shared.events.outbox import emit_event
+from shared.events.tenants import TENANT_CHANGED, TenantChanged
 from shared.logging import get_logger
 from shared.pagination import Page, PageParams
 
@@ -213,12 +213,11 @@ class TenantService:
         return body
 
     async def _changed(self, tenant_id: uuid.UUID, changed: list[str]) -> None:
-        await emit(
+        await emit_event(
             self.session,
             Outbox,
-            stream=TENANTS_STREAM,
-            type=TENANT_CHANGED,
+            TENANT_CHANGED,
+            TenantChanged(tenant_id=tenant_id, changed=changed),
             idempotency_key=f"tenants.changed:{tenant_id}:{uuid.uuid4().hex}",
-            payload=TENANT_CHANGED.dump(TenantChanged(tenant_id=tenant_id, changed=changed)),
             tenant_id=tenant_id,
         )

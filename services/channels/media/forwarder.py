@@ -24,8 +24,8 @@ from services.channels.providers.registry import Providers, UnknownChannelType
 from shared.crypto import SecretBox
 from shared.events import Envelope
 from shared.events.channels import InboundReceived
-from shared.events.outbox import emit
-from shared.events.transcription import REQUESTED_STREAM, TRANSCRIPTION_REQUESTED, TranscriptionRequested
+from shared.events.outbox import emit_event
+from shared.events.transcription import TRANSCRIPTION_REQUESTED, TranscriptionRequested
 
 log = structlog.get_logger("media")
 MEDIA_GROUP = "channels-media"
@@ -73,13 +73,12 @@ class MediaForwarder:
                 "provider_message_id": p.provider_message_id,
             },
         )
-        await emit(
+        await emit_event(
             session,
             Outbox,
-            stream=REQUESTED_STREAM,
-            type=TRANSCRIPTION_REQUESTED,
+            TRANSCRIPTION_REQUESTED,
+            request,
             tenant_id=envelope.tenant_id,
             idempotency_key=f"transcribe:{p.inbound_id}",
-            payload=TRANSCRIPTION_REQUESTED.dump(request),
         )
         log.info("voice_note_forwarded", inbound_id=str(p.inbound_id), bytes=len(media.content))

@@ -23,8 +23,8 @@ from services.channels.base import Outbox
 from services.channels.providers.base import ChannelProvider, MediaError
 from shared.events import Envelope
 from shared.events.channels import InboundReceived
-from shared.events.media import MEDIA_READY, MEDIA_STREAM, MediaItem, MediaReady
-from shared.events.outbox import emit
+from shared.events.media import MEDIA_READY, MediaItem, MediaReady
+from shared.events.outbox import emit_event
 from shared.images import ImageRefused, verify_image
 
 log = structlog.get_logger("media")
@@ -48,14 +48,13 @@ class ImageForwarder:
         ready = MediaReady(
             inbound_id=p.inbound_id, channel_id=p.channel_id, provider_message_id=p.provider_message_id, items=items
         )
-        await emit(
+        await emit_event(
             session,
             Outbox,
-            stream=MEDIA_STREAM,
-            type=MEDIA_READY,
+            MEDIA_READY,
+            ready,
             tenant_id=envelope.tenant_id,
             idempotency_key=f"media:{p.inbound_id}",
-            payload=MEDIA_READY.dump(ready),
         )
         log.info("images_forwarded", inbound_id=str(p.inbound_id), ready=sum(i.status == "ready" for i in items),
                  failed=sum(i.status == "failed" for i in items))  # fmt: skip

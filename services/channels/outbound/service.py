@@ -28,11 +28,11 @@ from services.channels.providers.registry import Providers
 from shared.crypto import SecretBox
 from shared.db import utcnow
 from shared.events import Envelope
-from shared.events.channels import DELIVERY_FAILED, DELIVERY_FAILED_STREAM, DeliveryFailed
+from shared.events.channels import DELIVERY_FAILED, DeliveryFailed
 from shared.events.chat import OUTBOUND_REPLY, TYPING, OutboundReply, TypingHint
 from shared.events.errors import PermanentError
 from shared.events.handlers import IdempotentHandler
-from shared.events.outbox import emit
+from shared.events.outbox import emit_event
 from shared.events.raw import CONNECTION_ERRORS, raw_connection
 
 log = structlog.get_logger("outbound")
@@ -228,14 +228,13 @@ class OutboundSender:
                 reason=failed.error,
                 needs_human=needs_human,
             )
-            await emit(
+            await emit_event(
                 s,
                 Outbox,
-                stream=DELIVERY_FAILED_STREAM,
-                type=DELIVERY_FAILED,
+                DELIVERY_FAILED,
+                event,
                 tenant_id=envelope.tenant_id,
                 idempotency_key=f"delivery_failed:{failed.delivery_id}",
-                payload=DELIVERY_FAILED.dump(event),
             )
 
 

@@ -11,7 +11,7 @@ from services.chat.contacts.models import Contact
 from services.chat.threads.models import Message, Thread
 from shared.events.channels import CHANNEL_TYPES
 from shared.events.chat import OUTBOUND_REPLY, OUTBOUND_STREAM, OutboundReply
-from shared.events.outbox import OutboxEvent, emit, emit_many
+from shared.events.outbox import OutboxEvent, emit_event, emit_many
 from shared.events.search import (
     INDEX_STREAM,
     MESSAGE_DELETED,
@@ -55,27 +55,26 @@ async def emit_index(session: AsyncSession, thread: Thread, message: Message) ->
 
 async def emit_thread_hidden(session: AsyncSession, thread: Thread) -> None:
     """Thread soft delete: search hides its messages (kept for a restore)."""
-    await emit(
+    await emit_event(
         session,
         Outbox,
-        stream=INDEX_STREAM,
-        type=MESSAGE_DELETED,
+        MESSAGE_DELETED,
+        MessagesDeleted(thread_id=thread.id, soft=True),
         idempotency_key=f"chat.thread-hidden:{thread.id}:{thread.deleted_at.isoformat()}",
         tenant_id=thread.tenant_id,
-        payload=MessagesDeleted(thread_id=thread.id, soft=True).model_dump(mode="json", exclude_none=True),
+        exclude_none=True,
     )
 
 
 async def emit_thread_restored(session: AsyncSession, thread: Thread, at: datetime) -> None:
     """Thread restore: search shows its hidden messages again."""
-    await emit(
+    await emit_event(
         session,
         Outbox,
-        stream=INDEX_STREAM,
-        type=MESSAGES_RESTORED,
+        MESSAGES_RESTORED,
+        MessagesRestored(thread_id=thread.id),
         idempotency_key=f"chat.thread-restored:{thread.id}:{at.isoformat()}",
         tenant_id=thread.tenant_id,
-        payload=MessagesRestored(thread_id=thread.id).model_dump(mode="json"),
     )
 
 

@@ -25,8 +25,8 @@ from services.search.indexing.repository import EntryRepository
 from services.search.indexing.service import EMBED_INPUT_CHARS, claim_identity
 from services.search.tenants.service import TenantProfiles
 from shared.db import utcnow
-from shared.events.outbox import emit
-from shared.events.search import DOCUMENT_EMBED, DOCUMENT_PROCESS, INDEX_STREAM, DocumentStep
+from shared.events.outbox import emit_event
+from shared.events.search import DOCUMENT_EMBED, DOCUMENT_PROCESS, DocumentStep
 from shared.logging import get_logger
 from shared.pagination import KeysetPage, PageParams
 from shared.quotas import enforce, lock_tenant_quota
@@ -70,13 +70,12 @@ class DocumentService:
             embedded=0,
         )
         await self.documents.add(doc, content)
-        await emit(
+        await emit_event(
             self.session,
             Outbox,
-            stream=INDEX_STREAM,
-            type=DOCUMENT_PROCESS,
+            DOCUMENT_PROCESS,
+            DocumentStep(document_id=doc.id),
             idempotency_key=f"{DOCUMENT_PROCESS}:{doc.id}",
-            payload=DOCUMENT_PROCESS.dump(DocumentStep(document_id=doc.id)),
             tenant_id=tenant_id,
         )
         return doc
@@ -180,12 +179,11 @@ class DocumentProcessor:
             log.info("document_ready", tenant_id=str(tenant_id), document_id=str(document_id), chunks=doc.chunks)
             return
         await self.session.flush()
-        await emit(
+        await emit_event(
             self.session,
             Outbox,
-            stream=INDEX_STREAM,
-            type=DOCUMENT_EMBED,
+            DOCUMENT_EMBED,
+            DocumentStep(document_id=document_id),
             idempotency_key=f"{DOCUMENT_EMBED}:{document_id}:{doc.embedded}",
-            payload=DOCUMENT_EMBED.dump(DocumentStep(document_id=document_id)),
             tenant_id=tenant_id,
         )

@@ -14,9 +14,8 @@ from services.search.indexing.repository import EntryRepository
 from services.search.indexing.schemas import ReindexRead
 from services.search.tenants.service import TenantProfiles
 from shared.db import utcnow
-from shared.events.outbox import emit
+from shared.events.outbox import emit_event
 from shared.events.search import (
-    INDEX_STREAM,
     REINDEX_STEP,
     MessageIndexed,
     MessagesDeleted,
@@ -134,13 +133,12 @@ class IndexingService:
         return self.reindex_read(row)
 
     async def _emit_step(self, tenant_id: uuid.UUID, job_id: uuid.UUID, after: uuid.UUID | None) -> None:
-        await emit(
+        await emit_event(
             self.session,
             Outbox,
-            stream=INDEX_STREAM,
-            type=REINDEX_STEP,
+            REINDEX_STEP,
+            ReindexStep(job_id=job_id, after=after),
             idempotency_key=f"{REINDEX_STEP}:{job_id}:{after or 'start'}",
-            payload=REINDEX_STEP.dump(ReindexStep(job_id=job_id, after=after)),
             tenant_id=tenant_id,
         )
 

@@ -41,9 +41,8 @@ from services.transcription.jobs.webhooks import WEBHOOK_SECRET_NAME, deliver
 from services.transcription.tenants import TenantConfig, TenantConfigs
 from shared.events.envelope import Envelope
 from shared.events.handlers import TransactionalHandler
-from shared.events.outbox import emit
+from shared.events.outbox import emit_event
 from shared.events.transcription import (
-    COMPLETED_STREAM,
     TRANSCRIPTION_COMPLETED,
     TRANSCRIPTION_REQUESTED,
     TranscriptionCompleted,
@@ -325,13 +324,12 @@ class JobRunner(JobSweep):
             source=job.source,
             correlation=job.correlation or {},
         )
-        await emit(
+        await emit_event(
             session,
             Outbox,
-            stream=COMPLETED_STREAM,
-            type=TRANSCRIPTION_COMPLETED,
+            TRANSCRIPTION_COMPLETED,
+            payload,
             idempotency_key=f"transcription.completed:{job.id}",
-            payload=TRANSCRIPTION_COMPLETED.dump(payload),
             tenant_id=job.tenant_id,
         )
 

@@ -33,8 +33,8 @@ from services.transcription.jobs.upload import UploadedAudio
 from services.transcription.jobs.webhooks import WEBHOOK_SECRET_NAME
 from services.transcription.tenants import TenantConfigs
 from shared.egress import EgressGuard, EgressRefused
-from shared.events.outbox import emit
-from shared.events.transcription import REQUESTED_STREAM, TRANSCRIPTION_REQUESTED, TranscriptionRequested
+from shared.events.outbox import emit_event
+from shared.events.transcription import TRANSCRIPTION_REQUESTED, TranscriptionRequested
 from shared.pagination import Page, PageParams
 
 
@@ -125,14 +125,14 @@ class JobService:
         await asyncio.to_thread(self.store.put, upload.path, key)
         try:
             await self.jobs.add(job)
-            await emit(
+            await emit_event(
                 self.session,
                 Outbox,
-                stream=REQUESTED_STREAM,
-                type=TRANSCRIPTION_REQUESTED,
+                TRANSCRIPTION_REQUESTED,
+                TranscriptionRequested(job_id=job_id),
                 idempotency_key=f"transcription.requested:{job_id}",
-                payload=TRANSCRIPTION_REQUESTED.dump(TranscriptionRequested(job_id=job_id), exclude_none=True),
                 tenant_id=tenant_id,
+                exclude_none=True,
             )
         except BaseException:
             await asyncio.to_thread(self.store.delete, key)
