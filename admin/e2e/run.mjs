@@ -13,7 +13,7 @@
 import { chromium } from "playwright-core";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 
 const env = (name, fallback) => {
   const v = process.env[name] ?? fallback;
@@ -280,7 +280,8 @@ async function core() {
     await page.getByRole("heading", { name: "Knowledge" }).waitFor();
     await page.getByLabel("Document (PDF, DOCX, TXT, MD)").setInputFiles(env("DOC_FILE"));
     await page.getByRole("button", { name: "Upload" }).click();
-    await page.locator('.docs li[data-status="ready"]').first().waitFor({ timeout: 120_000 });
+    // This file's row (the demo FAQ may be listed and ready already).
+    await page.locator('.docs li[data-status="ready"]').filter({ hasText: basename(env("DOC_FILE")) }).waitFor({ timeout: 120_000 });
     await page.getByLabel("Query").fill(env("DOC_PHRASE"));
     for (const mode of ["hybrid", "keyword", "semantic"]) {
       await page.getByLabel("Mode").selectOption(mode);

@@ -45,7 +45,8 @@ export default async function widget(h) {
     p.on("pageerror", (err) => console.log(`widget page error: ${String(err?.stack ?? err).slice(0, 600)}`));
     return p;
   };
-  const msgs = (p, role) => p.locator(`[data-atende-widget] .msg[data-role="${role}"]`);
+  // Stored messages only: a sent one shows as `.pending` until the server confirms it (both can be there a moment).
+  const msgs = (p, role) => p.locator(`[data-atende-widget] .msg:not(.pending)[data-role="${role}"]`);
   try {
     const created = await check("web channel: embed snippet, allowed origins, colour, greeting, live preview", async () => {
       await page.goto(`${BASE}/admin/channels`);
